@@ -1,0 +1,154 @@
+/** The JobSpec of the HTTP API: its schema, defaults and the one parser every submission goes through. */
+import { z } from 'zod';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_TIMEOUT_MS,
+  MAX_ATTEMPTS,
+  MAX_CODE_BYTES,
+  MAX_INPUTS_ARRAY,
+  MAX_META_BYTES,
+  MAX_NAME_CHARS,
+  MAX_RANGE_INPUTS,
+  MAX_TIMEOUT_MS,
+  MIN_ATTEMPTS,
+  MIN_TIMEOUT_MS,
+} from './limits.ts';
+import { REDUCERS, type JsonValue, type Reducer } from './job.ts';
+import { rangeLength, type InputRange } from './range.ts';
+import { utf8Length } from './utf8.ts';
+
+export type JobInputs =
+  | { kind: 'array'; values: JsonValue[] }
+  | { kind: 'range'; range: InputRange };
+
+/** A validated JobSpec with its defaults filled in. */
+export interface JobSpec {
+  name: string;
+  code: string;
+  inputs: JobInputs;
+  reduce: Reducer;
+  timeoutMs: number;
+  maxAttempts: number;
+  meta: Record<string, JsonValue>;
+}
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
+
+const utf8Bytes = utf8Length;
+
+const intBetween = (min: number, max: number) => {
+  const error = `must be an integer from ${min} to ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+
+const safeInt = z
+  .number({ error: 'must be an integer' })
+  .int({ error: 'must be an integer' })
+  .refine(Number.isSafeInteger, { error: 'must be a safe integer (at most 2^53 - 1 in size)' });
+
+const rangeSchema = z
+  .strictObject({
+    start: safeInt,
+    end: safeInt,
+    step: z
+      .number({ error: 'must be a positive integer' })
+      .int({ error: 'must be a positive integer' })
+      .min(1, { error: 'must be a positive integer' })
+      .refine(Number.isSafeInteger, { error: 'must be a safe integer' })
+      .default(1),
+  })
+  .superRefine((r, ctx) => {
+    if (r.end <= r.start) {
+      ctx.addIssue({ code: 'custom', path: ['end'], message: 'must be greater than start' });
+      return;
+    }
+    const n = rangeLength(r);
+    if (n > MAX_RANGE_INPUTS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `holds ${n} inputs; a range may hold at most ${MAX_RANGE_INPUTS}`,
+      });
+    }
+  });
+
+const inputsSchema = z.unknown().transform((value, ctx): JobInputs => {
+  if (Array.isArray(value)) {
+    if (value.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must not be empty' });
+      return z.NEVER;
+    }
+    if (value.length > MAX_INPUTS_ARRAY) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `has ${value.length} elements; an inputs array may hold at most ${MAX_INPUTS_ARRAY}`,
+      });
+      return z.NEVER;
+    }
+    return { kind: 'array', values: value as JsonValue[] };
+  }
+  const wrapped = z.strictObject({ range: rangeSchema }).safeParse(value);
+  if (!wrapped.success) {
+    if (value === null || typeof value !== 'object') {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON array or {"range": {"start", "end", "step"}}' });
+    } else {
+      for (const issue of wrapped.error.issues) {
+        const full = describeIssue({ ...issue, path: ['inputs', ...issue.path] } as z.core.$ZodIssue);
+        ctx.addIssue({ code: 'custom', message: full, params: { full: true } });
+      }
+    }
+    return z.NEVER;
+  }
+  return { kind: 'range', range: wrapped.data.range };
+});
+
+const metaSchema = z
+  .record(z.string(), z.json(), { error: 'must be a JSON object' })
+  .refine((m) => utf8Bytes(JSON.stringify(m)) <= MAX_META_BYTES, {
+    error: `must be at most ${MAX_META_BYTES} bytes of JSON`,
+  });
+
+const jobSpecSchema = z.strictObject({
+  name: z
+    .string({ error: 'must be a string' })
+    .max(MAX_NAME_CHARS, { error: `must be at most ${MAX_NAME_CHARS} characters` })
+    .default('job'),
+  code: z
+    .string({ error: 'must be a string holding a JavaScript function expression' })
+    .refine((s) => s.trim().length > 0, { error: 'must not be empty' })
+    .refine((s) => utf8Bytes(s) <= MAX_CODE_BYTES, { error: `must be at most ${MAX_CODE_BYTES} bytes` }),
+  inputs: inputsSchema,
+  reduce: z.enum(REDUCERS, { error: `must be one of ${REDUCERS.map((r) => `"${r}"`).join(', ')}` }).default('collect'),
+  timeoutMs: intBetween(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS).default(DEFAULT_TIMEOUT_MS),
+  maxAttempts: intBetween(MIN_ATTEMPTS, MAX_ATTEMPTS).default(DEFAULT_MAX_ATTEMPTS),
+  meta: metaSchema.default({}),
+});
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.join('.');
+  if (issue.code === 'custom' && issue.params?.['full'] === true) return issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    const prefix = field ? `${field}.` : '';
+    return issue.keys.map((k) => `unknown field "${prefix}${k}"`).join('; ');
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) return `${field} is required`;
+  return field ? `${field} ${issue.message}` : issue.message;
+}
+
+/**
+ * Parses an untrusted JobSpec. The message names the field and the rule, e.g.
+ * `inputs.range.end must be greater than start` or `unknown field "colour"`.
+ */
+export function parseJobSpec(input: unknown): ParseResult<JobSpec> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return { ok: false, message: 'the job spec must be a JSON object' };
+  }
+  const parsed = jobSpecSchema.safeParse(input);
+  if (parsed.success) return { ok: true, value: parsed.data as JobSpec };
+  const messages = parsed.error.issues.map(describeIssue);
+  return { ok: false, message: [...new Set(messages)].join('; ') };
+}
+
+export function inputCount(inputs: JobInputs): number {
+  return inputs.kind === 'array' ? inputs.values.length : rangeLength(inputs.range);
+}

@@ -1,0 +1,78 @@
+/** The Job as the HTTP API and the dashboard see it, and the vocabulary of its states and errors. */
+
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const REDUCERS = ['collect', 'sum', 'min', 'max', 'mean', 'count'] as const;
+export type Reducer = (typeof REDUCERS)[number];
+
+/** Why a subtask (and so its job) failed for good. */
+export const JOB_ERROR_CODES = {
+  work_error: 'work_error',
+  timeout: 'timeout',
+  invalid_result: 'invalid_result',
+  result_too_large: 'result_too_large',
+  device_lost: 'device_lost',
+} as const;
+export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
+
+/** The outcome a device reports for one failed run. */
+export type RunErrorCode = Exclude<JobErrorCode, 'device_lost'>;
+
+export interface JobError {
+  code: JobErrorCode;
+  message: string;
+  input: number;
+}
+
+export interface JobProgress {
+  total: number;
+  completed: number;
+  failed: number;
+}
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export interface Job {
+  id: string;
+  name: string;
+  status: JobStatus;
+  progress: JobProgress;
+  reduce: Reducer;
+  meta: Record<string, JsonValue>;
+  result?: JsonValue;
+  error?: JobError;
+  timeoutMs: number;
+  maxAttempts: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export function isFinished(status: JobStatus): boolean {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
+export type DeviceKind = 'browser' | 'node';
+export type DeviceState = 'idle' | 'working' | 'paused';
+
+export interface DeviceInfo {
+  id: string;
+  kind: DeviceKind;
+  name: string;
+  threads: number;
+  state: DeviceState;
+  completed: number;
+  failed: number;
+  connectedAt: string;
+  lastSeenAt: string;
+}
+
+export interface HubStats {
+  devices: number;
+  threads: number;
+  subtasksPerSecond: number;
+  completed: number;
+  queued: number;
+  running: number;
+}

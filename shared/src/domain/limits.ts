@@ -1,0 +1,20 @@
+/** Limits of the public contract (shared/CONTRACT.md), in one place so hub, page and tests agree. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+export const MAX_CODE_BYTES = 256 * 1024;
+export const MAX_INPUTS_ARRAY = 1_000_000;
+export const MAX_RANGE_INPUTS = 10_000_000;
+export const MAX_RESULT_BYTES = 1024 * 1024;
+export const MAX_META_BYTES = 4 * 1024;
+export const MAX_NAME_CHARS = 200;
+export const MIN_TIMEOUT_MS = 100;
+export const MAX_TIMEOUT_MS = 3_600_000;
+export const DEFAULT_TIMEOUT_MS = 60_000;
+export const MIN_ATTEMPTS = 1;
+export const MAX_ATTEMPTS = 20;
+export const DEFAULT_MAX_ATTEMPTS = 3;
+/** A subtask whose leases are lost more than this many times fails with `device_lost`. */
+export const MAX_LEASE_LOSSES = 10;
+export const MAX_RESULTS_PAGE = 100_000;
+export const DEFAULT_RESULTS_PAGE = 10_000;
+export const MAX_LIST_PAGE = 1000;
+export const DEFAULT_LIST_PAGE = 100;

@@ -1,0 +1,59 @@
+/** Public surface of @edgeswarm/shared: protocol, domain vocabulary and the job-code runtime. */
+export * as limits from './domain/limits.ts';
+export {
+  JOB_STATUSES,
+  REDUCERS,
+  JOB_ERROR_CODES,
+  isFinished,
+  type Job,
+  type JobStatus,
+  type JobError,
+  type JobErrorCode,
+  type JobProgress,
+  type RunErrorCode,
+  type Reducer,
+  type JsonValue,
+  type DeviceInfo,
+  type DeviceKind,
+  type DeviceState,
+  type HubStats,
+} from './domain/job.ts';
+export { parseJobSpec, inputCount, type JobSpec, type JobInputs, type ParseResult } from './domain/job-spec.ts';
+export { rangeAt, rangeLength, type InputRange } from './domain/range.ts';
+export {
+  PROTOCOL_VERSION,
+  CONNECT_REFUSALS,
+  DEVICE_NAMESPACE,
+  DASHBOARD_NAMESPACE,
+  HEARTBEAT_INTERVAL_MS,
+  LEASE_TTL_MS,
+  type ConnectRefusal,
+} from './protocol/version.ts';
+export { ackOk, ackError, type Ack, type WireError } from './protocol/ack.ts';
+export {
+  deviceHelloSchema,
+  dashboardHelloSchema,
+  workRequestSchema,
+  workSubmitSchema,
+  deviceStatusSchema,
+  runResultSchema,
+  type DeviceHello,
+  type DashboardHello,
+  type WorkRequest,
+  type WorkSubmit,
+  type RunResult,
+  type DeviceStatus,
+  type LeaseGrant,
+  type LeaseItem,
+  type SubmitReceipt,
+  type HubWelcome,
+  type ThroughputPoint,
+  type FeedSnapshot,
+} from './protocol/messages.ts';
+export type {
+  DeviceToHubEvents,
+  HubToDeviceEvents,
+  DashboardToHubEvents,
+  HubToDashboardEvents,
+} from './protocol/events.ts';
+export { compileJobFunction, toResultJson, runJobFunction, errorText, type JobFunction, type RunOutcome } from './runtime/job-function.ts';

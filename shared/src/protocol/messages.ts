@@ -1,0 +1,97 @@
+/** Payloads of the device and dashboard protocols, with the schemas that parse them from `unknown` at the hub's edge. */
+import { z } from 'zod';
+import type { DeviceInfo, HubStats, Job, JsonValue } from '../domain/job.ts';
+import { MAX_RESULT_BYTES } from '../domain/limits.ts';
+
+const shortText = (max: number) => z.string().max(max);
+const count = z.number().int().min(0);
+
+/** Sent in the Socket.IO handshake `auth` by a device. */
+export const deviceHelloSchema = z.object({
+  protocol: z.number().int(),
+  deviceId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  kind: z.enum(['browser', 'node']),
+  name: shortText(100).default(''),
+  threads: z.number().int().min(1).max(1024),
+});
+export type DeviceHello = z.infer<typeof deviceHelloSchema>;
+
+/** Sent in the Socket.IO handshake `auth` by the dashboard. */
+export const dashboardHelloSchema = z.object({
+  protocol: z.number().int(),
+  token: z.string().max(512),
+});
+export type DashboardHello = z.infer<typeof dashboardHelloSchema>;
+
+/** A device asks for up to `slots` inputs to run. */
+export const workRequestSchema = z.object({ slots: z.number().int().min(1).max(10_000) });
+export type WorkRequest = z.infer<typeof workRequestSchema>;
+
+export const runResultSchema = z.discriminatedUnion('ok', [
+  z.object({ index: count, ok: z.literal(true), json: z.string().max(MAX_RESULT_BYTES * 4) }),
+  z.object({
+    index: count,
+    ok: z.literal(false),
+    code: z.enum(['work_error', 'timeout', 'invalid_result', 'result_too_large']),
+    message: shortText(10_000),
+  }),
+]);
+export type RunResult = z.infer<typeof runResultSchema>;
+
+/** A device reports the outcome of some inputs of one lease. */
+export const workSubmitSchema = z.object({
+  leaseId: z.string().max(100),
+  results: z.array(runResultSchema).min(1).max(10_000),
+});
+export type WorkSubmit = z.infer<typeof workSubmitSchema>;
+
+/** Heartbeat: renews the device's leases and reports what it is doing. */
+export const deviceStatusSchema = z.object({
+  state: z.enum(['idle', 'working', 'paused']),
+  threads: z.number().int().min(1).max(1024),
+});
+export type DeviceStatus = z.infer<typeof deviceStatusSchema>;
+
+export interface LeaseItem {
+  index: number;
+  input: JsonValue;
+}
+
+/** Work handed to a device: some inputs of one job, held while the device heartbeats. */
+export interface LeaseGrant {
+  leaseId: string;
+  jobId: string;
+  code: string;
+  timeoutMs: number;
+  items: LeaseItem[];
+}
+
+export interface SubmitReceipt {
+  /** Results stored and counted. */
+  accepted: number;
+  /** Results acknowledged but dropped (already done, job over, lease gone). */
+  dropped: number;
+}
+
+export interface HubWelcome {
+  protocol: number;
+  deviceId: string;
+  heartbeatMs: number;
+}
+
+export interface ThroughputPoint {
+  /** Unix time in seconds. */
+  t: number;
+  /** Subtasks completed during that second. */
+  n: number;
+}
+
+/** What the dashboard's live feed pushes, at most a few times a second. */
+export interface FeedSnapshot {
+  stats: HubStats;
+  throughput: ThroughputPoint[];
+  devices: DeviceInfo[];
+  devicesTotal: number;
+  jobs: Job[];
+  jobsTotal: number;
+}

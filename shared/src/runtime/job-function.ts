@@ -1,0 +1,77 @@
+/** Turning a job's code string into a callable and its return value into stored JSON; used wherever job code runs (worker threads, never the hub). */
+import { MAX_RESULT_BYTES } from '../domain/limits.ts';
+import type { RunErrorCode } from '../domain/job.ts';
+import { utf8Length } from '../domain/utf8.ts';
+
+export type JobFunction = (input: unknown) => unknown;
+
+export type RunOutcome =
+  | { ok: true; json: string }
+  | { ok: false; code: RunErrorCode; message: string };
+
+/**
+ * Compiles a function expression such as `(n) => n * n`. Indirect eval runs it in the global
+ * scope of the caller's realm, so it sees no local variables of the runtime.
+ */
+export function compileJobFunction(code: string): JobFunction {
+  const indirectEval = eval;
+  const fn: unknown = indirectEval(`(${code}\n)`);
+  if (typeof fn !== 'function') {
+    throw new TypeError(`code must evaluate to a function, got ${fn === null ? 'null' : typeof fn}`);
+  }
+  return fn as JobFunction;
+}
+
+class NotJsonError extends Error {}
+
+function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
+  const where = key === '' ? 'the result' : `the result (at key "${key}")`;
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new NotJsonError(`${where} holds ${String(value)}, which JSON cannot hold`);
+  }
+  if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
+    throw new NotJsonError(`${where} holds a ${typeof value}, which JSON cannot hold`);
+  }
+  return value;
+}
+
+/** Converts a job function's return value to JSON text, or says why it cannot be stored. */
+export function toResultJson(value: unknown): RunOutcome {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value === undefined ? null : value, jsonReplacer);
+  } catch (err) {
+    const message = err instanceof NotJsonError ? err.message : `the result is not JSON: ${errorText(err)}`;
+    return { ok: false, code: 'invalid_result', message };
+  }
+  if (json === undefined) return { ok: true, json: 'null' };
+  const bytes = json.length > MAX_RESULT_BYTES / 4 ? utf8Length(json) : json.length;
+  if (bytes > MAX_RESULT_BYTES) {
+    return {
+      ok: false,
+      code: 'result_too_large',
+      message: `the result is ${bytes} bytes of JSON; at most ${MAX_RESULT_BYTES} are allowed`,
+    };
+  }
+  return { ok: true, json };
+}
+
+/** Runs the job function on one input; errors thrown by job code become `work_error` data. */
+export async function runJobFunction(fn: JobFunction, input: unknown): Promise<RunOutcome> {
+  let value: unknown;
+  try {
+    value = await fn(input);
+  } catch (err) {
+    return { ok: false, code: 'work_error', message: errorText(err) };
+  }
+  return toResultJson(value);
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  try {
+    return `thrown value: ${String(err)}`;
+  } catch {
+    return 'an unprintable value was thrown';
+  }
+}
