@@ -1,0 +1,163 @@
+/** Wires the hub together: store, services, HTTP API and Socket.IO on one HTTP server, plus the periodic sweeps. */
+import type { Server as HttpServer } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import { Server } from 'socket.io';
+import { DASHBOARD_NAMESPACE, DEVICE_NAMESPACE, limits, type FeedSnapshot, type HubStats } from '@edgeswarm/shared';
+import type { Clock } from './clock.ts';
+import type { JobStore } from './store/job-store.ts';
+import { JobService } from './jobs/job-service.ts';
+import { WorkService } from './scheduler/work-service.ts';
+import { ThroughputMeter } from './stats/throughput.ts';
+import { createHttpApi } from './hub/http-api.ts';
+import { attachDeviceNamespace, type DeviceNamespace } from './hub/device-socket.ts';
+import { attachDashboardFeed, type DashboardNamespace } from './hub/dashboard-feed.ts';
+
+export interface HubOptions {
+  store: JobStore;
+  clock: Clock;
+  adminToken: string;
+  webRoot: string;
+  retentionDays: number;
+  log?: (message: string, err?: unknown) => void;
+  /** How often leases are checked for expiry. */
+  sweepIntervalMs?: number;
+  feedIntervalMs?: number;
+  leaseTtlMs?: number;
+}
+
+export interface Hub {
+  httpServer: HttpServer;
+  io: Server;
+  jobs: JobService;
+  work: WorkService;
+  stats(): HubStats;
+  /** Stops timers, closes sockets and the HTTP server; the store stays open (its owner closes it). */
+  close(): Promise<void>;
+}
+
+const DEVICES_IN_FEED = 100;
+const JOBS_IN_FEED = 50;
+const PURGE_ROWS_PER_STEP = 5000;
+
+export function createHub(options: HubOptions): Hub {
+  const { store, clock } = options;
+  const log = options.log ?? ((message, err) => console.error(`[hub] ${message}`, err ?? ''));
+  const meter = new ThroughputMeter(300);
+  const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;
+  const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: limits.MAX_BODY_BYTES });
+  const devices = io.of(DEVICE_NAMESPACE) as DeviceNamespace;
+  const dashboards = io.of(DASHBOARD_NAMESPACE) as DashboardNamespace;
+
+  const fleetThreads = () => {
+    let threads = 0;
+    for (const socket of devices.sockets.values()) threads += socket.data.threads ?? 0;
+    return threads;
+  };
+  let purging = false;
+  const purge = () => {
+    if (purging) return;
+    purging = true;
+    const step = () => {
+      try {
+        if (store.purgeStep(PURGE_ROWS_PER_STEP) > 0) {
+          setTimeout(step, 10).unref();
+          return;
+        }
+      } catch (err) {
+        log('purging deleted jobs failed', err);
+      }
+      purging = false;
+    };
+    setImmediate(step);
+  };
+
+  const work = new WorkService({
+    store,
+    clock,
+    fleetThreads,
+    leaseTtlMs: options.leaseTtlMs,
+    events: {
+      jobStopped: (jobId) => devices.emit('job:stopped', { jobId }),
+      workAvailable: () => devices.emit('work:available'),
+      subtasksCompleted: (n) => meter.record(n, clock.now()),
+      jobFinished: () => {},
+    },
+  });
+  const jobs = new JobService(store, clock, {
+    jobSubmitted: () => devices.emit('work:available'),
+    jobStopped: (jobId) => {
+      devices.emit('job:stopped', { jobId });
+      purge();
+    },
+  });
+
+  const stats = (): HubStats => {
+    const counts = store.workCounts();
+    return {
+      devices: devices.sockets.size,
+      threads: fleetThreads(),
+      subtasksPerSecond: meter.ratePerSecond(clock.now(), 10),
+      ...counts,
+    };
+  };
+  const snapshot = (): FeedSnapshot => {
+    const deviceList = store.listDevices(0, DEVICES_IN_FEED);
+    const jobList = store.listJobs(0, JOBS_IN_FEED);
+    return {
+      stats: stats(),
+      throughput: meter.series(clock.now(), 300),
+      devices: deviceList.items,
+      devicesTotal: deviceList.total,
+      jobs: jobList.items,
+      jobsTotal: jobList.total,
+    };
+  };
+
+  const app = createHttpApi({ jobs, store, stats, adminToken: options.adminToken, webRoot: options.webRoot, log });
+  attachDeviceNamespace(devices, { store, work, clock, log });
+  const stopFeed = attachDashboardFeed(dashboards, {
+    adminToken: options.adminToken,
+    snapshot,
+    intervalMs: options.feedIntervalMs ?? 1000,
+    log,
+  });
+
+  work.recover();
+  purge();
+  const sweep = setInterval(() => {
+    try {
+      work.sweep();
+    } catch (err) {
+      log('lease sweep failed', err);
+    }
+  }, options.sweepIntervalMs ?? 1000);
+  sweep.unref();
+  const retention = () => {
+    try {
+      const cutoff = clock.now() - options.retentionDays * 86_400_000;
+      if (store.purgeFinishedBefore(cutoff) > 0) purge();
+    } catch (err) {
+      log('retention purge failed', err);
+    }
+  };
+  retention();
+  const retentionTimer = setInterval(retention, 3_600_000);
+  retentionTimer.unref();
+
+  return {
+    httpServer,
+    io,
+    jobs,
+    work,
+    stats,
+    close: async () => {
+      clearInterval(sweep);
+      clearInterval(retentionTimer);
+      stopFeed();
+      await new Promise<void>((resolve) => {
+        void io.close(() => resolve());
+      });
+      httpServer.closeAllConnections?.();
+    },
+  };
+}

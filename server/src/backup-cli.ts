@@ -1,0 +1,28 @@
+/** `npm run backup -- --out FILE [--data-dir DIR]`: a consistent copy of the live database, taken with SQLite's online backup. */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { DATABASE_FILE } from './database-file.ts';
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { out: { type: 'string' }, 'data-dir': { type: 'string' } },
+});
+if (!values.out) {
+  console.error('Usage: npm run backup -- --out FILE [--data-dir DIR]');
+  process.exit(2);
+}
+const base = process.env['INIT_CWD'] ?? process.cwd();
+const dataDir = resolve(base, values['data-dir'] ?? process.env['EDGESWARM_DATA_DIR'] ?? './data');
+const source = join(dataDir, DATABASE_FILE);
+if (!existsSync(source)) {
+  console.error(`edgeswarm: no database at ${source} (--data-dir)`);
+  process.exit(2);
+}
+const out = resolve(base, values.out);
+const db = new Database(source, { readonly: true, fileMustExist: true });
+db.pragma('busy_timeout = 5000');
+await db.backup(out);
+db.close();
+console.log(`Backed up ${source} to ${out}`);

@@ -1,0 +1,67 @@
+/** Hub configuration from flags and environment (flags win), validated at start with messages that name the setting. */
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { ConfigError } from './errors.ts';
+
+export interface HubConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  token: string | undefined;
+  retentionDays: number;
+}
+
+const FLAGS = {
+  port: { env: 'PORT', default: '8080' },
+  host: { env: 'HOST', default: '0.0.0.0' },
+  'data-dir': { env: 'EDGESWARM_DATA_DIR', default: './data' },
+  token: { env: 'EDGESWARM_TOKEN', default: '' },
+  'retention-days': { env: 'EDGESWARM_RETENTION_DAYS', default: '30' },
+} as const;
+
+type Flag = keyof typeof FLAGS;
+
+export const USAGE = `Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N]`;
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
+  let values: Partial<Record<Flag, string>>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' }])),
+      strict: true,
+      allowPositionals: false,
+    }).values as Partial<Record<Flag, string>>;
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\n${USAGE}`);
+  }
+  const pick = (flag: Flag): { value: string; source: string } => {
+    const v = values[flag];
+    if (v !== undefined) return { value: v, source: `--${flag}` };
+    const e = env[FLAGS[flag].env];
+    if (e !== undefined && e !== '') return { value: e, source: FLAGS[flag].env };
+    return { value: FLAGS[flag].default, source: `--${flag}` };
+  };
+  const port = pick('port');
+  const retention = pick('retention-days');
+  const token = pick('token');
+  if (token.value !== '' && !/^[\x21-\x7e]{16,256}$/.test(token.value)) {
+    throw new ConfigError(`${token.source} must be 16 to 256 printable ASCII characters without spaces`);
+  }
+  return {
+    port: integer(port.value, port.source, 0, 65535),
+    host: pick('host').value,
+    // npm runs workspace scripts inside the workspace; resolve against where the user typed the command.
+    dataDir: resolve(env['INIT_CWD'] ?? process.cwd(), pick('data-dir').value),
+    token: token.value === '' ? undefined : token.value,
+    retentionDays: integer(retention.value, retention.source, 1, 36500),
+  };
+}
+
+function integer(text: string, source: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${source} must be an integer from ${min} to ${max}, got "${text}"`);
+  }
+  return n;
+}

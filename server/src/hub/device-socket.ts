@@ -1,0 +1,114 @@
+/** The `/device` namespace: device handshake, work requests, result submissions, heartbeats and disconnects. */
+import type { Namespace, Socket } from 'socket.io';
+import type { z } from 'zod';
+import {
+  CONNECT_REFUSALS,
+  HEARTBEAT_INTERVAL_MS,
+  PROTOCOL_VERSION,
+  ackError,
+  ackOk,
+  deviceHelloSchema,
+  deviceStatusSchema,
+  workRequestSchema,
+  workSubmitSchema,
+  type Ack,
+  type DeviceHello,
+  type DeviceToHubEvents,
+  type HubToDeviceEvents,
+} from '@edgeswarm/shared';
+import type { Clock } from '../clock.ts';
+import type { JobStore } from '../store/job-store.ts';
+import type { DeviceConnection, WorkService } from '../scheduler/work-service.ts';
+import { protocolRefusal, refusal } from './handshake.ts';
+
+export type DeviceNamespace = Namespace<DeviceToHubEvents, HubToDeviceEvents, Record<string, never>, DeviceData>;
+type DeviceSocket = Socket<DeviceToHubEvents, HubToDeviceEvents, Record<string, never>, DeviceData>;
+
+export interface DeviceData {
+  hello: DeviceHello;
+  threads: number;
+}
+
+export interface DeviceSocketOptions {
+  store: JobStore;
+  work: WorkService;
+  clock: Clock;
+  log: (message: string, err?: unknown) => void;
+}
+
+/** Parses the payload, calls the handler and acks its answer; a thrown error becomes an `internal` ack. */
+function handle<TSchema extends z.ZodType, TData>(
+  socket: DeviceSocket,
+  schema: TSchema,
+  fn: (payload: z.infer<TSchema>) => TData,
+  log: DeviceSocketOptions['log'],
+) {
+  return (payload: unknown, ack: unknown) => {
+    const reply = typeof ack === 'function' ? (ack as (res: Ack<TData>) => void) : () => {};
+    const parsed = schema.safeParse(payload);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      reply(ackError('invalid_payload', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
+      return;
+    }
+    try {
+      reply(ackOk(fn(parsed.data)));
+    } catch (err) {
+      log(`device ${socket.data.hello?.deviceId ?? socket.id} request failed`, err);
+      reply(ackError('internal', 'the hub could not handle this request'));
+    }
+  };
+}
+
+export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocketOptions): void {
+  const { store, work, clock, log } = options;
+
+  nsp.use((socket, next) => {
+    const hello = deviceHelloSchema.safeParse(socket.handshake.auth);
+    if (!hello.success) {
+      const protocol = (socket.handshake.auth as { protocol?: unknown } | undefined)?.protocol;
+      if (typeof protocol === 'number' && protocol !== PROTOCOL_VERSION) {
+        next(protocolRefusal(protocol) ?? refusal(CONNECT_REFUSALS.invalidHandshake, 'bad handshake'));
+        return;
+      }
+      const issue = hello.error.issues[0];
+      next(refusal(CONNECT_REFUSALS.invalidHandshake, `auth.${issue?.path.join('.')}: ${issue?.message}`));
+      return;
+    }
+    const mismatch = protocolRefusal(hello.data.protocol);
+    if (mismatch) {
+      next(mismatch);
+      return;
+    }
+    socket.data.hello = hello.data;
+    socket.data.threads = hello.data.threads;
+    next();
+  });
+
+  nsp.on('connection', (socket) => {
+    const hello = socket.data.hello;
+    const conn: DeviceConnection = { deviceId: hello.deviceId, connId: socket.id };
+    store.registerDevice({ id: hello.deviceId, kind: hello.kind, name: hello.name, threads: hello.threads, now: clock.now() });
+    socket.emit('hub:welcome', { protocol: PROTOCOL_VERSION, deviceId: hello.deviceId, heartbeatMs: HEARTBEAT_INTERVAL_MS });
+
+    socket.on('work:request', handle(socket, workRequestSchema, (req) => work.requestWork(conn, req.slots), log));
+    socket.on('work:submit', handle(socket, workSubmitSchema, (sub) => work.submitResults(conn, sub), log));
+    socket.on('device:status', (payload: unknown) => {
+      const status = deviceStatusSchema.safeParse(payload);
+      if (!status.success) return;
+      socket.data.threads = status.data.threads;
+      try {
+        work.heartbeat(conn, status.data);
+      } catch (err) {
+        log('heartbeat failed', err);
+      }
+    });
+    socket.on('disconnect', () => {
+      try {
+        work.disconnected(conn);
+      } catch (err) {
+        log('releasing leases of a disconnected device failed', err);
+      }
+    });
+  });
+}

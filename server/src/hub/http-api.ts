@@ -1,0 +1,145 @@
+/** The HTTP side of the hub: JSON API with bearer auth and contract errors, health check, and the built web app. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { limits, type HubStats } from '@edgeswarm/shared';
+import { HubError } from '../errors.ts';
+import { tokenMatches } from '../admin-token.ts';
+import type { JobService } from '../jobs/job-service.ts';
+import type { JobStore } from '../store/job-store.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
+
+export interface HttpApiOptions {
+  jobs: JobService;
+  store: JobStore;
+  stats: () => HubStats;
+  adminToken: string;
+  /** Folder of the built web app (web/dist). */
+  webRoot: string;
+  log: (message: string, err?: unknown) => void;
+}
+
+export function createHttpApi(options: HttpApiOptions): Hono {
+  const { jobs, store } = options;
+  const app = new Hono();
+
+  app.use('*', async (c, next) => {
+    await next();
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.header(name, value);
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof HubError) return errorResponse(c, err);
+    options.log(`${c.req.method} ${c.req.path} failed`, err);
+    return errorResponse(c, new HubError('internal', 'the hub failed to handle this request; see its log'));
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  app.use('/api/*', async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!tokenMatches(options.adminToken, match?.[1])) {
+      throw new HubError('unauthorized', 'the Authorization header must be "Bearer TOKEN" with a valid token');
+    }
+    await next();
+  });
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: limits.MAX_BODY_BYTES,
+      onError: () => {
+        throw new HubError('payload_too_large', `the request body must be at most ${limits.MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.post('/api/jobs', async (c) => {
+    const job = jobs.submit(await readJson(c));
+    return c.json(job, 201);
+  });
+  app.get('/api/jobs', (c) => {
+    const { offset, limit } = paging(c, limits.DEFAULT_LIST_PAGE, limits.MAX_LIST_PAGE);
+    const page = jobs.list(offset, limit);
+    return c.json({ total: page.total, jobs: page.items });
+  });
+  app.get('/api/jobs/:id', (c) => c.json(jobs.get(c.req.param('id'))));
+  app.get('/api/jobs/:id/results', (c) => {
+    const { offset, limit } = paging(c, limits.DEFAULT_RESULTS_PAGE, limits.MAX_RESULTS_PAGE);
+    return c.json(jobs.results(c.req.param('id'), offset, limit));
+  });
+  app.post('/api/jobs/:id/cancel', (c) => c.json(jobs.cancel(c.req.param('id'))));
+  app.delete('/api/jobs/:id', (c) => {
+    jobs.delete(c.req.param('id'));
+    return c.body(null, 204);
+  });
+  app.get('/api/devices', (c) => {
+    const { offset, limit } = paging(c, limits.DEFAULT_LIST_PAGE, limits.MAX_LIST_PAGE);
+    const page = store.listDevices(offset, limit);
+    return c.json({ total: page.total, devices: page.items });
+  });
+  app.get('/api/stats', (c) => c.json(options.stats()));
+  app.all('/api/*', () => {
+    throw new HubError('not_found', 'no such API route; see the HTTP API in the README');
+  });
+
+  mountWebApp(app, options.webRoot);
+  return app;
+}
+
+function mountWebApp(app: Hono, webRoot: string): void {
+  const page = (file: string) => async (c: Context) => {
+    const path = join(webRoot, file);
+    if (!existsSync(path)) {
+      return c.text('The web app is not built. Run "npm run build" (npm start does it for you).\n', 503);
+    }
+    c.header('Cache-Control', 'no-cache');
+    return serveStatic({ path })(c, async () => {});
+  };
+  app.get('/', page('index.html'));
+  app.get('/dashboard', page('dashboard/index.html'));
+  app.get('/dashboard/', page('dashboard/index.html'));
+  app.use(
+    '/assets/*',
+    serveStatic({
+      root: webRoot,
+      onFound: (_path, c) => {
+        c.header('Cache-Control', 'public, max-age=31536000, immutable');
+      },
+    }),
+  );
+}
+
+async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') throw new HubError('invalid_json', 'the request body is empty; send a JSON object');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HubError('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function paging(c: Context, defaultLimit: number, maxLimit: number): { offset: number; limit: number } {
+  return {
+    offset: queryInt(c, 'offset', 0, 0, Number.MAX_SAFE_INTEGER),
+    limit: queryInt(c, 'limit', defaultLimit, 1, maxLimit),
+  };
+}
+
+function queryInt(c: Context, name: string, fallback: number, min: number, max: number): number {
+  const raw = c.req.query(name);
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < min || n > max) {
+    throw new HubError('invalid_request', `query parameter ${name} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function errorResponse(c: Context, err: HubError): Response {
+  if (err.code === 'rate_limited') c.header('Retry-After', '1');
+  return c.json({ error: { code: err.code, message: err.message } }, err.status as 400);
+}

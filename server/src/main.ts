@@ -1,0 +1,73 @@
+/** Entry point of the hub process: reads configuration, opens the store, listens and prints the URLs to open. */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { networkInterfaces } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+import { resolveAdminToken } from './admin-token.ts';
+import { SqliteJobStore } from './store/sqlite-job-store.ts';
+import { systemClock } from './clock.ts';
+import { createHub } from './app.ts';
+import { DATABASE_FILE } from './database-file.ts';
+
+function lanAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.argv.slice(2), process.env);
+  mkdirSync(config.dataDir, { recursive: true });
+  const token = resolveAdminToken(config.dataDir, config.token);
+  const store = new SqliteJobStore(join(config.dataDir, DATABASE_FILE));
+  const hub = createHub({
+    store,
+    clock: systemClock,
+    adminToken: token,
+    webRoot: resolve(import.meta.dirname, '../../web/dist'),
+    retentionDays: config.retentionDays,
+  });
+  await new Promise<void>((ok, fail) => {
+    hub.httpServer.once('error', fail);
+    hub.httpServer.listen(config.port, config.host, () => ok());
+  });
+  const { port } = hub.httpServer.address() as AddressInfo;
+  const wildcard = config.host === '0.0.0.0' || config.host === '::';
+  const hosts = wildcard ? ['localhost', ...lanAddresses()] : [config.host.includes(':') ? `[${config.host}]` : config.host];
+  console.log(`Edgeswarm hub listening on port ${port} (data in ${config.dataDir})`);
+  for (const host of hosts) {
+    console.log(`Volunteer page: http://${host}:${port}/`);
+    console.log(`Dashboard:      http://${host}:${port}/dashboard#token=${token}`);
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    hub
+      .close()
+      .then(() => new Promise<void>((ok) => hub.httpServer.close(() => ok())))
+      .finally(() => {
+        store.close();
+        process.exit(0);
+      });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`edgeswarm: ${err.message}`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,154 @@
+/** Hands work to devices as leases, checks and records their results, and reclaims leases of devices that went away. */
+import {
+  LEASE_TTL_MS,
+  limits,
+  type DeviceStatus,
+  type JsonValue,
+  type LeaseGrant,
+  type SubmitReceipt,
+  type WorkSubmit,
+} from '@edgeswarm/shared';
+import type { Clock } from '../clock.ts';
+import type { CheckedResult, JobStore, ReleaseOutcome } from '../store/job-store.ts';
+import { numericProblem, reduceResults } from '../aggregation/reducers.ts';
+import { utf8Bytes } from '../util/utf8.ts';
+
+/** Most inputs one lease may carry. */
+export const MAX_LEASE_ITEMS = 256;
+
+export interface DeviceConnection {
+  deviceId: string;
+  connId: string;
+}
+
+export interface WorkEvents {
+  /** Jobs that ended other than by completing, or were deleted: devices should drop their runs. */
+  jobStopped(jobId: string): void;
+  /** Work went back to the queue or arrived: idle devices should ask. */
+  workAvailable(): void;
+  /** Subtasks completed (for throughput). */
+  subtasksCompleted(count: number): void;
+  /** A job reached a final state. */
+  jobFinished(jobId: string): void;
+}
+
+export interface WorkServiceOptions {
+  store: JobStore;
+  clock: Clock;
+  events: WorkEvents;
+  /** Threads of every connected device; used to size leases so work is spread. */
+  fleetThreads: () => number;
+  leaseTtlMs?: number;
+}
+
+export class WorkService {
+  private readonly store: JobStore;
+  private readonly clock: Clock;
+  private readonly events: WorkEvents;
+  private readonly ttl: number;
+
+  constructor(private readonly options: WorkServiceOptions) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.events = options.events;
+    this.ttl = options.leaseTtlMs ?? LEASE_TTL_MS;
+  }
+
+  /** Leases up to `slots` inputs to a device, fewer when many devices share little work. */
+  requestWork(conn: DeviceConnection, slots: number): LeaseGrant | null {
+    const unleased = this.store.unleasedCount();
+    if (unleased === 0) return null;
+    const share = Math.ceil(unleased / Math.max(1, 2 * this.options.fleetThreads()));
+    const max = Math.max(1, Math.min(slots, MAX_LEASE_ITEMS, share));
+    const now = this.clock.now();
+    const active = this.store.leaseWork({ ...conn, max, now, deadline: now + this.ttl });
+    if (!active) return null;
+    return {
+      leaseId: active.lease.id,
+      jobId: active.lease.jobId,
+      code: active.code,
+      timeoutMs: active.timeoutMs,
+      items: active.items,
+    };
+  }
+
+  /** Checks each result (JSON, size, type for numeric reducers) and records it. */
+  submitResults(conn: DeviceConnection, submit: WorkSubmit): SubmitReceipt {
+    const context = this.store.getLeaseContext(submit.leaseId);
+    const checked = submit.results.map((r): CheckedResult => {
+      if (!r.ok) return r;
+      const bytes = utf8Bytes(r.json);
+      if (bytes > limits.MAX_RESULT_BYTES) {
+        return {
+          index: r.index,
+          ok: false,
+          code: 'result_too_large',
+          message: `the result is ${bytes} bytes of JSON; at most ${limits.MAX_RESULT_BYTES} are allowed`,
+        };
+      }
+      let value: JsonValue;
+      try {
+        value = JSON.parse(r.json) as JsonValue;
+      } catch {
+        return { index: r.index, ok: false, code: 'invalid_result', message: 'the result is not valid JSON' };
+      }
+      const problem = context ? numericProblem(context.reduce, value) : null;
+      if (problem) return { index: r.index, ok: false, code: 'invalid_result', message: problem };
+      return { index: r.index, ok: true, json: JSON.stringify(value), value };
+    });
+    const now = this.clock.now();
+    const outcome = this.store.recordResults(submit.leaseId, conn.deviceId, checked, now);
+    if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
+    for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
+    for (const jobId of outcome.jobsToFinalize) this.finalize(jobId);
+    if (outcome.accepted > outcome.completed) this.events.workAvailable();
+    return { accepted: outcome.accepted, dropped: outcome.dropped + outcome.rejected };
+  }
+
+  heartbeat(conn: DeviceConnection, status: DeviceStatus): void {
+    const now = this.clock.now();
+    this.store.renewLeases(conn.connId, now + this.ttl);
+    this.store.deviceSeen(conn.deviceId, status.state, status.threads, now);
+  }
+
+  disconnected(conn: DeviceConnection): void {
+    const now = this.clock.now();
+    this.afterRelease(this.store.releaseConnectionLeases(conn.connId, now));
+    this.store.deviceOffline(conn.deviceId, now);
+  }
+
+  /** Expires leases whose deadline passed and completes jobs left unfinalised; call about once a second. */
+  sweep(): void {
+    this.afterRelease(this.store.expireLeases(this.clock.now()));
+    for (const jobId of this.store.jobsAwaitingFinalize()) this.finalize(jobId);
+  }
+
+  /** At start-up: void every lease of the previous process. */
+  recover(): void {
+    this.store.markAllDevicesOffline();
+    this.afterRelease(this.store.releaseAllLeases(this.clock.now()));
+    for (const jobId of this.store.jobsAwaitingFinalize()) this.finalize(jobId);
+  }
+
+  private afterRelease(outcome: ReleaseOutcome): void {
+    for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
+    if (outcome.requeued > 0) this.events.workAvailable();
+  }
+
+  private finalize(jobId: string): void {
+    const job = this.store.getJob(jobId);
+    if (!job) return;
+    const reduced = reduceResults(job.reduce, this.store.iterateResults(jobId));
+    const now = this.clock.now();
+    if (reduced.ok) {
+      if (this.store.completeJob(jobId, reduced.value, now)) this.jobEnded(jobId, false);
+    } else if (this.store.failJob(jobId, { code: 'invalid_result', message: reduced.message, input: reduced.input }, now)) {
+      this.jobEnded(jobId, true);
+    }
+  }
+
+  private jobEnded(jobId: string, stopDevices: boolean): void {
+    if (stopDevices) this.events.jobStopped(jobId);
+    this.events.jobFinished(jobId);
+  }
+}

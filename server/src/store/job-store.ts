@@ -1,0 +1,152 @@
+/**
+ * The storage contract of the hub: every state the hub keeps goes through this interface, so the
+ * hub process holds nothing that a restart or a second hub would need (SQLite now, Redis later).
+ *
+ * Each method is one atomic operation (one SQLite transaction; one script on a key-value engine):
+ * callers never read-modify-write across calls. Times are milliseconds from the injected clock.
+ *
+ * Deliberately not here: running job code (never on the hub), deciding lease sizes or which
+ * device gets work (the scheduler does that), aggregation policy (the aggregation module), and
+ * anything to do with sockets.
+ */
+import type {
+  DeviceInfo,
+  DeviceKind,
+  DeviceState,
+  Job,
+  JobErrorCode,
+  JobSpec,
+  JsonValue,
+  LeaseItem,
+  Reducer,
+} from '@edgeswarm/shared';
+
+export interface LeaseRecord {
+  id: string;
+  jobId: string;
+  deviceId: string;
+  connId: string;
+  deadline: number;
+  /** Input indexes handed out with this lease. */
+  items: number[];
+}
+
+export interface ActiveLease {
+  lease: LeaseRecord;
+  items: LeaseItem[];
+  code: string;
+  timeoutMs: number;
+}
+
+export interface LeaseRequest {
+  deviceId: string;
+  connId: string;
+  /** At most this many inputs. */
+  max: number;
+  deadline: number;
+  now: number;
+}
+
+/** One outcome of one input, already checked by the hub (JSON parsed, size and type checked). */
+export type CheckedResult =
+  | { index: number; ok: true; json: string; value: JsonValue }
+  | { index: number; ok: false; code: Exclude<JobErrorCode, 'device_lost'>; message: string };
+
+export interface RecordOutcome {
+  /** Results stored: successes plus failed runs that counted as an attempt. */
+  accepted: number;
+  /** Successes among `accepted`. */
+  completed: number;
+  dropped: number;
+  /** Results from inputs this lease never held: counted against the device. */
+  rejected: number;
+  /** Jobs whose last subtask is now done: aggregate and complete them. */
+  jobsToFinalize: string[];
+  /** Jobs that failed during this call: tell devices to stop them. */
+  jobsFailed: string[];
+}
+
+export interface ReleaseOutcome {
+  /** Subtasks that went back to the queue. */
+  requeued: number;
+  jobsFailed: string[];
+}
+
+export interface LeaseContext {
+  lease: LeaseRecord;
+  jobId: string;
+  reduce: Reducer;
+  jobActive: boolean;
+}
+
+export interface ResultsPage {
+  total: number;
+  offset: number;
+  results: (JsonValue | null)[];
+  missing: number[];
+}
+
+export interface DeviceRegistration {
+  id: string;
+  kind: DeviceKind;
+  name: string;
+  threads: number;
+  now: number;
+}
+
+export interface WorkCounts {
+  completed: number;
+  queued: number;
+  running: number;
+}
+
+export interface Page<TItem> {
+  total: number;
+  items: TItem[];
+}
+
+export type CancelOutcome = 'cancelled' | 'already_finished' | 'not_found';
+
+export interface JobStore {
+  createJob(spec: JobSpec, now: number): Job;
+  getJob(id: string): Job | null;
+  listJobs(offset: number, limit: number): Page<Job>;
+  /** Cancels a job that has not finished and drops its leases. */
+  cancelJob(id: string, now: number): CancelOutcome;
+  /** Removes the job at once from every listing; its rows are removed later by `purgeStep`. */
+  deleteJob(id: string): boolean;
+  /** Removes up to `maxRows` rows of deleted jobs; returns how many it removed. */
+  purgeStep(maxRows: number): number;
+  /** Deletes finished jobs that finished before `cutoff`. Returns how many. */
+  purgeFinishedBefore(cutoff: number): number;
+
+  /** Inputs of the oldest job with work not yet leased; null when there is none. */
+  leaseWork(request: LeaseRequest): ActiveLease | null;
+  /** Inputs queued or not yet leased, over every active job. */
+  unleasedCount(): number;
+  getLeaseContext(leaseId: string): LeaseContext | null;
+  recordResults(leaseId: string, deviceId: string, results: CheckedResult[], now: number): RecordOutcome;
+  /** Extends every lease of a connection. */
+  renewLeases(connId: string, deadline: number): number;
+  releaseConnectionLeases(connId: string, now: number): ReleaseOutcome;
+  expireLeases(now: number): ReleaseOutcome;
+  /** At start-up: leases from a previous process are void; their inputs are queued again. */
+  releaseAllLeases(now: number): ReleaseOutcome;
+
+  /** Jobs whose every subtask is done but that are not yet completed (after a crash, say). */
+  jobsAwaitingFinalize(): string[];
+  /** Every result of a job, in input order. */
+  iterateResults(jobId: string): Iterable<string>;
+  completeJob(jobId: string, result: JsonValue | undefined, now: number): boolean;
+  failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number): boolean;
+  getResults(jobId: string, offset: number, limit: number): ResultsPage | null;
+
+  registerDevice(device: DeviceRegistration): void;
+  deviceSeen(id: string, state: DeviceState, threads: number, now: number): void;
+  deviceOffline(id: string, now: number): void;
+  markAllDevicesOffline(): void;
+  listDevices(offset: number, limit: number): Page<DeviceInfo>;
+  workCounts(): WorkCounts;
+
+  close(): void;
+}

@@ -1,0 +1,587 @@
+/** JobStore on an embedded SQLite file (better-sqlite3, WAL): jobs, inputs, subtask state, leases and results. */
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import {
+  inputCount,
+  rangeAt,
+  type Job,
+  type JobError,
+  type JobErrorCode,
+  type JobSpec,
+  type JobStatus,
+  type JsonValue,
+  type LeaseItem,
+  type Reducer,
+  limits,
+} from '@edgeswarm/shared';
+import { prepareDatabase } from './sqlite-schema.ts';
+import { DeviceTable } from './sqlite-devices.ts';
+import type {
+  ActiveLease,
+  CancelOutcome,
+  CheckedResult,
+  DeviceRegistration,
+  JobStore,
+  LeaseContext,
+  LeaseRecord,
+  LeaseRequest,
+  Page,
+  RecordOutcome,
+  ReleaseOutcome,
+  ResultsPage,
+  WorkCounts,
+} from './job-store.ts';
+
+/** Elements of an inputs array stored per row. */
+export const INPUT_CHUNK = 1024;
+const ACTIVE = `status IN ('queued', 'running') AND deleted = 0`;
+
+interface JobRow {
+  seq: number;
+  id: string;
+  name: string;
+  code: string;
+  inputs_kind: 'array' | 'range';
+  range_start: number | null;
+  range_step: number | null;
+  total: number;
+  reduce: Reducer;
+  timeout_ms: number;
+  max_attempts: number;
+  meta: string;
+  status: JobStatus;
+  next_index: number;
+  queued: number;
+  leased: number;
+  completed: number;
+  failed: number;
+  result: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  deleted: number;
+}
+
+interface LeaseRow {
+  id: string;
+  job_seq: number;
+  device_id: string;
+  conn_id: string;
+  deadline: number;
+  items: string;
+  open: number;
+}
+
+interface SubtaskRow {
+  idx: number;
+  state: 'leased' | 'queued' | 'done' | 'failed';
+  attempts: number;
+  losses: number;
+  lease_id: string | null;
+}
+
+export function newId(prefix: string): string {
+  return prefix + randomBytes(12).toString('base64url');
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function toJob(row: JobRow): Job {
+  const job: Job = {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    progress: { total: row.total, completed: row.completed, failed: row.failed },
+    reduce: row.reduce,
+    meta: JSON.parse(row.meta) as Record<string, JsonValue>,
+    timeoutMs: row.timeout_ms,
+    maxAttempts: row.max_attempts,
+    createdAt: new Date(row.created_at).toISOString(),
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+  };
+  if (row.status === 'completed' && row.reduce !== 'collect' && row.result !== null) {
+    job.result = JSON.parse(row.result) as JsonValue;
+  }
+  if (row.error !== null) job.error = JSON.parse(row.error) as JobError;
+  return job;
+}
+
+export class SqliteJobStore implements JobStore {
+  readonly db: Database.Database;
+  private readonly devices: DeviceTable;
+  private readonly q;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    prepareDatabase(this.db);
+    this.devices = new DeviceTable(this.db);
+    const db = this.db;
+    this.q = {
+      jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),
+      jobBySeq: db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE seq = ?'),
+      nextJobWithWork: db.prepare<[], JobRow>(
+        `SELECT * FROM jobs WHERE ${ACTIVE} AND (queued > 0 OR next_index < total) ORDER BY seq LIMIT 1`,
+      ),
+      queuedIdx: db.prepare<[number, number], { idx: number }>(
+        `SELECT idx FROM subtasks WHERE job_seq = ? AND state = 'queued' ORDER BY idx LIMIT ?`,
+      ),
+      chunk: db.prepare<[number, number], { items: string }>(
+        'SELECT items FROM input_chunks WHERE job_seq = ? AND chunk = ?',
+      ),
+      insertLease: db.prepare(
+        'INSERT INTO leases (id, job_seq, device_id, conn_id, deadline, items) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      lease: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?'),
+      subtask: db.prepare<[number, number], SubtaskRow>(
+        'SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?',
+      ),
+      leasedOf: db.prepare<[string], { job_seq: number; idx: number; losses: number }>(
+        `SELECT job_seq, idx, losses FROM subtasks WHERE lease_id = ? AND state = 'leased'`,
+      ),
+      openLeasesOfConn: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE conn_id = ? AND open = 1'),
+      expiredLeases: db.prepare<[number], LeaseRow>('SELECT * FROM leases WHERE open = 1 AND deadline < ?'),
+      allOpenLeases: db.prepare<[], LeaseRow>('SELECT * FROM leases WHERE open = 1'),
+      closeLease: db.prepare<[string]>('UPDATE leases SET open = 0 WHERE id = ?'),
+      stillLeased: db.prepare<[string], { n: number }>(
+        `SELECT count(*) AS n FROM subtasks WHERE lease_id = ? AND state = 'leased'`,
+      ),
+      setStatus: db.prepare(`UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ? WHERE seq = ?`),
+      closeJobLeases: db.prepare<[number]>('UPDATE leases SET open = 0 WHERE job_seq = ? AND open = 1'),
+    };
+  }
+
+  // ---- jobs -------------------------------------------------------------------------------
+
+  createJob(spec: JobSpec, now: number): Job {
+    const id = newId('job_');
+    const total = inputCount(spec.inputs);
+    const rangeStart = spec.inputs.kind === 'range' ? spec.inputs.range.start : null;
+    const rangeStep = spec.inputs.kind === 'range' ? spec.inputs.range.step : null;
+    const insertJob = this.db.prepare(
+      `INSERT INTO jobs (id, name, code, inputs_kind, range_start, range_step, total, reduce, timeout_ms,
+         max_attempts, meta, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+    );
+    const insertChunk = this.db.prepare('INSERT INTO input_chunks (job_seq, chunk, items) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      const info = insertJob.run(
+        id,
+        spec.name,
+        spec.code,
+        spec.inputs.kind,
+        rangeStart,
+        rangeStep,
+        total,
+        spec.reduce,
+        spec.timeoutMs,
+        spec.maxAttempts,
+        JSON.stringify(spec.meta),
+        now,
+      );
+      if (spec.inputs.kind === 'array') {
+        const values = spec.inputs.values;
+        for (let c = 0; c * INPUT_CHUNK < values.length; c++) {
+          insertChunk.run(info.lastInsertRowid, c, JSON.stringify(values.slice(c * INPUT_CHUNK, (c + 1) * INPUT_CHUNK)));
+        }
+      }
+    })();
+    const row = this.q.jobById.get(id);
+    if (!row) throw new Error('job vanished right after insert');
+    return toJob(row);
+  }
+
+  getJob(id: string): Job | null {
+    const row = this.q.jobById.get(id);
+    return row ? toJob(row) : null;
+  }
+
+  listJobs(offset: number, limit: number): Page<Job> {
+    const total = (this.db.prepare('SELECT count(*) AS n FROM jobs WHERE deleted = 0').get() as { n: number }).n;
+    const rows = this.db
+      .prepare<[number, number], JobRow>('SELECT * FROM jobs WHERE deleted = 0 ORDER BY seq DESC LIMIT ? OFFSET ?')
+      .all(limit, offset);
+    return { total, items: rows.map(toJob) };
+  }
+
+  cancelJob(id: string, now: number): CancelOutcome {
+    return this.db.transaction((): CancelOutcome => {
+      const row = this.q.jobById.get(id);
+      if (!row) return 'not_found';
+      if (row.status !== 'queued' && row.status !== 'running') return 'already_finished';
+      this.q.setStatus.run('cancelled', now, null, null, row.seq);
+      this.q.closeJobLeases.run(row.seq);
+      return 'cancelled';
+    })();
+  }
+
+  deleteJob(id: string): boolean {
+    return this.db.transaction(() => {
+      const row = this.q.jobById.get(id);
+      if (!row) return false;
+      this.db.prepare('UPDATE jobs SET deleted = 1 WHERE seq = ?').run(row.seq);
+      this.q.closeJobLeases.run(row.seq);
+      return true;
+    })();
+  }
+
+  purgeStep(maxRows: number): number {
+    const job = this.db.prepare<[], { seq: number }>('SELECT seq FROM jobs WHERE deleted = 1 LIMIT 1').get();
+    if (!job) return 0;
+    return this.db.transaction(() => {
+      let removed = 0;
+      for (const table of ['subtasks', 'input_chunks', 'leases']) {
+        const key = table === 'subtasks' ? 'idx' : table === 'input_chunks' ? 'chunk' : 'id';
+        const info = this.db
+          .prepare(
+            `DELETE FROM ${table} WHERE job_seq = ? AND ${key} IN (SELECT ${key} FROM ${table} WHERE job_seq = ? LIMIT ?)`,
+          )
+          .run(job.seq, job.seq, maxRows - removed);
+        removed += info.changes;
+        if (removed >= maxRows) return removed;
+      }
+      this.db.prepare('DELETE FROM jobs WHERE seq = ?').run(job.seq);
+      return removed + 1;
+    })();
+  }
+
+  purgeFinishedBefore(cutoff: number): number {
+    return this.db
+      .prepare(
+        `UPDATE jobs SET deleted = 1 WHERE deleted = 0 AND status IN ('completed', 'failed', 'cancelled') AND finished_at < ?`,
+      )
+      .run(cutoff).changes;
+  }
+
+  // ---- leases -----------------------------------------------------------------------------
+
+  leaseWork(request: LeaseRequest): ActiveLease | null {
+    return this.db.transaction((): ActiveLease | null => {
+      const job = this.q.nextJobWithWork.get();
+      if (!job) return null;
+      const indexes = this.q.queuedIdx.all(job.seq, request.max).map((r) => r.idx);
+      const fromQueue = indexes.length;
+      const fresh = Math.min(request.max - fromQueue, job.total - job.next_index);
+      for (let i = 0; i < fresh; i++) indexes.push(job.next_index + i);
+      const lease: LeaseRecord = {
+        id: newId('lease_'),
+        jobId: job.id,
+        deviceId: request.deviceId,
+        connId: request.connId,
+        deadline: request.deadline,
+        items: indexes,
+      };
+      this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, JSON.stringify(indexes));
+      if (fromQueue > 0) {
+        const requeue = this.db.prepare(
+          `UPDATE subtasks SET state = 'leased', lease_id = ? WHERE job_seq = ? AND idx = ?`,
+        );
+        for (const idx of indexes.slice(0, fromQueue)) requeue.run(lease.id, job.seq, idx);
+      }
+      if (fresh > 0) {
+        const insert = this.db.prepare(
+          `INSERT INTO subtasks (job_seq, idx, state, lease_id) VALUES (?, ?, 'leased', ?)`,
+        );
+        for (const idx of indexes.slice(fromQueue)) insert.run(job.seq, idx, lease.id);
+      }
+      this.db
+        .prepare(
+          `UPDATE jobs SET queued = queued - ?, next_index = next_index + ?, leased = leased + ?,
+             status = 'running', started_at = coalesce(started_at, ?) WHERE seq = ?`,
+        )
+        .run(fromQueue, fresh, indexes.length, request.now, job.seq);
+      return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms };
+    })();
+  }
+
+  private inputsOf(job: JobRow, indexes: number[]): LeaseItem[] {
+    if (job.inputs_kind === 'range') {
+      const range = { start: job.range_start ?? 0, end: 0, step: job.range_step ?? 1 };
+      return indexes.map((index) => ({ index, input: rangeAt(range, index) }));
+    }
+    const chunks = new Map<number, JsonValue[]>();
+    return indexes.map((index) => {
+      const c = Math.floor(index / INPUT_CHUNK);
+      let values = chunks.get(c);
+      if (!values) {
+        const row = this.q.chunk.get(job.seq, c);
+        if (!row) throw new Error(`input chunk ${c} of job ${job.id} is missing`);
+        values = JSON.parse(row.items) as JsonValue[];
+        chunks.set(c, values);
+      }
+      return { index, input: values[index % INPUT_CHUNK] ?? null };
+    });
+  }
+
+  unleasedCount(): number {
+    const row = this.db
+      .prepare(`SELECT coalesce(sum(total - next_index + queued), 0) AS n FROM jobs WHERE ${ACTIVE}`)
+      .get() as { n: number };
+    return row.n;
+  }
+
+  getLeaseContext(leaseId: string): LeaseContext | null {
+    const row = this.q.lease.get(leaseId);
+    if (!row) return null;
+    const job = this.q.jobBySeq.get(row.job_seq);
+    if (!job) return null;
+    return {
+      lease: toLease(row, job.id),
+      jobId: job.id,
+      reduce: job.reduce,
+      jobActive: (job.status === 'queued' || job.status === 'running') && job.deleted !== 1,
+    };
+  }
+
+  recordResults(leaseId: string, deviceId: string, results: CheckedResult[], now: number): RecordOutcome {
+    return this.db.transaction((): RecordOutcome => {
+      const outcome: RecordOutcome = { accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [] };
+      const leaseRow = this.q.lease.get(leaseId);
+      const job = leaseRow ? this.q.jobBySeq.get(leaseRow.job_seq) : undefined;
+      if (!leaseRow || !job || leaseRow.device_id !== deviceId) {
+        outcome.rejected = results.length;
+        this.devices.addRejected(deviceId, results.length);
+        return outcome;
+      }
+      const held = new Set(JSON.parse(leaseRow.items) as number[]);
+      const active = (job.status === 'queued' || job.status === 'running') && !isDeleted(job);
+      let completed = 0;
+      let failedRuns = 0;
+      let leasedDelta = 0;
+      let queuedDelta = 0;
+      let failedForGood: JobError | null = null;
+      const markDone = this.db.prepare(
+        `UPDATE subtasks SET state = 'done', result = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
+      );
+      const markRetry = this.db.prepare(
+        `UPDATE subtasks SET state = ?, attempts = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
+      );
+      for (const r of results) {
+        if (!held.has(r.index)) {
+          outcome.rejected++;
+          continue;
+        }
+        const sub = this.q.subtask.get(job.seq, r.index);
+        if (!active || failedForGood || !sub || sub.state === 'done' || sub.state === 'failed') {
+          outcome.dropped++;
+          continue;
+        }
+        if (r.ok) {
+          markDone.run(r.json, job.seq, r.index);
+          if (sub.state === 'leased') leasedDelta--;
+          else queuedDelta--;
+          completed++;
+          outcome.accepted++;
+          continue;
+        }
+        // An error counts as an attempt only from the lease that currently holds the subtask.
+        if (sub.state !== 'leased' || sub.lease_id !== leaseId) {
+          outcome.dropped++;
+          continue;
+        }
+        failedRuns++;
+        outcome.accepted++;
+        leasedDelta--;
+        const attempts = sub.attempts + 1;
+        if (attempts >= job.max_attempts) {
+          markRetry.run('failed', attempts, job.seq, r.index);
+          failedForGood = {
+            code: r.code,
+            message: `input ${r.index} failed ${attempts} time(s); last error: ${r.message}`,
+            input: r.index,
+          };
+        } else {
+          markRetry.run('queued', attempts, job.seq, r.index);
+          queuedDelta++;
+        }
+      }
+      this.db
+        .prepare(`UPDATE jobs SET completed = completed + ?, leased = leased + ?, queued = queued + ? WHERE seq = ?`)
+        .run(completed, leasedDelta, queuedDelta, job.seq);
+      outcome.completed = completed;
+      this.devices.addCounts(deviceId, completed, failedRuns, outcome.rejected);
+      if (failedForGood) {
+        this.failRow(job.seq, failedForGood, now);
+        outcome.jobsFailed.push(job.id);
+      } else if (completed > 0 && job.completed + completed >= job.total) {
+        outcome.jobsToFinalize.push(job.id);
+      }
+      if (leaseRow.open === 1 && (this.q.stillLeased.get(leaseId)?.n ?? 0) === 0) this.q.closeLease.run(leaseId);
+      return outcome;
+    })();
+  }
+
+  renewLeases(connId: string, deadline: number): number {
+    return this.db.prepare('UPDATE leases SET deadline = ? WHERE conn_id = ? AND open = 1').run(deadline, connId).changes;
+  }
+
+  releaseConnectionLeases(connId: string, now: number): ReleaseOutcome {
+    return this.db.transaction(() => this.releaseRows(this.q.openLeasesOfConn.all(connId), now, true))();
+  }
+
+  expireLeases(now: number): ReleaseOutcome {
+    return this.db.transaction(() => this.releaseRows(this.q.expiredLeases.all(now), now, true))();
+  }
+
+  releaseAllLeases(now: number): ReleaseOutcome {
+    return this.db.transaction(() => this.releaseRows(this.q.allOpenLeases.all(), now, false))();
+  }
+
+  /** Closes leases; their unfinished subtasks go back to the queue, counting a loss when `countLoss`. */
+  private releaseRows(rows: LeaseRow[], now: number, countLoss: boolean): ReleaseOutcome {
+    const outcome: ReleaseOutcome = { requeued: 0, jobsFailed: [] };
+    const requeue = this.db.prepare(
+      `UPDATE subtasks SET state = 'queued', lease_id = NULL, losses = ? WHERE job_seq = ? AND idx = ?`,
+    );
+    const counters = this.db.prepare('UPDATE jobs SET leased = leased - ?, queued = queued + ? WHERE seq = ?');
+    for (const row of rows) {
+      this.q.closeLease.run(row.id);
+      const stranded = this.q.leasedOf.all(row.id);
+      if (stranded.length === 0) continue;
+      const job = this.q.jobBySeq.get(row.job_seq);
+      if (!job) continue;
+      let lost: { idx: number; losses: number } | null = null;
+      for (const s of stranded) {
+        const losses = s.losses + (countLoss ? 1 : 0);
+        requeue.run(losses, row.job_seq, s.idx);
+        if (losses > limits.MAX_LEASE_LOSSES && !lost) lost = { idx: s.idx, losses };
+      }
+      counters.run(stranded.length, stranded.length, row.job_seq);
+      outcome.requeued += stranded.length;
+      const active = (job.status === 'queued' || job.status === 'running') && !isDeleted(job);
+      if (lost && active) {
+        this.failRow(
+          row.job_seq,
+          {
+            code: 'device_lost',
+            message: `input ${lost.idx} was lost ${lost.losses} times by devices that disconnected or stopped renewing their lease`,
+            input: lost.idx,
+          },
+          now,
+        );
+        outcome.jobsFailed.push(job.id);
+      }
+    }
+    return outcome;
+  }
+
+  // ---- completion -------------------------------------------------------------------------
+
+  jobsAwaitingFinalize(): string[] {
+    return this.db
+      .prepare<[], { id: string }>(`SELECT id FROM jobs WHERE ${ACTIVE} AND completed >= total`)
+      .all()
+      .map((r) => r.id);
+  }
+
+  *iterateResults(jobId: string): Iterable<string> {
+    const job = this.q.jobById.get(jobId);
+    if (!job) return;
+    const rows = this.db
+      .prepare<[number], { result: string }>(
+        `SELECT result FROM subtasks WHERE job_seq = ? AND state = 'done' ORDER BY idx`,
+      )
+      .iterate(job.seq);
+    for (const row of rows) yield row.result;
+  }
+
+  completeJob(jobId: string, result: JsonValue | undefined, now: number): boolean {
+    return this.db.transaction(() => {
+      const row = this.q.jobById.get(jobId);
+      if (!row || (row.status !== 'queued' && row.status !== 'running') || row.completed < row.total) return false;
+      this.q.setStatus.run('completed', now, result === undefined ? null : JSON.stringify(result), null, row.seq);
+      this.q.closeJobLeases.run(row.seq);
+      return true;
+    })();
+  }
+
+  failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number): boolean {
+    return this.db.transaction(() => {
+      const row = this.q.jobById.get(jobId);
+      if (!row || (row.status !== 'queued' && row.status !== 'running')) return false;
+      this.failRow(row.seq, error, now);
+      return true;
+    })();
+  }
+
+  private failRow(seq: number, error: JobError, now: number): void {
+    this.db.prepare('UPDATE jobs SET failed = failed + 1 WHERE seq = ?').run(seq);
+    this.q.setStatus.run('failed', now, null, JSON.stringify(error), seq);
+    this.q.closeJobLeases.run(seq);
+  }
+
+  getResults(jobId: string, offset: number, limit: number): ResultsPage | null {
+    const job = this.q.jobById.get(jobId);
+    if (!job) return null;
+    const end = Math.min(job.total, offset + limit);
+    const size = Math.max(0, end - offset);
+    const results: (JsonValue | null)[] = new Array<JsonValue | null>(size).fill(null);
+    const present = new Uint8Array(size);
+    const rows = this.db
+      .prepare<[number, number, number], { idx: number; result: string }>(
+        `SELECT idx, result FROM subtasks WHERE job_seq = ? AND idx >= ? AND idx < ? AND state = 'done'`,
+      )
+      .iterate(job.seq, offset, end);
+    for (const row of rows) {
+      results[row.idx - offset] = JSON.parse(row.result) as JsonValue;
+      present[row.idx - offset] = 1;
+    }
+    const missing: number[] = [];
+    for (let i = 0; i < size; i++) if (present[i] === 0) missing.push(i);
+    return { total: job.total, offset, results, missing };
+  }
+
+  // ---- devices and counts -----------------------------------------------------------------
+
+  registerDevice(device: DeviceRegistration): void {
+    this.devices.register(device);
+  }
+
+  deviceSeen(id: string, state: 'idle' | 'working' | 'paused', threads: number, now: number): void {
+    this.devices.seen(id, state, threads, now);
+  }
+
+  deviceOffline(id: string, now: number): void {
+    this.devices.offline(id, now);
+  }
+
+  markAllDevicesOffline(): void {
+    this.devices.allOffline();
+  }
+
+  listDevices(offset: number, limit: number) {
+    return this.devices.listOnline(offset, limit);
+  }
+
+  workCounts(): WorkCounts {
+    const done = this.db.prepare('SELECT coalesce(sum(completed), 0) AS n FROM jobs WHERE deleted = 0').get() as {
+      n: number;
+    };
+    const active = this.db
+      .prepare(
+        `SELECT coalesce(sum(total - next_index + queued), 0) AS queued, coalesce(sum(leased), 0) AS running
+           FROM jobs WHERE ${ACTIVE}`,
+      )
+      .get() as { queued: number; running: number };
+    return { completed: done.n, queued: active.queued, running: active.running };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function isDeleted(job: JobRow): boolean {
+  return job.deleted === 1;
+}
+
+function toLease(row: LeaseRow, jobId: string): LeaseRecord {
+  return {
+    id: row.id,
+    jobId,
+    deviceId: row.device_id,
+    connId: row.conn_id,
+    deadline: row.deadline,
+    items: JSON.parse(row.items) as number[],
+  };
+}

@@ -1,0 +1,106 @@
+/** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
+import type Database from 'better-sqlite3';
+
+export const SCHEMA_VERSION = 1;
+
+const V1 = `
+CREATE TABLE jobs (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  id           TEXT NOT NULL UNIQUE,
+  name         TEXT NOT NULL,
+  code         TEXT NOT NULL,
+  inputs_kind  TEXT NOT NULL CHECK (inputs_kind IN ('array', 'range')),
+  range_start  INTEGER,
+  range_step   INTEGER,
+  total        INTEGER NOT NULL,
+  reduce       TEXT NOT NULL,
+  timeout_ms   INTEGER NOT NULL,
+  max_attempts INTEGER NOT NULL,
+  meta         TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  next_index   INTEGER NOT NULL DEFAULT 0,
+  queued       INTEGER NOT NULL DEFAULT 0,
+  leased       INTEGER NOT NULL DEFAULT 0,
+  completed    INTEGER NOT NULL DEFAULT 0,
+  failed       INTEGER NOT NULL DEFAULT 0,
+  result       TEXT,
+  error        TEXT,
+  created_at   INTEGER NOT NULL,
+  started_at   INTEGER,
+  finished_at  INTEGER,
+  deleted      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_status ON jobs (status, seq) WHERE deleted = 0;
+CREATE INDEX jobs_deleted ON jobs (deleted) WHERE deleted = 1;
+
+-- An inputs array, stored once, in chunks of INPUT_CHUNK elements.
+CREATE TABLE input_chunks (
+  job_seq INTEGER NOT NULL,
+  chunk   INTEGER NOT NULL,
+  items   TEXT NOT NULL,
+  PRIMARY KEY (job_seq, chunk)
+) WITHOUT ROWID;
+
+-- Subtask state, created when an input is first leased: state is leased, queued (to run again), done or failed.
+CREATE TABLE subtasks (
+  job_seq  INTEGER NOT NULL,
+  idx      INTEGER NOT NULL,
+  state    TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  losses   INTEGER NOT NULL DEFAULT 0,
+  lease_id TEXT,
+  result   TEXT,
+  PRIMARY KEY (job_seq, idx)
+) WITHOUT ROWID;
+CREATE INDEX subtasks_queued ON subtasks (job_seq, idx) WHERE state = 'queued';
+CREATE INDEX subtasks_by_lease ON subtasks (lease_id) WHERE state = 'leased';
+
+-- Leases stay (closed) until their job ends, so a late result from an earlier holder is recognised.
+CREATE TABLE leases (
+  id        TEXT PRIMARY KEY,
+  job_seq   INTEGER NOT NULL,
+  device_id TEXT NOT NULL,
+  conn_id   TEXT NOT NULL,
+  deadline  INTEGER NOT NULL,
+  items     TEXT NOT NULL,
+  open      INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX leases_open_by_conn ON leases (conn_id) WHERE open = 1;
+CREATE INDEX leases_open_by_deadline ON leases (deadline) WHERE open = 1;
+CREATE INDEX leases_by_job ON leases (job_seq);
+
+CREATE TABLE devices (
+  id           TEXT PRIMARY KEY,
+  kind         TEXT NOT NULL,
+  name         TEXT NOT NULL,
+  threads      INTEGER NOT NULL,
+  state        TEXT NOT NULL,
+  completed    INTEGER NOT NULL DEFAULT 0,
+  failed       INTEGER NOT NULL DEFAULT 0,
+  rejected     INTEGER NOT NULL DEFAULT 0,
+  connections  INTEGER NOT NULL DEFAULT 0,
+  connected_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL
+);
+CREATE INDEX devices_online ON devices (connected_at) WHERE connections > 0;
+`;
+
+/** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
+export function prepareDatabase(db: Database.Database): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(
+      `the database was written by a newer Edgeswarm (schema ${version}; this hub knows ${SCHEMA_VERSION})`,
+    );
+  }
+  if (version < 1) {
+    db.transaction(() => {
+      db.exec(V1);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  }
+}
