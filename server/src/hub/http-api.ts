@@ -101,15 +101,17 @@ function mountWebApp(app: Hono, webRoot: string): void {
   app.get('/', page('index.html'));
   app.get('/dashboard', page('dashboard/index.html'));
   app.get('/dashboard/', page('dashboard/index.html'));
-  app.use(
-    '/assets/*',
-    serveStatic({
+  let assets: ReturnType<typeof serveStatic> | null = null;
+  app.use('/assets/*', (c, next) => {
+    if (!existsSync(webRoot)) return next();
+    assets ??= serveStatic({
       root: webRoot,
-      onFound: (_path, c) => {
-        c.header('Cache-Control', 'public, max-age=31536000, immutable');
+      onFound: (_path, ctx) => {
+        ctx.header('Cache-Control', 'public, max-age=31536000, immutable');
       },
-    }),
-  );
+    });
+    return assets(c, next);
+  });
 }
 
 async function readJson(c: Context): Promise<unknown> {

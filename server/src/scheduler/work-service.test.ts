@@ -1,0 +1,198 @@
+/** Lease lifecycle with an injected clock over a real SQLite file: expiry, renewal, retries, losses, restart. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseJobSpec, type JobSpec, type RunResult } from '@edgeswarm/shared';
+import { ManualClock } from '../clock.ts';
+import { SqliteJobStore } from '../store/sqlite-job-store.ts';
+import { WorkService, type DeviceConnection, type WorkEvents } from './work-service.ts';
+
+const TTL = 20_000;
+let dir: string;
+let store: SqliteJobStore;
+let clock: ManualClock;
+let work: WorkService;
+let stopped: string[];
+let threads: number;
+
+function spec(body: Record<string, unknown>): JobSpec {
+  const parsed = parseJobSpec(body);
+  if (!parsed.ok) throw new Error(parsed.message);
+  return parsed.value;
+}
+
+function service(): WorkService {
+  const events: WorkEvents = {
+    jobStopped: (id) => stopped.push(id),
+    workAvailable: () => {},
+    subtasksCompleted: () => {},
+    jobFinished: () => {},
+  };
+  return new WorkService({ store, clock, events, fleetThreads: () => threads, leaseTtlMs: TTL });
+}
+
+const dev = (n: number): DeviceConnection => ({ deviceId: `device-${n}`, connId: `conn-${n}` });
+const ok = (index: number, value: unknown): RunResult => ({ index, ok: true, json: JSON.stringify(value) });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'edgeswarm-work-'));
+  store = new SqliteJobStore(join(dir, 'edgeswarm.db'));
+  clock = new ManualClock();
+  stopped = [];
+  threads = 0;
+  work = service();
+  for (const n of [1, 2, 3]) store.registerDevice({ id: dev(n).deviceId, kind: 'node', name: '', threads: 1, now: clock.now() });
+});
+
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('WorkService leases', () => {
+  it('expires a lease that is not renewed and leases its inputs again', () => {
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [10, 20] }), clock.now());
+    const first = work.requestWork(dev(1), 2);
+    expect(first?.items.map((i) => i.input)).toEqual([10, 20]);
+    expect(work.requestWork(dev(2), 2)).toBeNull();
+    clock.advance(TTL - 1);
+    work.sweep();
+    expect(work.requestWork(dev(2), 2)).toBeNull();
+    clock.advance(2);
+    work.sweep();
+    const second = work.requestWork(dev(2), 2);
+    expect(second?.items.map((i) => i.index)).toEqual([0, 1]);
+    expect(store.getJob(job.id)?.status).toBe('running');
+  });
+
+  it('keeps a lease alive while the device heartbeats', () => {
+    store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
+    work.requestWork(dev(1), 1);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(TTL / 2);
+      work.heartbeat(dev(1), { state: 'working', threads: 1 });
+      work.sweep();
+      expect(work.requestWork(dev(2), 1)).toBeNull();
+    }
+  });
+
+  it('accepts a late result from an earlier holder once and drops the second copy', () => {
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [7], reduce: 'sum' }), clock.now());
+    const first = work.requestWork(dev(1), 1)!;
+    clock.advance(TTL + 1);
+    work.sweep();
+    const second = work.requestWork(dev(2), 1)!;
+    expect(work.submitResults(dev(1), { leaseId: first.leaseId, results: [ok(0, 7)] })).toEqual({ accepted: 1, dropped: 0 });
+    expect(work.submitResults(dev(2), { leaseId: second.leaseId, results: [ok(0, 7)] })).toEqual({ accepted: 0, dropped: 1 });
+    const done = store.getJob(job.id)!;
+    expect(done.status).toBe('completed');
+    expect(done.progress.completed).toBe(1);
+    expect(done.result).toBe(7);
+  });
+
+  it('fails the job with device_lost after the eleventh lost lease of one input', () => {
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
+    for (let loss = 1; loss <= 11; loss++) {
+      const grant = work.requestWork(dev(1), 1);
+      expect(grant, `lease ${loss}`).not.toBeNull();
+      work.disconnected(dev(1));
+      store.registerDevice({ id: dev(1).deviceId, kind: 'node', name: '', threads: 1, now: clock.now() });
+      expect(store.getJob(job.id)?.status).toBe(loss <= 10 ? 'running' : 'failed');
+    }
+    expect(store.getJob(job.id)?.error).toMatchObject({ code: 'device_lost', input: 0 });
+    expect(stopped).toEqual([job.id]);
+  });
+
+  it('retries an input that errored and fails the job after maxAttempts runs, not sooner', () => {
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [1, 2], maxAttempts: 3 }), clock.now());
+    let runs = 0;
+    for (;;) {
+      const grant = work.requestWork(dev(1), 1);
+      if (!grant) break;
+      runs++;
+      const index = grant.items[0]!.index;
+      work.submitResults(dev(1), {
+        leaseId: grant.leaseId,
+        results: [index === 1 ? { index, ok: false, code: 'timeout', message: 'took too long' } : ok(index, 1)],
+      });
+    }
+    const failed = store.getJob(job.id)!;
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatchObject({ code: 'timeout', input: 1 });
+    expect(failed.progress).toEqual({ total: 2, completed: 1, failed: 1 });
+    expect(runs).toBe(4); // input 0 once, input 1 three times
+  });
+
+  it('does not count an error from a lease that no longer holds the input', () => {
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [1], maxAttempts: 1 }), clock.now());
+    const stale = work.requestWork(dev(1), 1)!;
+    work.disconnected(dev(1));
+    work.requestWork(dev(2), 1);
+    const receipt = work.submitResults(dev(1), {
+      leaseId: stale.leaseId,
+      results: [{ index: 0, ok: false, code: 'work_error', message: 'x' }],
+    });
+    expect(receipt).toEqual({ accepted: 0, dropped: 1 });
+    expect(store.getJob(job.id)?.status).toBe('running');
+  });
+
+  it('turns a result over 1 MiB into result_too_large', () => {
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [1], maxAttempts: 1 }), clock.now());
+    const grant = work.requestWork(dev(1), 1)!;
+    const big = JSON.stringify('x'.repeat(1024 * 1024));
+    work.submitResults(dev(1), { leaseId: grant.leaseId, results: [{ index: 0, ok: true, json: big }] });
+    expect(store.getJob(job.id)?.error?.code).toBe('result_too_large');
+  });
+
+  it('spreads a small job over the fleet instead of giving it all to the first device', () => {
+    threads = 4;
+    store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 0, end: 80 } } }), clock.now());
+    const grant = work.requestWork(dev(1), 1000)!;
+    expect(grant.items.length).toBe(10);
+  });
+
+  it('voids leases of the previous process at start-up without counting a loss', () => {
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [1, 2, 3] }), clock.now());
+    work.requestWork(dev(1), 3);
+    store.close();
+    store = new SqliteJobStore(join(dir, 'edgeswarm.db'));
+    work = service();
+    work.recover();
+    const grant = work.requestWork(dev(2), 3);
+    expect(grant?.items.length).toBeGreaterThan(0);
+    expect(store.getJob(job.id)?.status).toBe('running');
+  });
+
+  it('gives the same sum whatever order results arrive in', () => {
+    const values = Array.from({ length: 200 }, (_, i) => (i % 7 === 0 ? 1e15 : 0.1 * i) * (i % 2 ? -1 : 1));
+    const sums: unknown[] = [];
+    for (const order of [identity, reverse, interleave]) {
+      const job = store.createJob(spec({ code: '(x) => x', inputs: values, reduce: 'sum' }), clock.now());
+      threads = 0;
+      const grants = [];
+      for (;;) {
+        const g = work.requestWork(dev(1), 7);
+        if (!g) break;
+        grants.push(g);
+      }
+      for (const g of order(grants)) {
+        work.submitResults(dev(1), { leaseId: g.leaseId, results: order(g.items).map((it) => ok(it.index, it.input)) });
+      }
+      const done = store.getJob(job.id)!;
+      expect(done.status).toBe('completed');
+      sums.push(done.result);
+    }
+    expect(new Set(sums).size).toBe(1);
+  });
+});
+
+function identity<T>(xs: T[]): T[] {
+  return xs;
+}
+function reverse<T>(xs: T[]): T[] {
+  return [...xs].reverse();
+}
+function interleave<T>(xs: T[]): T[] {
+  return [...xs.filter((_, i) => i % 2), ...xs.filter((_, i) => i % 2 === 0)];
+}
