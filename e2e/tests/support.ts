@@ -1,0 +1,62 @@
+/** Helpers shared by the end-to-end specs: the hub's HTTP API and volunteer pages in their own browser contexts. */
+import { expect, type APIRequestContext, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import type { Job } from '@edgeswarm/shared';
+
+export const E2E_TOKEN = 'e2e-admin-token-0123456789';
+const auth = { Authorization: `Bearer ${E2E_TOKEN}` };
+
+export async function submitJob(request: APIRequestContext, spec: Record<string, unknown>): Promise<Job> {
+  const res = await request.post('/api/jobs', { data: spec, headers: auth });
+  expect(res.status(), await res.text()).toBe(201);
+  return (await res.json()) as Job;
+}
+
+export async function getJob(request: APIRequestContext, id: string): Promise<Job> {
+  const res = await request.get(`/api/jobs/${id}`, { headers: auth });
+  expect(res.status()).toBe(200);
+  return (await res.json()) as Job;
+}
+
+export async function getResults(request: APIRequestContext, id: string, offset = 0, limit = 100000) {
+  const res = await request.get(`/api/jobs/${id}/results?offset=${offset}&limit=${limit}`, { headers: auth });
+  expect(res.status()).toBe(200);
+  return (await res.json()) as { total: number; results: unknown[]; missing: number[] };
+}
+
+export async function waitForStatus(request: APIRequestContext, id: string, status: Job['status'], timeoutMs = 90_000): Promise<Job> {
+  let job = await getJob(request, id);
+  await expect
+    .poll(async () => (job = await getJob(request, id)).status, { timeout: timeoutMs, intervals: [250] })
+    .toBe(status);
+  return job;
+}
+
+/** Stops whatever earlier specs left running, so this spec's job is the one volunteers pick. */
+export async function cancelActiveJobs(request: APIRequestContext): Promise<void> {
+  const res = await request.get('/api/jobs?limit=1000', { headers: auth });
+  const { jobs } = (await res.json()) as { jobs: Job[] };
+  for (const job of jobs) {
+    if (job.status === 'queued' || job.status === 'running') {
+      await request.post(`/api/jobs/${job.id}/cancel`, { headers: auth });
+    }
+  }
+}
+
+export interface Volunteer {
+  context: BrowserContext;
+  page: Page;
+}
+
+/** A volunteer in a browser context of its own (its own storage, so its own device identity). */
+export async function openVolunteer(browser: Browser, query = 'autostart=1&threads=2', contextOptions = {}): Promise<Volunteer> {
+  const context = await browser.newContext(contextOptions);
+  const page = await context.newPage();
+  await page.goto(`/?${query}`);
+  await expect(page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
+  return { context, page };
+}
+
+export async function deviceCount(request: APIRequestContext): Promise<number> {
+  const res = await request.get('/api/devices', { headers: auth });
+  return ((await res.json()) as { total: number }).total;
+}
