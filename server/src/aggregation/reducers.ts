@@ -15,6 +15,7 @@ export function reduceResults(reducer: Reducer, resultsInOrder: Iterable<string>
   let count = 0;
   let sum = 0;
   let compensation = 0;
+  let overflowAt = -1;
   let min = Infinity;
   let max = -Infinity;
   for (const json of resultsInOrder) {
@@ -30,8 +31,12 @@ export function reduceResults(reducer: Reducer, resultsInOrder: Iterable<string>
     const t = sum + x;
     compensation += Math.abs(sum) >= Math.abs(x) ? sum - t + x : x - t + sum;
     sum = t;
+    if (overflowAt < 0 && !Number.isFinite(t)) overflowAt = count - 1;
     if (x < min || (x === 0 && min === 0 && Object.is(x, -0))) min = x;
     if (x > max || (x === 0 && max === 0 && Object.is(max, -0))) max = x;
+  }
+  if ((reducer === 'sum' || reducer === 'mean') && overflowAt >= 0) {
+    return { ok: false, input: overflowAt, message: `the ${reducer} exceeds the float64 range at input ${overflowAt}` };
   }
   switch (reducer) {
     case 'count':
@@ -58,5 +63,5 @@ function describe(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'an array';
   if (typeof x === 'string') return `a string (${JSON.stringify(x.slice(0, 40))})`;
-  return `a ${typeof x}`;
+  return typeof x === 'object' ? 'an object' : `a ${typeof x}`;
 }

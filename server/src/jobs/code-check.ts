@@ -10,20 +10,22 @@ export type CodeCheck = { ok: true } | { ok: false; message: string };
 export function checkJobCode(code: string): CodeCheck {
   let node: Node;
   try {
-    node = parseExpressionAt(code, 0, { ecmaVersion: 2024, sourceType: 'script', locations: true });
+    node = parseExpressionAt(code, 0, { ecmaVersion: 2024, sourceType: 'script', locations: true, preserveParens: true });
   } catch (err) {
     const e = err as SyntaxError & { loc?: { line: number; column: number } };
     const where = e.loc ? ` at line ${e.loc.line}, column ${e.loc.column + 1}` : '';
     return { ok: false, message: `code has a syntax error${where}: ${e.message.replace(/ \(\d+:\d+\)$/, '')}` };
   }
+  const end = node.end;
+  while (node.type === 'ParenthesizedExpression') node = (node as Node & { expression: Node }).expression;
   if (node.type !== 'ArrowFunctionExpression' && node.type !== 'FunctionExpression') {
     return { ok: false, message: `code must be a function expression such as "(n) => n * n", not a ${node.type}` };
   }
-  const rest = code.slice(node.end);
+  const rest = code.slice(end);
   if (rest.replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\//g, '').trim() !== '') {
     return {
       ok: false,
-      message: `code must be a single function expression; unexpected text after it at offset ${node.end}`,
+      message: `code must be a single function expression; unexpected text after it at offset ${end}`,
     };
   }
   return { ok: true };

@@ -31,10 +31,10 @@ export class ThroughputMeter {
     return points;
   }
 
-  /** Mean rate over the last `seconds` complete seconds plus the current one. */
+  /** Mean rate over the last `seconds` one-second buckets, the current (partial) one included. */
   ratePerSecond(nowMs: number, seconds = 10): number {
     const points = this.series(nowMs, seconds);
     const total = points.reduce((sum, p) => sum + p.n, 0);
-    return total / seconds;
+    return total / points.length;
   }
 }

@@ -58,6 +58,7 @@ const rangeSchema = z
       .default(1),
   })
   .superRefine((r, ctx) => {
+    if (!(r.step >= 1)) return; // the step's own rule already reported it
     if (r.end <= r.start) {
       ctx.addIssue({ code: 'custom', path: ['end'], message: 'must be greater than start' });
       return;
@@ -73,6 +74,10 @@ const rangeSchema = z
   });
 
 const inputsSchema = z.unknown().transform((value, ctx): JobInputs => {
+  if (value === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'is required' });
+    return z.NEVER;
+  }
   if (Array.isArray(value)) {
     if (value.length === 0) {
       ctx.addIssue({ code: 'custom', message: 'must not be empty' });
@@ -87,7 +92,7 @@ const inputsSchema = z.unknown().transform((value, ctx): JobInputs => {
     }
     return { kind: 'array', values: value as JsonValue[] };
   }
-  const wrapped = z.strictObject({ range: rangeSchema }).safeParse(value);
+  const wrapped = z.strictObject({ range: rangeSchema }).safeParse(value, { reportInput: true });
   if (!wrapped.success) {
     if (value === null || typeof value !== 'object') {
       ctx.addIssue({ code: 'custom', message: 'must be a JSON array or {"range": {"start", "end", "step"}}' });
@@ -143,7 +148,7 @@ export function parseJobSpec(input: unknown): ParseResult<JobSpec> {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     return { ok: false, message: 'the job spec must be a JSON object' };
   }
-  const parsed = jobSpecSchema.safeParse(input);
+  const parsed = jobSpecSchema.safeParse(input, { reportInput: true });
   if (parsed.success) return { ok: true, value: parsed.data as JobSpec };
   const messages = parsed.error.issues.map(describeIssue);
   return { ok: false, message: [...new Set(messages)].join('; ') };

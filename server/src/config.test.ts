@@ -1,0 +1,172 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+const TOKEN_A = 'a'.repeat(16);
+const TOKEN_B = 'flag-token-0123456789';
+
+function configError(argv: string[], env: NodeJS.ProcessEnv = {}): ConfigError {
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(argv)} ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig defaults', () => {
+  it('listens on 0.0.0.0:8080, keeps 30 days and generates the token when nothing is given', () => {
+    expect(loadConfig([], { INIT_CWD: '/srv/edgeswarm' })).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      dataDir: '/srv/edgeswarm/data',
+      token: undefined,
+      retentionDays: 30,
+    });
+  });
+
+  it('resolves the data dir against INIT_CWD, where the user typed the command', () => {
+    expect(loadConfig(['--data-dir', 'state/hub'], { INIT_CWD: '/home/me/proj' }).dataDir).toBe('/home/me/proj/state/hub');
+    expect(loadConfig(['--data-dir', '../up'], { INIT_CWD: '/home/me/proj' }).dataDir).toBe('/home/me/up');
+  });
+
+  it('resolves the default data dir against the working directory without INIT_CWD', () => {
+    expect(loadConfig([], {}).dataDir).toBe(resolve(process.cwd(), 'data'));
+  });
+
+  it('keeps an absolute data dir as given', () => {
+    expect(loadConfig(['--data-dir', '/var/lib/edgeswarm'], { INIT_CWD: '/home/me' }).dataDir).toBe('/var/lib/edgeswarm');
+  });
+
+  it('treats empty environment variables as not set', () => {
+    expect(
+      loadConfig([], { INIT_CWD: '/x', PORT: '', HOST: '', EDGESWARM_TOKEN: '', EDGESWARM_RETENTION_DAYS: '', EDGESWARM_DATA_DIR: '' }),
+    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30 });
+  });
+});
+
+describe('loadConfig sources', () => {
+  const env = {
+    INIT_CWD: '/work',
+    PORT: '9000',
+    HOST: '127.0.0.1',
+    EDGESWARM_DATA_DIR: '/env/data',
+    EDGESWARM_TOKEN: TOKEN_A,
+    EDGESWARM_RETENTION_DAYS: '7',
+  };
+
+  it('uses the environment when no flag is given', () => {
+    expect(loadConfig([], env)).toEqual({
+      port: 9000,
+      host: '127.0.0.1',
+      dataDir: '/env/data',
+      token: TOKEN_A,
+      retentionDays: 7,
+    });
+  });
+
+  it('uses flags when no environment variable is set', () => {
+    expect(
+      loadConfig(['--port', '1234', '--host', '::1', '--data-dir', '/flag/data', '--token', TOKEN_B, '--retention-days', '90'], {}),
+    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90 });
+  });
+
+  it.each([
+    ['--port', '1234', 'port', 1234],
+    ['--host', '::1', 'host', '::1'],
+    ['--data-dir', '/flag/data', 'dataDir', '/flag/data'],
+    ['--token', TOKEN_B, 'token', TOKEN_B],
+    ['--retention-days', '90', 'retentionDays', 90],
+  ])('lets %s win over its environment variable', (flag, text, key, expected) => {
+    const config = loadConfig([flag, text], env);
+    expect(config).toMatchObject({ [key]: expected });
+    // every other setting still comes from the environment
+    const fromEnv = loadConfig([], env);
+    expect({ ...config, [key]: undefined }).toEqual({ ...fromEnv, [key]: undefined });
+  });
+
+  it('accepts --flag=value', () => {
+    expect(loadConfig(['--port=0', '--retention-days=1'], {})).toMatchObject({ port: 0, retentionDays: 1 });
+  });
+});
+
+describe('loadConfig port and retention', () => {
+  it.each([
+    ['0', 0],
+    ['65535', 65535],
+    ['80', 80],
+  ])('accepts port %s', (text, port) => {
+    expect(loadConfig([`--port=${text}`], {}).port).toBe(port);
+  });
+
+  it.each(['abc', '70000', '-1', '65536', '1.5', '8080x', '1e3'])('rejects --port %s, naming --port', (text) => {
+    expect(configError([`--port=${text}`], { PORT: '9000' }).message).toBe(
+      `--port must be an integer from 0 to 65535, got "${text}"`,
+    );
+  });
+
+  it.each(['abc', '70000', '-1'])('rejects PORT=%s, naming PORT', (text) => {
+    expect(configError([], { PORT: text }).message).toBe(`PORT must be an integer from 0 to 65535, got "${text}"`);
+  });
+
+  it('rejects a port flag value that looks like another flag, naming --port', () => {
+    expect(configError(['--port', '-1']).message).toContain("'--port'");
+  });
+
+  it.each(['0', '36501', 'x', '-3'])('rejects --retention-days %s, naming --retention-days', (text) => {
+    expect(configError([`--retention-days=${text}`]).message).toBe(
+      `--retention-days must be an integer from 1 to 36500, got "${text}"`,
+    );
+  });
+
+  it('rejects EDGESWARM_RETENTION_DAYS=0, naming EDGESWARM_RETENTION_DAYS', () => {
+    expect(configError([], { EDGESWARM_RETENTION_DAYS: '0' }).message).toBe(
+      'EDGESWARM_RETENTION_DAYS must be an integer from 1 to 36500, got "0"',
+    );
+  });
+});
+
+describe('loadConfig token', () => {
+  it.each([
+    ['16 characters', 'x'.repeat(16)],
+    ['256 characters', 'x'.repeat(256)],
+    ['printable ASCII punctuation', '!~#$%&()*+,-./:;<=>?@[]^_`{|}0123'],
+  ])('accepts a token of %s', (_label, token) => {
+    expect(loadConfig(['--token', token], {}).token).toBe(token);
+  });
+
+  it.each([
+    ['15 characters', 'x'.repeat(15)],
+    ['257 characters', 'x'.repeat(257)],
+    ['a space', 'abcdefgh ijklmnopq'],
+    ['a non-ASCII character', 'abcdefghijklmnopé'],
+  ])('rejects a --token of %s, naming --token', (_label, token) => {
+    expect(configError(['--token', token]).message).toBe(
+      '--token must be 16 to 256 printable ASCII characters without spaces',
+    );
+  });
+
+  it('rejects a short EDGESWARM_TOKEN, naming EDGESWARM_TOKEN', () => {
+    expect(configError([], { EDGESWARM_TOKEN: 'short' }).message).toBe(
+      'EDGESWARM_TOKEN must be 16 to 256 printable ASCII characters without spaces',
+    );
+  });
+});
+
+describe('loadConfig arguments', () => {
+  it('rejects an unknown flag with the usage line', () => {
+    const err = configError(['--colour', 'red']);
+    expect(err.message).toContain("'--colour'");
+    expect(err.message).toContain('Usage: npm start --');
+  });
+
+  it('rejects a positional argument', () => {
+    expect(configError(['8080']).message).toContain('Usage: npm start --');
+  });
+
+  it('rejects a flag without its value', () => {
+    expect(configError(['--port']).message).toContain('--port');
+  });
+});

@@ -1,0 +1,384 @@
+import { describe, expect, it } from 'vitest';
+import { inputCount, parseJobSpec, type JobInputs, type JobSpec } from './job-spec.ts';
+import { REDUCERS } from './job.ts';
+
+const base = { code: '(n) => n * n', inputs: [1, 2, 3] };
+
+function accepted(input: unknown): JobSpec {
+  const r = parseJobSpec(input);
+  if (!r.ok) throw new Error(`expected the spec to be accepted, got: ${r.message}`);
+  return r.value;
+}
+
+function rejected(input: unknown): string {
+  const r = parseJobSpec(input);
+  if (r.ok) throw new Error(`expected the spec to be rejected, got: ${JSON.stringify(r.value).slice(0, 200)}`);
+  return r.message;
+}
+
+const withRange = (range: Record<string, unknown>) => ({ ...base, inputs: { range } });
+
+describe('parseJobSpec defaults', () => {
+  it('fills name, reduce, timeoutMs, maxAttempts and meta when only code and inputs are given', () => {
+    expect(accepted(base)).toEqual({
+      name: 'job',
+      code: '(n) => n * n',
+      inputs: { kind: 'array', values: [1, 2, 3] },
+      reduce: 'collect',
+      timeoutMs: 60000,
+      maxAttempts: 3,
+      meta: {},
+    });
+  });
+
+  it('keeps every field that is given', () => {
+    const spec = accepted({
+      name: 'squares',
+      code: 'async function (x) { return x; }',
+      inputs: { range: { start: 5, end: 50, step: 5 } },
+      reduce: 'sum',
+      timeoutMs: 1234,
+      maxAttempts: 7,
+      meta: { view: 'image', width: 600 },
+    });
+    expect(spec).toEqual({
+      name: 'squares',
+      code: 'async function (x) { return x; }',
+      inputs: { kind: 'range', range: { start: 5, end: 50, step: 5 } },
+      reduce: 'sum',
+      timeoutMs: 1234,
+      maxAttempts: 7,
+      meta: { view: 'image', width: 600 },
+    });
+  });
+
+  it('gives each job its own default meta object', () => {
+    const a = accepted(base);
+    const b = accepted(base);
+    a.meta['x'] = 1;
+    expect(b.meta).toEqual({});
+  });
+});
+
+describe('parseJobSpec body', () => {
+  it.each([
+    ['an array', [base]],
+    ['null', null],
+    ['a string', '{"code":"n => n"}'],
+    ['a number', 42],
+    ['undefined', undefined],
+  ])('rejects a body that is %s', (_label, body) => {
+    expect(rejected(body)).toBe('the job spec must be a JSON object');
+  });
+
+  it('rejects an unknown top-level field, naming it', () => {
+    expect(rejected({ ...base, colour: 'red' })).toBe('unknown field "colour"');
+  });
+
+  it('names every unknown top-level field', () => {
+    const message = rejected({ ...base, colour: 'red', size: 3 });
+    expect(message).toContain('unknown field "colour"');
+    expect(message).toContain('unknown field "size"');
+  });
+
+  it('reports problems in several fields together', () => {
+    const message = rejected({ ...base, inputs: [], maxAttempts: 0 });
+    expect(message).toContain('inputs must not be empty');
+    expect(message).toContain('maxAttempts must be an integer from 1 to 20');
+  });
+});
+
+describe('parseJobSpec name', () => {
+  it.each([
+    ['empty', ''],
+    ['200 characters', 'n'.repeat(200)],
+  ])('accepts a name that is %s', (_label, name) => {
+    expect(accepted({ ...base, name }).name).toBe(name);
+  });
+
+  it('rejects a name of 201 characters', () => {
+    expect(rejected({ ...base, name: 'n'.repeat(201) })).toBe('name must be at most 200 characters');
+  });
+
+  it.each([
+    ['a number', 5],
+    ['null', null],
+    ['an array', ['job']],
+  ])('rejects a name that is %s, saying it must be a string', (_label, name) => {
+    expect(rejected({ ...base, name })).toBe('name must be a string');
+  });
+});
+
+describe('parseJobSpec code', () => {
+  it('rejects a missing code with "code is required"', () => {
+    expect(rejected({ inputs: [1] })).toBe('code is required');
+  });
+
+  it.each([
+    ['a number', 5],
+    ['null', null],
+    ['an object', { fn: 'n => n' }],
+  ])('rejects code that is %s, saying it must be a string', (_label, code) => {
+    expect(rejected({ ...base, code })).toBe('code must be a string holding a JavaScript function expression');
+  });
+
+  it.each([
+    ['empty', ''],
+    ['only whitespace', '  \n\t '],
+  ])('rejects code that is %s', (_label, code) => {
+    expect(rejected({ ...base, code })).toBe('code must not be empty');
+  });
+
+  it('accepts code of exactly 256 KiB of ASCII', () => {
+    const code = 'n => n' + ' '.repeat(256 * 1024 - 6);
+    expect(accepted({ ...base, code }).code).toHaveLength(262144);
+  });
+
+  it('rejects code of 256 KiB plus one byte of ASCII', () => {
+    const code = 'n => n' + ' '.repeat(256 * 1024 - 5);
+    expect(rejected({ ...base, code })).toBe('code must be at most 262144 bytes');
+  });
+
+  it('counts code in UTF-8 bytes: 131072 two-byte characters fit, 131073 do not', () => {
+    const fits = '/*' + 'é'.repeat(131070) + '*/';
+    expect(fits.length).toBe(131074);
+    expect(accepted({ ...base, code: fits }).code).toBe(fits);
+    const tooBig = '/*' + 'é'.repeat(131071) + '*/';
+    expect(rejected({ ...base, code: tooBig })).toBe('code must be at most 262144 bytes');
+  });
+
+  it('rejects code under 256 Ki characters whose astral characters make it over 256 KiB', () => {
+    // 65537 emoji are 131074 UTF-16 code units but 262148 UTF-8 bytes.
+    const code = '😀'.repeat(65537);
+    expect(code.length).toBeLessThan(262144);
+    expect(rejected({ ...base, code })).toBe('code must be at most 262144 bytes');
+  });
+});
+
+describe('parseJobSpec inputs as an array', () => {
+  it('rejects missing inputs, naming the field', () => {
+    expect(rejected({ code: 'n => n' })).toMatch(/^inputs /);
+  });
+
+  it('rejects an empty array', () => {
+    expect(rejected({ ...base, inputs: [] })).toBe('inputs must not be empty');
+  });
+
+  it('accepts an array of any JSON values in order', () => {
+    const values = [1, 'two', null, { three: [3] }, [4], true];
+    expect(accepted({ ...base, inputs: values }).inputs).toEqual({ kind: 'array', values });
+  });
+
+  it('accepts an array of 1,000,000 elements', () => {
+    const spec = accepted({ ...base, inputs: new Array(1_000_000).fill(0) });
+    expect(inputCount(spec.inputs)).toBe(1_000_000);
+  });
+
+  it('rejects an array of 1,000,001 elements, saying how many it has and the limit', () => {
+    const message = rejected({ ...base, inputs: new Array(1_000_001).fill(0) });
+    expect(message).toBe('inputs has 1000001 elements; an inputs array may hold at most 1000000');
+  });
+
+  it.each([
+    ['a number', 5],
+    ['a string', '[1,2]'],
+    ['null', null],
+    ['a boolean', true],
+  ])('rejects inputs that are %s, saying what shapes are allowed', (_label, inputs) => {
+    expect(rejected({ ...base, inputs })).toBe('inputs must be a JSON array or {"range": {"start", "end", "step"}}');
+  });
+
+  it('rejects an object without range, saying range is required', () => {
+    expect(rejected({ ...base, inputs: {} })).toBe('inputs.range is required');
+  });
+});
+
+describe('parseJobSpec inputs as a range', () => {
+  it('defaults step to 1', () => {
+    expect(accepted(withRange({ start: 0, end: 10 })).inputs).toEqual({
+      kind: 'range',
+      range: { start: 0, end: 10, step: 1 },
+    });
+  });
+
+  it('accepts negative starts and ends', () => {
+    const spec = accepted(withRange({ start: -10, end: -4, step: 3 }));
+    expect(spec.inputs).toEqual({ kind: 'range', range: { start: -10, end: -4, step: 3 } });
+    expect(inputCount(spec.inputs)).toBe(2);
+  });
+
+  it.each([
+    ['equal to start', 5, 5],
+    ['below start', 5, 4],
+  ])('rejects an end %s', (_label, start, end) => {
+    expect(rejected(withRange({ start, end }))).toContain('inputs.range.end must be greater than start');
+  });
+
+  it.each([
+    ['0', 0],
+    ['-1', -1],
+    ['-5', -5],
+  ])('rejects a step of %s, saying it must be a positive integer', (_label, step) => {
+    expect(rejected(withRange({ start: 0, end: 10, step }))).toBe('inputs.range.step must be a positive integer');
+  });
+
+  it.each([
+    ['1.5', 1.5],
+    ['the string "2"', '2'],
+  ])('rejects a step of %s, saying it must be a positive integer', (_label, step) => {
+    expect(rejected(withRange({ start: 0, end: 10, step }))).toBe('inputs.range.step must be a positive integer');
+  });
+
+  it.each([
+    ['a start of 0.5', 'start', { start: 0.5, end: 10 }],
+    ['an end of 10.5', 'end', { start: 0, end: 10.5 }],
+    ['a start given as the string "0"', 'start', { start: '0', end: 10 }],
+  ])('rejects %s, saying it must be an integer', (_label, field, range) => {
+    expect(rejected(withRange(range))).toBe(`inputs.range.${field} must be an integer`);
+  });
+
+  it.each([
+    ['start', { end: 10 }],
+    ['end', { start: 0 }],
+  ])('rejects a range without %s, saying it is required', (field, range) => {
+    expect(rejected(withRange(range))).toBe(`inputs.range.${field} is required`);
+  });
+
+  it.each([
+    ['with step 1', { start: 0, end: 10_000_000 }],
+    ['with step 3', { start: 7, end: 7 + 30_000_000, step: 3 }],
+    ['whose last step is partial', { start: 0, end: 29_999_998, step: 3 }],
+    ['far from zero', { start: -5_000_000, end: 5_000_000 }],
+  ])('accepts a range of exactly 10,000,000 inputs %s', (_label, range) => {
+    const spec = accepted(withRange(range));
+    expect(inputCount(spec.inputs)).toBe(10_000_000);
+  });
+
+  it.each([
+    ['with step 1', { start: 0, end: 10_000_001 }],
+    ['with step 3', { start: 0, end: 30_000_001, step: 3 }],
+  ])('rejects a range of 10,000,001 inputs %s, saying the count and the limit', (_label, range) => {
+    expect(rejected(withRange(range))).toBe('inputs.range holds 10000001 inputs; a range may hold at most 10000000');
+  });
+
+  it('accepts a range near the largest safe integers', () => {
+    const start = Number.MAX_SAFE_INTEGER - 100;
+    const spec = accepted(withRange({ start, end: Number.MAX_SAFE_INTEGER, step: 7 }));
+    expect(inputCount(spec.inputs)).toBe(15);
+  });
+
+  it('rejects a start beyond the safe integers', () => {
+    expect(rejected(withRange({ start: 2 ** 60, end: 2 ** 60 + 4096 }))).toContain('inputs.range.start');
+  });
+
+  it('rejects an unknown key inside range, naming it with its path', () => {
+    expect(rejected(withRange({ start: 0, end: 10, foo: 1 }))).toBe('unknown field "inputs.range.foo"');
+  });
+
+  it('rejects an unknown key next to range, naming it with its path', () => {
+    expect(rejected({ ...base, inputs: { range: { start: 0, end: 10 }, foo: 1 } })).toBe('unknown field "inputs.foo"');
+  });
+
+  it('rejects a range that is not an object', () => {
+    expect(rejected({ ...base, inputs: { range: [0, 10] } })).toMatch(/^inputs\.range /);
+  });
+});
+
+describe('parseJobSpec reduce', () => {
+  it.each(REDUCERS.map((r) => [r]))('accepts reduce "%s"', (reduce) => {
+    expect(accepted({ ...base, reduce }).reduce).toBe(reduce);
+  });
+
+  it.each([
+    ['an unknown name', 'avg'],
+    ['a different case', 'SUM'],
+    ['a number', 1],
+    ['null', null],
+  ])('rejects reduce that is %s, listing the allowed values', (_label, reduce) => {
+    expect(rejected({ ...base, reduce })).toBe(
+      'reduce must be one of "collect", "sum", "min", "max", "mean", "count"',
+    );
+  });
+});
+
+describe('parseJobSpec timeoutMs', () => {
+  it.each([100, 60000, 3_600_000])('accepts %s', (timeoutMs) => {
+    expect(accepted({ ...base, timeoutMs }).timeoutMs).toBe(timeoutMs);
+  });
+
+  it.each([
+    ['99', 99],
+    ['3600001', 3_600_001],
+    ['0', 0],
+    ['-100', -100],
+    ['1.5', 1.5],
+    ['100.5', 100.5],
+    ['the string "100"', '100'],
+    ['null', null],
+  ])('rejects %s, stating the integer range', (_label, timeoutMs) => {
+    expect(rejected({ ...base, timeoutMs })).toBe('timeoutMs must be an integer from 100 to 3600000');
+  });
+});
+
+describe('parseJobSpec maxAttempts', () => {
+  it.each([1, 3, 20])('accepts %s', (maxAttempts) => {
+    expect(accepted({ ...base, maxAttempts }).maxAttempts).toBe(maxAttempts);
+  });
+
+  it.each([
+    ['0', 0],
+    ['21', 21],
+    ['-1', -1],
+    ['2.5', 2.5],
+    ['the string "3"', '3'],
+  ])('rejects %s, stating the integer range', (_label, maxAttempts) => {
+    expect(rejected({ ...base, maxAttempts })).toBe('maxAttempts must be an integer from 1 to 20');
+  });
+});
+
+describe('parseJobSpec meta', () => {
+  it('accepts nested JSON', () => {
+    const meta = { view: 'image', size: { width: 600, height: 400 }, tags: ['a', null, true] };
+    expect(accepted({ ...base, meta }).meta).toEqual(meta);
+  });
+
+  it.each([
+    ['an array', []],
+    ['null', null],
+    ['a string', 'view=image'],
+    ['a number', 4],
+  ])('rejects meta that is %s, saying it must be a JSON object', (_label, meta) => {
+    expect(rejected({ ...base, meta })).toBe('meta must be a JSON object');
+  });
+
+  // {"a":"<s>"} is 8 bytes plus the string.
+  it('accepts meta of exactly 4096 bytes of JSON', () => {
+    const meta = { a: 'x'.repeat(4096 - 8) };
+    expect(JSON.stringify(meta)).toHaveLength(4096);
+    expect(accepted({ ...base, meta }).meta).toEqual(meta);
+  });
+
+  it('rejects meta of 4097 bytes of JSON', () => {
+    const meta = { a: 'x'.repeat(4096 - 7) };
+    expect(rejected({ ...base, meta })).toBe('meta must be at most 4096 bytes of JSON');
+  });
+
+  it('counts meta in UTF-8 bytes', () => {
+    // 2045 two-byte characters: 4090 bytes + 8 = 4098 bytes but only 2053 UTF-16 code units.
+    const meta = { a: 'é'.repeat(2045) };
+    expect(rejected({ ...base, meta })).toBe('meta must be at most 4096 bytes of JSON');
+    expect(accepted({ ...base, meta: { a: 'é'.repeat(2044) } }).meta).toEqual({ a: 'é'.repeat(2044) });
+  });
+});
+
+describe('inputCount', () => {
+  it.each<[JobInputs, number]>([
+    [{ kind: 'array', values: [1] }, 1],
+    [{ kind: 'array', values: [null, 'a', [], {}] }, 4],
+    [{ kind: 'range', range: { start: 0, end: 10, step: 1 } }, 10],
+    [{ kind: 'range', range: { start: 0, end: 10, step: 3 } }, 4],
+    [{ kind: 'range', range: { start: -3, end: 3, step: 2 } }, 3],
+  ])('counts %j as %i inputs', (inputs, n) => {
+    expect(inputCount(inputs)).toBe(n);
+  });
+});
