@@ -14,8 +14,8 @@ export type RunOutcome =
  * scope of the caller's realm, so it sees no local variables of the runtime.
  */
 export function compileJobFunction(code: string): JobFunction {
-  const indirectEval = eval;
-  const fn: unknown = indirectEval(`(${code}\n)`);
+  // `(0, eval)` stays an indirect eval through bundlers (an aliased `eval` was rewritten to a direct one).
+  const fn: unknown = (0, eval)(`(${code}\n)`);
   if (typeof fn !== 'function') {
     throw new TypeError(`code must evaluate to a function, got ${fn === null ? 'null' : typeof fn}`);
   }

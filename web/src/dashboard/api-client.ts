@@ -1,0 +1,105 @@
+// The dashboard's HTTP client for the hub's /api routes: bearer token, JSON in and out, `{error: {code, message}}` as ApiError.
+import type { Job, JsonValue, WireError } from '@edgeswarm/shared';
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface JobList {
+  total: number;
+  jobs: Job[];
+}
+
+export interface ResultsPage {
+  total: number;
+  offset: number;
+  results: JsonValue[];
+  missing: number[];
+}
+
+/** The error envelope of the contract, or null when the body is something else (a proxy's HTML page, say). */
+export function readWireError(body: unknown): WireError | null {
+  if (typeof body !== 'object' || body === null || !('error' in body)) return null;
+  const error: unknown = body.error;
+  if (typeof error !== 'object' || error === null) return null;
+  const code = 'code' in error && typeof error.code === 'string' ? error.code : null;
+  const message = 'message' in error && typeof error.message === 'string' ? error.message : null;
+  if (code === null && message === null) return null;
+  return { code: code ?? 'error', message: message ?? code ?? 'the hub reported an error' };
+}
+
+export interface HubApi {
+  createJob(spec: unknown): Promise<Job>;
+  listJobs(offset?: number, limit?: number): Promise<JobList>;
+  getJob(id: string): Promise<Job>;
+  getResults(id: string, offset: number, limit: number): Promise<ResultsPage>;
+  cancelJob(id: string): Promise<Job>;
+  deleteJob(id: string): Promise<void>;
+}
+
+/** `onUnauthorized` runs when the hub answers 401, so the page can ask for the token again. */
+export function createHubApi(token: string, onUnauthorized: () => void): HubApi {
+  async function call<TResult>(method: string, path: string, body?: unknown): Promise<TResult> {
+    let res: Response;
+    try {
+      res = await fetch(path, {
+        method,
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError(0, 'network_error', `Could not reach the hub (${err instanceof Error ? err.message : String(err)}).`);
+    }
+    if (res.status === 204) return undefined as TResult;
+    const text = await res.text();
+    let data: unknown = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!res.ok) {
+      if (res.status === 401) onUnauthorized();
+      const error = readWireError(data) ?? { code: `http_${res.status}`, message: `The hub answered ${res.status} ${res.statusText}.` };
+      throw new ApiError(res.status, error.code, error.message);
+    }
+    return data as TResult;
+  }
+
+  const job = (id: string) => `/api/jobs/${encodeURIComponent(id)}`;
+  return {
+    createJob: (spec) => call('POST', '/api/jobs', spec),
+    listJobs: (offset = 0, limit = 100) => call('GET', `/api/jobs?offset=${offset}&limit=${limit}`),
+    getJob: (id) => call('GET', job(id)),
+    getResults: (id, offset, limit) => call('GET', `${job(id)}/results?offset=${offset}&limit=${limit}`),
+    cancelJob: (id) => call('POST', `${job(id)}/cancel`),
+    deleteJob: (id) => call('DELETE', job(id)),
+  };
+}
+
+/** Every result of a job, in input order, paged `pageSize` at a time (the hub allows at most 100000). */
+export async function fetchAllResults(
+  api: HubApi,
+  id: string,
+  pageSize = 100_000,
+  onProgress?: (loaded: number, total: number) => void,
+): Promise<JsonValue[]> {
+  const all: JsonValue[] = [];
+  let total = Infinity;
+  while (all.length < total) {
+    const page = await api.getResults(id, all.length, pageSize);
+    total = page.total;
+    if (page.results.length === 0) break;
+    for (const value of page.results) all.push(value);
+    onProgress?.(all.length, total);
+  }
+  return all;
+}

@@ -1,0 +1,45 @@
+// Runs on a dedicated module Worker thread: compiles job code and runs it on one input at a time. It holds no socket, token or device id.
+import * as Comlink from 'comlink';
+import { compileJobFunction, errorText, runJobFunction, type JobFunction, type RunOutcome } from '@edgeswarm/shared';
+
+export type LoadOutcome = { ok: true } | { ok: false; message: string };
+
+/** Compiled functions by code string; a job's code never changes, and a worker rarely sees more than a few jobs. */
+const compiled = new Map<string, JobFunction>();
+const MAX_CACHED = 8;
+let current: JobFunction | null = null;
+
+const runner = {
+  /** Resolves once the module has loaded, so a run's time budget does not include the worker's start-up. */
+  ping(): true {
+    return true;
+  },
+
+  /** Makes `code` the function that `run` calls. Compiling evaluates the expression, so it runs under the caller's timeout too. */
+  load(code: string): LoadOutcome {
+    const cached = compiled.get(code);
+    if (cached) {
+      current = cached;
+      return { ok: true };
+    }
+    current = null;
+    try {
+      const fn = compileJobFunction(code);
+      if (compiled.size >= MAX_CACHED) compiled.clear();
+      compiled.set(code, fn);
+      current = fn;
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, message: errorText(err) };
+    }
+  },
+
+  run(input: unknown): Promise<RunOutcome> | RunOutcome {
+    if (!current) return { ok: false, code: 'work_error', message: 'no job code is loaded in this worker' };
+    return runJobFunction(current, input);
+  },
+};
+
+export type Runner = typeof runner;
+
+Comlink.expose(runner);

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_PAGE_THREADS, defaultThreads, parseVolunteerOptions } from './volunteer-options.ts';
+
+describe('parseVolunteerOptions', () => {
+  it('waits for consent and leaves one core free by default', () => {
+    expect(parseVolunteerOptions('', 8)).toEqual({ autostart: false, threads: 7 });
+  });
+
+  it('uses at least one thread', () => {
+    expect(defaultThreads(1)).toBe(1);
+    expect(defaultThreads(undefined)).toBe(1);
+    expect(defaultThreads(0)).toBe(1);
+  });
+
+  it('reads autostart and threads from the query', () => {
+    expect(parseVolunteerOptions('?autostart=1&threads=3', 8)).toEqual({ autostart: true, threads: 3 });
+    expect(parseVolunteerOptions('?autostart=0', 4).autostart).toBe(false);
+  });
+
+  it('ignores a threads value that is not a positive integer and caps large ones', () => {
+    expect(parseVolunteerOptions('?threads=abc', 4).threads).toBe(3);
+    expect(parseVolunteerOptions('?threads=0', 4).threads).toBe(3);
+    expect(parseVolunteerOptions('?threads=2.5', 4).threads).toBe(3);
+    expect(parseVolunteerOptions('?threads=100000', 4).threads).toBe(MAX_PAGE_THREADS);
+  });
+});

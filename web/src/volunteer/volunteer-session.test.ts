@@ -1,0 +1,239 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type LeaseGrant, type WorkSubmit } from '@edgeswarm/shared';
+import { FakeHubSocket } from './testing/fake-hub-socket.ts';
+import { createInProcessRunner } from './testing/in-process-runner.ts';
+import { IDLE_POLL_MS, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS, VolunteerSession } from './volunteer-session.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+const HANG = '() => new Promise(() => {})';
+
+function grant(over: Partial<LeaseGrant> = {}): LeaseGrant {
+  return {
+    leaseId: 'lease-1',
+    jobId: 'job-1',
+    code: '(n) => n * n',
+    timeoutMs: 1000,
+    items: [
+      { index: 0, input: 2 },
+      { index: 1, input: 3 },
+    ],
+    ...over,
+  };
+}
+
+describe('VolunteerSession', () => {
+  let sockets: FakeHubSocket[];
+  let reloads: number;
+  let session: VolunteerSession;
+
+  const socket = (): FakeHubSocket => {
+    const s = sockets.at(-1);
+    if (!s) throw new Error('no socket opened');
+    return s;
+  };
+  const settle = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
+
+  function startSession(threads = 2): void {
+    session = new VolunteerSession({
+      deviceId: 'device-abcdefgh',
+      name: 'Chrome on Linux',
+      threads,
+      openSocket: (hello) => {
+        const s = new FakeHubSocket(hello);
+        sockets.push(s);
+        return s.asDeviceSocket();
+      },
+      createPool: (size) => new WorkerPool(size, createInProcessRunner),
+      reloadPage: () => reloads++,
+    });
+    session.start();
+  }
+
+  /** Answers the oldest open work request. */
+  function answerRequest(answer: LeaseGrant | null): number {
+    const request = socket().openRequests()[0];
+    if (!request) throw new Error('no open work request');
+    request.answer({ ok: true, data: answer });
+    return (request.payload as { slots: number }).slots;
+  }
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    sockets = [];
+    reloads = 0;
+  });
+
+  afterEach(() => {
+    session.stop();
+    vi.useRealTimers();
+  });
+
+  it('connects only when started, with the handshake the hub expects', async () => {
+    session = new VolunteerSession({
+      deviceId: 'device-abcdefgh',
+      name: 'n',
+      threads: 3,
+      openSocket: (hello) => {
+        const s = new FakeHubSocket(hello);
+        sockets.push(s);
+        return s.asDeviceSocket();
+      },
+      createPool: (size) => new WorkerPool(size, createInProcessRunner),
+    });
+    await settle(10);
+    expect(sockets).toHaveLength(0);
+    expect(session.getSnapshot().phase).toBe('stopped');
+    session.start();
+    await settle(0);
+    expect(socket().auth).toEqual({
+      protocol: PROTOCOL_VERSION,
+      deviceId: 'device-abcdefgh',
+      kind: 'browser',
+      name: 'n',
+      threads: 3,
+    });
+    expect(session.getSnapshot().phase).toBe('connected');
+    expect(socket().statuses).toEqual([{ state: 'idle', threads: 3 }]);
+    expect(socket().openRequests().map((r) => r.payload)).toEqual([{ slots: 3 }]);
+  });
+
+  it('runs the inputs of a lease and reports them in one submit', async () => {
+    startSession();
+    await settle(0);
+    answerRequest(grant());
+    await settle(0);
+    const [submit] = socket().openSubmits();
+    expect(submit?.payload).toEqual({
+      leaseId: 'lease-1',
+      results: [
+        { index: 0, ok: true, json: '4' },
+        { index: 1, ok: true, json: '9' },
+      ],
+    } satisfies WorkSubmit);
+    expect(session.getSnapshot().done).toBe(0); // counted once the hub acknowledges
+    submit?.answer({ ok: true, data: { accepted: 2, dropped: 0 } });
+    await settle(200);
+    expect(session.getSnapshot()).toMatchObject({ done: 2, failed: 0, jobIds: [] });
+  });
+
+  it('reports a run that overruns timeoutMs as a timeout and keeps working', async () => {
+    startSession(1);
+    await settle(0);
+    answerRequest(grant({ code: HANG, timeoutMs: 300, items: [{ index: 5, input: 0 }] }));
+    await settle(299);
+    expect(socket().openSubmits()).toHaveLength(0);
+    await settle(1);
+    expect(socket().openSubmits()[0]?.payload).toEqual({
+      leaseId: 'lease-1',
+      results: [{ index: 5, ok: false, code: 'timeout', message: 'the run took longer than timeoutMs (300 ms)' }],
+    });
+    socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
+    await settle(200);
+    expect(session.getSnapshot().failed).toBe(1);
+    // The freed thread asks for more work.
+    expect(socket().openRequests()).toHaveLength(1);
+  });
+
+  it('retries a submit whose ack times out, and resends unacknowledged results after a reconnect', async () => {
+    startSession(1);
+    await settle(0);
+    answerRequest(grant({ items: [{ index: 0, input: 4 }] }));
+    await settle(0);
+    expect(socket().submits).toHaveLength(1);
+    await settle(SUBMIT_TIMEOUT_MS);
+    await settle(1000); // backoff
+    expect(socket().submits).toHaveLength(2);
+    expect(socket().submits[1]?.payload).toEqual(socket().submits[0]?.payload);
+
+    socket().drop();
+    await settle(0);
+    expect(session.getSnapshot().phase).toBe('disconnected');
+    socket().accept();
+    await settle(0);
+    expect(socket().submits).toHaveLength(3);
+    socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
+    await settle(200);
+    expect(session.getSnapshot().done).toBe(1);
+  });
+
+  it('on job:stopped abandons that job’s queued and running inputs and reports none of them', async () => {
+    startSession(1);
+    await settle(0);
+    answerRequest(grant({ code: HANG, items: [{ index: 0, input: 0 }, { index: 1, input: 1 }] }));
+    await settle(200);
+    expect(session.getSnapshot()).toMatchObject({ running: 1, queued: 1, jobIds: ['job-1'] });
+    socket().fire('job:stopped', { jobId: 'job-1' });
+    await settle(2000);
+    expect(socket().submits).toHaveLength(0);
+    expect(session.getSnapshot()).toMatchObject({ running: 0, queued: 0, jobIds: [] });
+  });
+
+  it('reloads the page when the hub says it is too old, and retries when the hub is too old', async () => {
+    startSession();
+    await settle(0);
+    socket().drop();
+    socket().refuse('client_too_old');
+    expect(reloads).toBe(1);
+
+    socket().refuse('server_too_old');
+    await settle(0);
+    expect(session.getSnapshot().statusText).toMatch(/older version/);
+    const calls = socket().connectCalls;
+    await settle(REFUSED_RETRY_MS);
+    expect(socket().connectCalls).toBe(calls + 1);
+  });
+
+  it('heartbeats with its state while connected', async () => {
+    startSession(1);
+    await settle(0);
+    answerRequest(grant({ code: HANG, timeoutMs: 60_000, items: [{ index: 0, input: 0 }] }));
+    await settle(HEARTBEAT_INTERVAL_MS);
+    expect(socket().statuses.at(-1)).toEqual({ state: 'working', threads: 1 });
+  });
+
+  it('pause releases held leases by reconnecting and asks for nothing until resumed', async () => {
+    startSession(1);
+    await settle(0);
+    answerRequest(grant({ code: HANG, timeoutMs: 60_000 }));
+    await settle(0);
+    session.pause();
+    expect(socket().disconnectCalls).toBe(1);
+    await settle(0);
+    expect(session.getSnapshot()).toMatchObject({ paused: true, phase: 'connected', running: 0, queued: 0 });
+    expect(socket().statuses.at(-1)).toEqual({ state: 'paused', threads: 1 });
+    await settle(IDLE_POLL_MS * 3);
+    expect(socket().openRequests()).toHaveLength(0);
+    session.resume();
+    expect(socket().openRequests()).toHaveLength(1);
+  });
+
+  it('polls for work while idle when the hub had none', async () => {
+    startSession(1);
+    await settle(0);
+    answerRequest(null);
+    await settle(0);
+    expect(socket().openRequests()).toHaveLength(0);
+    await settle(IDLE_POLL_MS);
+    expect(socket().openRequests()).toHaveLength(1);
+    socket().fire('work:available');
+    expect(socket().openRequests()).toHaveLength(1); // one request at a time
+  });
+
+  it('asks further ahead once runs prove short, keeping a local queue', async () => {
+    startSession(2);
+    await settle(0);
+    expect(answerRequest(grant({ items: [{ index: 0, input: 1 }, { index: 1, input: 2 }] }))).toBe(2);
+    await settle(0);
+    // Sub-millisecond runs: the next request covers four inputs per thread.
+    expect(socket().openRequests()[0]?.payload).toEqual({ slots: 8 });
+  });
+
+  it('reconnects after an unanswered work request, since the hub may hold a lease it never saw acknowledged', async () => {
+    startSession(1);
+    await settle(0);
+    await settle(10_000);
+    expect(socket().disconnectCalls).toBe(1);
+    await settle(1);
+    expect(socket().connected).toBe(true);
+  });
+});

@@ -1,0 +1,474 @@
+// Framework-free volunteer runtime: holds the hub connection, pulls leases, runs their inputs in the worker pool and reports results.
+import {
+  CONNECT_REFUSALS,
+  HEARTBEAT_INTERVAL_MS,
+  PROTOCOL_VERSION,
+  errorText,
+  type DeviceHello,
+  type DeviceState,
+  type HubWelcome,
+  type LeaseGrant,
+  type LeaseItem,
+  type RunOutcome,
+  type RunResult,
+  type SubmitReceipt,
+} from '@edgeswarm/shared';
+import { SnapshotStore } from '../common/snapshot-store.ts';
+import { wasRefusedByHub, type DeviceSocket } from '../socket/create-hub-socket.ts';
+import { ResultOutbox } from './result-outbox.ts';
+import type { PoolOutcome, PoolTask } from './worker-pool.ts';
+
+/** What the session needs from the worker pool (`WorkerPool`). */
+export interface RunPool {
+  readonly idle: number;
+  readonly busy: number;
+  run(task: PoolTask): Promise<PoolOutcome>;
+  abandonJob(jobId: string): number;
+  abandonAll(): number;
+  dispose(): void;
+}
+
+export interface VolunteerSessionOptions {
+  deviceId: string;
+  name: string;
+  threads: number;
+  openSocket(hello: DeviceHello): DeviceSocket;
+  createPool(threads: number): RunPool;
+  /** Called when the hub says this page is older than the hub. @defaultValue `location.reload()` */
+  reloadPage?: () => void;
+  now?: () => number;
+}
+
+export type ConnectionPhase = 'stopped' | 'connecting' | 'connected' | 'disconnected';
+
+export interface VolunteerSnapshot {
+  phase: ConnectionPhase;
+  paused: boolean;
+  threads: number;
+  /** Inputs running in workers / waiting in the local queue. */
+  running: number;
+  queued: number;
+  /** Jobs this device holds work of, oldest lease first. */
+  jobIds: string[];
+  /** Results of this device the hub acknowledged: successes and failed runs. */
+  done: number;
+  failed: number;
+  statusText: string;
+}
+
+export const REQUEST_TIMEOUT_MS = 10_000;
+export const SUBMIT_TIMEOUT_MS = 10_000;
+/** While idle the device asks for work this often, besides on `work:available`. */
+export const IDLE_POLL_MS = 3_000;
+/** Results of one lease that finish within this window travel in one `work:submit`. */
+export const FLUSH_DELAY_MS = 50;
+/** A batch this large (in characters of result JSON) goes at once. */
+export const MAX_BATCH_CHARS = 256 * 1024;
+export const REFUSED_RETRY_MS = 5_000;
+const NOTIFY_INTERVAL_MS = 100;
+
+interface HeldLease {
+  grant: LeaseGrant;
+  /** Items queued or running; the lease is closed when it reaches 0. */
+  outstanding: number;
+  buffer: RunResult[];
+  bufferChars: number;
+  flushTimer: ReturnType<typeof setTimeout> | null;
+}
+
+interface QueuedItem {
+  lease: HeldLease;
+  item: LeaseItem;
+}
+
+function toRunResult(index: number, outcome: RunOutcome): RunResult {
+  return outcome.ok
+    ? { index, ok: true, json: outcome.json }
+    : { index, ok: false, code: outcome.code, message: outcome.message };
+}
+
+export class VolunteerSession {
+  private socket: DeviceSocket | null = null;
+  private pool: RunPool | null = null;
+  private readonly leases = new Map<string, HeldLease>();
+  private queue: QueuedItem[] = [];
+  private readonly outbox: ResultOutbox;
+  private phase: ConnectionPhase = 'stopped';
+  private paused = false;
+  private requesting = false;
+  private notice: string | null = null;
+  private done = 0;
+  private failed = 0;
+  /** Smoothed wall time of one run; decides how far ahead to ask for work. */
+  private averageRunMs: number | null = null;
+  private heartbeatMs = HEARTBEAT_INTERVAL_MS;
+  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private pollTimer: ReturnType<typeof setInterval> | null = null;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly store: SnapshotStore<VolunteerSnapshot>;
+  private readonly now: () => number;
+
+  constructor(private readonly options: VolunteerSessionOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.store = new SnapshotStore(() => this.buildSnapshot(), NOTIFY_INTERVAL_MS);
+    this.outbox = new ResultOutbox({
+      send: (submit) => this.requireSocket().timeout(SUBMIT_TIMEOUT_MS).emitWithAck('work:submit', submit),
+      canSend: () => this.socket?.connected === true,
+      onReceipt: (results, receipt) => this.countReceipt(results, receipt),
+      onGiveUp: (results, reason) => {
+        this.notice = `Gave up reporting ${results.length} result(s): ${reason}`;
+        this.changed();
+      },
+    });
+  }
+
+  // ---- observable state (useSyncExternalStore-compatible) ----
+
+  subscribe = (listener: () => void): (() => void) => this.store.subscribe(listener);
+
+  getSnapshot = (): VolunteerSnapshot => this.store.getSnapshot();
+
+  get started(): boolean {
+    return this.phase !== 'stopped';
+  }
+
+  // ---- lifecycle ----
+
+  start(): void {
+    if (this.started) return;
+    const { deviceId, name, threads } = this.options;
+    this.paused = false;
+    this.notice = null;
+    this.phase = 'connecting';
+    this.pool = this.options.createPool(threads);
+    const socket = this.options.openSocket({ protocol: PROTOCOL_VERSION, deviceId, kind: 'browser', name, threads });
+    this.socket = socket;
+    socket.on('connect', () => this.onConnect());
+    socket.on('disconnect', (reason) => this.onDisconnect(reason));
+    socket.on('connect_error', (err) => this.onConnectError(err));
+    socket.on('hub:welcome', (welcome) => this.onWelcome(welcome));
+    socket.on('work:available', () => this.requestWork());
+    socket.on('job:stopped', (payload) => this.stopJob(payload.jobId));
+    this.restartHeartbeat();
+    this.pollTimer = setInterval(() => this.requestWork(), IDLE_POLL_MS);
+    this.changed(true);
+  }
+
+  /** Disconnects and stops every worker; unreported results are lost (the hub reassigns their inputs). */
+  stop(): void {
+    if (!this.started) return;
+    this.dropAllWork();
+    this.outbox.clear();
+    for (const timer of [this.heartbeatTimer, this.pollTimer]) if (timer !== null) clearInterval(timer);
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.heartbeatTimer = this.pollTimer = this.reconnectTimer = null;
+    this.socket?.removeAllListeners();
+    this.socket?.disconnect();
+    this.socket = null;
+    this.pool?.dispose();
+    this.pool = null;
+    this.requesting = false;
+    this.phase = 'stopped';
+    this.changed(true);
+  }
+
+  /** Stops asking for work and abandons the current runs; finished results are still reported. */
+  pause(): void {
+    if (!this.started || this.paused) return;
+    this.paused = true;
+    const heldWork = this.leases.size > 0;
+    this.dropAllWork();
+    this.sendStatus();
+    // The heartbeat renews every lease of this device, so abandoned leases would never expire;
+    // a disconnect makes the hub release them at once (contract: a device that disconnects loses its leases).
+    if (heldWork) this.reconnect();
+    this.changed(true);
+  }
+
+  resume(): void {
+    if (!this.started || !this.paused) return;
+    this.paused = false;
+    this.sendStatus();
+    this.requestWork();
+    this.changed(true);
+  }
+
+  // ---- connection ----
+
+  private onConnect(): void {
+    this.phase = 'connected';
+    this.notice = null;
+    this.sendStatus();
+    this.outbox.resendAll();
+    this.requestWork();
+    this.changed(true);
+  }
+
+  private onDisconnect(reason: string): void {
+    this.phase = 'disconnected';
+    // The hub released this device's leases: inputs not started yet are someone else's now.
+    // Runs in progress finish and are reported after the reconnect; the hub drops what it no longer needs.
+    this.dropQueued(() => true);
+    if (reason === 'io server disconnect') this.scheduleReconnect(REFUSED_RETRY_MS);
+    this.changed(true);
+  }
+
+  private onConnectError(err: Error): void {
+    const socket = this.socket;
+    if (!socket) return;
+    if (err.message === CONNECT_REFUSALS.clientTooOld) {
+      this.notice = 'This page is out of date; reloading…';
+      this.changed(true);
+      (this.options.reloadPage ?? (() => location.reload()))();
+      return;
+    }
+    this.phase = this.phase === 'connected' ? 'disconnected' : this.phase;
+    this.notice =
+      err.message === CONNECT_REFUSALS.serverTooOld
+        ? 'The hub runs an older version than this page; retrying until it is updated…'
+        : `Cannot reach the hub (${err.message}); retrying…`;
+    if (wasRefusedByHub(socket)) this.scheduleReconnect(REFUSED_RETRY_MS);
+    this.changed(true);
+  }
+
+  private onWelcome(welcome: HubWelcome): void {
+    const ms = Number(welcome.heartbeatMs);
+    if (Number.isFinite(ms) && ms >= 500 && ms !== this.heartbeatMs) {
+      this.heartbeatMs = Math.min(ms, 60_000);
+      this.restartHeartbeat();
+    }
+  }
+
+  private scheduleReconnect(delayMs: number): void {
+    if (this.reconnectTimer !== null) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.socket && !this.socket.connected) this.socket.connect();
+    }, delayMs);
+  }
+
+  private reconnect(): void {
+    const socket = this.socket;
+    if (!socket?.connected) return;
+    socket.disconnect();
+    socket.connect();
+  }
+
+  private restartHeartbeat(): void {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = setInterval(() => this.sendStatus(), this.heartbeatMs);
+  }
+
+  private deviceState(): DeviceState {
+    if (this.paused) return 'paused';
+    return (this.pool?.busy ?? 0) > 0 || this.queue.length > 0 ? 'working' : 'idle';
+  }
+
+  private sendStatus(): void {
+    if (this.socket?.connected) {
+      this.socket.emit('device:status', { state: this.deviceState(), threads: this.options.threads });
+    }
+  }
+
+  private requireSocket(): DeviceSocket {
+    if (!this.socket) throw new Error('the volunteer session is stopped');
+    return this.socket;
+  }
+
+  // ---- pulling work ----
+
+  /** How many inputs to hold (running + queued): more when runs are short, so threads never wait on the network. */
+  private capacity(): number {
+    const { threads } = this.options;
+    const avg = this.averageRunMs;
+    if (avg === null || avg >= 500) return threads;
+    return threads * (avg < 50 ? 4 : 2);
+  }
+
+  private freeSlots(): number {
+    return this.capacity() - this.queue.length - (this.pool?.busy ?? 0);
+  }
+
+  private requestWork(): void {
+    const socket = this.socket;
+    if (!socket?.connected || this.paused || this.requesting) return;
+    const slots = this.freeSlots();
+    // Ahead of need, ask for a whole thread's worth at a time rather than one input per finished run.
+    const worthAsking = this.capacity() > this.options.threads ? this.options.threads : 1;
+    if (slots < worthAsking) return;
+    this.requesting = true;
+    socket
+      .timeout(REQUEST_TIMEOUT_MS)
+      .emitWithAck('work:request', { slots })
+      .then(
+        (ack) => {
+          this.requesting = false;
+          if (socket !== this.socket) return;
+          if (!ack.ok) {
+            this.notice = `The hub refused to hand out work: ${ack.error.message}`;
+            this.changed();
+            return;
+          }
+          const grant = ack.data;
+          if (grant === null || grant.items.length === 0) return;
+          if (this.paused || !socket.connected) {
+            this.reconnect(); // release the lease we no longer want
+            return;
+          }
+          this.acceptGrant(grant);
+          this.requestWork();
+        },
+        (err: unknown) => {
+          this.requesting = false;
+          if (socket !== this.socket || !socket.connected) return;
+          // The hub may have granted a lease whose answer never arrived; the heartbeat would keep it alive forever.
+          this.notice = `A work request went unanswered (${errorText(err)}); reconnecting`;
+          this.reconnect();
+          this.changed();
+        },
+      );
+  }
+
+  private acceptGrant(grant: LeaseGrant): void {
+    const lease: HeldLease = { grant, outstanding: grant.items.length, buffer: [], bufferChars: 0, flushTimer: null };
+    this.leases.set(grant.leaseId, lease);
+    for (const item of grant.items) this.queue.push({ lease, item });
+    this.dispatch();
+  }
+
+  // ---- running ----
+
+  private dispatch(): void {
+    const pool = this.pool;
+    if (!pool) return;
+    while (!this.paused && pool.idle > 0) {
+      const next = this.queue.shift();
+      if (!next) break;
+      this.runItem(pool, next);
+    }
+    this.changed();
+  }
+
+  private runItem(pool: RunPool, { lease, item }: QueuedItem): void {
+    const { jobId, code, timeoutMs } = lease.grant;
+    const startedAt = this.now();
+    pool.run({ jobId, code, timeoutMs, input: item.input }).then(
+      (outcome) => this.finishItem(lease, item, outcome, this.now() - startedAt),
+      (err: unknown) => this.finishItem(lease, item, { ok: false, code: 'work_error', message: errorText(err) }, 0),
+    );
+  }
+
+  private finishItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {
+    if (outcome !== null && this.leases.get(lease.grant.leaseId) === lease) {
+      this.averageRunMs = this.averageRunMs === null ? elapsedMs : this.averageRunMs * 0.8 + elapsedMs * 0.2;
+      const result = toRunResult(item.index, outcome);
+      lease.buffer.push(result);
+      lease.bufferChars += result.ok ? result.json.length : result.message.length;
+      lease.outstanding--;
+      if (lease.outstanding === 0) this.closeLease(lease);
+      else if (lease.bufferChars >= MAX_BATCH_CHARS) this.flush(lease);
+      else lease.flushTimer ??= setTimeout(() => this.flush(lease), FLUSH_DELAY_MS);
+    }
+    this.dispatch();
+    this.requestWork();
+  }
+
+  private flush(lease: HeldLease): void {
+    if (lease.flushTimer !== null) clearTimeout(lease.flushTimer);
+    lease.flushTimer = null;
+    const results = lease.buffer;
+    lease.buffer = [];
+    lease.bufferChars = 0;
+    this.outbox.add(lease.grant.leaseId, lease.grant.jobId, results);
+  }
+
+  private closeLease(lease: HeldLease): void {
+    this.flush(lease);
+    this.leases.delete(lease.grant.leaseId);
+    this.changed();
+  }
+
+  private countReceipt(results: readonly RunResult[], receipt: SubmitReceipt): void {
+    const succeeded = results.filter((r) => r.ok).length;
+    const accepted = Number.isFinite(receipt.accepted) ? receipt.accepted : results.length;
+    // Only what the hub counted is shown: a duplicate of someone else's result is not work done here.
+    const done = Math.min(succeeded, accepted);
+    this.done += done;
+    this.failed += Math.min(results.length - succeeded, accepted - done);
+    this.changed();
+  }
+
+  // ---- abandoning work ----
+
+  /** `job:stopped`: the job was cancelled, failed or deleted. */
+  private stopJob(jobId: string): void {
+    this.dropQueued((q) => q.lease.grant.jobId === jobId);
+    this.pool?.abandonJob(jobId);
+    for (const lease of [...this.leases.values()]) {
+      if (lease.grant.jobId !== jobId) continue;
+      if (lease.flushTimer !== null) clearTimeout(lease.flushTimer);
+      this.leases.delete(lease.grant.leaseId);
+    }
+    this.outbox.dropJob(jobId);
+    this.dispatch();
+    this.requestWork();
+  }
+
+  private dropQueued(match: (q: QueuedItem) => boolean): void {
+    const kept: QueuedItem[] = [];
+    for (const queued of this.queue) {
+      if (!match(queued)) {
+        kept.push(queued);
+        continue;
+      }
+      queued.lease.outstanding--;
+      if (queued.lease.outstanding === 0 && this.leases.get(queued.lease.grant.leaseId) === queued.lease) {
+        this.closeLease(queued.lease);
+      }
+    }
+    this.queue = kept;
+  }
+
+  /** Abandons queued and running inputs; results already finished still go to the hub. */
+  private dropAllWork(): void {
+    this.queue = [];
+    this.pool?.abandonAll();
+    for (const lease of this.leases.values()) this.flush(lease);
+    this.leases.clear();
+  }
+
+  // ---- notifications ----
+
+  private changed(immediately = false): void {
+    this.store.changed(immediately);
+  }
+
+  private buildSnapshot(): VolunteerSnapshot {
+    const jobIds = [...new Set([...this.leases.values()].map((l) => l.grant.jobId))];
+    return {
+      phase: this.phase,
+      paused: this.paused,
+      threads: this.options.threads,
+      running: this.pool?.busy ?? 0,
+      queued: this.queue.length,
+      jobIds,
+      done: this.done,
+      failed: this.failed,
+      statusText: this.notice ?? this.describe(jobIds.length),
+    };
+  }
+
+  private describe(jobs: number): string {
+    switch (this.phase) {
+      case 'stopped':
+        return 'Not started.';
+      case 'connecting':
+        return 'Connecting to the hub…';
+      case 'disconnected':
+        return 'Lost the connection to the hub; reconnecting…';
+      case 'connected':
+        if (this.paused) return 'Paused: this device runs nothing until you resume.';
+        return jobs > 0 ? 'Working on the hub’s jobs.' : 'Connected; waiting for work.';
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createInProcessRunner, type InProcessRunner } from './testing/in-process-runner.ts';
+import { WorkerPool, type PoolTask } from './worker-pool.ts';
+
+const task = (over: Partial<PoolTask> = {}): PoolTask => ({
+  jobId: 'job-a',
+  code: '(n) => n * n',
+  timeoutMs: 1000,
+  input: 7,
+  ...over,
+});
+
+describe('WorkerPool', () => {
+  let runners: InProcessRunner[];
+  let pool: WorkerPool;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    runners = [];
+    pool = new WorkerPool(2, () => {
+      const r = createInProcessRunner();
+      runners.push(r);
+      return r;
+    });
+  });
+
+  afterEach(() => {
+    pool.dispose();
+    vi.useRealTimers();
+  });
+
+  it('runs an input and returns its JSON result', async () => {
+    await expect(pool.run(task())).resolves.toEqual({ ok: true, json: '49' });
+    expect(pool.idle).toBe(2);
+  });
+
+  it('runs one input per runner and refuses a third concurrent run', () => {
+    void pool.run(task({ code: '() => new Promise(() => {})' }));
+    void pool.run(task({ code: '() => new Promise(() => {})' }));
+    expect(pool.idle).toBe(0);
+    expect(() => pool.run(task())).toThrow(/no idle runner/);
+  });
+
+  it('compiles the code of a job once per runner', async () => {
+    await pool.run(task({ input: 1 }));
+    await pool.run(task({ input: 2 }));
+    await pool.run(task({ jobId: 'job-b', code: '(n) => n + 1', input: 2 }));
+    expect(runners[0]?.loads).toBe(2);
+  });
+
+  it('terminates and replaces a runner whose run overruns timeoutMs', async () => {
+    const outcome = pool.run(task({ code: '() => new Promise(() => {})', timeoutMs: 250 }));
+    await vi.advanceTimersByTimeAsync(249);
+    expect(pool.idle).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(outcome).resolves.toEqual({
+      ok: false,
+      code: 'timeout',
+      message: 'the run took longer than timeoutMs (250 ms)',
+    });
+    expect(runners[0]?.terminated).toBe(true);
+    expect(runners).toHaveLength(3);
+    expect(pool.idle).toBe(2);
+    // The fresh runner works.
+    await expect(pool.run(task({ input: 3 }))).resolves.toEqual({ ok: true, json: '9' });
+  });
+
+  it('does not time out a run that finishes in time', async () => {
+    const outcome = await pool.run(task({ timeoutMs: 100 }));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(outcome).toEqual({ ok: true, json: '49' });
+    expect(runners).toHaveLength(2);
+  });
+
+  it('reports code that does not compile as work_error', async () => {
+    const outcome = await pool.run(task({ code: '(n) => {' }));
+    expect(outcome).toMatchObject({ ok: false, code: 'work_error' });
+    expect(outcome?.ok === false && outcome.message).toMatch(/failed to compile/);
+  });
+
+  it('reports a thrown error as work_error and a non-JSON result as invalid_result', async () => {
+    await expect(pool.run(task({ jobId: 'throws', code: '() => { throw new RangeError("boom") }' }))).resolves.toEqual({
+      ok: false,
+      code: 'work_error',
+      message: 'RangeError: boom',
+    });
+    await expect(pool.run(task({ jobId: 'nan', code: '() => NaN' }))).resolves.toMatchObject({ ok: false, code: 'invalid_result' });
+  });
+
+  it('abandons only the runs of the stopped job, resolving them to null', async () => {
+    const hang = '() => new Promise(() => {})';
+    const a = pool.run(task({ jobId: 'job-a', code: hang }));
+    const b = pool.run(task({ jobId: 'job-b', code: hang, timeoutMs: 500 }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(pool.abandonJob('job-a')).toBe(1);
+    await expect(a).resolves.toBeNull();
+    expect(runners[0]?.terminated).toBe(true);
+    expect(runners[1]?.terminated).toBe(false);
+    await vi.advanceTimersByTimeAsync(500);
+    await expect(b).resolves.toMatchObject({ code: 'timeout' });
+  });
+
+  it('abandonAll frees every runner and cancels their timers', async () => {
+    const hang = '() => new Promise(() => {})';
+    const runs = [pool.run(task({ code: hang })), pool.run(task({ code: hang }))];
+    await vi.advanceTimersByTimeAsync(0);
+    expect(pool.abandonAll()).toBe(2);
+    await expect(Promise.all(runs)).resolves.toEqual([null, null]);
+    expect(pool.idle).toBe(2);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
