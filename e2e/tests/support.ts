@@ -31,6 +31,11 @@ export async function waitForStatus(request: APIRequestContext, id: string, stat
   return job;
 }
 
+export async function listJobs(request: APIRequestContext): Promise<Job[]> {
+  const res = await request.get('/api/jobs?limit=1000', { headers: auth });
+  return ((await res.json()) as { jobs: Job[] }).jobs;
+}
+
 /** Stops whatever earlier specs left running, so this spec's job is the one volunteers pick. */
 export async function cancelActiveJobs(request: APIRequestContext): Promise<void> {
   const res = await request.get('/api/jobs?limit=1000', { headers: auth });
