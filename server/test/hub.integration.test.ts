@@ -208,6 +208,15 @@ describe('hub with real devices', () => {
     await waitFor(async () => ((await hub.api<{ total: number }>('GET', '/api/devices')).body.total === 0 ? true : undefined));
   });
 
+  it('shows a device as working once it holds a lease', async () => {
+    hub = await startTestHub();
+    const d = await device({ autoWork: false });
+    await hub.api('POST', '/api/jobs', { code: '(n) => n', inputs: [1] });
+    await d.request(1);
+    const listed = await hub.api<{ devices: { state: string }[] }>('GET', '/api/devices');
+    expect(listed.body.devices[0]?.state).toBe('working');
+  });
+
   it('pushes feed snapshots to a dashboard with the token and refuses one without', async () => {
     hub = await startTestHub();
     const good = io(hub.url + DASHBOARD_NAMESPACE, { auth: { protocol: PROTOCOL_VERSION, token: hub.token }, transports: ['websocket'], forceNew: true });

@@ -63,6 +63,7 @@ export class WorkService {
     const now = this.clock.now();
     const active = this.store.leaseWork({ ...conn, max, now, deadline: now + this.ttl });
     if (!active) return null;
+    this.store.setDeviceState(conn.deviceId, 'working');
     return {
       leaseId: active.lease.id,
       jobId: active.lease.jobId,

@@ -143,6 +143,8 @@ export interface JobStore {
 
   registerDevice(device: DeviceRegistration): void;
   deviceSeen(id: string, state: DeviceState, threads: number, now: number): void;
+  /** Records what a device is doing without a heartbeat (e.g. `working` once it holds a lease). */
+  setDeviceState(id: string, state: DeviceState): void;
   deviceOffline(id: string, now: number): void;
   markAllDevicesOffline(): void;
   listDevices(offset: number, limit: number): Page<DeviceInfo>;

@@ -541,6 +541,10 @@ export class SqliteJobStore implements JobStore {
     this.devices.seen(id, state, threads, now);
   }
 
+  setDeviceState(id: string, state: 'idle' | 'working' | 'paused'): void {
+    this.devices.setState(id, state);
+  }
+
   deviceOffline(id: string, now: number): void {
     this.devices.offline(id, now);
   }
