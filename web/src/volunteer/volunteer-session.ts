@@ -65,6 +65,9 @@ export const FLUSH_DELAY_MS = 50;
 /** A batch this large (in characters of result JSON) goes at once. */
 export const MAX_BATCH_CHARS = 256 * 1024;
 export const REFUSED_RETRY_MS = 5_000;
+/** Work held per thread, measured in average run time: short runs are fetched in batches this long. */
+export const TARGET_HELD_MS = 1_000;
+export const MAX_HELD_PER_THREAD = 64;
 const NOTIFY_INTERVAL_MS = 100;
 
 interface HeldLease {
@@ -277,12 +280,16 @@ export class VolunteerSession {
 
   // ---- pulling work ----
 
-  /** How many inputs to hold (running + queued): more when runs are short, so threads never wait on the network. */
+  /**
+   * How many inputs to hold (running + queued): about TARGET_HELD_MS of work per thread, so short
+   * runs come in batches and threads never wait on the network; one per thread for long runs.
+   */
   private capacity(): number {
     const { threads } = this.options;
     const avg = this.averageRunMs;
-    if (avg === null || avg >= 500) return threads;
-    return threads * (avg < 50 ? 4 : 2);
+    if (avg === null || avg >= TARGET_HELD_MS / 2) return threads;
+    const perThread = Math.min(MAX_HELD_PER_THREAD, Math.max(2, Math.round(TARGET_HELD_MS / Math.max(avg, 0.01))));
+    return threads * perThread;
   }
 
   private freeSlots(): number {
