@@ -5,12 +5,10 @@ import react from '@vitejs/plugin-react';
 
 const hub = `http://127.0.0.1:${process.env.HUB_PORT ?? 8080}`;
 
-/** The hub sends the same headers on every page it serves. */
-const securityHeaders = {
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'Cross-Origin-Opener-Policy': 'same-origin',
-};
+// The same headers the hub sends (a relative import: Vite bundles it into the config, unlike a workspace package).
+import { SECURITY_HEADERS } from '../shared/src/http/security-headers.ts';
+
+const securityHeaders = { ...SECURITY_HEADERS };
 
 const page = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 

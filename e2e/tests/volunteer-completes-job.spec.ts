@@ -22,7 +22,7 @@ test('two volunteers complete the squares job submitted from the dashboard', asy
     expect(page0.missing).toEqual([]);
     expect(page0.results).toEqual(Array.from({ length: 10000 }, (_, n) => n * n));
     for (const v of volunteers) {
-      expect(Number(await v.page.getByTestId('done-count').textContent())).toBeGreaterThan(0);
+      await expect.poll(async () => Number(await v.page.getByTestId('done-count').textContent())).toBeGreaterThan(0);
     }
   } finally {
     for (const v of volunteers) await v.context.close();

@@ -57,3 +57,4 @@ export type {
   HubToDashboardEvents,
 } from './protocol/events.ts';
 export { compileJobFunction, toResultJson, runJobFunction, errorText, type JobFunction, type RunOutcome } from './runtime/job-function.ts';
+export { SECURITY_HEADERS } from './http/security-headers.ts';

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { limits, type HubStats } from '@edgeswarm/shared';
+import { SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { JobStore } from '../store/job-store.ts';
-import { SECURITY_HEADERS } from './security-headers.ts';
+
 
 export interface HttpApiOptions {
   jobs: JobService;

@@ -1,4 +1,4 @@
-/** Response headers every page and API answer carries; the Vite dev server sends the same set. */
+/** Response headers every page and API answer carries, from the hub and from the Vite dev server alike. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
