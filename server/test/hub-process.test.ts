@@ -4,6 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import Database from 'better-sqlite3';
+import type { Job } from '@edgeswarm/shared';
+import { TestDevice } from './support/test-device.ts';
+import { waitFor } from './support/test-hub.ts';
 
 const SERVER_DIR = resolve(import.meta.dirname, '..');
 const children: ChildProcess[] = [];
@@ -77,6 +82,54 @@ describe('hub process', () => {
     expect([withFlag.status, withEnv.status]).toEqual([200, 401]);
     hub.child.kill('SIGTERM');
     await hub.exited;
+  });
+
+  it('keeps an acknowledged job and acknowledged results when killed with SIGKILL, then completes the job after a restart', async () => {
+    const dataDir = tempDir();
+    const token = 'kill-test-token-0123456789';
+    const args = ['--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--token', token];
+    const first = startHub(args);
+    const url = `http://127.0.0.1:${/listening on port (\d+)/.exec(await first.ready)?.[1]}`;
+    const api = async (u: string, method: string, path: string, body?: unknown) =>
+      (await fetch(u + path, { method, headers: { Authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body) })).json() as Promise<Job>;
+    const job = await api(url, 'POST', '/api/jobs', { code: '(n) => n * 3', inputs: { range: { start: 0, end: 50 } }, reduce: 'sum' });
+    const device = new TestDevice(url, { autoWork: false });
+    await device.connected();
+    const grant = (await device.request(10))!;
+    const receipt = await device.submit(grant.leaseId, grant.items.slice(0, 4).map((it) => ({ index: it.index, ok: true as const, json: JSON.stringify(Number(it.input) * 3) })));
+    expect(receipt).toEqual({ ok: true, data: { accepted: 4, dropped: 0 } });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    device.close();
+
+    const second = startHub(args);
+    const url2 = `http://127.0.0.1:${/listening on port (\d+)/.exec(await second.ready)?.[1]}`;
+    expect((await api(url2, 'GET', `/api/jobs/${job.id}`)).progress.completed).toBe(4);
+    const worker = new TestDevice(url2);
+    try {
+      await worker.connected();
+      const done = await waitFor(async () => {
+        const j = await api(url2, 'GET', `/api/jobs/${job.id}`);
+        return j.status === 'completed' ? j : undefined;
+      });
+      expect(done.result).toBe(3 * ((49 * 50) / 2));
+      expect(done.progress.completed).toBe(50);
+    } finally {
+      worker.close();
+    }
+
+    const backup = join(dataDir, 'copy.db');
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'src/backup-cli.ts', '--out', backup, '--data-dir', dataDir], { cwd: SERVER_DIR, encoding: 'utf8' });
+    expect(out).toContain('Backed up');
+    const copy = new Database(backup, { readonly: true });
+    try {
+      expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(copy.prepare('SELECT status FROM jobs WHERE id = ?').get(job.id)).toEqual({ status: 'completed' });
+    } finally {
+      copy.close();
+    }
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
   });
 
   it('exits with a message naming the flag when configuration is bad', async () => {

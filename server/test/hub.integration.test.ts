@@ -177,6 +177,8 @@ describe('hub with real devices', () => {
     expect(stolen).toEqual({ ok: true, data: { accepted: 0, dropped: 1 } });
     const outside = await a.submit(grant!.leaseId, [{ index: 3, ok: true, json: '4' }]);
     expect(outside.ok && outside.data.accepted).toBe(0);
+    const rejected = (id: string) => (hub.store.db.prepare('SELECT rejected FROM devices WHERE id = ?').get(id) as { rejected: number }).rejected;
+    expect([rejected(a.deviceId), rejected(b.deviceId)]).toEqual([1, 1]);
   });
 
   it('answers a malformed device payload with an error ack instead of crashing', async () => {
