@@ -6,6 +6,7 @@ import {
   MAX_ATTEMPTS,
   MAX_CODE_BYTES,
   MAX_INPUTS_ARRAY,
+  MAX_JSON_DEPTH,
   MAX_META_BYTES,
   MAX_NAME_CHARS,
   MAX_RANGE_INPUTS,
@@ -16,6 +17,7 @@ import {
 import { REDUCERS, type JsonValue, type Reducer } from './job.ts';
 import { rangeLength, type InputRange } from './range.ts';
 import { utf8Length } from './utf8.ts';
+import { findJsonShapeProblem } from './json-shape.ts';
 
 export type JobInputs =
   | { kind: 'array'; values: JsonValue[] }
@@ -90,6 +92,14 @@ const inputsSchema = z.unknown().transform((value, ctx): JobInputs => {
       });
       return z.NEVER;
     }
+    for (let i = 0; i < value.length; i++) {
+      const element: unknown = value[i];
+      const shape = element !== null && typeof element === 'object' ? findJsonShapeProblem(element, MAX_JSON_DEPTH) : null;
+      if (shape) {
+        ctx.addIssue({ code: 'custom', message: `inputs[${i}]${shape.path} ${shape.problem}`, params: { full: true } });
+        return z.NEVER;
+      }
+    }
     return { kind: 'array', values: value as JsonValue[] };
   }
   const wrapped = z.strictObject({ range: rangeSchema }).safeParse(value, { reportInput: true });
@@ -107,11 +117,22 @@ const inputsSchema = z.unknown().transform((value, ctx): JobInputs => {
   return { kind: 'range', range: wrapped.data.range };
 });
 
-const metaSchema = z
-  .record(z.string(), z.json(), { error: 'must be a JSON object' })
-  .refine((m) => utf8Bytes(JSON.stringify(m)) <= MAX_META_BYTES, {
-    error: `must be at most ${MAX_META_BYTES} bytes of JSON`,
-  });
+const metaSchema = z.unknown().transform((value, ctx): Record<string, JsonValue> => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+    return z.NEVER;
+  }
+  const shape = findJsonShapeProblem(value, MAX_JSON_DEPTH, true);
+  if (shape) {
+    ctx.addIssue({ code: 'custom', message: `meta${shape.path} ${shape.problem}`, params: { full: true } });
+    return z.NEVER;
+  }
+  if (utf8Bytes(JSON.stringify(value)) > MAX_META_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_META_BYTES} bytes of JSON` });
+    return z.NEVER;
+  }
+  return value as Record<string, JsonValue>;
+});
 
 const jobSpecSchema = z.strictObject({
   name: z

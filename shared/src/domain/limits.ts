@@ -18,3 +18,9 @@ export const MAX_RESULTS_PAGE = 100_000;
 export const DEFAULT_RESULTS_PAGE = 10_000;
 export const MAX_LIST_PAGE = 1000;
 export const DEFAULT_LIST_PAGE = 100;
+/** Error messages from devices are cut to this many characters (longer ones are not rejected). */
+export const MAX_ERROR_MESSAGE_CHARS = 2000;
+/** Deepest nesting of arrays and objects accepted in `inputs` and `meta`. */
+export const MAX_JSON_DEPTH = 100;
+/** Inputs one device connection may hold leased at once, per thread it reports. */
+export const MAX_HELD_PER_THREAD = 64;

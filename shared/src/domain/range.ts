@@ -14,5 +14,8 @@ export function rangeLength(range: InputRange): number {
 
 /** The input at position `index` of a range (no bounds check). */
 export function rangeAt(range: InputRange, index: number): number {
-  return range.start + index * range.step;
+  const offset = index * range.step;
+  if (Number.isSafeInteger(offset)) return range.start + offset;
+  // The input itself is a safe integer, but the offset from a very negative start may not be.
+  return Number(BigInt(range.start) + BigInt(index) * BigInt(range.step));
 }

@@ -1,7 +1,8 @@
 /** Payloads of the device and dashboard protocols, with the schemas that parse them from `unknown` at the hub's edge. */
 import { z } from 'zod';
 import type { DeviceInfo, HubStats, Job, JsonValue } from '../domain/job.ts';
-import { MAX_RESULT_BYTES } from '../domain/limits.ts';
+import { MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES } from '../domain/limits.ts';
+import { truncate } from '../domain/text.ts';
 
 const shortText = (max: number) => z.string().max(max);
 const count = z.number().int().min(0);
@@ -33,7 +34,8 @@ export const runResultSchema = z.discriminatedUnion('ok', [
     index: count,
     ok: z.literal(false),
     code: z.enum(['work_error', 'timeout', 'invalid_result', 'result_too_large']),
-    message: shortText(10_000),
+    // Long messages are cut, not rejected: rejecting would drop the whole batch and strand its lease.
+    message: z.string().max(MAX_RESULT_BYTES).transform((m) => truncate(m, MAX_ERROR_MESSAGE_CHARS)),
   }),
 ]);
 export type RunResult = z.infer<typeof runResultSchema>;

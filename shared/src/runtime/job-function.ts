@@ -1,5 +1,6 @@
 /** Turning a job's code string into a callable and its return value into stored JSON; used wherever job code runs (worker threads, never the hub). */
-import { MAX_RESULT_BYTES } from '../domain/limits.ts';
+import { MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES } from '../domain/limits.ts';
+import { truncate } from '../domain/text.ts';
 import type { RunErrorCode } from '../domain/job.ts';
 import { utf8Length } from '../domain/utf8.ts';
 
@@ -25,7 +26,7 @@ export function compileJobFunction(code: string): JobFunction {
 class NotJsonError extends Error {}
 
 function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
-  const where = key === '' ? 'the result' : `the result (at key "${key}")`;
+  const where = key === '' ? 'the result' : `the result (at key ${truncate(JSON.stringify(key), 100)})`;
   if (typeof value === 'number' && !Number.isFinite(value)) {
     throw new NotJsonError(`${where} holds ${String(value)}, which JSON cannot hold`);
   }
@@ -67,11 +68,13 @@ export async function runJobFunction(fn: JobFunction, input: unknown): Promise<R
   return toResultJson(value);
 }
 
+/** A readable, bounded description of anything thrown. */
 export function errorText(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
+  let text: string;
   try {
-    return `thrown value: ${String(err)}`;
+    text = err instanceof Error ? `${err.name}: ${err.message}` : `thrown value: ${String(err)}`;
   } catch {
-    return 'an unprintable value was thrown';
+    text = 'an unprintable value was thrown';
   }
+  return truncate(text, MAX_ERROR_MESSAGE_CHARS);
 }

@@ -120,6 +120,8 @@ export class VolunteerSession {
       onReceipt: (results, receipt) => this.countReceipt(results, receipt),
       onGiveUp: (results, reason) => {
         this.notice = `Gave up reporting ${results.length} result(s): ${reason}`;
+        // Heartbeats would keep the lease alive forever: reconnect so the hub gives the work to others.
+        this.reconnect();
         this.changed();
       },
     });

@@ -88,14 +88,15 @@ export class WorkerPool {
       };
       slot.run = run;
       const handle = slot.handle;
+      // The budget covers starting the runner too, so a runner that never becomes ready cannot hold the run forever.
+      timer = this.timers.setTimeout(() => {
+        if (slot.run !== run) return;
+        this.replace(slot);
+        run.settle(timeoutOutcome(task.timeoutMs));
+      }, task.timeoutMs);
       const execute = async (): Promise<RunOutcome> => {
         await handle.ready;
         if (slot.run !== run) return timeoutOutcome(task.timeoutMs); // abandoned while starting; ignored
-        timer = this.timers.setTimeout(() => {
-          if (slot.run !== run) return;
-          this.replace(slot);
-          run.settle(timeoutOutcome(task.timeoutMs));
-        }, task.timeoutMs);
         if (slot.loadedJobId !== task.jobId) {
           slot.loadedJobId = null;
           const loaded = await handle.load(task.code);
@@ -107,8 +108,10 @@ export class WorkerPool {
       execute().then(
         (outcome) => run.settle(outcome),
         (err: unknown) => {
-          // The runner could not start, or the input or result could not cross the thread boundary.
-          run.settle({ ok: false, code: 'work_error', message: errorText(err) });
+          // The runner could not start, or the input or result could not cross the thread boundary:
+          // start a fresh runner so one broken thread does not fail every later run.
+          if (slot.run === run && slot.handle === handle) this.replace(slot);
+          run.settle({ ok: false, code: 'work_error', message: `the device could not run this input: ${errorText(err)}` });
         },
       );
     });
