@@ -94,7 +94,7 @@ export function createHub(options: HubOptions): Hub {
   const stats = (): HubStats => {
     const counts = store.workCounts();
     return {
-      devices: devices.sockets.size,
+      devices: store.onlineDeviceCount(),
       threads: fleetThreads(),
       subtasksPerSecond: meter.ratePerSecond(clock.now(), 10),
       ...counts,

@@ -57,6 +57,13 @@ describe('HTTP API', () => {
     expect((await hub.api<{ total: number }>('GET', '/api/jobs')).body.total).toBe(before);
   });
 
+  it('answers JSON nested 200,000 deep with 400 naming the field, not a crash', async () => {
+    const deep = '['.repeat(200_000) + ']'.repeat(200_000);
+    const res = await hub.api<ErrorBody>('POST', '/api/jobs', `{"code": "(x) => x", "inputs": [${deep}]}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/^inputs\[0\].* nests arrays and objects more than 100 levels deep$/);
+  });
+
   it('accepts a 10,000,000-input range and deletes it', async () => {
     const created = await hub.api<Job>('POST', '/api/jobs', { code: '(n) => n', inputs: { range: { start: 0, end: 10_000_000 } } });
     expect(created.status).toBe(201);
@@ -79,6 +86,7 @@ describe('HTTP API', () => {
   it.each(['/api/jobs?limit=0', '/api/jobs?limit=abc', '/api/jobs?offset=-1'])('rejects bad paging %s with 400', async (path) => {
     const res = await hub.api<ErrorBody>('GET', path);
     expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
     expect(res.body.error.message).toMatch(/offset|limit/);
   });
 

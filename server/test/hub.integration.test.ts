@@ -167,6 +167,18 @@ describe('hub with real devices', () => {
     expect(body.progress.completed).toBe(1);
   });
 
+  it('drops, without counting against the device, a result for a job deleted and purged meanwhile', async () => {
+    hub = await startTestHub();
+    const d = await device({ autoWork: false });
+    const { body: job } = await hub.api<Job>('POST', '/api/jobs', { code: '(n) => n', inputs: [1, 2] });
+    const grant = (await d.request(1))!;
+    expect((await hub.api('DELETE', `/api/jobs/${job.id}`)).status).toBe(204);
+    await waitFor(() => ((hub.store.db.prepare('SELECT count(*) AS n FROM leases').get() as { n: number }).n === 0 ? true : undefined));
+    const ack = await d.submit(grant.leaseId, [{ index: 0, ok: true, json: '1' }]);
+    expect(ack).toEqual({ ok: true, data: { accepted: 0, dropped: 1 } });
+    expect(hub.store.db.prepare('SELECT rejected FROM devices WHERE id = ?').get(d.deviceId)).toEqual({ rejected: 0 });
+  });
+
   it('rejects results for inputs the device never held', async () => {
     hub = await startTestHub();
     const a = await device({ autoWork: false });

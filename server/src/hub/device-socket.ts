@@ -87,7 +87,13 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
 
   nsp.on('connection', (socket) => {
     const hello = socket.data.hello;
-    const conn: DeviceConnection = { deviceId: hello.deviceId, connId: socket.id };
+    const conn: DeviceConnection = {
+      deviceId: hello.deviceId,
+      connId: socket.id,
+      get threads() {
+        return socket.data.threads;
+      },
+    };
     store.registerDevice({ id: hello.deviceId, kind: hello.kind, name: hello.name, threads: hello.threads, now: clock.now() });
     socket.emit('hub:welcome', { protocol: PROTOCOL_VERSION, deviceId: hello.deviceId, heartbeatMs: HEARTBEAT_INTERVAL_MS });
 

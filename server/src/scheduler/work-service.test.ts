@@ -32,7 +32,7 @@ function service(): WorkService {
   return new WorkService({ store, clock, events, fleetThreads: () => threads, leaseTtlMs: TTL });
 }
 
-const dev = (n: number): DeviceConnection => ({ deviceId: `device-${n}`, connId: `conn-${n}` });
+const dev = (n: number): DeviceConnection => ({ deviceId: `device-${n}`, connId: `conn-${n}`, threads: 4 });
 const ok = (index: number, value: unknown): RunResult => ({ index, ok: true, json: JSON.stringify(value) });
 
 beforeEach(() => {
@@ -67,7 +67,7 @@ describe('WorkService leases', () => {
   });
 
   it('keeps a lease alive while the device heartbeats', () => {
-    store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
+    store.createJob(spec({ code: '(n) => n', inputs: [1], timeoutMs: 600_000 }), clock.now());
     work.requestWork(dev(1), 1);
     for (let i = 0; i < 10; i++) {
       clock.advance(TTL / 2);
@@ -75,6 +75,29 @@ describe('WorkService leases', () => {
       work.sweep();
       expect(work.requestWork(dev(2), 1)).toBeNull();
     }
+  });
+
+  it('lets heartbeats extend a lease only until each of its inputs could have timed out once', () => {
+    store.createJob(spec({ code: '(n) => n', inputs: [1, 2], timeoutMs: 1000 }), clock.now());
+    work.requestWork(dev(1), 2);
+    for (let t = 0; t < TTL + 2000; t += 500) {
+      clock.advance(500);
+      work.heartbeat(dev(1), { state: 'working', threads: 1 });
+      work.sweep();
+      expect(work.requestWork(dev(2), 2), `at ${t + 500} ms`).toBeNull();
+    }
+    clock.advance(1);
+    work.sweep();
+    expect(work.requestWork(dev(2), 2)?.items.length).toBe(2);
+  });
+
+  it('stops leasing to a connection that holds 64 inputs per thread', () => {
+    store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 0, end: 10_000 } } }), clock.now());
+    const greedy = { ...dev(1), threads: 1 };
+    let held = 0;
+    for (let grant = work.requestWork(greedy, 50); grant; grant = work.requestWork(greedy, 50)) held += grant.items.length;
+    expect(held).toBe(64);
+    expect(work.requestWork(dev(2), 50)?.items.length).toBe(50);
   });
 
   it('accepts a late result from an earlier holder once and drops the second copy', () => {
@@ -162,6 +185,30 @@ describe('WorkService leases', () => {
     const grant = work.requestWork(dev(2), 3);
     expect(grant?.items.length).toBeGreaterThan(0);
     expect(store.getJob(job.id)?.status).toBe('running');
+  });
+
+  it('aggregates a big job in steps that yield to the event loop, then completes it', () => {
+    const steps: (() => void)[] = [];
+    work = new WorkService({
+      store,
+      clock,
+      fleetThreads: () => 0,
+      events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: () => {}, jobFinished: () => {} },
+      defer: (step) => steps.push(step),
+      aggregationChunk: 3,
+    });
+    const job = store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 1, end: 11 } }, reduce: 'sum' }), clock.now());
+    const grant = work.requestWork(dev(1), 10)!;
+    work.submitResults(dev(1), { leaseId: grant.leaseId, results: grant.items.map((it) => ok(it.index, it.input)) });
+    expect(store.getJob(job.id)?.status).toBe('running');
+    work.sweep(); // a sweep during aggregation does not start a second one
+    let ran = 0;
+    while (steps.length > 0) {
+      steps.shift()!();
+      ran++;
+    }
+    expect(ran).toBe(3); // 10 results in chunks of 3: 3, 3, 3, then 1 with the completion in the last step
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 55 });
   });
 
   it('gives the same sum whatever order results arrive in', () => {

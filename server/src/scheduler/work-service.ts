@@ -10,15 +10,19 @@ import {
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
 import type { CheckedResult, JobStore, ReleaseOutcome } from '../store/job-store.ts';
-import { numericProblem, reduceResults } from '../aggregation/reducers.ts';
+import { Aggregator, numericProblem } from '../aggregation/reducers.ts';
 import { utf8Bytes } from '../util/utf8.ts';
 
 /** Most inputs one lease may carry. */
 export const MAX_LEASE_ITEMS = 256;
+/** Results aggregated per step when a job completes; later steps yield to the event loop. */
+export const AGGREGATION_CHUNK = 50_000;
 
 export interface DeviceConnection {
   deviceId: string;
   connId: string;
+  /** Threads the device reports; bounds how much work the connection may hold. */
+  threads: number;
 }
 
 export interface WorkEvents {
@@ -39,6 +43,10 @@ export interface WorkServiceOptions {
   /** Threads of every connected device; used to size leases so work is spread. */
   fleetThreads: () => number;
   leaseTtlMs?: number;
+  /** Runs the next step of a long aggregation later; default `setImmediate`. */
+  defer?: (step: () => void) => void;
+  /** Results per aggregation step; default AGGREGATION_CHUNK. */
+  aggregationChunk?: number;
 }
 
 export class WorkService {
@@ -46,22 +54,29 @@ export class WorkService {
   private readonly clock: Clock;
   private readonly events: WorkEvents;
   private readonly ttl: number;
+  private readonly defer: (step: () => void) => void;
+  private readonly chunk: number;
+  private readonly finalizing = new Set<string>();
 
   constructor(private readonly options: WorkServiceOptions) {
     this.store = options.store;
     this.clock = options.clock;
     this.events = options.events;
     this.ttl = options.leaseTtlMs ?? LEASE_TTL_MS;
+    this.defer = options.defer ?? ((step) => void setImmediate(step));
+    this.chunk = options.aggregationChunk ?? AGGREGATION_CHUNK;
   }
 
   /** Leases up to `slots` inputs to a device, fewer when many devices share little work. */
   requestWork(conn: DeviceConnection, slots: number): LeaseGrant | null {
     const unleased = this.store.unleasedCount();
     if (unleased === 0) return null;
+    const room = conn.threads * limits.MAX_HELD_PER_THREAD - this.store.heldCount(conn.connId);
+    if (room <= 0) return null;
     const share = Math.ceil(unleased / Math.max(1, 2 * this.options.fleetThreads()));
-    const max = Math.max(1, Math.min(slots, MAX_LEASE_ITEMS, share));
+    const max = Math.max(1, Math.min(slots, room, MAX_LEASE_ITEMS, share));
     const now = this.clock.now();
-    const active = this.store.leaseWork({ ...conn, max, now, deadline: now + this.ttl });
+    const active = this.store.leaseWork({ deviceId: conn.deviceId, connId: conn.connId, max, now, deadline: now + this.ttl });
     if (!active) return null;
     this.store.setDeviceState(conn.deviceId, 'working');
     return {
@@ -136,10 +151,37 @@ export class WorkService {
     if (outcome.requeued > 0) this.events.workAvailable();
   }
 
+  /** Aggregates a job whose every subtask is done and completes it, in steps so a big job does not block the hub. */
   private finalize(jobId: string): void {
+    if (this.finalizing.has(jobId)) return;
     const job = this.store.getJob(jobId);
     if (!job) return;
-    const reduced = reduceResults(job.reduce, this.store.iterateResults(jobId));
+    this.finalizing.add(jobId);
+    const aggregator = new Aggregator(job.reduce);
+    let next = 0;
+    const step = (): void => {
+      try {
+        if (job.reduce !== 'collect') {
+          const chunk = this.store.resultsChunk(jobId, next, this.chunk);
+          for (const json of chunk) if (!aggregator.add(json)) break;
+          next += chunk.length;
+          if (chunk.length === this.chunk && aggregator.outcome().ok) {
+            this.defer(step);
+            return;
+          }
+        }
+        this.finishFinalize(jobId, aggregator);
+        this.finalizing.delete(jobId);
+      } catch (err) {
+        this.finalizing.delete(jobId); // the next sweep tries again
+        throw err;
+      }
+    };
+    step();
+  }
+
+  private finishFinalize(jobId: string, aggregator: Aggregator): void {
+    const reduced = aggregator.outcome();
     const now = this.clock.now();
     if (reduced.ok) {
       if (this.store.completeJob(jobId, reduced.value, now)) this.jobEnded(jobId, false);

@@ -122,11 +122,13 @@ export interface JobStore {
 
   /** Inputs of the oldest job with work not yet leased; null when there is none. */
   leaseWork(request: LeaseRequest): ActiveLease | null;
+  /** Inputs currently leased to one connection. */
+  heldCount(connId: string): number;
   /** Inputs queued or not yet leased, over every active job. */
   unleasedCount(): number;
   getLeaseContext(leaseId: string): LeaseContext | null;
   recordResults(leaseId: string, deviceId: string, results: CheckedResult[], now: number): RecordOutcome;
-  /** Extends every lease of a connection. */
+  /** Extends every open lease of a connection to `deadline`, but never past the lease's own cap. */
   renewLeases(connId: string, deadline: number): number;
   releaseConnectionLeases(connId: string, now: number): ReleaseOutcome;
   expireLeases(now: number): ReleaseOutcome;
@@ -137,6 +139,8 @@ export interface JobStore {
   jobsAwaitingFinalize(): string[];
   /** Every result of a job, in input order. */
   iterateResults(jobId: string): Iterable<string>;
+  /** Up to `limit` results of a job from input `fromIndex` on, in input order (for aggregating in steps). */
+  resultsChunk(jobId: string, fromIndex: number, limit: number): string[];
   completeJob(jobId: string, result: JsonValue | undefined, now: number): boolean;
   failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number): boolean;
   getResults(jobId: string, offset: number, limit: number): ResultsPage | null;
@@ -148,6 +152,7 @@ export interface JobStore {
   deviceOffline(id: string, now: number): void;
   markAllDevicesOffline(): void;
   listDevices(offset: number, limit: number): Page<DeviceInfo>;
+  onlineDeviceCount(): number;
   workCounts(): WorkCounts;
 
   close(): void;

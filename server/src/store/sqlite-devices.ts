@@ -76,6 +76,10 @@ export class DeviceTable {
     this.addCounts(id, 0, 0, n);
   }
 
+  onlineCount(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM devices WHERE connections > 0').get() as { n: number }).n;
+  }
+
   listOnline(offset: number, limit: number): Page<DeviceInfo> {
     const total = (this.db.prepare('SELECT count(*) AS n FROM devices WHERE connections > 0').get() as { n: number }).n;
     const rows = this.db

@@ -131,7 +131,11 @@ export class SqliteJobStore implements JobStore {
         'SELECT items FROM input_chunks WHERE job_seq = ? AND chunk = ?',
       ),
       insertLease: db.prepare(
-        'INSERT INTO leases (id, job_seq, device_id, conn_id, deadline, items) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO leases (id, job_seq, device_id, conn_id, deadline, max_deadline, items) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      heldByConn: db.prepare<[string], { n: number }>(
+        `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
+          WHERE l.conn_id = ? AND l.open = 1`,
       ),
       lease: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?'),
       subtask: db.prepare<[number, number], SubtaskRow>(
@@ -271,7 +275,8 @@ export class SqliteJobStore implements JobStore {
         deadline: request.deadline,
         items: indexes,
       };
-      this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, JSON.stringify(indexes));
+      const maxDeadline = request.deadline + indexes.length * job.timeout_ms;
+      this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes));
       if (fromQueue > 0) {
         const requeue = this.db.prepare(
           `UPDATE subtasks SET state = 'leased', lease_id = ? WHERE job_seq = ? AND idx = ?`,
@@ -313,6 +318,10 @@ export class SqliteJobStore implements JobStore {
     });
   }
 
+  heldCount(connId: string): number {
+    return this.q.heldByConn.get(connId)?.n ?? 0;
+  }
+
   unleasedCount(): number {
     const row = this.db
       .prepare(`SELECT coalesce(sum(total - next_index + queued), 0) AS n FROM jobs WHERE ${ACTIVE}`)
@@ -338,7 +347,12 @@ export class SqliteJobStore implements JobStore {
       const outcome: RecordOutcome = { accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [] };
       const leaseRow = this.q.lease.get(leaseId);
       const job = leaseRow ? this.q.jobBySeq.get(leaseRow.job_seq) : undefined;
-      if (!leaseRow || !job || leaseRow.device_id !== deviceId) {
+      if (!leaseRow || !job) {
+        // Unknown lease: its job was deleted and purged (or the id is made up). Nothing to count.
+        outcome.dropped = results.length;
+        return outcome;
+      }
+      if (leaseRow.device_id !== deviceId) {
         outcome.rejected = results.length;
         this.devices.addRejected(deviceId, results.length);
         return outcome;
@@ -412,7 +426,9 @@ export class SqliteJobStore implements JobStore {
   }
 
   renewLeases(connId: string, deadline: number): number {
-    return this.db.prepare('UPDATE leases SET deadline = ? WHERE conn_id = ? AND open = 1').run(deadline, connId).changes;
+    return this.db
+      .prepare('UPDATE leases SET deadline = min(?, max_deadline) WHERE conn_id = ? AND open = 1')
+      .run(deadline, connId).changes;
   }
 
   releaseConnectionLeases(connId: string, now: number): ReleaseOutcome {
@@ -483,6 +499,21 @@ export class SqliteJobStore implements JobStore {
       )
       .iterate(job.seq);
     for (const row of rows) yield row.result;
+  }
+
+  resultsChunk(jobId: string, fromIndex: number, limit: number): string[] {
+    const job = this.q.jobById.get(jobId);
+    if (!job) return [];
+    return this.db
+      .prepare<[number, number, number], { result: string }>(
+        `SELECT result FROM subtasks WHERE job_seq = ? AND idx >= ? AND state = 'done' ORDER BY idx LIMIT ?`,
+      )
+      .all(job.seq, fromIndex, limit)
+      .map((r) => r.result);
+  }
+
+  onlineDeviceCount(): number {
+    return this.devices.onlineCount();
   }
 
   completeJob(jobId: string, result: JsonValue | undefined, now: number): boolean {

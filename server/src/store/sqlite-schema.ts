@@ -62,6 +62,8 @@ CREATE TABLE leases (
   device_id TEXT NOT NULL,
   conn_id   TEXT NOT NULL,
   deadline  INTEGER NOT NULL,
+  -- Heartbeats extend the deadline up to here: enough for every item to time out once, so a lease cannot live forever.
+  max_deadline INTEGER NOT NULL,
   items     TEXT NOT NULL,
   open      INTEGER NOT NULL DEFAULT 1
 );
