@@ -39,7 +39,8 @@ export default defineConfig({
     cwd: '..',
     url: `http://127.0.0.1:${E2E_PORT}/healthz`,
     env: { EDGESWARM_TOKEN: E2E_TOKEN },
-    reuseExistingServer: !process.env['CI'],
+    // Never reuse a hub left on the port: it would have other data and maybe another token.
+    reuseExistingServer: false,
     timeout: 120_000,
     stdout: 'pipe',
   },

@@ -91,12 +91,12 @@ describe('WorkService leases', () => {
     expect(work.requestWork(dev(2), 2)?.items.length).toBe(2);
   });
 
-  it('stops leasing to a connection that holds 64 inputs per thread', () => {
+  it('stops leasing to a connection that holds 128 inputs per thread', () => {
     store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 0, end: 10_000 } } }), clock.now());
     const greedy = { ...dev(1), threads: 1 };
     let held = 0;
     for (let grant = work.requestWork(greedy, 50); grant; grant = work.requestWork(greedy, 50)) held += grant.items.length;
-    expect(held).toBe(64);
+    expect(held).toBe(128);
     expect(work.requestWork(dev(2), 50)?.items.length).toBe(50);
   });
 

@@ -22,5 +22,8 @@ export const DEFAULT_LIST_PAGE = 100;
 export const MAX_ERROR_MESSAGE_CHARS = 2000;
 /** Deepest nesting of arrays and objects accepted in `inputs` and `meta`. */
 export const MAX_JSON_DEPTH = 100;
-/** Inputs one device connection may hold leased at once, per thread it reports. */
-export const MAX_HELD_PER_THREAD = 64;
+/**
+ * Inputs one device connection may hold leased at once, per thread it reports: twice what the
+ * volunteer page keeps in hand, so it can ask ahead while its last results are still in flight.
+ */
+export const MAX_HELD_PER_THREAD = 128;

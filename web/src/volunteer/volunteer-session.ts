@@ -405,6 +405,8 @@ export class VolunteerSession {
     this.done += done;
     this.failed += Math.min(results.length - succeeded, accepted - done);
     this.changed();
+    // The hub counts inputs as held until their results are acknowledged: room for more work may be free now.
+    this.requestWork();
   }
 
   // ---- abandoning work ----
