@@ -29,6 +29,8 @@ const backoffMs = (attempts: number): number => Math.min(250 * 2 ** attempts, 10
  */
 export class ResultOutbox {
   private readonly batches = new Set<Batch>();
+  /** Jobs stopped by the hub: their in-flight batches are not retried. */
+  private readonly droppedJobs = new Set<string>();
   private readonly maxAttempts: number;
 
   constructor(private readonly options: OutboxOptions) {
@@ -55,8 +57,11 @@ export class ResultOutbox {
   }
 
   /** The job is over: the hub would drop these results anyway. */
+  /** Forgets unsent results of a stopped job; a batch already in flight still gets its receipt counted. */
   dropJob(jobId: string): void {
-    for (const batch of this.batches) if (batch.jobId === jobId) this.remove(batch);
+    if (this.droppedJobs.size >= 1000) this.droppedJobs.clear();
+    this.droppedJobs.add(jobId);
+    for (const batch of this.batches) if (batch.jobId === jobId && !batch.inFlight) this.remove(batch);
   }
 
   clear(): void {
@@ -73,6 +78,8 @@ export class ResultOutbox {
         if (ack.ok) {
           this.remove(batch);
           this.options.onReceipt(batch.results, ack.data);
+        } else if (this.droppedJobs.has(batch.jobId)) {
+          this.remove(batch);
         } else {
           this.retry(batch, `${ack.error.code}: ${ack.error.message}`);
         }
@@ -85,6 +92,10 @@ export class ResultOutbox {
   }
 
   private retry(batch: Batch, reason: string): void {
+    if (this.droppedJobs.has(batch.jobId)) {
+      this.remove(batch);
+      return;
+    }
     if (!this.options.canSend()) return; // disconnected: resendAll() runs on the next connect
     batch.attempts++;
     if (batch.attempts >= this.maxAttempts) {
