@@ -100,6 +100,30 @@ describe('WorkService leases', () => {
     expect(work.requestWork(dev(2), 50)?.items.length).toBe(50);
   });
 
+  it('expires leases by the monotonic clock, not by wall-clock steps', () => {
+    store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
+    work.requestWork(dev(1), 1);
+    clock.stepWallClock(3_600_000); // the wall clock jumps an hour ahead
+    work.sweep();
+    expect(work.requestWork(dev(2), 1)).toBeNull();
+    clock.advance(TTL + 1);
+    work.sweep();
+    expect(work.requestWork(dev(2), 1)).not.toBeNull();
+  });
+
+  it('accepts the result of a lease held before a hub restart, once', () => {
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [4], reduce: 'sum' }), clock.now());
+    const before = work.requestWork(dev(1), 1)!;
+    store.close();
+    store = new SqliteJobStore(join(dir, 'edgeswarm.db'));
+    work = service();
+    work.recover();
+    const after = work.requestWork(dev(2), 1)!;
+    expect(work.submitResults(dev(1), { leaseId: before.leaseId, results: [ok(0, 4)] })).toEqual({ accepted: 1, dropped: 0 });
+    expect(work.submitResults(dev(2), { leaseId: after.leaseId, results: [ok(0, 4)] })).toEqual({ accepted: 0, dropped: 1 });
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 4, progress: { completed: 1 } });
+  });
+
   it('accepts a late result from an earlier holder once and drops the second copy', () => {
     const job = store.createJob(spec({ code: '(n) => n', inputs: [7], reduce: 'sum' }), clock.now());
     const first = work.requestWork(dev(1), 1)!;

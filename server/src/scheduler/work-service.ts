@@ -75,8 +75,13 @@ export class WorkService {
     if (room <= 0) return null;
     const share = Math.ceil(unleased / Math.max(1, 2 * this.options.fleetThreads()));
     const max = Math.max(1, Math.min(slots, room, MAX_LEASE_ITEMS, share));
-    const now = this.clock.now();
-    const active = this.store.leaseWork({ deviceId: conn.deviceId, connId: conn.connId, max, now, deadline: now + this.ttl });
+    const active = this.store.leaseWork({
+      deviceId: conn.deviceId,
+      connId: conn.connId,
+      max,
+      now: this.clock.now(),
+      deadline: this.clock.monotonic() + this.ttl,
+    });
     if (!active) return null;
     this.store.setDeviceState(conn.deviceId, 'working');
     return {
@@ -122,9 +127,8 @@ export class WorkService {
   }
 
   heartbeat(conn: DeviceConnection, status: DeviceStatus): void {
-    const now = this.clock.now();
-    this.store.renewLeases(conn.connId, now + this.ttl);
-    this.store.deviceSeen(conn.deviceId, status.state, status.threads, now);
+    this.store.renewLeases(conn.connId, this.clock.monotonic() + this.ttl);
+    this.store.deviceSeen(conn.deviceId, status.state, status.threads, this.clock.now());
   }
 
   disconnected(conn: DeviceConnection): void {
@@ -135,7 +139,7 @@ export class WorkService {
 
   /** Expires leases whose deadline passed and completes jobs left unfinalised; call about once a second. */
   sweep(): void {
-    this.afterRelease(this.store.expireLeases(this.clock.now()));
+    this.afterRelease(this.store.expireLeases(this.clock.monotonic(), this.clock.now()));
     for (const jobId of this.store.jobsAwaitingFinalize()) this.finalize(jobId);
   }
 

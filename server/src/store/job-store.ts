@@ -43,7 +43,9 @@ export interface LeaseRequest {
   connId: string;
   /** At most this many inputs. */
   max: number;
+  /** Monotonic ms after which the lease expires unless renewed. */
   deadline: number;
+  /** Wall time, for the job's startedAt. */
   now: number;
 }
 
@@ -128,10 +130,11 @@ export interface JobStore {
   unleasedCount(): number;
   getLeaseContext(leaseId: string): LeaseContext | null;
   recordResults(leaseId: string, deviceId: string, results: CheckedResult[], now: number): RecordOutcome;
-  /** Extends every open lease of a connection to `deadline`, but never past the lease's own cap. */
+  /** Extends every open lease of a connection to `deadline` (monotonic ms), but never past the lease's own cap. */
   renewLeases(connId: string, deadline: number): number;
   releaseConnectionLeases(connId: string, now: number): ReleaseOutcome;
-  expireLeases(now: number): ReleaseOutcome;
+  /** Releases open leases whose deadline (monotonic ms) is before `monotonicNow`; `now` stamps jobs that fail. */
+  expireLeases(monotonicNow: number, now: number): ReleaseOutcome;
   /** At start-up: leases from a previous process are void; their inputs are queued again. */
   releaseAllLeases(now: number): ReleaseOutcome;
 

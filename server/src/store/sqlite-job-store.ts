@@ -435,8 +435,8 @@ export class SqliteJobStore implements JobStore {
     return this.db.transaction(() => this.releaseRows(this.q.openLeasesOfConn.all(connId), now, true))();
   }
 
-  expireLeases(now: number): ReleaseOutcome {
-    return this.db.transaction(() => this.releaseRows(this.q.expiredLeases.all(now), now, true))();
+  expireLeases(monotonicNow: number, now: number): ReleaseOutcome {
+    return this.db.transaction(() => this.releaseRows(this.q.expiredLeases.all(monotonicNow), now, true))();
   }
 
   releaseAllLeases(now: number): ReleaseOutcome {
