@@ -17,7 +17,7 @@ import {
   type HubToDeviceEvents,
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
-import type { JobStore } from '../store/job-store.ts';
+import { StoreUnavailableError, type JobStore } from '../store/job-store.ts';
 import type { DeviceConnection, WorkService } from '../scheduler/work-service.ts';
 import { protocolRefusal, refusal } from './handshake.ts';
 
@@ -55,7 +55,11 @@ function handle<TSchema extends z.ZodType, TData>(
       reply(ackOk(fn(parsed.data)));
     } catch (err) {
       log(`device ${socket.data.hello?.deviceId ?? socket.id} request failed`, err);
-      reply(ackError('internal', 'the hub could not handle this request'));
+      if (err instanceof StoreUnavailableError) {
+        reply(ackError('unavailable', 'the hub cannot store anything right now; nothing was saved, send again later'));
+      } else {
+        reply(ackError('internal', 'the hub could not handle this request'));
+      }
     }
   };
 }

@@ -8,7 +8,7 @@ import { SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
-import type { JobStore } from '../store/job-store.ts';
+import { StoreUnavailableError, type JobStore } from '../store/job-store.ts';
 
 
 export interface HttpApiOptions {
@@ -32,6 +32,11 @@ export function createHttpApi(options: HttpApiOptions): Hono {
 
   app.onError((err, c) => {
     if (err instanceof HubError) return errorResponse(c, err);
+    if (err instanceof StoreUnavailableError) {
+      options.log(`${c.req.method} ${c.req.path}: storage unavailable`, err);
+      c.header('Retry-After', '5');
+      return errorResponse(c, new HubError('unavailable', 'the hub cannot store anything right now (storage fault); nothing was saved, try again later'));
+    }
     options.log(`${c.req.method} ${c.req.path} failed`, err);
     return errorResponse(c, new HubError('internal', 'the hub failed to handle this request; see its log'));
   });

@@ -21,6 +21,15 @@ import type {
   Reducer,
 } from '@edgeswarm/shared';
 
+/**
+ * The store cannot do its work right now (disk full, database locked, I/O error): nothing was
+ * written, and the same call may succeed later. The hub answers `503 unavailable`.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  readonly code = 'unavailable';
+}
+
 export interface LeaseRecord {
   id: string;
   jobId: string;
@@ -140,8 +149,6 @@ export interface JobStore {
 
   /** Jobs whose every subtask is done but that are not yet completed (after a crash, say). */
   jobsAwaitingFinalize(): string[];
-  /** Every result of a job, in input order. */
-  iterateResults(jobId: string): Iterable<string>;
   /** Up to `limit` results of a job from input `fromIndex` on, in input order (for aggregating in steps). */
   resultsChunk(jobId: string, fromIndex: number, limit: number): string[];
   completeJob(jobId: string, result: JsonValue | undefined, now: number): boolean;

@@ -16,6 +16,7 @@ import {
 } from '@edgeswarm/shared';
 import { prepareDatabase } from './sqlite-schema.ts';
 import { DeviceTable } from './sqlite-devices.ts';
+import { StoreUnavailableError } from './job-store.ts';
 import type {
   ActiveLease,
   CancelOutcome,
@@ -108,12 +109,37 @@ function toJob(row: JobRow): Job {
   return job;
 }
 
+/** SQLite result codes that mean "not now" rather than "this request is wrong". */
+const UNAVAILABLE = /^SQLITE_(FULL|BUSY|LOCKED|IOERR|READONLY|CANTOPEN|PROTOCOL|NOMEM)/;
+
+function translateError(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof Database.SqliteError && typeof code === 'string' && UNAVAILABLE.test(code)) {
+    return new StoreUnavailableError(`the database cannot take this now (${code}: ${err.message})`, { cause: err });
+  }
+  return err;
+}
+
 export class SqliteJobStore implements JobStore {
   readonly db: Database.Database;
   private readonly devices: DeviceTable;
   private readonly q;
 
   constructor(file: string) {
+    // Every public method reports storage faults as StoreUnavailableError, whatever SQLite called them.
+    for (const name of Object.getOwnPropertyNames(SqliteJobStore.prototype)) {
+      const method = (SqliteJobStore.prototype as unknown as Record<string, unknown>)[name];
+      if (name === 'constructor' || typeof method !== 'function') continue;
+      Object.defineProperty(this, name, {
+        value: function (this: SqliteJobStore, ...args: unknown[]) {
+          try {
+            return (method as (...a: unknown[]) => unknown).apply(this, args);
+          } catch (err) {
+            throw translateError(err);
+          }
+        },
+      });
+    }
     this.db = new Database(file);
     prepareDatabase(this.db);
     this.devices = new DeviceTable(this.db);
@@ -488,17 +514,6 @@ export class SqliteJobStore implements JobStore {
       .prepare<[], { id: string }>(`SELECT id FROM jobs WHERE ${ACTIVE} AND completed >= total`)
       .all()
       .map((r) => r.id);
-  }
-
-  *iterateResults(jobId: string): Iterable<string> {
-    const job = this.q.jobById.get(jobId);
-    if (!job) return;
-    const rows = this.db
-      .prepare<[number], { result: string }>(
-        `SELECT result FROM subtasks WHERE job_seq = ? AND state = 'done' ORDER BY idx`,
-      )
-      .iterate(job.seq);
-    for (const row of rows) yield row.result;
   }
 
   resultsChunk(jobId: string, fromIndex: number, limit: number): string[] {
