@@ -2,7 +2,8 @@
 import type { Server as HttpServer } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import { Server } from 'socket.io';
-import { DASHBOARD_NAMESPACE, DEVICE_NAMESPACE, limits, type FeedSnapshot, type HubStats } from '@edgeswarm/shared';
+import { DASHBOARD_NAMESPACE, DEVICE_NAMESPACE, type FeedSnapshot, type HubStats } from '@edgeswarm/shared';
+import { AddressConnectionCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './hub/guards.ts';
 import type { Clock } from './clock.ts';
 import type { JobStore } from './store/job-store.ts';
 import { JobService } from './jobs/job-service.ts';
@@ -18,6 +19,8 @@ export interface HubOptions {
   adminToken: string;
   webRoot: string;
   retentionDays: number;
+  /** Socket.IO connections allowed from one address; 0 = no cap. */
+  maxConnectionsPerAddress?: number;
   log?: (message: string, err?: unknown) => void;
   /** How often leases are checked for expiry. */
   sweepIntervalMs?: number;
@@ -38,15 +41,20 @@ export interface Hub {
 const DEVICES_IN_FEED = 100;
 const JOBS_IN_FEED = 50;
 const PURGE_ROWS_PER_STEP = 5000;
+/** Largest Socket.IO message: a batch of results, one of which may be 1 MiB of JSON escaped inside a string. */
+export const MAX_SOCKET_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 export function createHub(options: HubOptions): Hub {
   const { store, clock } = options;
   const log = options.log ?? ((message, err) => console.error(`[hub] ${message}`, err ?? ''));
   const meter = new ThroughputMeter(300);
   const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;
-  const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: limits.MAX_BODY_BYTES });
+  const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES });
   const devices = io.of(DEVICE_NAMESPACE) as DeviceNamespace;
   const dashboards = io.of(DASHBOARD_NAMESPACE) as DashboardNamespace;
+  const cap = new AddressConnectionCap(options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
+  devices.use(cap.middleware);
+  dashboards.use(cap.middleware);
 
   const fleetThreads = () => {
     let threads = 0;

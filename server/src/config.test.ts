@@ -24,6 +24,7 @@ describe('loadConfig defaults', () => {
       dataDir: '/srv/edgeswarm/data',
       token: undefined,
       retentionDays: 30,
+      maxConnectionsPerAddress: 2000,
     });
   });
 
@@ -43,7 +44,7 @@ describe('loadConfig defaults', () => {
   it('treats empty environment variables as not set', () => {
     expect(
       loadConfig([], { INIT_CWD: '/x', PORT: '', HOST: '', EDGESWARM_TOKEN: '', EDGESWARM_RETENTION_DAYS: '', EDGESWARM_DATA_DIR: '' }),
-    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30 });
+    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30, maxConnectionsPerAddress: 2000 });
   });
 });
 
@@ -55,6 +56,7 @@ describe('loadConfig sources', () => {
     EDGESWARM_DATA_DIR: '/env/data',
     EDGESWARM_TOKEN: TOKEN_A,
     EDGESWARM_RETENTION_DAYS: '7',
+    EDGESWARM_MAX_CONNECTIONS_PER_ADDRESS: '50',
   };
 
   it('uses the environment when no flag is given', () => {
@@ -64,13 +66,14 @@ describe('loadConfig sources', () => {
       dataDir: '/env/data',
       token: TOKEN_A,
       retentionDays: 7,
+      maxConnectionsPerAddress: 50,
     });
   });
 
   it('uses flags when no environment variable is set', () => {
     expect(
       loadConfig(['--port', '1234', '--host', '::1', '--data-dir', '/flag/data', '--token', TOKEN_B, '--retention-days', '90'], {}),
-    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90 });
+    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90, maxConnectionsPerAddress: 2000 });
   });
 
   it.each([
@@ -79,6 +82,7 @@ describe('loadConfig sources', () => {
     ['--data-dir', '/flag/data', 'dataDir', '/flag/data'],
     ['--token', TOKEN_B, 'token', TOKEN_B],
     ['--retention-days', '90', 'retentionDays', 90],
+    ['--max-connections-per-address', '0', 'maxConnectionsPerAddress', 0],
   ])('lets %s win over its environment variable', (flag, text, key, expected) => {
     const config = loadConfig([flag, text], env);
     expect(config).toMatchObject({ [key]: expected });

@@ -9,6 +9,7 @@ export interface HubConfig {
   dataDir: string;
   token: string | undefined;
   retentionDays: number;
+  maxConnectionsPerAddress: number;
 }
 
 const FLAGS = {
@@ -17,11 +18,13 @@ const FLAGS = {
   'data-dir': { env: 'EDGESWARM_DATA_DIR', default: './data' },
   token: { env: 'EDGESWARM_TOKEN', default: '' },
   'retention-days': { env: 'EDGESWARM_RETENTION_DAYS', default: '30' },
+  'max-connections-per-address': { env: 'EDGESWARM_MAX_CONNECTIONS_PER_ADDRESS', default: '2000' },
 } as const;
 
 type Flag = keyof typeof FLAGS;
 
-export const USAGE = `Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N]`;
+export const USAGE =
+  'Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N] [--max-connections-per-address N]';
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
   let values: Partial<Record<Flag, string>>;
@@ -45,6 +48,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
   const port = pick('port');
   const retention = pick('retention-days');
   const token = pick('token');
+  const maxConn = pick('max-connections-per-address');
   if (token.value !== '' && !/^[\x21-\x7e]{16,256}$/.test(token.value)) {
     throw new ConfigError(`${token.source} must be 16 to 256 printable ASCII characters without spaces`);
   }
@@ -55,6 +59,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
     dataDir: resolve(env['INIT_CWD'] ?? process.cwd(), pick('data-dir').value),
     token: token.value === '' ? undefined : token.value,
     retentionDays: integer(retention.value, retention.source, 1, 36500),
+    maxConnectionsPerAddress: integer(maxConn.value, maxConn.source, 0, 1_000_000),
   };
 }
 

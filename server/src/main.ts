@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     adminToken: token,
     webRoot: resolve(import.meta.dirname, '../../web/dist'),
     retentionDays: config.retentionDays,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
   });
   await new Promise<void>((ok, fail) => {
     hub.httpServer.once('error', fail);

@@ -20,6 +20,7 @@ import type { Clock } from '../clock.ts';
 import { StoreUnavailableError, type JobStore } from '../store/job-store.ts';
 import type { DeviceConnection, WorkService } from '../scheduler/work-service.ts';
 import { protocolRefusal, refusal } from './handshake.ts';
+import { limitMessageRate } from './guards.ts';
 
 export type DeviceNamespace = Namespace<DeviceToHubEvents, HubToDeviceEvents, Record<string, never>, DeviceData>;
 type DeviceSocket = Socket<DeviceToHubEvents, HubToDeviceEvents, Record<string, never>, DeviceData>;
@@ -98,6 +99,7 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
         return socket.data.threads;
       },
     };
+    limitMessageRate(socket, () => clock.monotonic());
     store.registerDevice({ id: hello.deviceId, kind: hello.kind, name: hello.name, threads: hello.threads, now: clock.now() });
     socket.emit('hub:welcome', { protocol: PROTOCOL_VERSION, deviceId: hello.deviceId, heartbeatMs: HEARTBEAT_INTERVAL_MS });
 

@@ -13,7 +13,7 @@ import {
   type SubmitReceipt,
 } from '@edgeswarm/shared';
 
-type DeviceSocket = Socket<HubToDeviceEvents, Record<string, (...args: never[]) => void>>;
+type DeviceSocket = Socket<HubToDeviceEvents, Record<string, (...args: any[]) => void>>; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests send malformed payloads on purpose
 
 export interface TestDeviceOptions {
   threads?: number;
@@ -89,7 +89,7 @@ export class TestDevice {
     try {
       for (;;) {
         if (this.closed || !this.socket.connected) return;
-        const grant = await this.request((this.options.threads ?? 2) * 4);
+        const grant = await this.request((this.options.threads ?? 2) * 32);
         if (!grant) return;
         if (this.options.onLease?.(grant) === false) continue;
         const fn = compileJobFunction(grant.code);

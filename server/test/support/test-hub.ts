@@ -22,6 +22,7 @@ export interface TestHubOptions {
   leaseTtlMs?: number;
   sweepIntervalMs?: number;
   dataDir?: string;
+  maxConnectionsPerAddress?: number;
 }
 
 export const TEST_TOKEN = 'test-admin-token-0123456789';
@@ -36,6 +37,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     webRoot: join(dataDir, 'no-web'),
     retentionDays: 30,
     leaseTtlMs: options.leaseTtlMs,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
     sweepIntervalMs: options.sweepIntervalMs ?? 100,
     feedIntervalMs: 100,
     log: () => {},

@@ -9,6 +9,8 @@ export const CONNECT_REFUSALS = {
   serverTooOld: 'server_too_old',
   unauthorized: 'unauthorized',
   invalidHandshake: 'invalid_handshake',
+  /** Too many connections from one address (see the hub's --max-connections-per-address). */
+  tooManyConnections: 'too_many_connections',
 } as const;
 export type ConnectRefusal = (typeof CONNECT_REFUSALS)[keyof typeof CONNECT_REFUSALS];
 
