@@ -5,6 +5,7 @@ import { Server } from 'socket.io';
 import { DASHBOARD_NAMESPACE, DEVICE_NAMESPACE, type FeedSnapshot, type HubStats } from '@edgeswarm/shared';
 import { AddressConnectionCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './hub/guards.ts';
 import type { Clock } from './clock.ts';
+import type { Faults } from './faults.ts';
 import type { JobStore } from './store/job-store.ts';
 import { JobService } from './jobs/job-service.ts';
 import { WorkService } from './scheduler/work-service.ts';
@@ -19,6 +20,8 @@ export interface HubOptions {
   adminToken: string;
   webRoot: string;
   retentionDays: number;
+  /** Crash points for durability tests; default none. */
+  faults?: Faults;
   /** Socket.IO connections allowed from one address; 0 = no cap. */
   maxConnectionsPerAddress?: number;
   log?: (message: string, err?: unknown) => void;
@@ -36,6 +39,11 @@ export interface Hub {
   stats(): HubStats;
   /** Stops timers, closes sockets and the HTTP server; the store stays open (its owner closes it). */
   close(): Promise<void>;
+  /**
+   * Graceful stop: no new leases, a grace period for results already on their way, then sockets
+   * close. Leases stay as they are, to be voided (without counting a loss) when the hub starts again.
+   */
+  shutdown(graceMs?: number): Promise<void>;
 }
 
 const DEVICES_IN_FEED = 100;
@@ -84,6 +92,7 @@ export function createHub(options: HubOptions): Hub {
     clock,
     fleetThreads,
     leaseTtlMs: options.leaseTtlMs,
+    faults: options.faults,
     events: {
       jobStopped: (jobId) => devices.emit('job:stopped', { jobId }),
       workAvailable: () => devices.emit('work:available'),
@@ -91,13 +100,18 @@ export function createHub(options: HubOptions): Hub {
       jobFinished: () => {},
     },
   });
-  const jobs = new JobService(store, clock, {
-    jobSubmitted: () => devices.emit('work:available'),
-    jobStopped: (jobId) => {
-      devices.emit('job:stopped', { jobId });
-      purge();
+  const jobs = new JobService(
+    store,
+    clock,
+    {
+      jobSubmitted: () => devices.emit('work:available'),
+      jobStopped: (jobId) => {
+        devices.emit('job:stopped', { jobId });
+        purge();
+      },
     },
-  });
+    options.faults,
+  );
 
   const stats = (): HubStats => {
     const counts = store.workCounts();
@@ -122,7 +136,8 @@ export function createHub(options: HubOptions): Hub {
   };
 
   const app = createHttpApi({ jobs, store, stats, adminToken: options.adminToken, webRoot: options.webRoot, log });
-  attachDeviceNamespace(devices, { store, work, clock, log });
+  let stopping = false;
+  attachDeviceNamespace(devices, { store, work, clock, log, isStopping: () => stopping });
   const stopFeed = attachDashboardFeed(dashboards, {
     adminToken: options.adminToken,
     snapshot,
@@ -152,20 +167,30 @@ export function createHub(options: HubOptions): Hub {
   const retentionTimer = setInterval(retention, 3_600_000);
   retentionTimer.unref();
 
+  const close = async (): Promise<void> => {
+    clearInterval(sweep);
+    clearInterval(retentionTimer);
+    stopFeed();
+    await new Promise<void>((resolve) => {
+      void io.close(() => resolve());
+    });
+    httpServer.closeAllConnections?.();
+  };
+
   return {
     httpServer,
     io,
     jobs,
     work,
     stats,
-    close: async () => {
-      clearInterval(sweep);
-      clearInterval(retentionTimer);
-      stopFeed();
-      await new Promise<void>((resolve) => {
-        void io.close(() => resolve());
-      });
-      httpServer.closeAllConnections?.();
+    close,
+    shutdown: async (graceMs = 1000) => {
+      work.drain();
+      clearInterval(sweep); // leases must not expire while devices are being let go
+      if (httpServer.listening) httpServer.close(); // no new connections; open ones finish
+      await new Promise((resolve) => setTimeout(resolve, graceMs));
+      stopping = true;
+      await close();
     },
   };
 }

@@ -9,6 +9,7 @@ import { resolveAdminToken } from './admin-token.ts';
 import { SqliteJobStore } from './store/sqlite-job-store.ts';
 import { systemClock } from './clock.ts';
 import { createHub } from './app.ts';
+import { faultsFromEnv } from './faults.ts';
 import { DATABASE_FILE } from './database-file.ts';
 
 function lanAddresses(): string[] {
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     webRoot: resolve(import.meta.dirname, '../../web/dist'),
     retentionDays: config.retentionDays,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    faults: faultsFromEnv(process.env['EDGESWARM_CRASH_AT']),
   });
   await new Promise<void>((ok, fail) => {
     hub.httpServer.once('error', fail);
@@ -53,10 +55,11 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     hub
-      .close()
-      .then(() => new Promise<void>((ok) => hub.httpServer.close(() => ok())))
+      .shutdown()
+      .catch((err: unknown) => console.error('stopping failed', err))
       .finally(() => {
         store.close();
+        console.log('stopped');
         process.exit(0);
       });
   };

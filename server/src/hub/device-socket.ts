@@ -35,6 +35,8 @@ export interface DeviceSocketOptions {
   work: WorkService;
   clock: Clock;
   log: (message: string, err?: unknown) => void;
+  /** True while the hub stops gracefully: disconnects then leave leases for the next start to void, uncounted. */
+  isStopping: () => boolean;
 }
 
 /** Parses the payload, calls the handler and acks its answer; a thrown error becomes an `internal` ack. */
@@ -117,6 +119,7 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
     });
     socket.on('disconnect', () => {
       try {
+        if (options.isStopping()) return;
         work.disconnected(conn);
       } catch (err) {
         log('releasing leases of a disconnected device failed', err);

@@ -3,6 +3,7 @@ import { parseJobSpec, type Job } from '@edgeswarm/shared';
 import { checkJobCode } from './code-check.ts';
 import { HubError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
+import { noFaults, type Faults } from '../faults.ts';
 import type { JobStore, Page, ResultsPage } from '../store/job-store.ts';
 
 export interface JobEvents {
@@ -15,6 +16,7 @@ export class JobService {
     private readonly store: JobStore,
     private readonly clock: Clock,
     private readonly events: JobEvents,
+    private readonly faults: Faults = noFaults,
   ) {}
 
   /** Validates an untrusted JobSpec, parses (never runs) its code, and stores it. */
@@ -24,6 +26,7 @@ export class JobService {
     const code = checkJobCode(spec.value.code);
     if (!code.ok) throw new HubError('invalid_code', code.message);
     const job = this.store.createJob(spec.value, this.clock.now());
+    this.faults.reached('job:committed');
     this.events.jobSubmitted(job);
     return job;
   }

@@ -9,6 +9,7 @@ import {
   type WorkSubmit,
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
+import { noFaults, type Faults } from '../faults.ts';
 import type { CheckedResult, JobStore, ReleaseOutcome } from '../store/job-store.ts';
 import { Aggregator, numericProblem } from '../aggregation/reducers.ts';
 import { utf8Bytes } from '../util/utf8.ts';
@@ -47,6 +48,8 @@ export interface WorkServiceOptions {
   defer?: (step: () => void) => void;
   /** Results per aggregation step; default AGGREGATION_CHUNK. */
   aggregationChunk?: number;
+  /** Crash points for durability tests. */
+  faults?: Faults;
 }
 
 export class WorkService {
@@ -57,6 +60,8 @@ export class WorkService {
   private readonly defer: (step: () => void) => void;
   private readonly chunk: number;
   private readonly finalizing = new Set<string>();
+  private readonly faults: Faults;
+  private draining = false;
 
   constructor(private readonly options: WorkServiceOptions) {
     this.store = options.store;
@@ -65,10 +70,12 @@ export class WorkService {
     this.ttl = options.leaseTtlMs ?? LEASE_TTL_MS;
     this.defer = options.defer ?? ((step) => void setImmediate(step));
     this.chunk = options.aggregationChunk ?? AGGREGATION_CHUNK;
+    this.faults = options.faults ?? noFaults;
   }
 
   /** Leases up to `slots` inputs to a device, fewer when many devices share little work. */
   requestWork(conn: DeviceConnection, slots: number): LeaseGrant | null {
+    if (this.draining) return null;
     const unleased = this.store.unleasedCount();
     if (unleased === 0) return null;
     const room = conn.threads * limits.MAX_HELD_PER_THREAD - this.store.heldCount(conn.connId);
@@ -83,6 +90,7 @@ export class WorkService {
       deadline: this.clock.monotonic() + this.ttl,
     });
     if (!active) return null;
+    this.faults.reached('lease:committed');
     this.store.setDeviceState(conn.deviceId, 'working');
     return {
       leaseId: active.lease.id,
@@ -119,11 +127,21 @@ export class WorkService {
     });
     const now = this.clock.now();
     const outcome = this.store.recordResults(submit.leaseId, conn.deviceId, checked, now);
+    this.faults.reached('results:committed');
     if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
     for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
     for (const jobId of outcome.jobsToFinalize) this.finalize(jobId);
     if (outcome.accepted > outcome.completed) this.events.workAvailable();
     return { accepted: outcome.accepted, dropped: outcome.dropped + outcome.rejected };
+  }
+
+  /** Graceful stop: hand out no more leases; results are still taken. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   heartbeat(conn: DeviceConnection, status: DeviceStatus): void {
@@ -185,6 +203,7 @@ export class WorkService {
   }
 
   private finishFinalize(jobId: string, aggregator: Aggregator): void {
+    this.faults.reached('job:finalizing');
     const reduced = aggregator.outcome();
     const now = this.clock.now();
     if (reduced.ok) {

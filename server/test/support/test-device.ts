@@ -22,6 +22,8 @@ export interface TestDeviceOptions {
   /** Called for each lease before running it; return false to keep the lease and never answer. */
   onLease?: (grant: LeaseGrant) => boolean | void;
   autoWork?: boolean;
+  /** Reconnect (with a short backoff) after the hub goes away, as the volunteer page does. */
+  reconnect?: boolean;
 }
 
 export class TestDevice {
@@ -46,7 +48,9 @@ export class TestDevice {
         threads: options.threads ?? 2,
       },
       transports: ['websocket'],
-      reconnection: false,
+      reconnection: options.reconnect === true,
+      reconnectionDelay: 100,
+      reconnectionDelayMax: 500,
       forceNew: true,
     }) as DeviceSocket;
     this.socket.on('job:stopped', ({ jobId }) => this.stopped.push(jobId));

@@ -1,0 +1,1136 @@
+/**
+ * A seeded swarm of virtual devices that drives the real WorkService over a real SqliteJobStore
+ * file with a ManualClock, and checks the store's invariants after every step.
+ *
+ * Everything random comes from one mulberry32 stream seeded by `seed`, so a failing run is
+ * replayed exactly by running the same seed again. Test-only: nothing in the hub imports this.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  LEASE_TTL_MS,
+  limits,
+  parseJobSpec,
+  type JobError,
+  type JsonValue,
+  type Reducer,
+  type RunResult,
+} from '@edgeswarm/shared';
+import { ManualClock } from '../clock.ts';
+import { SqliteJobStore } from '../store/sqlite-job-store.ts';
+import { MAX_LEASE_ITEMS, WorkService, type DeviceConnection } from './work-service.ts';
+
+// ---- randomness ---------------------------------------------------------------------------
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The n-th seed of a run derived from a base seed (stable, spread out). */
+export function deriveSeed(base: number, n: number): number {
+  const next = mulberry32((base ^ Math.imul(n + 1, 0x9e3779b1)) >>> 0);
+  return Math.floor(next() * 0xffffffff) >>> 0;
+}
+
+export class Rng {
+  private readonly next: () => number;
+  constructor(seed: number) {
+    this.next = mulberry32(seed);
+  }
+  float(): number {
+    return this.next();
+  }
+  /** Integer in [lo, hi], both inclusive. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(xs: readonly T[]): T {
+    if (xs.length === 0) throw new Error('pick from an empty list');
+    return xs[Math.floor(this.next() * xs.length)] as T;
+  }
+  shuffle<T>(xs: T[]): T[] {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(this.next() * (i + 1));
+      const t = xs[i] as T;
+      xs[i] = xs[j] as T;
+      xs[j] = t;
+    }
+    return xs;
+  }
+  weighted<T>(options: readonly (readonly [number, T])[]): T {
+    const total = options.reduce((s, [w]) => s + w, 0);
+    let x = this.next() * total;
+    for (const [w, v] of options) {
+      if (x < w) return v;
+      x -= w;
+    }
+    const last = options[options.length - 1];
+    if (!last) throw new Error('weighted pick from an empty list');
+    return last[1];
+  }
+}
+
+// ---- the job function the devices "run" -----------------------------------------------------
+
+/** What every simulated job computes; devices run it and the checks compare stored results to it. */
+export function jobFunction(x: JsonValue): JsonValue {
+  return typeof x === 'number' ? x * 3 + 1 : `${JSON.stringify(x)}!`;
+}
+const JOB_CODE = '(x) => typeof x === "number" ? x * 3 + 1 : JSON.stringify(x) + "!"';
+
+// ---- model --------------------------------------------------------------------------------
+
+export class SimulationFailure extends Error {
+  override readonly name = 'SimulationFailure';
+}
+
+interface SimJob {
+  id: string;
+  seq: number;
+  inputs: JsonValue[];
+  /** JSON text of jobFunction(inputs[i]): what the store must hold for a done input. */
+  expected: string[];
+  reduce: Reducer;
+  maxAttempts: number;
+  timeoutMs: number;
+  /** Input index -> probability that a flaky device fails it. */
+  flaky: Map<number, number>;
+  /** Inputs whose success the hub acknowledged as accepted: must stay done forever. */
+  acceptedOk: Set<number>;
+  cancelled: boolean;
+  /** Status once the job ended; it must never change afterwards. */
+  ended: 'completed' | 'failed' | 'cancelled' | null;
+  finishedEvents: number;
+  stoppedEvents: number;
+}
+
+interface HeldItem {
+  leaseId: string;
+  jobId: string;
+  index: number;
+  input: JsonValue;
+  /** Simulated time at which the device has the result ready. */
+  readyAt: number;
+}
+
+interface SimDevice {
+  id: string;
+  threads: number;
+  conn: DeviceConnection | null;
+  /** Fails flaky inputs with their probability. */
+  flaky: boolean;
+  /** Takes long over each item (holds work across many clock advances while heartbeating). */
+  slow: boolean;
+  crashed: boolean;
+  held: HeldItem[];
+  /** Results already sent, for late duplicate replays. */
+  sent: { leaseId: string; results: RunResult[] }[];
+}
+
+interface SimConn {
+  conn: DeviceConnection;
+  epoch: number;
+  /** open: the socket is up; zombie: the device died but the hub has not noticed; closed: disconnected() ran. */
+  state: 'open' | 'zombie' | 'closed';
+  lastBeat: number;
+}
+
+interface SimLease {
+  id: string;
+  jobId: string;
+  connId: string;
+  deviceId: string;
+  epoch: number;
+  items: number[];
+  grantMono: number;
+  cap: number;
+}
+
+interface JobRow {
+  seq: number;
+  id: string;
+  status: string;
+  total: number;
+  reduce: Reducer;
+  max_attempts: number;
+  next_index: number;
+  queued: number;
+  leased: number;
+  completed: number;
+  failed: number;
+  result: string | null;
+  error: string | null;
+  finished_at: number | null;
+  deleted: number;
+}
+
+interface SubRow {
+  idx: number;
+  state: string;
+  attempts: number;
+  losses: number;
+  lease_id: string | null;
+}
+
+interface LeaseRow {
+  id: string;
+  job_seq: number;
+  device_id: string;
+  conn_id: string;
+  deadline: number;
+  max_deadline: number;
+  items: string;
+  open: number;
+}
+
+export interface SimOptions {
+  seed: number;
+  /** Chaos steps (each picks 1 to 4 random events), followed by the drain phase. */
+  steps?: number;
+  /** Most drain steps (only well-behaved devices, time moving) before "every job ends" is judged. */
+  drainBudget?: number;
+  maxJobs?: number;
+  maxDevices?: number;
+}
+
+export interface SimReport {
+  seed: number;
+  steps: number;
+  drainSteps: number;
+  jobs: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  failedBy: Record<string, number>;
+  devices: number;
+  restarts: number;
+  grants: number;
+  submits: number;
+  accepted: number;
+  dropped: number;
+  lateAccepted: number;
+  duplicatesDropped: number;
+  rejected: number;
+  expiredLeases: number;
+  lostResults: number;
+  duplicatedCounts: number;
+  unexpectedResults: number;
+}
+
+const TTL = LEASE_TTL_MS;
+const ACTIVE = new Set(['queued', 'running']);
+const BEAT_MS = 5_000;
+
+// ---- the simulation -------------------------------------------------------------------------
+
+export class SwarmSimulation {
+  readonly seed: number;
+  private readonly rng: Rng;
+  private readonly dir: string;
+  private readonly file: string;
+  private store: SqliteJobStore;
+  private clock: ManualClock;
+  private work: WorkService;
+  private epoch = 0;
+  /** Absolute simulated time; unlike the monotonic clock it does not restart with the hub. */
+  private simTime = 0;
+  private deferred: (() => void)[] = [];
+  private readonly jobs: SimJob[] = [];
+  private readonly jobsById = new Map<string, SimJob>();
+  private readonly jobsBySeq = new Map<number, SimJob>();
+  private readonly devices: SimDevice[] = [];
+  private readonly conns = new Map<string, SimConn>();
+  private readonly leases = new Map<string, SimLease>();
+  private connCounter = 0;
+  private step = 0;
+  private phase: 'chaos' | 'drain' | 'final' = 'chaos';
+  private readonly recent: string[] = [];
+  private readonly steps: number;
+  private readonly drainBudget: number;
+  private readonly maxJobs: number;
+  private readonly maxDevices: number;
+  /** Results verified against jobFunction: (seq:idx) -> stored JSON. */
+  private readonly verified = new Map<string, string>();
+  private completedEvents = 0;
+  private readonly stats = {
+    restarts: 0,
+    grants: 0,
+    submits: 0,
+    accepted: 0,
+    dropped: 0,
+    lateAccepted: 0,
+    duplicatesDropped: 0,
+    rejected: 0,
+    expiredLeases: 0,
+    drainSteps: 0,
+  };
+
+  constructor(options: SimOptions) {
+    this.seed = options.seed >>> 0;
+    this.rng = new Rng(this.seed);
+    this.steps = options.steps ?? 200;
+    this.drainBudget = options.drainBudget ?? 400;
+    this.maxJobs = options.maxJobs ?? 10;
+    this.maxDevices = options.maxDevices ?? 10;
+    this.dir = mkdtempSync(join(tmpdir(), 'edgeswarm-swarm-'));
+    this.file = join(this.dir, 'edgeswarm.db');
+    this.store = new SqliteJobStore(this.file);
+    this.clock = new ManualClock();
+    this.work = this.service();
+  }
+
+  /** Runs the chaos phase, then the drain phase, then the final checks; always removes the temp dir. */
+  run(): SimReport {
+    try {
+      try {
+        this.submitJob();
+        for (let i = 0; i < 3; i++) this.join();
+        for (this.step = 1; this.step <= this.steps; this.step++) {
+          const events = this.rng.int(1, 4);
+          for (let e = 0; e < events; e++) this.chaosEvent();
+          this.checkInvariants();
+        }
+        this.drain();
+        return this.finalChecks();
+      } catch (err) {
+        if (err instanceof SimulationFailure) throw err;
+        const e = err instanceof Error ? err : new Error(String(err));
+        throw this.failure(`unexpected exception: ${e.stack ?? e.message}`);
+      }
+    } finally {
+      this.store.close();
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  // ---- plumbing ----------------------------------------------------------------------------
+
+  private service(): WorkService {
+    return new WorkService({
+      store: this.store,
+      clock: this.clock,
+      fleetThreads: () => {
+        let threads = 0;
+        for (const c of this.conns.values()) if (c.state !== 'closed' && c.epoch === this.epoch) threads += c.conn.threads;
+        return threads;
+      },
+      defer: (step) => this.deferred.push(step),
+      aggregationChunk: this.rng.int(3, 64),
+      events: {
+        jobStopped: (id) => void (this.jobsById.get(id) ?? this.fail(`jobStopped for unknown job ${id}`)).stoppedEvents++,
+        workAvailable: () => {},
+        subtasksCompleted: (n) => {
+          if (!(n > 0)) this.fail(`subtasksCompleted(${n})`);
+          this.completedEvents += n;
+        },
+        jobFinished: (id) => void (this.jobsById.get(id) ?? this.fail(`jobFinished for unknown job ${id}`)).finishedEvents++,
+      },
+    });
+  }
+
+  private note(event: string): void {
+    this.recent.push(`#${this.step} ${this.phase} t=${this.simTime}: ${event}`);
+    if (this.recent.length > 40) this.recent.shift();
+  }
+
+  private failure(message: string): SimulationFailure {
+    return new SimulationFailure(
+      `[swarm seed ${this.seed} (replay: SWARM_SEED=${this.seed}), ${this.phase} step ${this.step}] ${message}\n` +
+        `recent events:\n  ${this.recent.join('\n  ')}`,
+    );
+  }
+
+  private fail(message: string): never {
+    throw this.failure(message);
+  }
+
+  private check(condition: boolean, message: () => string): void {
+    if (!condition) this.fail(message());
+  }
+
+  private get db() {
+    return this.store.db;
+  }
+
+  private jobRow(seq: number): JobRow | undefined {
+    return this.db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE seq = ?').get(seq);
+  }
+
+  private drainDeferred(max = Infinity): void {
+    for (let n = 0; n < max && this.deferred.length > 0; n++) this.deferred.shift()?.();
+  }
+
+  private liveDevices(): SimDevice[] {
+    return this.devices.filter((d) => d.conn !== null && !d.crashed);
+  }
+
+  // ---- events ------------------------------------------------------------------------------
+
+  private chaosEvent(): void {
+    const live = this.liveDevices();
+    const activeJobs = this.jobs.filter((j) => j.ended === null && !j.cancelled).length;
+    const event = this.rng.weighted<() => void>([
+      [this.jobs.length < this.maxJobs ? (activeJobs === 0 ? 6 : 1.2) : 0, () => this.submitJob()],
+      [this.devices.length < this.maxDevices ? 1.2 : 0, () => this.join()],
+      [2, () => this.reconnect(this.rng.pick(this.devices))],
+      [live.length ? 9 : 0, () => this.requestWork(this.rng.pick(live))],
+      [live.length ? 9 : 0, () => this.complete(this.rng.pick(live))],
+      [live.length ? 1.5 : 0, () => this.replay(this.rng.pick(live))],
+      [live.length ? 0.6 : 0, () => this.foreignSubmit(this.rng.pick(live))],
+      [live.length > 1 ? 0.8 : 0, () => this.crash(this.rng.pick(live))],
+      [live.length > 1 ? 1.2 : 0, () => this.disconnect(this.rng.pick(live))],
+      [0.8, () => this.hubNoticesZombies()],
+      [6, () => this.advance()],
+      [0.25, () => this.cancel()],
+      [0.35, () => this.restart()],
+      [1, () => this.drainDeferred(this.rng.int(1, 3))],
+    ]);
+    event();
+  }
+
+  private submitJob(): void {
+    const rng = this.rng;
+    const reduce: Reducer = rng.chance(0.55) ? 'sum' : 'collect';
+    const size = rng.chance(0.12) ? rng.int(1020, 1400) : rng.chance(0.3) ? rng.int(1, 8) : rng.int(9, 160);
+    let inputs: JsonValue[];
+    let specInputs: unknown;
+    if (rng.chance(0.5)) {
+      const start = rng.int(-5_000, 5_000);
+      const step = rng.int(1, 5);
+      const end = start + (size - 1) * step + rng.int(1, step);
+      inputs = Array.from({ length: size }, (_, i) => start + i * step);
+      specInputs = { range: { start, end, step } };
+    } else {
+      inputs = Array.from({ length: size }, (): JsonValue => {
+        if (reduce === 'collect' && rng.chance(0.3)) return rng.chance(0.5) ? `s${rng.int(0, 999)}` : { k: rng.int(0, 9) };
+        return rng.int(-1_000_000, 1_000_000);
+      });
+      specInputs = inputs;
+    }
+    const maxAttempts = rng.int(1, 4);
+    const timeoutMs = rng.pick([100, 250, 1_000, 5_000, 60_000]);
+    const parsed = parseJobSpec({
+      name: `swarm-${this.jobs.length}`,
+      code: JOB_CODE,
+      inputs: specInputs,
+      reduce,
+      maxAttempts,
+      timeoutMs,
+      meta: { seed: this.seed },
+    });
+    if (!parsed.ok) this.fail(`the simulator built an invalid spec: ${parsed.message}`);
+    const job = this.store.createJob(parsed.value, this.clock.now());
+    const row = this.db.prepare<[string], { seq: number }>('SELECT seq FROM jobs WHERE id = ?').get(job.id);
+    if (!row) this.fail(`created job ${job.id} has no row`);
+    const flaky = new Map<number, number>();
+    if (rng.chance(0.6)) {
+      for (let k = rng.int(1, 3); k > 0; k--) flaky.set(rng.int(0, size - 1), rng.pick([0.2, 0.5, 0.9]));
+    }
+    const sim: SimJob = {
+      id: job.id,
+      seq: row.seq,
+      inputs,
+      expected: inputs.map((x) => JSON.stringify(jobFunction(x))),
+      reduce,
+      maxAttempts,
+      timeoutMs,
+      flaky,
+      acceptedOk: new Set(),
+      cancelled: false,
+      ended: null,
+      finishedEvents: 0,
+      stoppedEvents: 0,
+    };
+    this.jobs.push(sim);
+    this.jobsById.set(sim.id, sim);
+    this.jobsBySeq.set(sim.seq, sim);
+    this.note(`submit job ${sim.seq} (${size} inputs, ${reduce}, maxAttempts ${maxAttempts}, timeout ${timeoutMs}, flaky ${JSON.stringify([...flaky])})`);
+  }
+
+  private join(): void {
+    const n = this.devices.length;
+    const device: SimDevice = {
+      id: `device-${this.seed.toString(36)}-${n}`,
+      threads: this.rng.int(1, 4),
+      conn: null,
+      flaky: this.rng.chance(0.4),
+      slow: this.rng.chance(0.25),
+      crashed: false,
+      held: [],
+      sent: [],
+    };
+    this.devices.push(device);
+    this.connect(device);
+    this.note(`join ${device.id} threads ${device.threads}${device.flaky ? ' flaky' : ''}${device.slow ? ' slow' : ''}`);
+  }
+
+  private connect(device: SimDevice): void {
+    const conn: DeviceConnection = { deviceId: device.id, connId: `conn-${++this.connCounter}`, threads: device.threads };
+    this.store.registerDevice({ id: device.id, kind: 'node', name: '', threads: device.threads, now: this.clock.now() });
+    this.conns.set(conn.connId, { conn, epoch: this.epoch, state: 'open', lastBeat: -Infinity });
+    device.conn = conn;
+    device.crashed = false;
+  }
+
+  /** A page reloads or its socket drops and comes back: same deviceId, new connId; it keeps what it was running. */
+  private reconnect(device: SimDevice): void {
+    const old = device.conn;
+    if (old) {
+      const sc = this.conns.get(old.connId);
+      if (sc && this.rng.chance(0.6)) {
+        this.work.disconnected(old);
+        sc.state = 'closed';
+      } else if (sc) {
+        sc.state = 'zombie'; // the old socket lingers until the hub notices
+      }
+    }
+    if (this.rng.chance(0.3)) device.threads = this.rng.int(1, 4);
+    this.connect(device);
+    this.note(`reconnect ${device.id} -> ${device.conn?.connId} (was ${old?.connId ?? 'offline'}), holds ${device.held.length}`);
+  }
+
+  private crash(device: SimDevice): void {
+    const conn = device.conn;
+    if (!conn) return;
+    const sc = this.conns.get(conn.connId);
+    if (sc) sc.state = 'zombie';
+    device.conn = null;
+    device.crashed = true;
+    device.held = [];
+    device.sent = [];
+    this.note(`crash ${device.id} (${conn.connId} is now a zombie)`);
+  }
+
+  private disconnect(device: SimDevice): void {
+    const conn = device.conn;
+    if (!conn) return;
+    this.work.disconnected(conn);
+    const sc = this.conns.get(conn.connId);
+    if (sc) sc.state = 'closed';
+    device.conn = null;
+    this.note(`disconnect ${device.id} ${conn.connId}, keeps ${device.held.length} items to submit late`);
+    this.checkNoOpenLeases(conn.connId, 'after disconnected()');
+  }
+
+  private hubNoticesZombies(): void {
+    for (const sc of this.conns.values()) {
+      if (sc.state !== 'zombie' || sc.epoch !== this.epoch || !this.rng.chance(0.5)) continue;
+      this.work.disconnected(sc.conn);
+      sc.state = 'closed';
+      this.note(`hub notices dead ${sc.conn.connId}`);
+      this.checkNoOpenLeases(sc.conn.connId, 'after disconnected() of a zombie');
+    }
+  }
+
+  private checkNoOpenLeases(connId: string, when: string): void {
+    const n = this.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open = 1').get(connId)?.n;
+    this.check(n === 0, () => `${n} open lease(s) of ${connId} ${when}`);
+  }
+
+  private requestWork(device: SimDevice, slotsArg?: number): void {
+    const conn = device.conn;
+    if (!conn) return;
+    const slots = slotsArg ?? this.rng.pick([1, 2, 3, 8, 16, 64, 500]);
+    const unleased = this.store.unleasedCount();
+    const heldBefore = this.store.heldCount(conn.connId);
+    const room = conn.threads * limits.MAX_HELD_PER_THREAD;
+    const grant = this.work.requestWork(conn, slots);
+    if (!grant) {
+      this.check(
+        unleased === 0 || heldBefore >= room,
+        () => `requestWork(${conn.connId}, ${slots}) gave nothing with ${unleased} inputs unleased and ${heldBefore}/${room} held`,
+      );
+      return;
+    }
+    this.stats.grants++;
+    const job = this.jobsById.get(grant.jobId) ?? this.fail(`grant for unknown job ${grant.jobId}`);
+    const n = grant.items.length;
+    const indexes = grant.items.map((it) => it.index);
+    this.check(n >= 1 && n <= Math.min(slots, MAX_LEASE_ITEMS), () => `grant of ${n} items for ${slots} slots`);
+    this.check(new Set(indexes).size === n, () => `grant ${grant.leaseId} repeats an input: ${indexes.join(',')}`);
+    this.check(job.ended === null && !job.cancelled, () => `grant for job ${job.seq} which has ended (${job.ended ?? 'cancelled'})`);
+    this.check(grant.timeoutMs === job.timeoutMs, () => `grant timeoutMs ${grant.timeoutMs} != ${job.timeoutMs}`);
+    for (const it of grant.items) {
+      this.check(
+        it.index >= 0 && it.index < job.inputs.length && isDeepStrictEqual(it.input, job.inputs[it.index]),
+        () => `grant ${grant.leaseId} of job ${job.seq} hands input ${JSON.stringify(it.input)} as index ${it.index}; that index holds ${JSON.stringify(job.inputs[it.index])}`,
+      );
+    }
+    const heldAfter = this.store.heldCount(conn.connId);
+    this.check(heldAfter <= room, () => `${conn.connId} holds ${heldAfter} inputs; at most ${room} allowed`);
+    this.check(heldAfter === heldBefore + n, () => `${conn.connId} held ${heldBefore}, got ${n}, now holds ${heldAfter}`);
+    const rows = this.db
+      .prepare<[string], { idx: number }>(`SELECT idx FROM subtasks WHERE lease_id = ? AND state = 'leased' ORDER BY idx`)
+      .all(grant.leaseId)
+      .map((r) => r.idx);
+    this.check(
+      isDeepStrictEqual(rows, [...indexes].sort((a, b) => a - b)),
+      () => `lease ${grant.leaseId} rows ${rows.join(',')} differ from its items ${indexes.join(',')}`,
+    );
+    const mono = this.clock.monotonic();
+    this.leases.set(grant.leaseId, {
+      id: grant.leaseId,
+      jobId: job.id,
+      connId: conn.connId,
+      deviceId: conn.deviceId,
+      epoch: this.epoch,
+      items: indexes,
+      grantMono: mono,
+      cap: mono + TTL + n * job.timeoutMs,
+    });
+    const spread = device.slow ? 120_000 : 10_000;
+    for (const it of grant.items) {
+      device.held.push({ leaseId: grant.leaseId, jobId: job.id, index: it.index, input: it.input, readyAt: this.simTime + this.rng.int(0, spread) });
+    }
+    this.note(`${conn.connId} (${device.id}) asks ${slots}, gets ${n} of job ${job.seq} in ${grant.leaseId.slice(0, 12)}`);
+  }
+
+  /** The device's result for one held item: usually f(input); on flaky inputs a flaky device may fail. */
+  private resultFor(device: SimDevice, item: HeldItem, honest = false): RunResult {
+    const job = this.jobsById.get(item.jobId);
+    const p = job?.flaky.get(item.index);
+    if (!honest && device.flaky && p !== undefined && this.rng.chance(p)) {
+      const kind = this.rng.float();
+      if (kind < 0.15 && job?.reduce === 'sum') return { index: item.index, ok: true, json: '"not a number"' };
+      if (kind < 0.35) return { index: item.index, ok: false, code: 'timeout', message: 'took too long' };
+      return { index: item.index, ok: false, code: 'work_error', message: `flaky input ${item.index}` };
+    }
+    return { index: item.index, ok: true, json: JSON.stringify(jobFunction(item.input)) };
+  }
+
+  /** A device finishes some of its ready items and submits them: out of order, split, sometimes duplicated. */
+  private complete(device: SimDevice, everything = false): void {
+    const conn = device.conn;
+    if (!conn) return;
+    const ready = everything ? device.held : device.held.filter((h) => h.readyAt <= this.simTime);
+    if (ready.length === 0) return;
+    const chosen = everything ? [...ready] : this.rng.shuffle([...ready]).slice(0, this.rng.int(1, ready.length));
+    const chosenSet = new Set(chosen);
+    device.held = device.held.filter((h) => !chosenSet.has(h));
+    const byLease = new Map<string, HeldItem[]>();
+    for (const h of chosen) byLease.set(h.leaseId, [...(byLease.get(h.leaseId) ?? []), h]);
+    for (const [leaseId, items] of byLease) {
+      let results = items.map((h) => this.resultFor(device, h));
+      if (!everything && this.rng.chance(0.5)) results = this.rng.shuffle(results);
+      if (!everything && this.rng.chance(0.08) && results.length > 0) {
+        // The same input twice in one submit (a retried run whose first result was not yet acked).
+        results.push({ ...this.rng.pick(results) });
+      }
+      const parts = everything ? 1 : Math.min(results.length, this.rng.int(1, 3));
+      const size = Math.ceil(results.length / parts);
+      for (let i = 0; i < results.length; i += size) {
+        const part = results.slice(i, i + size);
+        this.submit(device, conn, leaseId, part, 'complete');
+        device.sent.push({ leaseId, results: part });
+        if (device.sent.length > 30) device.sent.shift();
+        if (!everything && this.rng.chance(0.1)) this.submit(device, conn, leaseId, part, 'duplicate');
+      }
+    }
+  }
+
+  /** A late copy of results already sent (lost ack, page resend after a reconnect or a hub restart). */
+  private replay(device: SimDevice): void {
+    const conn = device.conn;
+    if (!conn || device.sent.length === 0) return;
+    const past = this.rng.pick(device.sent);
+    const results = this.rng.shuffle([...past.results]).slice(0, this.rng.int(1, past.results.length));
+    this.submit(device, conn, past.leaseId, results, 'replay');
+  }
+
+  /** Results for inputs the lease never held, or for another device's lease: rejected, never counted. */
+  private foreignSubmit(device: SimDevice): void {
+    const conn = device.conn;
+    if (!conn) return;
+    const others = [...this.leases.values()].filter((l) => l.deviceId !== device.id);
+    const own = [...this.leases.values()].filter((l) => l.deviceId === device.id);
+    if (others.length > 0 && this.rng.chance(0.5)) {
+      const lease = this.rng.pick(others);
+      const job = this.jobsById.get(lease.jobId);
+      const index = this.rng.pick(lease.items);
+      const input = job?.inputs[index] ?? null;
+      this.submit(device, conn, lease.id, [{ index, ok: true, json: JSON.stringify(jobFunction(input)) }], 'foreign lease');
+    } else if (own.length > 0) {
+      const lease = this.rng.pick(own);
+      const job = this.jobsById.get(lease.jobId);
+      if (!job) return;
+      const held = new Set(lease.items);
+      const index = this.rng.int(0, job.inputs.length + 2);
+      if (held.has(index)) return;
+      const json = JSON.stringify(jobFunction(job.inputs[index] ?? 0));
+      this.submit(device, conn, lease.id, [{ index, ok: true, json }], 'index outside lease');
+    }
+  }
+
+  /**
+   * Submits and checks the receipt and the rows against the documented rules: the first success
+   * for an input not yet done wins (from any lease that held it); an error counts only from the
+   * lease holding the input now; an input failing maxAttempts times fails its job.
+   */
+  private submit(device: SimDevice, conn: DeviceConnection, leaseId: string, results: RunResult[], why: string): void {
+    const lease = this.db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?').get(leaseId);
+    const jobBefore = lease ? this.jobRow(lease.job_seq) : undefined;
+    const simJob = jobBefore ? this.jobsBySeq.get(jobBefore.seq) : undefined;
+    let expAccepted = 0;
+    let expDropped = 0;
+    let expRejected = 0;
+    const newlyDone = new Set<number>();
+    const expect = new Map<number, SubRow>();
+    let failedFor: { input: number; code: string } | null = null;
+    if (!lease || !jobBefore || !simJob) {
+      expDropped = results.length;
+    } else if (lease.device_id !== conn.deviceId) {
+      expRejected = results.length;
+    } else {
+      const items = new Set(JSON.parse(lease.items) as number[]);
+      const active = ACTIVE.has(jobBefore.status) && jobBefore.deleted === 0;
+      const sub = this.db.prepare<[number, number], SubRow>(
+        'SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?',
+      );
+      for (const r of results) {
+        if (!items.has(r.index)) {
+          expRejected++;
+          continue;
+        }
+        let s = expect.get(r.index);
+        if (!s) {
+          const row = sub.get(jobBefore.seq, r.index);
+          if (row) expect.set(r.index, (s = { ...row }));
+        }
+        if (!active || failedFor || !s || s.state === 'done' || s.state === 'failed') {
+          expDropped++;
+          continue;
+        }
+        let ok = r.ok;
+        let code = r.ok ? '' : r.code;
+        if (r.ok && jobBefore.reduce === 'sum' && typeof JSON.parse(r.json) !== 'number') {
+          ok = false;
+          code = 'invalid_result';
+        }
+        if (ok) {
+          s.state = 'done';
+          s.lease_id = null;
+          expAccepted++;
+          newlyDone.add(r.index);
+          continue;
+        }
+        if (s.state !== 'leased' || s.lease_id !== leaseId) {
+          expDropped++;
+          continue;
+        }
+        expAccepted++;
+        s.attempts++;
+        s.lease_id = null;
+        if (s.attempts >= jobBefore.max_attempts) {
+          s.state = 'failed';
+          failedFor = { input: r.index, code };
+        } else {
+          s.state = 'queued';
+        }
+      }
+    }
+    const receipt = this.work.submitResults(conn, { leaseId, results });
+    this.stats.submits++;
+    this.stats.accepted += receipt.accepted;
+    this.stats.dropped += receipt.dropped;
+    this.stats.rejected += expRejected;
+    if (lease && lease.open === 0 && newlyDone.size > 0) this.stats.lateAccepted += newlyDone.size;
+    if (why === 'duplicate' || why === 'replay') this.stats.duplicatesDropped += receipt.dropped;
+    const summary = results.map((r) => `${r.index}${r.ok ? '' : '!'}`).join(',');
+    this.note(
+      `${why}: ${conn.connId} (${device.id}) -> ${leaseId.slice(0, 12)} [${summary}] (lease ${lease?.open === 1 ? 'open' : 'closed'}) => accepted ${receipt.accepted}, dropped ${receipt.dropped}`,
+    );
+    this.check(
+      receipt.accepted === expAccepted && receipt.dropped === expDropped + expRejected,
+      () =>
+        `receipt for ${why} on lease ${leaseId} of job ${jobBefore?.seq} [${summary}] is ${JSON.stringify(receipt)}; ` +
+        `expected accepted ${expAccepted}, dropped ${expDropped + expRejected}`,
+    );
+    if (!jobBefore || !simJob) return;
+    const sub = this.db.prepare<[number, number], SubRow>(
+      'SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?',
+    );
+    for (const [idx, want] of expect) {
+      const got = sub.get(jobBefore.seq, idx);
+      this.check(
+        got !== undefined && got.state === want.state && got.attempts === want.attempts && got.lease_id === want.lease_id,
+        () => `after ${why}, job ${jobBefore.seq} input ${idx} is ${JSON.stringify(got)}; expected ${JSON.stringify(want)}`,
+      );
+    }
+    for (const idx of newlyDone) simJob.acceptedOk.add(idx);
+    const after = this.jobRow(jobBefore.seq);
+    if (failedFor) {
+      const error = after?.error ? (JSON.parse(after.error) as JobError) : null;
+      this.check(
+        after?.status === 'failed' && error?.input === failedFor.input && error.code === failedFor.code,
+        () => `input ${failedFor?.input} failed ${jobBefore.max_attempts} time(s) but job ${jobBefore.seq} is ${after?.status} with ${after?.error}`,
+      );
+    }
+  }
+
+  private cancel(): void {
+    const candidates = this.jobs.filter((j) => !j.cancelled);
+    if (candidates.length === 0) return;
+    const job = this.rng.pick(candidates);
+    const before = this.jobRow(job.seq);
+    const outcome = this.store.cancelJob(job.id, this.clock.now());
+    const expected = before && ACTIVE.has(before.status) ? 'cancelled' : 'already_finished';
+    this.check(outcome === expected, () => `cancelJob(${job.seq}) with status ${before?.status} gave ${outcome}`);
+    if (outcome === 'cancelled') job.cancelled = true;
+    this.note(`cancel job ${job.seq}: ${outcome}`);
+  }
+
+  /** Time passes: in beats of at most 5 s with heartbeats, or (a frozen hub or network) in one jump without. */
+  private advance(): void {
+    const total = this.rng.int(0, 30_000);
+    if (this.rng.chance(0.12)) {
+      this.note(`clock jumps ${total} ms without heartbeats`);
+      this.tick(total, false);
+      return;
+    }
+    this.note(`clock advances ${total} ms`);
+    let left = total;
+    do {
+      const d = Math.min(left, this.rng.int(500, BEAT_MS));
+      this.tick(d, true);
+      left -= d;
+    } while (left > 0);
+  }
+
+  private tick(ms: number, beats: boolean, everyBeat = false): void {
+    this.clock.advance(ms);
+    this.simTime += ms;
+    if (beats) {
+      for (const d of this.liveDevices()) {
+        if (!everyBeat && this.rng.chance(0.03)) continue;
+        const conn = d.conn;
+        if (!conn) continue;
+        this.work.heartbeat(conn, { state: d.held.length ? 'working' : 'idle', threads: conn.threads });
+        const sc = this.conns.get(conn.connId);
+        if (sc) sc.lastBeat = this.clock.monotonic();
+      }
+    }
+    const openBefore = new Set(
+      this.db.prepare<[], { id: string }>('SELECT id FROM leases WHERE open = 1').all().map((r) => r.id),
+    );
+    this.work.sweep();
+    this.drainDeferred();
+    const mono = this.clock.monotonic();
+    const stale = this.db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM leases WHERE open = 1 AND deadline < ?').get(mono)?.n;
+    this.check(stale === 0, () => `${stale} open lease(s) past their deadline after sweep()`);
+    const awaiting = this.store.jobsAwaitingFinalize();
+    this.check(awaiting.length === 0, () => `jobs with every input done still not completed after sweep(): ${awaiting.join(', ')}`);
+    const openAfter = new Set(this.db.prepare<[], { id: string }>('SELECT id FROM leases WHERE open = 1').all().map((r) => r.id));
+    for (const id of openBefore) if (!openAfter.has(id)) this.stats.expiredLeases++;
+  }
+
+  /** The hub process restarts: same file, new store, new WorkService, a new monotonic clock, every socket gone. */
+  private restart(): void {
+    this.stats.restarts++;
+    this.deferred = []; // aggregation steps of the old process die with it
+    this.store.close();
+    this.epoch++;
+    for (const sc of this.conns.values()) sc.state = 'closed';
+    this.store = new SqliteJobStore(this.file);
+    this.clock = new ManualClock(this.clock.now() + this.rng.int(0, 5_000));
+    this.work = this.service();
+    this.work.recover();
+    this.drainDeferred();
+    const open = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM leases WHERE open = 1').get()?.n;
+    this.check(open === 0, () => `${open} lease(s) still open after recover()`);
+    const awaiting = this.store.jobsAwaitingFinalize();
+    this.check(awaiting.length === 0, () => `jobs awaiting finalize after recover(): ${awaiting.join(', ')}`);
+    const back: string[] = [];
+    for (const d of this.devices) {
+      const wasOnline = d.conn !== null;
+      d.conn = null;
+      if (!d.crashed && (wasOnline || this.rng.chance(0.3)) && this.rng.chance(0.85)) {
+        this.connect(d);
+        back.push(d.id);
+      }
+    }
+    this.note(`hub restarts (epoch ${this.epoch}); reconnected: ${back.join(', ')}`);
+  }
+
+  // ---- drain -------------------------------------------------------------------------------
+
+  /** Only well-behaved devices from here on: everyone online, everything held is submitted, time moves. */
+  private drain(): void {
+    this.phase = 'drain';
+    this.step = 0;
+    for (const d of this.devices) if (!d.conn) this.connect(d);
+    this.note('drain: every device online and well-behaved');
+    while (this.step < this.drainBudget) {
+      if (this.jobs.every((j) => this.jobRow(j.seq)?.status !== 'queued' && this.jobRow(j.seq)?.status !== 'running')) break;
+      this.step++;
+      for (const d of this.liveDevices()) {
+        this.complete(d, true);
+        const conn = d.conn;
+        if (conn) this.requestWork(d, conn.threads * 8);
+      }
+      this.hubNoticesZombies();
+      this.tick(BEAT_MS, true, true);
+      this.checkInvariants();
+    }
+    this.stats.drainSteps = this.step;
+  }
+
+  // ---- invariants --------------------------------------------------------------------------
+
+  private checkInvariants(): void {
+    const db = this.db;
+    const jobs = db.prepare<[], JobRow>('SELECT * FROM jobs ORDER BY seq').all();
+    this.check(jobs.length === this.jobs.length, () => `${jobs.length} job rows for ${this.jobs.length} submitted jobs`);
+    const agg = new Map(
+      db
+        .prepare<[], { job_seq: number; n: number; done: number; leased: number; queued: number; failed: number; min_idx: number; max_idx: number }>(
+          `SELECT job_seq, count(*) AS n, sum(state = 'done') AS done, sum(state = 'leased') AS leased,
+             sum(state = 'queued') AS queued, sum(state = 'failed') AS failed, min(idx) AS min_idx, max(idx) AS max_idx
+             FROM subtasks GROUP BY job_seq`,
+        )
+        .all()
+        .map((r) => [r.job_seq, r]),
+    );
+    let doneRows = 0;
+    for (const row of jobs) {
+      const job = this.jobsBySeq.get(row.seq) ?? this.fail(`job row ${row.seq} the simulator never submitted`);
+      const a = agg.get(row.seq) ?? { n: 0, done: 0, leased: 0, queued: 0, failed: 0, min_idx: 0, max_idx: -1 };
+      doneRows += a.done;
+      const where = `job ${row.seq} (${row.status}, ${row.total} inputs)`;
+      this.check(['queued', 'running', 'completed', 'failed', 'cancelled'].includes(row.status), () => `${where}: unknown status`);
+      this.check(row.deleted === 0, () => `${where} is deleted, but nothing deleted it`);
+      this.check(row.completed === a.done, () => `${where}: completed counter ${row.completed} but ${a.done} done rows`);
+      this.check(row.completed <= row.total, () => `${where}: completed ${row.completed} > total`);
+      this.check(row.next_index >= 0 && row.next_index <= row.total, () => `${where}: next_index ${row.next_index}`);
+      this.check(a.n === 0 || (a.min_idx >= 0 && a.max_idx < row.next_index), () => `${where}: subtask rows ${a.min_idx}..${a.max_idx} beyond next_index ${row.next_index}`);
+      this.check(a.n === row.next_index, () => `${where}: ${a.n} subtask rows but next_index ${row.next_index}`);
+      if (job.ended !== null) {
+        this.check(row.status === job.ended, () => `${where} had ended as ${job.ended} and is now ${row.status}`);
+      }
+      if (ACTIVE.has(row.status)) {
+        this.check(!job.cancelled, () => `${where} was cancelled but is active again`);
+        this.check(row.leased === a.leased, () => `${where}: leased counter ${row.leased} but ${a.leased} leased rows`);
+        this.check(row.queued === a.queued, () => `${where}: queued counter ${row.queued} but ${a.queued} queued rows`);
+        this.check(a.failed === 0, () => `${where}: ${a.failed} input(s) failed for good yet the job is active`);
+        this.check(row.finished_at === null && row.result === null && row.error === null, () => `${where}: active with finished_at/result/error set`);
+      } else {
+        this.check(row.finished_at !== null, () => `${where}: ended without finished_at`);
+        if (job.ended === null) {
+          job.ended = row.status as 'completed' | 'failed' | 'cancelled';
+          this.note(`job ${row.seq} ended: ${row.status}${row.error ? ` ${row.error}` : ''}`);
+        }
+      }
+      if (row.status === 'completed') this.checkCompleted(row, job);
+      if (row.status === 'failed') this.checkFailed(row, job);
+      if (row.status === 'cancelled') this.check(job.cancelled && row.error === null, () => `${where}: cancelled by nobody`);
+    }
+    // Per-row checks of active jobs, and result checks of every done row not verified yet.
+    const leaseItems = new Map<string, Set<number>>();
+    const rows = db
+      .prepare<[], { job_seq: number; status: string; idx: number; state: string; lease_id: string | null; result: string | null; attempts: number; max_attempts: number; l_open: number | null; l_job: number | null; l_items: string | null }>(
+        `SELECT s.job_seq, j.status, s.idx, s.state, s.lease_id, s.result, s.attempts, j.max_attempts,
+                l.open AS l_open, l.job_seq AS l_job, l.items AS l_items
+           FROM subtasks s JOIN jobs j ON j.seq = s.job_seq LEFT JOIN leases l ON l.id = s.lease_id
+          WHERE j.status IN ('queued', 'running') OR s.state = 'done'`,
+      )
+      .all();
+    const doneByJob = new Map<number, Set<number>>();
+    for (const r of rows) {
+      const job = this.jobsBySeq.get(r.job_seq) ?? this.fail(`subtask of unknown job ${r.job_seq}`);
+      const where = `job ${r.job_seq} input ${r.idx} (${r.state})`;
+      this.check(r.attempts >= 0 && r.attempts <= r.max_attempts, () => `${where}: ${r.attempts} attempts of ${r.max_attempts}`);
+      if (r.state === 'done') {
+        let set = doneByJob.get(r.job_seq);
+        if (!set) doneByJob.set(r.job_seq, (set = new Set()));
+        set.add(r.idx);
+        const key = `${r.job_seq}:${r.idx}`;
+        const seen = this.verified.get(key);
+        if (seen === undefined) {
+          this.check(r.result === job.expected[r.idx], () => `${where}: stored result ${r.result}, but f(${JSON.stringify(job.inputs[r.idx])}) = ${job.expected[r.idx]}`);
+          this.verified.set(key, r.result ?? '');
+        } else {
+          this.check(r.result === seen, () => `${where}: stored result changed from ${seen} to ${r.result}`);
+        }
+        this.check(r.lease_id === null, () => `${where}: done but still names lease ${r.lease_id}`);
+      }
+      if (!ACTIVE.has(r.status)) continue;
+      if (r.state === 'leased') {
+        this.check(r.lease_id !== null && r.l_open === 1, () => `${where}: leased by ${r.lease_id}, whose lease row is ${r.l_open === null ? 'missing' : 'closed'}`);
+        this.check(r.l_job === r.job_seq, () => `${where}: leased by a lease of job ${r.l_job}`);
+        const id = r.lease_id ?? '';
+        let items = leaseItems.get(id);
+        if (!items) leaseItems.set(id, (items = new Set(JSON.parse(r.l_items ?? '[]') as number[])));
+        this.check(items.has(r.idx), () => `${where}: its lease ${id} never held it`);
+      } else if (r.state === 'queued') {
+        this.check(r.lease_id === null && r.result === null, () => `${where}: queued with lease ${r.lease_id} / result ${r.result}`);
+      } else if (r.state !== 'done') {
+        this.fail(`${where}: unexpected state in an active job`);
+      }
+    }
+    for (const job of this.jobs) {
+      const row = jobs.find((j) => j.seq === job.seq);
+      if (!row || !ACTIVE.has(row.status)) continue;
+      const done = doneByJob.get(job.seq) ?? new Set<number>();
+      for (const idx of job.acceptedOk) this.check(done.has(idx), () => `job ${job.seq} input ${idx}: its accepted result is gone (row no longer done)`);
+    }
+    // Global accounting: every accepted receipt is a done row or a counted attempt, exactly once.
+    const attempts = db.prepare<[], { n: number }>('SELECT coalesce(sum(attempts), 0) AS n FROM subtasks').get()?.n ?? -1;
+    this.check(
+      this.stats.accepted === doneRows + attempts,
+      () => `receipts accepted ${this.stats.accepted} results, but there are ${doneRows} done rows and ${attempts} counted attempts`,
+    );
+    this.check(this.completedEvents === doneRows, () => `subtasksCompleted reported ${this.completedEvents}, but there are ${doneRows} done rows`);
+    this.checkLeases();
+  }
+
+  private checkCompleted(row: JobRow, job: SimJob): void {
+    const where = `job ${row.seq} (completed)`;
+    this.check(row.completed === row.total && row.error === null, () => `${where}: completed ${row.completed}/${row.total}, error ${row.error}`);
+    if (job.reduce === 'sum') {
+      const exact = job.inputs.reduce<number>((s, x) => s + (jobFunction(x) as number), 0);
+      this.check(row.result !== null && JSON.parse(row.result) === exact, () => `${where}: sum ${row.result}, exact sum ${exact}`);
+      const api = this.store.getJob(job.id);
+      this.check(api?.result === exact, () => `${where}: getJob().result ${JSON.stringify(api?.result)}, exact sum ${exact}`);
+    } else {
+      this.check(row.result === null, () => `${where}: collect job with an aggregate ${row.result}`);
+    }
+  }
+
+  private checkFailed(row: JobRow, job: SimJob): void {
+    const where = `job ${row.seq} (failed)`;
+    this.check(row.result === null && row.error !== null, () => `${where}: result ${row.result}, error ${row.error}`);
+    const error = JSON.parse(row.error ?? 'null') as JobError;
+    const sub = this.db
+      .prepare<[number, number], SubRow>('SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?')
+      .get(row.seq, error.input);
+    if (error.code === 'device_lost') {
+      this.check((sub?.losses ?? 0) > limits.MAX_LEASE_LOSSES, () => `${where}: device_lost on input ${error.input} lost only ${sub?.losses} times`);
+    } else if (error.code === 'work_error' || error.code === 'timeout' || error.code === 'invalid_result') {
+      this.check(job.flaky.has(error.input), () => `${where}: ${error.code} on input ${error.input}, which no device ever fails`);
+      this.check(
+        sub?.state === 'failed' && sub.attempts === job.maxAttempts,
+        () => `${where}: ${error.code} on input ${error.input}, whose row is ${JSON.stringify(sub)} (maxAttempts ${job.maxAttempts})`,
+      );
+    } else {
+      this.fail(`${where}: unexpected error ${row.error}`);
+    }
+  }
+
+  private checkLeases(): void {
+    const mono = this.clock.monotonic();
+    const open = this.db
+      .prepare<[], LeaseRow & { status: string }>(
+        'SELECT l.*, j.status FROM leases l JOIN jobs j ON j.seq = l.job_seq WHERE l.open = 1',
+      )
+      .all();
+    const held = new Map<string, number>();
+    for (const l of open) {
+      const where = `open lease ${l.id} of job ${l.job_seq} (${l.conn_id})`;
+      this.check(ACTIVE.has(l.status), () => `${where}: its job is ${l.status}`);
+      const model = this.leases.get(l.id);
+      const sc = this.conns.get(l.conn_id);
+      this.check(model !== undefined && model.epoch === this.epoch, () => `${where}: not granted by this hub process`);
+      this.check(sc !== undefined && sc.state !== 'closed', () => `${where}: its connection is ${sc?.state ?? 'unknown'}`);
+      if (!model || !sc) continue;
+      this.check(l.max_deadline === model.cap, () => `${where}: max_deadline ${l.max_deadline}, expected ${model.cap} (TTL + ${model.items.length} x timeout)`);
+      const expected = Math.min(Math.max(model.grantMono, sc.lastBeat) + TTL, model.cap);
+      this.check(l.deadline === expected, () => `${where}: deadline ${l.deadline}, expected ${expected} (granted ${model.grantMono}, last beat ${sc.lastBeat}, now ${mono})`);
+      held.set(l.conn_id, (held.get(l.conn_id) ?? 0) + 1);
+    }
+    for (const connId of held.keys()) {
+      const sc = this.conns.get(connId);
+      const n = this.store.heldCount(connId);
+      const cap = (sc?.conn.threads ?? 0) * limits.MAX_HELD_PER_THREAD;
+      this.check(n <= cap, () => `${connId} holds ${n} inputs; at most ${cap} allowed`);
+    }
+  }
+
+  // ---- the end -----------------------------------------------------------------------------
+
+  private finalChecks(): SimReport {
+    this.phase = 'final';
+    this.checkInvariants();
+    const rows = this.db.prepare<[], JobRow>('SELECT * FROM jobs ORDER BY seq').all();
+    const unfinished = rows.filter((r) => ACTIVE.has(r.status));
+    this.check(
+      unfinished.length === 0,
+      () =>
+        `${unfinished.length} job(s) never ended after ${this.drainBudget} drain steps with devices connected: ` +
+        unfinished.map((r) => `job ${r.seq} ${r.status} completed ${r.completed}/${r.total} queued ${r.queued} leased ${r.leased} next ${r.next_index}`).join('; '),
+    );
+    let lost = 0;
+    let duplicated = 0;
+    let unexpected = 0;
+    const failedBy: Record<string, number> = {};
+    for (const row of rows) {
+      const job = this.jobsBySeq.get(row.seq) ?? this.fail(`unknown job ${row.seq}`);
+      const done = this.db
+        .prepare<[number], { idx: number; result: string }>(`SELECT idx, result FROM subtasks WHERE job_seq = ? AND state = 'done'`)
+        .all(row.seq);
+      const doneSet = new Set(done.map((d) => d.idx));
+      for (const idx of job.acceptedOk) if (!doneSet.has(idx)) lost++;
+      for (const d of done) if (d.result !== job.expected[d.idx]) unexpected++;
+      duplicated += Math.max(0, row.completed - done.length) + Math.max(0, done.length - job.acceptedOk.size);
+      if (row.status === 'completed') {
+        const page = this.store.getResults(job.id, 0, row.total);
+        this.check(page !== null && page.missing.length === 0, () => `job ${row.seq} completed with missing results ${page?.missing.slice(0, 10).join(',')}`);
+        if (page) {
+          for (let i = 0; i < row.total; i++) {
+            if (!isDeepStrictEqual(page.results[i], jobFunction(job.inputs[i] ?? null))) unexpected++;
+          }
+        }
+      }
+      if (row.status === 'completed' || row.status === 'failed') {
+        this.check(job.finishedEvents === 1, () => `job ${row.seq} ${row.status}: jobFinished fired ${job.finishedEvents} times`);
+        this.check(job.stoppedEvents === (row.status === 'failed' ? 1 : 0), () => `job ${row.seq} ${row.status}: jobStopped fired ${job.stoppedEvents} times`);
+      }
+      if (row.status === 'failed') {
+        const code = (JSON.parse(row.error ?? '{}') as JobError).code;
+        failedBy[code] = (failedBy[code] ?? 0) + 1;
+      }
+    }
+    this.check(lost === 0, () => `${lost} accepted result(s) lost`);
+    this.check(duplicated === 0, () => `${duplicated} result(s) counted twice or stored without an accepted receipt`);
+    this.check(unexpected === 0, () => `${unexpected} stored result(s) differ from f(input)`);
+    const count = (s: string) => rows.filter((r) => r.status === s).length;
+    return {
+      seed: this.seed,
+      steps: this.steps,
+      drainSteps: this.stats.drainSteps,
+      jobs: rows.length,
+      completed: count('completed'),
+      failed: count('failed'),
+      cancelled: count('cancelled'),
+      failedBy,
+      devices: this.devices.length,
+      restarts: this.stats.restarts,
+      grants: this.stats.grants,
+      submits: this.stats.submits,
+      accepted: this.stats.accepted,
+      dropped: this.stats.dropped,
+      lateAccepted: this.stats.lateAccepted,
+      duplicatesDropped: this.stats.duplicatesDropped,
+      rejected: this.stats.rejected,
+      expiredLeases: this.stats.expiredLeases,
+      lostResults: lost,
+      duplicatedCounts: duplicated,
+      unexpectedResults: unexpected,
+    };
+  }
+}
+
+/** Runs one seeded simulation; throws a SimulationFailure naming the seed when an invariant breaks. */
+export function runSwarm(options: SimOptions): SimReport {
+  return new SwarmSimulation(options).run();
+}
