@@ -113,6 +113,24 @@ describe('hub with real devices', () => {
     expect(d.stopped).toContain(job.id);
   });
 
+  it('fails a job whose code throws for every input after a handful of runs, not after trying every input', async () => {
+    hub = await startTestHub();
+    const fleet = [await device(), await device(), await device()];
+    const { body: job } = await hub.api<Job>('POST', '/api/jobs', {
+      code: '(n) => { throw new TypeError("no good: " + n); }',
+      inputs: { range: { start: 0, end: 10000 } },
+      maxAttempts: 3,
+    });
+    const done = await finished(job.id);
+    expect(done.status).toBe('failed');
+    expect(done.error?.code).toBe('work_error');
+    expect(done.error?.message).toMatch(new RegExp(`input ${done.error?.input} failed 3 time\\(s\\); last error: TypeError: no good: ${done.error?.input}`));
+    const runs = fleet.reduce((sum, d) => sum + d.runs, 0);
+    // Slow start: each connection holds one input of an unproven job, so runs <= maxAttempts x connections.
+    expect(runs).toBeLessThanOrEqual(3 * fleet.length);
+    expect(runs).toBeGreaterThanOrEqual(3);
+  });
+
   it('fails a job with invalid_result when a numeric reducer gets a non-number', async () => {
     hub = await startTestHub();
     await device({ threads: 1 });

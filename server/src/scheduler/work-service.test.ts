@@ -29,7 +29,7 @@ function service(): WorkService {
     subtasksCompleted: () => {},
     jobFinished: () => {},
   };
-  return new WorkService({ store, clock, events, fleetThreads: () => threads, leaseTtlMs: TTL });
+  return new WorkService({ store, clock, events, fleetThreads: () => threads, leaseTtlMs: TTL, slowStart: false });
 }
 
 const dev = (n: number): DeviceConnection => ({ deviceId: `device-${n}`, connId: `conn-${n}`, threads: 4 });
@@ -220,6 +220,7 @@ describe('WorkService leases', () => {
       events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: () => {}, jobFinished: () => {} },
       defer: (step) => steps.push(step),
       aggregationChunk: 3,
+      slowStart: false,
     });
     const job = store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 1, end: 11 } }, reduce: 'sum' }), clock.now());
     const grant = work.requestWork(dev(1), 10)!;

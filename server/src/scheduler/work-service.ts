@@ -50,6 +50,11 @@ export interface WorkServiceOptions {
   aggregationChunk?: number;
   /** Crash points for durability tests. */
   faults?: Faults;
+  /**
+   * Until a job has a first success, give each connection one of its inputs at a time, then grow
+   * leases with its successes: code that fails everywhere fails after a few runs. Default true.
+   */
+  slowStart?: boolean;
 }
 
 export class WorkService {
@@ -88,6 +93,7 @@ export class WorkService {
       max,
       now: this.clock.now(),
       deadline: this.clock.monotonic() + this.ttl,
+      slowStart: this.options.slowStart !== false,
     });
     if (!active) return null;
     this.faults.reached('lease:committed');

@@ -56,6 +56,11 @@ export interface LeaseRequest {
   deadline: number;
   /** Wall time, for the job's startedAt. */
   now: number;
+  /**
+   * Slow start: until a job has a first success, a connection holds one of its inputs at a time,
+   * and after that a lease holds at most as many inputs as the job has successes.
+   */
+  slowStart?: boolean;
 }
 
 /** One outcome of one input, already checked by the hub (JSON parsed, size and type checked). */
@@ -131,7 +136,7 @@ export interface JobStore {
   /** Deletes finished jobs that finished before `cutoff`. Returns how many. */
   purgeFinishedBefore(cutoff: number): number;
 
-  /** Inputs of the oldest job with work not yet leased; null when there is none. */
+  /** Inputs of the oldest job with work not yet leased (that this connection may take); null when there is none. */
   leaseWork(request: LeaseRequest): ActiveLease | null;
   /** Inputs currently leased to one connection. */
   heldCount(connId: string): number;

@@ -147,8 +147,12 @@ export class SqliteJobStore implements JobStore {
     this.q = {
       jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),
       jobBySeq: db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE seq = ?'),
-      nextJobWithWork: db.prepare<[], JobRow>(
-        `SELECT * FROM jobs WHERE ${ACTIVE} AND (queued > 0 OR next_index < total) ORDER BY seq LIMIT 1`,
+      jobsWithWork: db.prepare<[], JobRow>(
+        `SELECT * FROM jobs WHERE ${ACTIVE} AND (queued > 0 OR next_index < total) ORDER BY seq LIMIT 20`,
+      ),
+      heldOfJobByConn: db.prepare<[string, number], { n: number }>(
+        `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
+          WHERE l.conn_id = ? AND l.job_seq = ? AND l.open = 1`,
       ),
       queuedIdx: db.prepare<[number, number], { idx: number }>(
         `SELECT idx FROM subtasks WHERE job_seq = ? AND state = 'queued' ORDER BY idx LIMIT ?`,
@@ -287,11 +291,18 @@ export class SqliteJobStore implements JobStore {
 
   leaseWork(request: LeaseRequest): ActiveLease | null {
     return this.db.transaction((): ActiveLease | null => {
-      const job = this.q.nextJobWithWork.get();
+      // Slow start: until a job has a first success, a connection holds one of its inputs at a
+      // time, so code that fails everywhere fails the job after a few runs, not after every input.
+      // After that, leases grow with the job's successes.
+      const slow = request.slowStart === true;
+      const job = this.q.jobsWithWork
+        .all()
+        .find((j) => !slow || j.completed > 0 || (this.q.heldOfJobByConn.get(request.connId, j.seq)?.n ?? 0) === 0);
       if (!job) return null;
-      const indexes = this.q.queuedIdx.all(job.seq, request.max).map((r) => r.idx);
+      const max = slow ? Math.min(request.max, Math.max(1, job.completed)) : request.max;
+      const indexes = this.q.queuedIdx.all(job.seq, max).map((r) => r.idx);
       const fromQueue = indexes.length;
-      const fresh = Math.min(request.max - fromQueue, job.total - job.next_index);
+      const fresh = Math.min(max - fromQueue, job.total - job.next_index);
       for (let i = 0; i < fresh; i++) indexes.push(job.next_index + i);
       const lease: LeaseRecord = {
         id: newId('lease_'),
