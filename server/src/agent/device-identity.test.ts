@@ -1,0 +1,51 @@
+/** The agent's id file: created, reused, extended, never overwritten when damaged. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IdentityError, loadDeviceIds } from './device-identity.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const tempFile = (name = 'edgeswarm-device.json') => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeswarm-ids-'));
+  dirs.push(dir);
+  return join(dir, name);
+};
+
+describe('loadDeviceIds', () => {
+  it('creates ids of 22 URL-safe characters, keeps them in the file and returns the same ones later', () => {
+    const file = tempFile();
+    const first = loadDeviceIds(file, 2);
+    expect(first).toHaveLength(2);
+    for (const id of first) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(new Set(first).size).toBe(2);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ deviceIds: first });
+    expect(loadDeviceIds(file, 2)).toEqual(first);
+  });
+
+  it('adds ids for more devices and keeps the others when fewer run', () => {
+    const file = tempFile();
+    const [one] = loadDeviceIds(file, 1);
+    const three = loadDeviceIds(file, 3);
+    expect(three[0]).toBe(one);
+    expect(loadDeviceIds(file, 1)).toEqual([one]);
+    expect(loadDeviceIds(file, 3)).toEqual(three);
+  });
+
+  it('creates missing directories', () => {
+    const file = join(tempFile('nested'), 'deeper', 'ids.json');
+    expect(loadDeviceIds(file, 1)).toHaveLength(1);
+  });
+
+  it('refuses a damaged file instead of replacing the identity in it', () => {
+    const file = tempFile();
+    writeFileSync(file, '{"deviceIds": ["short"]}');
+    expect(() => loadDeviceIds(file, 1)).toThrow(IdentityError);
+    writeFileSync(file, 'not json');
+    expect(() => loadDeviceIds(file, 1)).toThrow(/is not JSON/);
+    expect(readFileSync(file, 'utf8')).toBe('not json');
+  });
+});

@@ -1,0 +1,52 @@
+/** Inside a job worker thread: compiles each job's code in its own sandbox and runs one input per request, answering the pool. */
+import { parentPort } from 'node:worker_threads';
+import { errorText, type RunOutcome } from '@edgeswarm/shared';
+import { JobSandbox } from './job-sandbox.ts';
+import type { FromWorker, ToWorker } from './worker-protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('job-runner.ts runs only inside a worker thread');
+
+/** Sandboxes by code string; a job's code never changes, and a worker rarely sees more than a few jobs. */
+const sandboxes = new Map<string, JobSandbox>();
+const MAX_CACHED = 8;
+let current: JobSandbox | null = null;
+
+// Job code may leave a rejected promise unhandled; in the browser that only logs, here it would kill the thread.
+process.on('unhandledRejection', () => {});
+
+async function handle(request: ToWorker): Promise<FromWorker> {
+  const started = performance.now();
+  if (request.code !== null) {
+    current = sandboxes.get(request.code) ?? null;
+    if (!current) {
+      const compiled = JobSandbox.compile(request.code, request.timeoutMs);
+      if (!compiled.ok) {
+        const outcome: RunOutcome = compiled.timedOut
+          ? { ok: false, code: 'timeout', message: `the run took longer than timeoutMs (${request.timeoutMs} ms)` }
+          : { ok: false, code: 'work_error', message: `the job code failed to compile: ${compiled.message}` };
+        return { type: 'done', id: request.id, loaded: false, outcome };
+      }
+      if (sandboxes.size >= MAX_CACHED) sandboxes.clear();
+      sandboxes.set(request.code, compiled.sandbox);
+      current = compiled.sandbox;
+    }
+  }
+  if (!current) {
+    return { type: 'done', id: request.id, loaded: false, outcome: { ok: false, code: 'work_error', message: 'no job code is loaded in this worker' } };
+  }
+  const left = request.timeoutMs - (performance.now() - started);
+  const syncTimeoutMs = request.vmTimeout ? Math.max(1, left) : null;
+  const outcome = await current.run(request.inputJson, { timeoutMs: request.timeoutMs, syncTimeoutMs });
+  return { type: 'done', id: request.id, loaded: true, outcome };
+}
+
+port.on('message', (request: ToWorker) => {
+  void handle(request)
+    .catch((err: unknown): FromWorker => {
+      current = null;
+      return { type: 'done', id: request.id, loaded: false, outcome: { ok: false, code: 'work_error', message: errorText(err) } };
+    })
+    .then((reply) => port.postMessage(reply));
+});
+port.postMessage({ type: 'ready' } satisfies FromWorker);

@@ -1,0 +1,88 @@
+/** The worker_threads pool with real threads: results, timeouts that replace or keep a thread, the memory limit, abandoning runs. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ThreadPool, memoryLimits, type PoolTask } from './thread-pool.ts';
+
+const pools: ThreadPool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+function pool(threads: number, heapMb = 64, vmTimeout?: 'always' | 'after-timeout' | 'never'): ThreadPool {
+  const p = new ThreadPool({ threads, memory: memoryLimits(heapMb), vmTimeout, onFatal: (err) => { throw err; } });
+  pools.push(p);
+  return p;
+}
+
+const task = (over: Partial<PoolTask> = {}): PoolTask => ({ jobId: 'squares', code: '(n) => n * n', timeoutMs: 5000, input: 3, ...over });
+
+describe('ThreadPool', () => {
+  it('starts no thread before the first run, then runs inputs of several jobs on its threads', async () => {
+    const p = pool(2);
+    expect(p.threadsStarted).toBe(0);
+    const inputs = Array.from({ length: 200 }, (_, i) => i);
+    const results = await Promise.all(
+      inputs.map((i) => p.run(i % 2 ? task({ input: i }) : task({ jobId: 'upper', code: '(n) => String(n).padStart(3, "0")', input: i }))),
+    );
+    expect(results.map((r) => r?.outcome)).toEqual(
+      inputs.map((i) => ({ ok: true, json: i % 2 ? String(i * i) : JSON.stringify(String(i).padStart(3, '0')) })),
+    );
+    expect(p.threadsStarted).toBe(2);
+  });
+
+  it('terminates a run that never ends at timeoutMs, reports timeout, and keeps working', async () => {
+    const p = pool(1);
+    await p.run(task()); // thread started
+    const started = performance.now();
+    const looped = await p.run(task({ jobId: 'loop', code: '() => { for (;;); }', timeoutMs: 300 }));
+    const elapsed = performance.now() - started;
+    expect(looped?.outcome).toEqual({ ok: false, code: 'timeout', message: 'the run took longer than timeoutMs (300 ms)' });
+    expect(elapsed).toBeGreaterThanOrEqual(295);
+    expect(elapsed).toBeLessThan(1500);
+    expect(p.threadsStarted).toBe(2); // the looping thread was replaced
+    await expect(p.run(task({ input: 12 }))).resolves.toMatchObject({ outcome: { ok: true, json: '144' } });
+    // An async run that never settles cannot be interrupted from inside: the pool still ends it.
+    await expect(p.run(task({ jobId: 'hang', code: '() => new Promise(() => {})', timeoutMs: 200 }))).resolves.toMatchObject({
+      outcome: { ok: false, code: 'timeout' },
+    });
+  });
+
+  it('stops later runs of a job that timed out from inside the thread, without replacing it', async () => {
+    const p = pool(1);
+    const loop = task({ jobId: 'loop', code: '() => { for (;;); }', timeoutMs: 300 });
+    await p.run(loop);
+    await p.run(task()); // the replacement thread is ready
+    const before = p.threadsStarted;
+    await expect(p.run(loop)).resolves.toMatchObject({ outcome: { ok: false, code: 'timeout' } });
+    expect(p.threadsStarted).toBe(before);
+  });
+
+  it('ends code that allocates without bound as work_error naming the memory limit, and keeps working', async () => {
+    const p = pool(1, 64);
+    const hog = await p.run(task({ jobId: 'hog', code: '() => { const a = []; for (;;) a.push(new Array(1e5).fill(1)); }', timeoutMs: 20_000 }));
+    expect(hog?.outcome).toEqual({ ok: false, code: 'work_error', message: 'the run exhausted the worker memory limit (64 MiB)' });
+    await expect(p.run(task({ input: 5 }))).resolves.toMatchObject({ outcome: { ok: true, json: '25' } });
+  });
+
+  it('gives job code no require, process or fetch', async () => {
+    const p = pool(1);
+    const result = await p.run(task({ jobId: 'probe', code: '() => [typeof require, typeof process, typeof fetch]' }));
+    expect(result?.outcome).toEqual({ ok: true, json: '["undefined","undefined","undefined"]' });
+  });
+
+  it('abandons queued and running inputs of an owner with null, leaving the others', async () => {
+    const p = pool(1);
+    const a = {};
+    const b = {};
+    const long = task({ jobId: 'slow', code: '() => new Promise(() => {})', timeoutMs: 10_000 });
+    await p.run(task()); // the thread is ready, so the first run below starts at once
+    const running = p.run(long, a);
+    const queuedA = p.run(task(), a);
+    const queuedB = p.run(task({ input: 4 }), b);
+    expect(p.running).toBe(1);
+    expect(p.abandon((_t, owner) => owner === a, { running: false })).toBe(1);
+    await expect(queuedA).resolves.toBeNull();
+    expect(p.abandon((t) => t.jobId === 'slow', { running: true })).toBe(1);
+    await expect(running).resolves.toBeNull();
+    await expect(queuedB).resolves.toMatchObject({ outcome: { ok: true, json: '16' } });
+  });
+});
