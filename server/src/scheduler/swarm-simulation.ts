@@ -110,6 +110,8 @@ interface SimJob {
   /** Inputs whose success the hub acknowledged as accepted: must stay done forever. */
   acceptedOk: Set<number>;
   cancelled: boolean;
+  /** Deleted from the dashboard: gone from every listing; its rows are purged in steps. */
+  deleted: boolean;
   /** Status once the job ended; it must never change afterwards. */
   ended: 'completed' | 'failed' | 'cancelled' | null;
   finishedEvents: number;
@@ -210,6 +212,7 @@ export interface SimReport {
   steps: number;
   drainSteps: number;
   jobs: number;
+  deleted: number;
   completed: number;
   failed: number;
   cancelled: number;
@@ -261,9 +264,10 @@ export class SwarmSimulation {
   private readonly drainBudget: number;
   private readonly maxJobs: number;
   private readonly maxDevices: number;
-  /** Results verified against jobFunction: (seq:idx) -> stored JSON. */
-  private readonly verified = new Map<string, string>();
   private completedEvents = 0;
+  private retiredDone = 0;
+  private retiredAttempts = 0;
+  private slowStart = true;
   private readonly stats = {
     restarts: 0,
     grants: 0,
@@ -282,7 +286,7 @@ export class SwarmSimulation {
     this.rng = new Rng(this.seed);
     this.steps = options.steps ?? 200;
     this.drainBudget = options.drainBudget ?? 400;
-    this.maxJobs = options.maxJobs ?? 10;
+    this.maxJobs = options.maxJobs ?? 14;
     this.maxDevices = options.maxDevices ?? 8;
     this.dir = mkdtempSync(join(tmpdir(), 'edgeswarm-swarm-'));
     this.file = join(this.dir, 'edgeswarm.db');
@@ -329,7 +333,9 @@ export class SwarmSimulation {
   }
 
   private service(): WorkService {
+    this.slowStart = this.rng.chance(0.7);
     return new WorkService({
+      slowStart: this.slowStart,
       store: this.store,
       clock: this.clock,
       fleetThreads: () => {
@@ -391,7 +397,7 @@ export class SwarmSimulation {
 
   private chaosEvent(): void {
     const live = this.liveDevices();
-    const activeJobs = this.jobs.filter((j) => j.ended === null && !j.cancelled).length;
+    const activeJobs = this.jobs.filter((j) => j.ended === null && !j.cancelled && !j.deleted).length;
     const event = this.rng.weighted<() => void>([
       [this.jobs.length < this.maxJobs ? (activeJobs === 0 ? 6 : 1.2) : 0, () => this.submitJob()],
       [this.devices.length < this.maxDevices ? 1.2 : 0, () => this.join()],
@@ -399,12 +405,14 @@ export class SwarmSimulation {
       [live.length ? 9 : 0, () => this.requestWork(this.rng.pick(live))],
       [live.length ? 9 : 0, () => this.complete(this.rng.pick(live))],
       [live.length ? 1.5 : 0, () => this.replay(this.rng.pick(live))],
-      [live.length ? 0.6 : 0, () => this.foreignSubmit(this.rng.pick(live))],
+      [live.length ? 1 : 0, () => this.foreignSubmit(this.rng.pick(live))],
       [live.length > 1 ? 0.8 : 0, () => this.crash(this.rng.pick(live))],
       [live.length > 1 ? 1.2 : 0, () => this.disconnect(this.rng.pick(live))],
       [0.8, () => this.hubNoticesZombies()],
       [6, () => this.advance()],
-      [0.12, () => this.cancel()],
+      [0.08, () => this.cancel()],
+      [0.04, () => this.deleteJob()],
+      [0.5, () => this.purge()],
       [live.length ? 0.4 : 0, () => this.flap(this.rng.pick(live))],
       [0.35, () => this.restart()],
       [1, () => this.drainDeferred(this.rng.int(1, 3))],
@@ -461,6 +469,7 @@ export class SwarmSimulation {
       flaky,
       acceptedOk: new Set(),
       cancelled: false,
+      deleted: false,
       ended: null,
       finishedEvents: 0,
       stoppedEvents: 0,
@@ -606,7 +615,7 @@ export class SwarmSimulation {
       .all(conn.connId);
     const grant = this.work.requestWork(conn, slots);
     if (!grant) {
-      const slowStart = waiting.every((j) => j.completed === 0 && j.held > 0);
+      const slowStart = this.slowStart && waiting.every((j) => j.completed === 0 && j.held > 0);
       this.check(
         unleased === 0 || heldBefore >= room || slowStart,
         () =>
@@ -621,7 +630,7 @@ export class SwarmSimulation {
     const indexes = grant.items.map((it) => it.index);
     this.check(n >= 1 && n <= Math.min(slots, MAX_LEASE_ITEMS), () => `grant of ${n} items for ${slots} slots`);
     this.check(new Set(indexes).size === n, () => `grant ${grant.leaseId} repeats an input: ${indexes.join(',')}`);
-    this.check(job.ended === null && !job.cancelled, () => `grant for job ${job.seq} which has ended (${job.ended ?? 'cancelled'})`);
+    this.check(job.ended === null && !job.cancelled && !job.deleted, () => `grant for job ${job.seq} which has ended (${job.ended ?? (job.deleted ? 'deleted' : 'cancelled')})`);
     this.check(grant.timeoutMs === job.timeoutMs, () => `grant timeoutMs ${grant.timeoutMs} != ${job.timeoutMs}`);
     for (const it of grant.items) {
       this.check(
@@ -664,6 +673,8 @@ export class SwarmSimulation {
     const p = job?.flaky.get(item.index);
     if (!honest && device.flaky && p !== undefined && this.rng.chance(p)) {
       const kind = this.rng.float();
+      if (kind < 0.05) return { index: item.index, ok: true, json: '{"truncated": ' }; // not JSON: invalid_result
+      if (kind < 0.1 && job?.reduce === 'sum') return { index: item.index, ok: true, json: '1e400' }; // Infinity
       if (kind < 0.15 && job?.reduce === 'sum') return { index: item.index, ok: true, json: '"not a number"' };
       if (kind < 0.35) return { index: item.index, ok: false, code: 'timeout', message: 'took too long' };
       return { index: item.index, ok: false, code: 'work_error', message: `flaky input ${item.index}` };
@@ -775,9 +786,18 @@ export class SwarmSimulation {
         }
         let ok = r.ok;
         let code = r.ok ? '' : r.code;
-        if (r.ok && jobBefore.reduce === 'sum' && typeof JSON.parse(r.json) !== 'number') {
-          ok = false;
-          code = 'invalid_result';
+        if (r.ok) {
+          let value: unknown;
+          try {
+            value = JSON.parse(r.json);
+          } catch {
+            value = undefined;
+          }
+          const numeric = typeof value === 'number' && Number.isFinite(value);
+          if (value === undefined || (jobBefore.reduce === 'sum' && !numeric)) {
+            ok = false;
+            code = 'invalid_result';
+          }
         }
         if (ok) {
           s.state = 'done';
@@ -846,10 +866,36 @@ export class SwarmSimulation {
     const job = this.rng.pick(candidates);
     const before = this.jobRow(job.seq);
     const outcome = this.store.cancelJob(job.id, this.clock.now());
-    const expected = before && ACTIVE.has(before.status) ? 'cancelled' : 'already_finished';
+    const expected = job.deleted ? 'not_found' : before && ACTIVE.has(before.status) ? 'cancelled' : 'already_finished';
     this.check(outcome === expected, () => `cancelJob(${job.seq}) with status ${before?.status} gave ${outcome}`);
     if (outcome === 'cancelled') job.cancelled = true;
     this.note(`cancel job ${job.seq}: ${outcome}`);
+  }
+
+  /** The dashboard deletes a job, running or not: it vanishes at once, its rows go in purge steps, late results are dropped. */
+  private deleteJob(): void {
+    const candidates = this.jobs.filter((j) => !j.deleted);
+    if (candidates.length === 0) return;
+    const job = this.rng.pick(candidates);
+    const counts = this.db
+      .prepare<[number], { done: number; attempts: number }>(
+        `SELECT coalesce(sum(state = 'done'), 0) AS done, coalesce(sum(attempts), 0) AS attempts FROM subtasks WHERE job_seq = ?`,
+      )
+      .get(job.seq) ?? { done: 0, attempts: 0 };
+    const ok = this.store.deleteJob(job.id);
+    this.check(ok, () => `deleteJob(${job.seq}) found nothing to delete`);
+    job.deleted = true;
+    this.retiredDone += counts.done;
+    this.retiredAttempts += counts.attempts;
+    this.note(`delete job ${job.seq} (${counts.done} done, ${counts.attempts} attempts)`);
+    this.check(this.store.getJob(job.id) === null, () => `job ${job.seq} still visible after deleteJob`);
+    const open = this.db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM leases WHERE job_seq = ? AND open = 1').get(job.seq)?.n;
+    this.check(open === 0, () => `${open} open lease(s) of deleted job ${job.seq}`);
+  }
+
+  private purge(): void {
+    const removed = this.store.purgeStep(this.rng.int(1, 400));
+    if (removed > 0) this.note(`purge step removed ${removed} rows`);
   }
 
   /** Time passes: in beats of at most 5 s with heartbeats, or (a frozen hub or network) in one jump without. */
@@ -938,7 +984,7 @@ export class SwarmSimulation {
     for (const d of this.devices) if (!d.conn) this.connect(d);
     this.note('drain: every device online and well-behaved');
     while (this.step < this.drainBudget) {
-      if (this.jobs.every((j) => this.jobRow(j.seq)?.status !== 'queued' && this.jobRow(j.seq)?.status !== 'running')) break;
+      if (this.jobs.every((j) => j.deleted || !ACTIVE.has(this.jobRow(j.seq)?.status ?? ''))) break;
       this.step++;
       for (const d of this.liveDevices()) {
         this.complete(d, true);
@@ -956,8 +1002,19 @@ export class SwarmSimulation {
 
   private checkInvariants(): void {
     const db = this.db;
-    const jobs = db.prepare<[], JobRow>('SELECT * FROM jobs ORDER BY seq').all();
-    this.check(jobs.length === this.jobs.length, () => `${jobs.length} job rows for ${this.jobs.length} submitted jobs`);
+    const all = db.prepare<[], JobRow>('SELECT * FROM jobs ORDER BY seq').all();
+    for (const row of all) {
+      const job = this.jobsBySeq.get(row.seq);
+      this.check(job !== undefined && job.deleted === (row.deleted === 1), () => `job ${row.seq}: deleted = ${row.deleted}, but the simulator ${job?.deleted ? 'deleted' : 'did not delete'} it`);
+    }
+    const jobs = all.filter((r) => r.deleted === 0);
+    const kept = this.jobs.filter((j) => !j.deleted).length;
+    this.check(jobs.length === kept, () => `${jobs.length} job rows for ${kept} submitted, undeleted jobs`);
+    this.check(this.store.listJobs(0, 1000).total === kept, () => `listJobs counts ${this.store.listJobs(0, 1000).total} jobs, not ${kept}`);
+    for (const table of ['subtasks', 'leases', 'input_chunks']) {
+      const orphans = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table} WHERE job_seq NOT IN (SELECT seq FROM jobs)`).get()?.n;
+      this.check(orphans === 0, () => `${orphans} row(s) of ${table} belong to no job`);
+    }
     const agg = new Map(
       db
         .prepare<[], { job_seq: number; n: number; done: number; leased: number; queued: number; failed: number; min_idx: number; max_idx: number; max_losses: number }>(
@@ -996,20 +1053,21 @@ export class SwarmSimulation {
         if (job.ended === null) {
           job.ended = row.status as 'completed' | 'failed' | 'cancelled';
           this.note(`job ${row.seq} ended: ${row.status}${row.error ? ` ${row.error}` : ''}`);
+          this.checkDoneRows(job);
         }
       }
       if (row.status === 'completed') this.checkCompleted(row, job);
       if (row.status === 'failed') this.checkFailed(row, job);
       if (row.status === 'cancelled') this.check(job.cancelled && row.error === null, () => `${where}: cancelled by nobody`);
     }
-    // Per-row checks of active jobs, and result checks of every done row not verified yet.
+    // Per-row checks of active jobs (a job's rows are checked once more as it ends, and all again at the end).
     const leaseItems = new Map<string, Set<number>>();
     const rows = db
       .prepare<[], { job_seq: number; status: string; idx: number; state: string; lease_id: string | null; result: string | null; attempts: number; max_attempts: number; l_open: number | null; l_job: number | null; l_items: string | null }>(
         `SELECT s.job_seq, j.status, s.idx, s.state, s.lease_id, s.result, s.attempts, j.max_attempts,
                 l.open AS l_open, l.job_seq AS l_job, l.items AS l_items
            FROM subtasks s JOIN jobs j ON j.seq = s.job_seq LEFT JOIN leases l ON l.id = s.lease_id
-          WHERE j.status IN ('queued', 'running') OR s.state = 'done'`,
+          WHERE j.deleted = 0 AND j.status IN ('queued', 'running')`,
       )
       .all();
     const doneByJob = new Map<number, Set<number>>();
@@ -1021,18 +1079,9 @@ export class SwarmSimulation {
         let set = doneByJob.get(r.job_seq);
         if (!set) doneByJob.set(r.job_seq, (set = new Set()));
         set.add(r.idx);
-        const key = `${r.job_seq}:${r.idx}`;
-        const seen = this.verified.get(key);
-        if (seen === undefined) {
-          this.check(r.result === job.expected[r.idx], () => `${where}: stored result ${r.result}, but f(${JSON.stringify(job.inputs[r.idx])}) = ${job.expected[r.idx]}`);
-          this.verified.set(key, r.result ?? '');
-        } else {
-          this.check(r.result === seen, () => `${where}: stored result changed from ${seen} to ${r.result}`);
-        }
+        this.check(r.result === job.expected[r.idx], () => `${where}: stored result ${r.result}, but f(${JSON.stringify(job.inputs[r.idx])}) = ${job.expected[r.idx]}`);
         this.check(r.lease_id === null, () => `${where}: done but still names lease ${r.lease_id}`);
-      }
-      if (!ACTIVE.has(r.status)) continue;
-      if (r.state === 'leased') {
+      } else if (r.state === 'leased') {
         this.check(r.lease_id !== null && r.l_open === 1, () => `${where}: leased by ${r.lease_id}, whose lease row is ${r.l_open === null ? 'missing' : 'closed'}`);
         this.check(r.l_job === r.job_seq, () => `${where}: leased by a lease of job ${r.l_job}`);
         const id = r.lease_id ?? '';
@@ -1052,13 +1101,71 @@ export class SwarmSimulation {
       for (const idx of job.acceptedOk) this.check(done.has(idx), () => `job ${job.seq} input ${idx}: its accepted result is gone (row no longer done)`);
     }
     // Global accounting: every accepted receipt is a done row or a counted attempt, exactly once.
-    const attempts = db.prepare<[], { n: number }>('SELECT coalesce(sum(attempts), 0) AS n FROM subtasks').get()?.n ?? -1;
+    // (Deleted jobs are frozen at deletion and counted as retired.)
+    const attempts =
+      db
+        .prepare<[], { n: number }>('SELECT coalesce(sum(s.attempts), 0) AS n FROM subtasks s JOIN jobs j ON j.seq = s.job_seq WHERE j.deleted = 0')
+        .get()?.n ?? -1;
+    const done = doneRows + this.retiredDone;
+    const counted = attempts + this.retiredAttempts;
     this.check(
-      this.stats.accepted === doneRows + attempts,
-      () => `receipts accepted ${this.stats.accepted} results, but there are ${doneRows} done rows and ${attempts} counted attempts`,
+      this.stats.accepted === done + counted,
+      () => `receipts accepted ${this.stats.accepted} results, but there are ${done} done rows and ${counted} counted attempts`,
     );
-    this.check(this.completedEvents === doneRows, () => `subtasksCompleted reported ${this.completedEvents}, but there are ${doneRows} done rows`);
+    this.check(this.completedEvents === done, () => `subtasksCompleted reported ${this.completedEvents}, but there are ${done} done rows`);
     this.checkLeases();
+    this.checkCounts(jobs, agg);
+  }
+
+  /** The dashboard's numbers and the device presence counts agree with the rows. */
+  private checkCounts(jobs: JobRow[], agg: Map<number, { done: number; leased: number; queued: number }>): void {
+    let completed = 0;
+    let queued = 0;
+    let running = 0;
+    for (const row of jobs) {
+      const a = agg.get(row.seq);
+      completed += a?.done ?? 0;
+      if (!ACTIVE.has(row.status)) continue;
+      queued += row.total - row.next_index + (a?.queued ?? 0);
+      running += a?.leased ?? 0;
+    }
+    const counts = this.store.workCounts();
+    this.check(
+      counts.completed === completed && counts.queued === queued && counts.running === running,
+      () => `workCounts() ${JSON.stringify(counts)}; rows say ${JSON.stringify({ completed, queued, running })}`,
+    );
+    const unleased = this.store.unleasedCount();
+    this.check(unleased === queued, () => `unleasedCount() ${unleased}; rows say ${queued}`);
+    const expected = new Map<string, number>();
+    for (const sc of this.conns.values()) {
+      if (sc.epoch === this.epoch && sc.state !== 'closed') expected.set(sc.conn.deviceId, (expected.get(sc.conn.deviceId) ?? 0) + 1);
+    }
+    for (const d of this.db.prepare<[], { id: string; connections: number }>('SELECT id, connections FROM devices').all()) {
+      this.check(
+        d.connections === (expected.get(d.id) ?? 0),
+        () => `device ${d.id} has ${d.connections} connection(s) in the store; ${expected.get(d.id) ?? 0} sockets are up`,
+      );
+    }
+    const online = this.store.onlineDeviceCount();
+    this.check(online === expected.size, () => `onlineDeviceCount() ${online}; ${expected.size} devices have sockets up`);
+  }
+
+  /** Every done row of a job holds f(input), and every accepted success is still there. Returns the done count. */
+  private checkDoneRows(job: SimJob): number {
+    const done = this.db
+      .prepare<[number], { idx: number; result: string | null; lease_id: string | null }>(
+        `SELECT idx, result, lease_id FROM subtasks WHERE job_seq = ? AND state = 'done'`,
+      )
+      .all(job.seq);
+    const doneSet = new Set<number>();
+    for (const d of done) {
+      doneSet.add(d.idx);
+      this.check(d.result === job.expected[d.idx], () => `job ${job.seq} input ${d.idx}: stored result ${d.result}, but f(${JSON.stringify(job.inputs[d.idx])}) = ${job.expected[d.idx]}`);
+      this.check(d.lease_id === null, () => `job ${job.seq} input ${d.idx}: done but still names lease ${d.lease_id}`);
+    }
+    for (const idx of job.acceptedOk) this.check(doneSet.has(idx), () => `job ${job.seq} input ${idx}: its accepted result is gone (row no longer done)`);
+    this.check(done.length === job.acceptedOk.size, () => `job ${job.seq}: ${done.length} done rows but ${job.acceptedOk.size} accepted successes`);
+    return done.length;
   }
 
   private checkCompleted(row: JobRow, job: SimJob): void {
@@ -1097,14 +1204,14 @@ export class SwarmSimulation {
   private checkLeases(): void {
     const mono = this.clock.monotonic();
     const open = this.db
-      .prepare<[], LeaseRow & { status: string }>(
-        'SELECT l.*, j.status FROM leases l JOIN jobs j ON j.seq = l.job_seq WHERE l.open = 1',
+      .prepare<[], LeaseRow & { status: string; job_deleted: number }>(
+        'SELECT l.*, j.status, j.deleted AS job_deleted FROM leases l JOIN jobs j ON j.seq = l.job_seq WHERE l.open = 1',
       )
       .all();
     const held = new Map<string, number>();
     for (const l of open) {
       const where = `open lease ${l.id} of job ${l.job_seq} (${l.conn_id})`;
-      this.check(ACTIVE.has(l.status), () => `${where}: its job is ${l.status}`);
+      this.check(ACTIVE.has(l.status) && l.job_deleted === 0, () => `${where}: its job is ${l.job_deleted ? 'deleted' : l.status}`);
       const model = this.leases.get(l.id);
       const sc = this.conns.get(l.conn_id);
       this.check(model !== undefined && model.epoch === this.epoch, () => `${where}: not granted by this hub process`);
@@ -1128,7 +1235,7 @@ export class SwarmSimulation {
   private finalChecks(): SimReport {
     this.phase = 'final';
     this.checkInvariants();
-    const rows = this.db.prepare<[], JobRow>('SELECT * FROM jobs ORDER BY seq').all();
+    const rows = this.db.prepare<[], JobRow>('SELECT * FROM jobs WHERE deleted = 0 ORDER BY seq').all();
     const unfinished = rows.filter((r) => ACTIVE.has(r.status));
     this.check(
       unfinished.length === 0,
@@ -1175,7 +1282,8 @@ export class SwarmSimulation {
       seed: this.seed,
       steps: this.steps,
       drainSteps: this.stats.drainSteps,
-      jobs: rows.length,
+      jobs: this.jobs.length,
+      deleted: this.jobs.filter((j) => j.deleted).length,
       completed: count('completed'),
       failed: count('failed'),
       cancelled: count('cancelled'),
