@@ -63,6 +63,8 @@ export function createHub(options: HubOptions): Hub {
   const cap = new AddressConnectionCap(options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
   devices.use(cap.middleware);
   dashboards.use(cap.middleware);
+  devices.on('connection', (socket) => cap.track(socket));
+  dashboards.on('connection', (socket) => cap.track(socket));
 
   const fleetThreads = () => {
     let threads = 0;

@@ -34,6 +34,19 @@ describe('client guards', () => {
     }, 5000, 'a connection after one left');
   });
 
+  it('does not count refused handshakes against the cap (regression: a few bad handshakes locked an address out)', async () => {
+    hub = await startTestHub({ maxConnectionsPerAddress: 2 });
+    for (let i = 0; i < 5; i++) {
+      const stale = new TestDevice(hub.url, { autoWork: false, protocol: 0 });
+      devices.push(stale);
+      await expect(stale.connected()).rejects.toThrow('client_too_old');
+      stale.close();
+    }
+    const [a, b] = [open(), open()];
+    await a.connected();
+    await b.connected();
+  });
+
   it('answers a flood of requests with rate_limited, then disconnects the flooder, and keeps serving others', async () => {
     hub = await startTestHub();
     const flooder = open();

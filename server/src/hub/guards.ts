@@ -12,27 +12,34 @@ const ABUSE_DEBT = MESSAGE_BURST * 2;
 
 type Middleware = (socket: Socket, next: (err?: Error) => void) => void;
 
-/** Counts live sockets per remote address across namespaces; `max` 0 turns the cap off. */
+/**
+ * Counts live sockets per remote address across namespaces; `max` 0 turns the cap off. The
+ * middleware only checks; a socket is counted once it is connected (`track`), because a handshake
+ * refused by a later check never fires `disconnect` and would otherwise be counted for ever.
+ */
 export class AddressConnectionCap {
   private readonly counts = new Map<string, number>();
 
   constructor(private readonly max: number) {}
 
   readonly middleware: Middleware = (socket, next) => {
-    const address = socket.handshake.address;
-    const current = this.counts.get(address) ?? 0;
-    if (this.max > 0 && current >= this.max) {
+    if (this.max > 0 && (this.counts.get(socket.handshake.address) ?? 0) >= this.max) {
       next(refusal(CONNECT_REFUSALS.tooManyConnections, `at most ${this.max} connections per address`));
       return;
     }
-    this.counts.set(address, current + 1);
+    next();
+  };
+
+  /** Call on `connection`: counts the socket until it disconnects. */
+  track(socket: Socket): void {
+    const address = socket.handshake.address;
+    this.counts.set(address, (this.counts.get(address) ?? 0) + 1);
     socket.once('disconnect', () => {
       const left = (this.counts.get(address) ?? 1) - 1;
       if (left <= 0) this.counts.delete(address);
       else this.counts.set(address, left);
     });
-    next();
-  };
+  }
 }
 
 /**

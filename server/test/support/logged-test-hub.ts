@@ -21,7 +21,12 @@ export interface LoggedTestHub extends TestHub {
   readonly logs: HubLogEntry[];
 }
 
-export async function startLoggedTestHub(): Promise<LoggedTestHub> {
+export interface LoggedTestHubOptions {
+  /** Socket.IO connections allowed from one address (the hub's --max-connections-per-address). */
+  maxConnectionsPerAddress?: number;
+}
+
+export async function startLoggedTestHub(options: LoggedTestHubOptions = {}): Promise<LoggedTestHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'edgeswarm-logged-'));
   const store = new SqliteJobStore(join(dataDir, 'edgeswarm.db'));
   const logs: HubLogEntry[] = [];
@@ -31,6 +36,7 @@ export async function startLoggedTestHub(): Promise<LoggedTestHub> {
     adminToken: TEST_TOKEN,
     webRoot: join(dataDir, 'no-web'),
     retentionDays: 30,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
     sweepIntervalMs: 100,
     feedIntervalMs: 100,
     log: (message, err) => logs.push({ message, err }),
