@@ -1,16 +1,16 @@
 /** The hub as a real process (`node --import tsx src/main.ts`): flags over env, printed URLs, token file, clean stop. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import type { Job } from '@edgeswarm/shared';
 import { TestDevice } from './support/test-device.ts';
 import { waitFor } from './support/test-hub.ts';
+import { SERVER_DIR, startHubProcess } from './support/hub-process.ts';
 
-const SERVER_DIR = resolve(import.meta.dirname, '..');
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
@@ -20,31 +20,9 @@ afterEach(() => {
 });
 
 function startHub(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-    cwd: SERVER_DIR,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const ready = new Promise<string>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`hub did not start:\n${output}`)), 20_000);
-    child.stdout?.on('data', () => {
-      if (output.includes('Dashboard:')) {
-        clearTimeout(timer);
-        ok(output);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`hub exited with ${code}:\n${output}`));
-    });
-  });
-  ready.catch(() => {}); // awaited only by tests that expect the hub to start
-  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
-  return { child, ready, exited, output: () => output };
+  const hub = startHubProcess(args, env);
+  children.push(hub.child);
+  return { ...hub, exited: hub.exited.then((e) => e.code) };
 }
 
 const tempDir = () => {

@@ -58,3 +58,4 @@ export type {
 } from './protocol/events.ts';
 export { compileJobFunction, toResultJson, runJobFunction, errorText, type JobFunction, type RunOutcome } from './runtime/job-function.ts';
 export { SECURITY_HEADERS } from './http/security-headers.ts';
+export { ResultOutbox, type OutboxOptions } from './client/result-outbox.ts';

@@ -17,7 +17,7 @@ import {
   type RunResult,
   type SubmitReceipt,
 } from '@edgeswarm/shared';
-import { ResultOutbox } from './result-outbox.ts';
+import { ResultOutbox } from '@edgeswarm/shared';
 import type { PoolResult, PoolTask, RunPool } from './thread-pool.ts';
 
 type DeviceSocket = Socket<HubToDeviceEvents, DeviceToHubEvents>;

@@ -23,6 +23,8 @@ export interface TestHubOptions {
   sweepIntervalMs?: number;
   dataDir?: string;
   maxConnectionsPerAddress?: number;
+  /** Receives the hub's log lines; default: dropped. */
+  log?: (message: string, err?: unknown) => void;
 }
 
 export const TEST_TOKEN = 'test-admin-token-0123456789';
@@ -40,7 +42,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     maxConnectionsPerAddress: options.maxConnectionsPerAddress,
     sweepIntervalMs: options.sweepIntervalMs ?? 100,
     feedIntervalMs: 100,
-    log: () => {},
+    log: options.log ?? (() => {}),
   });
   await new Promise<void>((ok) => hub.httpServer.listen(0, '127.0.0.1', () => ok()));
   const { port } = hub.httpServer.address() as AddressInfo;

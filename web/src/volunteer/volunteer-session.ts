@@ -15,7 +15,7 @@ import {
 } from '@edgeswarm/shared';
 import { SnapshotStore } from '../common/snapshot-store.ts';
 import { wasRefusedByHub, type DeviceSocket } from '../socket/create-hub-socket.ts';
-import { ResultOutbox } from './result-outbox.ts';
+import { ResultOutbox } from '@edgeswarm/shared';
 import type { PoolOutcome, PoolTask } from './worker-pool.ts';
 
 /** What the session needs from the worker pool (`WorkerPool`). */

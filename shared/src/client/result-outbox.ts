@@ -1,5 +1,11 @@
-/** Results of one agent device waiting to reach the hub: sends each batch with `work:submit`, retries until acknowledged, resends after reconnects (as the volunteer page's outbox does). */
-import { errorText, type Ack, type RunResult, type SubmitReceipt, type WorkSubmit } from '@edgeswarm/shared';
+/** Results of one device waiting to reach the hub, for the volunteer page and the Node agent alike: sends each batch with `work:submit`, retries until acknowledged, resends after reconnects. */
+import { errorText } from '../runtime/job-function.ts';
+import type { Ack } from '../protocol/ack.ts';
+import type { RunResult, SubmitReceipt, WorkSubmit } from '../protocol/messages.ts';
+
+// Both runtimes (browsers, Node) have these timers; shared code compiles without platform types.
+declare function setTimeout(fn: () => void, ms: number): unknown;
+declare function clearTimeout(handle: unknown): void;
 
 export interface OutboxOptions {
   /** Emits one `work:submit` and resolves to its ack; rejects on ack timeout or disconnect. */
@@ -18,7 +24,7 @@ interface Batch {
   results: RunResult[];
   attempts: number;
   inFlight: boolean;
-  retryTimer: ReturnType<typeof setTimeout> | null;
+  retryTimer: unknown;
 }
 
 const backoffMs = (attempts: number): number => Math.min(250 * 2 ** attempts, 10_000);
