@@ -112,6 +112,45 @@ describe('SqliteJobStore', () => {
     expect(store.getJob(running.id)).not.toBeNull();
   });
 
+  it('shares leases among running jobs in turn, by priority weight, without starving any', () => {
+    const make = (name: string, priority: number) =>
+      store.createJob(spec({ name, code: '(x) => x', inputs: { range: { start: 0, end: 100_000 } }, priority }), NOW).id;
+    const a = make('a', 0);
+    const b = make('b', 0);
+    const hi = make('hi', 4);
+    const lo = make('lo', -10);
+    const got = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const grant = lease(10)!;
+      got.set(grant.lease.jobId, (got.get(grant.lease.jobId) ?? 0) + grant.items.length);
+    }
+    const [na, nb, nhi, nlo] = [a, b, hi, lo].map((id) => got.get(id) ?? 0) as [number, number, number, number];
+    expect(Math.abs(na - nb)).toBeLessThanOrEqual(10);
+    expect(nhi / na).toBeGreaterThan(3.5); // 2^(4/2) = 4
+    expect(nhi / na).toBeLessThan(4.5);
+    expect(nlo).toBeGreaterThan(0); // 1/32 of a share, but never nothing
+    expect(na / nlo).toBeGreaterThan(25);
+  });
+
+  it('lets a job submitted later take its turn at once instead of waiting behind older ones', () => {
+    const old = store.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 100_000 } } }), NOW);
+    for (let i = 0; i < 50; i++) lease(10);
+    const late = store.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 100 } } }), NOW);
+    const next = [lease(10)!, lease(10)!].map((g) => g.lease.jobId);
+    expect(next).toContain(late.id);
+    expect(next).toContain(old.id);
+  });
+
+  it('migrates a version 1 database, keeping its jobs, with priority 0', () => {
+    const job = store.createJob(spec({ code: '(x) => x', inputs: [1] }), NOW);
+    store.db.exec('ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime');
+    store.db.pragma('user_version = 1');
+    store.close();
+    store = new SqliteJobStore(file);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(2);
+    expect(store.getJob(job.id)).toMatchObject({ id: job.id, priority: 0 });
+  });
+
   it('refuses a database written by a newer schema', () => {
     store.db.pragma('user_version = 99');
     store.close();

@@ -62,6 +62,8 @@ interface JobRow {
   started_at: number | null;
   finished_at: number | null;
   deleted: number;
+  priority: number;
+  vtime: number;
 }
 
 interface LeaseRow {
@@ -98,6 +100,7 @@ function toJob(row: JobRow): Job {
     meta: JSON.parse(row.meta) as Record<string, JsonValue>,
     timeoutMs: row.timeout_ms,
     maxAttempts: row.max_attempts,
+    priority: row.priority,
     createdAt: new Date(row.created_at).toISOString(),
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
@@ -131,6 +134,8 @@ export class SqliteJobStore implements JobStore {
       const method = (SqliteJobStore.prototype as unknown as Record<string, unknown>)[name];
       if (name === 'constructor' || typeof method !== 'function') continue;
       Object.defineProperty(this, name, {
+        writable: true,
+        configurable: true,
         value: function (this: SqliteJobStore, ...args: unknown[]) {
           try {
             return (method as (...a: unknown[]) => unknown).apply(this, args);
@@ -148,7 +153,7 @@ export class SqliteJobStore implements JobStore {
       jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),
       jobBySeq: db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE seq = ?'),
       jobsWithWork: db.prepare<[], JobRow>(
-        `SELECT * FROM jobs WHERE ${ACTIVE} AND (queued > 0 OR next_index < total) ORDER BY seq LIMIT 20`,
+        `SELECT * FROM jobs WHERE ${ACTIVE} AND (queued > 0 OR next_index < total) ORDER BY vtime, seq LIMIT 20`,
       ),
       heldOfJobByConn: db.prepare<[string, number], { n: number }>(
         `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
@@ -195,7 +200,9 @@ export class SqliteJobStore implements JobStore {
     const rangeStep = spec.inputs.kind === 'range' ? spec.inputs.range.step : null;
     const insertJob = this.db.prepare(
       `INSERT INTO jobs (id, name, code, inputs_kind, range_start, range_step, total, reduce, timeout_ms,
-         max_attempts, meta, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)`,
+         max_attempts, meta, status, created_at, priority, vtime)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?,
+         (SELECT coalesce(min(vtime), 0) FROM jobs WHERE ${ACTIVE}))`,
     );
     const insertChunk = this.db.prepare('INSERT INTO input_chunks (job_seq, chunk, items) VALUES (?, ?, ?)');
     this.db.transaction(() => {
@@ -212,6 +219,7 @@ export class SqliteJobStore implements JobStore {
         spec.maxAttempts,
         JSON.stringify(spec.meta),
         now,
+        spec.priority,
       );
       if (spec.inputs.kind === 'array') {
         const values = spec.inputs.values;
@@ -329,9 +337,9 @@ export class SqliteJobStore implements JobStore {
       this.db
         .prepare(
           `UPDATE jobs SET queued = queued - ?, next_index = next_index + ?, leased = leased + ?,
-             status = 'running', started_at = coalesce(started_at, ?) WHERE seq = ?`,
+             status = 'running', started_at = coalesce(started_at, ?), vtime = vtime + ? WHERE seq = ?`,
         )
-        .run(fromQueue, fresh, indexes.length, request.now, job.seq);
+        .run(fromQueue, fresh, indexes.length, request.now, indexes.length / priorityWeight(job.priority), job.seq);
       return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms };
     })();
   }
@@ -630,6 +638,16 @@ export class SqliteJobStore implements JobStore {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * Fair sharing: each lease advances its job's virtual time by items / weight, and the job with the
+ * lowest virtual time goes first. Equal priorities take turns; priority p gets 2^(p/2) times the
+ * share of priority 0; every job advances, so none starves. A new job starts at the lowest virtual
+ * time among active jobs, so it neither waits behind old ones nor jumps ahead for long.
+ */
+export function priorityWeight(priority: number): number {
+  return 2 ** (priority / 2);
 }
 
 function isDeleted(job: JobRow): boolean {

@@ -1,7 +1,7 @@
 /** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const V1 = `
 CREATE TABLE jobs (
@@ -87,6 +87,12 @@ CREATE TABLE devices (
 CREATE INDEX devices_online ON devices (connected_at) WHERE connections > 0;
 `;
 
+/** Version 2: job priority and the virtual time that shares devices among running jobs. */
+const V2 = `
+ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN vtime REAL NOT NULL DEFAULT 0;
+`;
+
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
 export function prepareDatabase(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
@@ -99,10 +105,15 @@ export function prepareDatabase(db: Database.Database): void {
       `the database was written by a newer Edgeswarm (schema ${version}; this hub knows ${SCHEMA_VERSION})`,
     );
   }
-  if (version < 1) {
+  const migrations: [number, string][] = [
+    [1, V1],
+    [2, V2],
+  ];
+  for (const [target, sql] of migrations) {
+    if (version >= target) continue;
     db.transaction(() => {
-      db.exec(V1);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      db.exec(sql);
+      db.pragma(`user_version = ${target}`);
     })();
   }
 }

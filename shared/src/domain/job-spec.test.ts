@@ -19,7 +19,7 @@ function rejected(input: unknown): string {
 const withRange = (range: Record<string, unknown>) => ({ ...base, inputs: { range } });
 
 describe('parseJobSpec defaults', () => {
-  it('fills name, reduce, timeoutMs, maxAttempts and meta when only code and inputs are given', () => {
+  it('fills name, reduce, timeoutMs, maxAttempts, meta and priority when only code and inputs are given', () => {
     expect(accepted(base)).toEqual({
       name: 'job',
       code: '(n) => n * n',
@@ -28,6 +28,7 @@ describe('parseJobSpec defaults', () => {
       timeoutMs: 60000,
       maxAttempts: 3,
       meta: {},
+      priority: 0,
     });
   });
 
@@ -40,6 +41,7 @@ describe('parseJobSpec defaults', () => {
       timeoutMs: 1234,
       maxAttempts: 7,
       meta: { view: 'image', width: 600 },
+      priority: -3,
     });
     expect(spec).toEqual({
       name: 'squares',
@@ -49,7 +51,21 @@ describe('parseJobSpec defaults', () => {
       timeoutMs: 1234,
       maxAttempts: 7,
       meta: { view: 'image', width: 600 },
+      priority: -3,
     });
+  });
+
+  it.each([
+    [-10, true],
+    [10, true],
+    [-11, false],
+    [11, false],
+    [1.5, false],
+    ['1', false],
+  ])('accepts priority %s: %s', (priority, ok) => {
+    const parsed = parseJobSpec({ ...base, priority });
+    expect(parsed.ok).toBe(ok);
+    if (!parsed.ok) expect(parsed.message).toBe('priority must be an integer from -10 to 10');
   });
 
   it('gives each job its own default meta object', () => {

@@ -9,6 +9,8 @@ import {
   MAX_JSON_DEPTH,
   MAX_META_BYTES,
   MAX_NAME_CHARS,
+  MAX_PRIORITY,
+  MIN_PRIORITY,
   MAX_RANGE_INPUTS,
   MAX_TIMEOUT_MS,
   MIN_ATTEMPTS,
@@ -32,6 +34,8 @@ export interface JobSpec {
   timeoutMs: number;
   maxAttempts: number;
   meta: Record<string, JsonValue>;
+  /** Share of devices among running jobs: weight 2^(priority/2); every job keeps some share. */
+  priority: number;
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -147,6 +151,7 @@ const jobSpecSchema = z.strictObject({
   reduce: z.enum(REDUCERS, { error: `must be one of ${REDUCERS.map((r) => `"${r}"`).join(', ')}` }).default('collect'),
   timeoutMs: intBetween(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS).default(DEFAULT_TIMEOUT_MS),
   maxAttempts: intBetween(MIN_ATTEMPTS, MAX_ATTEMPTS).default(DEFAULT_MAX_ATTEMPTS),
+  priority: intBetween(MIN_PRIORITY, MAX_PRIORITY).default(0),
   meta: metaSchema.default({}),
 });
 

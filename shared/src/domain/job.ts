@@ -44,6 +44,7 @@ export interface Job {
   error?: JobError;
   timeoutMs: number;
   maxAttempts: number;
+  priority: number;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

@@ -27,3 +27,5 @@ export const MAX_JSON_DEPTH = 100;
  * volunteer page keeps in hand, so it can ask ahead while its last results are still in flight.
  */
 export const MAX_HELD_PER_THREAD = 128;
+export const MIN_PRIORITY = -10;
+export const MAX_PRIORITY = 10;
