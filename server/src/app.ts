@@ -13,6 +13,8 @@ import { ThroughputMeter } from './stats/throughput.ts';
 import { createHttpApi } from './hub/http-api.ts';
 import { attachDeviceNamespace, type DeviceNamespace } from './hub/device-socket.ts';
 import { attachDashboardFeed, type DashboardNamespace } from './hub/dashboard-feed.ts';
+import { HubMetrics } from './metrics/hub-metrics.ts';
+import { instrumentStore } from './metrics/instrumented-store.ts';
 
 export interface HubOptions {
   store: JobStore;
@@ -36,6 +38,8 @@ export interface Hub {
   io: Server;
   jobs: JobService;
   work: WorkService;
+  /** Prometheus metrics, served at `GET /metrics`. */
+  metrics: HubMetrics;
   stats(): HubStats;
   /** Stops timers, closes sockets and the HTTP server; the store stays open (its owner closes it). */
   close(): Promise<void>;
@@ -53,8 +57,11 @@ const PURGE_ROWS_PER_STEP = 5000;
 export const MAX_SOCKET_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 export function createHub(options: HubOptions): Hub {
-  const { store, clock } = options;
+  const { clock } = options;
   const log = options.log ?? ((message, err) => console.error(`[hub] ${message}`, err ?? ''));
+  const metrics = new HubMetrics({ stats: () => stats(), listJobs: (offset, limit) => store.listJobs(offset, limit) });
+  // Everything the hub does with the store goes through this, so writes are timed and counted.
+  const store = instrumentStore(options.store, metrics, log);
   const meter = new ThroughputMeter(300);
   const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES });
@@ -137,7 +144,7 @@ export function createHub(options: HubOptions): Hub {
     };
   };
 
-  const app = createHttpApi({ jobs, store, stats, adminToken: options.adminToken, webRoot: options.webRoot, log });
+  const app = createHttpApi({ jobs, store, stats, metrics, adminToken: options.adminToken, webRoot: options.webRoot, log });
   let stopping = false;
   attachDeviceNamespace(devices, { store, work, clock, log, isStopping: () => stopping });
   const stopFeed = attachDashboardFeed(dashboards, {
@@ -184,6 +191,7 @@ export function createHub(options: HubOptions): Hub {
     io,
     jobs,
     work,
+    metrics,
     stats,
     close,
     shutdown: async (graceMs = 1000) => {

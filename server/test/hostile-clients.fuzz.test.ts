@@ -1453,8 +1453,23 @@ async function checkCreated(specText: string, created: unknown, violations: stri
   }
 }
 
-/** Shapes of the 200 answers, per route. */
-function okBodyProblems(method: string, route: string, text: string): string[] {
+/** Shapes of the 200 answers, per route (`accept` is the request's Accept header, `contentType` the answer's). */
+function okBodyProblems(method: string, route: string, text: string, accept: string | null, contentType: string | undefined): string[] {
+  const isResults = method === 'GET' && /^\/api\/jobs\/[^/]+\/results$/.test(route);
+  if (isResults && accept === 'application/x-ndjson') {
+    if (contentType !== 'application/x-ndjson') return [`GET ${route} with Accept: application/x-ndjson answered Content-Type ${contentType}`];
+    if (text !== '' && !text.endsWith('\n')) return [`GET ${route} streamed NDJSON that does not end with a line break: ${text.slice(-200)}`];
+    const lines = text.split('\n').slice(0, -1);
+    const bad = lines.findIndex((line) => {
+      try {
+        JSON.parse(line);
+        return line.includes('\n');
+      } catch {
+        return true;
+      }
+    });
+    return bad === -1 ? [] : [`GET ${route} streamed line ${bad} that is not one JSON value: ${lines[bad]?.slice(0, 200)}`];
+  }
   let b: unknown;
   try {
     b = JSON.parse(text);
@@ -1544,7 +1559,7 @@ async function runHttpCase(c: HttpCase): Promise<void> {
           await checkCreated(payload.toString('utf8'), created, violations);
         } else violations.push(`${what} answered 201`);
       }
-      if (status === 200 && c.method !== 'HEAD' && route !== null) violations.push(...okBodyProblems(c.method, route, text).map((p) => `${what}: ${p}`));
+      if (status === 200 && c.method !== 'HEAD' && route !== null) violations.push(...okBodyProblems(c.method, route, text, c.accept, answer.headers['content-type']).map((p) => `${what}: ${p}`));
     }
   }
   await expectHealthy(violations, logsBefore);

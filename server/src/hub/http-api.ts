@@ -1,20 +1,36 @@
 /** The HTTP side of the hub: JSON API with bearer auth and contract errors, health check, and the built web app. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
-import { StoreUnavailableError, type JobStore } from '../store/job-store.ts';
+import { StoreUnavailableError, type JobStore, type ResultsPage } from '../store/job-store.ts';
 
+/** Results read from the store at a time when streaming NDJSON: at most this many... */
+const NDJSON_MAX_PAGE = 10_000;
+/** ...fewer when results are large, so that a page holds about this many bytes of JSON. */
+const NDJSON_PAGE_BYTES = 4 * 1024 * 1024;
+/** The first page is small: the size of the results is not known yet. */
+const NDJSON_FIRST_PAGE = 100;
+/** Lines are handed to the socket in chunks of about this size. */
+const NDJSON_CHUNK_CHARS = 64 * 1024;
+
+/** What `GET /metrics` serves. */
+export interface MetricsEndpoint {
+  contentType: string;
+  render(): Promise<string>;
+}
 
 export interface HttpApiOptions {
   jobs: JobService;
   store: JobStore;
   stats: () => HubStats;
+  /** Served at `GET /metrics` (admin token required); no route without it. */
+  metrics?: MetricsEndpoint;
   adminToken: string;
   /** Folder of the built web app (web/dist). */
   webRoot: string;
@@ -43,14 +59,23 @@ export function createHttpApi(options: HttpApiOptions): Hono {
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
-  app.use('/api/*', async (c, next) => {
+  const requireToken: MiddlewareHandler = async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!tokenMatches(options.adminToken, match?.[1])) {
       throw new HubError('unauthorized', 'the Authorization header must be "Bearer TOKEN" with a valid token');
     }
     await next();
-  });
+  };
+  app.use('/api/*', requireToken);
+  const { metrics } = options;
+  if (metrics) {
+    app.get('/metrics', requireToken, async (c) => {
+      const text = await metrics.render();
+      c.header('Cache-Control', 'no-store');
+      return c.body(text, 200, { 'Content-Type': metrics.contentType });
+    });
+  }
   app.use(
     '/api/*',
     bodyLimit({
@@ -72,6 +97,12 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   });
   app.get('/api/jobs/:id', (c) => c.json(jobs.get(c.req.param('id'))));
   app.get('/api/jobs/:id/results', (c) => {
+    if (acceptsNdjson(c.req.header('accept'))) {
+      // Read before answering: an unknown job is a 404, a store fault a 503, as JSON errors.
+      const id = c.req.param('id');
+      const first = jobs.results(id, 0, NDJSON_FIRST_PAGE);
+      return c.body(streamResults(store, id, first, options.log), 200, { 'Content-Type': 'application/x-ndjson' });
+    }
     const { offset, limit } = paging(c, limits.DEFAULT_RESULTS_PAGE, limits.MAX_RESULTS_PAGE);
     return c.json(jobs.results(c.req.param('id'), offset, limit));
   });
@@ -117,6 +148,80 @@ function mountWebApp(app: Hono, webRoot: string): void {
     });
     return assets(c, next);
   });
+}
+
+/** True when the Accept header asks for `application/x-ndjson` (and not with `q=0`). */
+function acceptsNdjson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  return accept.split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    return type === 'application/x-ndjson' && !params.some((p) => /^q=0(\.0*)?$/.test(p));
+  });
+}
+
+/**
+ * Every result of a job as NDJSON, one JSON value per line in input order, `null` where there is none
+ * yet. The store is read a page at a time, only when the client has taken the previous page (pull),
+ * with a yield to the event loop between pages: memory stays at about one page whatever the job's
+ * size, and a 10,000,000-input job does not hold up the hub. A client that goes away cancels the
+ * stream and no more pages are read. If the job is deleted or the store fails midway, the response
+ * is cut off (no clean end), so a client cannot take a partial answer for a whole one.
+ */
+function streamResults(
+  store: JobStore,
+  jobId: string,
+  firstPage: ResultsPage,
+  log: HttpApiOptions['log'],
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let offset = 0;
+  let pageSize = NDJSON_FIRST_PAGE;
+  let cancelled = false;
+  let first: ResultsPage | null = firstPage;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (offset > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (cancelled) return;
+        let page: ResultsPage | null;
+        try {
+          page = first ?? store.getResults(jobId, offset, pageSize);
+          first = null;
+        } catch (err) {
+          log(`streaming the results of job ${jobId} failed at input ${offset}`, err);
+          controller.error(err);
+          return;
+        }
+        if (!page) {
+          controller.error(new Error(`job ${jobId} was deleted while its results were streamed`));
+          return;
+        }
+        let text = '';
+        let chars = 0;
+        for (const value of page.results) {
+          text += `${JSON.stringify(value)}\n`;
+          if (text.length >= NDJSON_CHUNK_CHARS) {
+            controller.enqueue(encoder.encode(text));
+            chars += text.length;
+            text = '';
+          }
+        }
+        if (text !== '') controller.enqueue(encoder.encode(text));
+        chars += text.length;
+        offset += page.results.length;
+        if (offset >= page.total || page.results.length === 0) {
+          controller.close();
+          return;
+        }
+        const perResult = chars / Math.max(1, page.results.length);
+        pageSize = Math.max(1, Math.min(NDJSON_MAX_PAGE, Math.floor(NDJSON_PAGE_BYTES / perResult)));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 async function readJson(c: Context): Promise<unknown> {

@@ -1,19 +1,32 @@
-// Connected devices: name, kind, threads, state, completed and a rate derived from successive snapshots.
+// One page of connected devices: name, kind, threads, state, completed and a rate derived from successive observations.
 import type { DeviceInfo } from '@edgeswarm/shared';
 import { formatAgo, formatCount, formatRate } from './format.ts';
+import { Pager } from './Pager.tsx';
 
 interface Props {
-  devices: readonly DeviceInfo[];
+  /** The page's devices; null while a page other than the first loads. */
+  devices: readonly DeviceInfo[] | null;
   total: number;
+  offset: number;
+  pageSize: number;
+  onPage(offset: number): void;
+  /** Why the page could not be loaded (pages other than the first come from the HTTP API). */
+  pageError: string | null;
   rates: ReadonlyMap<string, number>;
 }
 
-export function DevicesTable({ devices, total, rates }: Props) {
+export function DevicesTable({ devices, total, offset, pageSize, onPage, pageError, rates }: Props) {
   return (
     <section className="panel">
-      <h2>
-        Devices <span className="muted small">{devices.length < total ? `${devices.length} of ${total}` : total}</span>
-      </h2>
+      <div className="panel-head">
+        <h2>Devices</h2>
+        <Pager name="devices" offset={offset} pageSize={pageSize} total={total} shown={devices ? devices.length : null} onPage={onPage} />
+      </div>
+      {pageError && (
+        <p className="error" role="alert" data-testid="devices-page-error">
+          Could not load this page: {pageError}
+        </p>
+      )}
       <div className="table-scroll">
         <table data-testid="devices-table">
           <thead>
@@ -29,14 +42,18 @@ export function DevicesTable({ devices, total, rates }: Props) {
             </tr>
           </thead>
           <tbody>
-            {devices.length === 0 && (
+            {(devices === null || devices.length === 0) && (
               <tr>
                 <td colSpan={8} className="muted empty">
-                  No device is connected. Open the volunteer page on a phone or computer to add one.
+                  {devices === null
+                    ? 'Loading…'
+                    : offset > 0
+                      ? 'No devices on this page.'
+                      : 'No device is connected. Open the volunteer page on a phone or computer to add one.'}
                 </td>
               </tr>
             )}
-            {devices.map((d) => (
+            {devices?.map((d) => (
               <tr key={d.id} data-testid="device-row" data-device-id={d.id}>
                 <td title={d.id}>{d.name || d.id}</td>
                 <td>{d.kind}</td>

@@ -1,20 +1,26 @@
-// One job in detail: status, progress, reduced result or error, the first results, a JSON download and the image view.
-import { useState } from 'react';
-import type { Job } from '@edgeswarm/shared';
-import { fetchAllResults, type HubApi } from './api-client.ts';
+// One job in detail: status, progress and ETA, reduced result or error, the first results, a streamed JSON download and the image view.
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { isFinished, type Job } from '@edgeswarm/shared';
+import type { HubApi } from './api-client.ts';
 import { formatAgo, formatCount, previewJson } from './format.ts';
+import { ETA_WINDOW_MS, formatEta, type JobEtas } from './job-eta.ts';
 import { JobImage } from './JobImage.tsx';
+import { downloadAllResults } from './results-download.ts';
 import { FIRST_RESULTS, useJobDetails } from './useJobDetails.ts';
 
 interface Props {
   api: HubApi;
   id: string;
   feedJob: Job | undefined;
+  etas: JobEtas;
   onClose(): void;
 }
 
-function saveJson(filename: string, value: unknown): void {
-  const url = URL.createObjectURL(new Blob([JSON.stringify(value)], { type: 'application/json' }));
+/** How often the download's progress text may change. */
+const PROGRESS_EVERY_MS = 200;
+
+function saveBlob(filename: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
   link.href = url;
   link.download = filename;
@@ -24,20 +30,39 @@ function saveJson(filename: string, value: unknown): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-export function JobView({ api, id, feedJob, onClose }: Props) {
-  const { job, results, error } = useJobDetails(api, id, feedJob);
+export function JobView({ api, id, feedJob, etas, onClose }: Props) {
+  const onPolled = useCallback((j: Job, atMs: number) => etas.record(atMs, [j]), [etas]);
+  const { job, results, error } = useJobDetails(api, id, feedJob, onPolled);
   const [download, setDownload] = useState<string | null>(null);
+  const downloading = useRef<AbortController | null>(null);
+  // Closing the view (or opening another job) stops a download under way.
+  useEffect(() => () => downloading.current?.abort(), []);
 
-  const downloadAll = async () => {
+  const downloadAll = async (expected: number) => {
+    const controller = new AbortController();
+    downloading.current = controller;
+    const of = ` of ${formatCount(expected)}`;
     setDownload('Downloading…');
+    let shownAt = 0;
     try {
-      const all = await fetchAllResults(api, id, undefined, (loaded, total) =>
-        setDownload(`Downloading… ${formatCount(loaded)} of ${formatCount(total)}`),
-      );
-      saveJson(`results-${id}.json`, all);
+      const { blob } = await downloadAllResults(api, id, {
+        expected,
+        signal: controller.signal,
+        onProgress: (loaded) => {
+          const now = Date.now();
+          if (now - shownAt < PROGRESS_EVERY_MS) return;
+          shownAt = now;
+          setDownload(`Downloading… ${formatCount(loaded)}${of}`);
+        },
+      });
+      if (controller.signal.aborted) return;
+      saveBlob(`results-${id}.json`, blob);
       setDownload(null);
     } catch (err) {
+      if (controller.signal.aborted) return;
       setDownload(`Download failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      if (downloading.current === controller) downloading.current = null;
     }
   };
 
@@ -75,6 +100,14 @@ export function JobView({ api, id, feedJob, onClose }: Props) {
               </span>
               {job.progress.failed > 0 && <span className="error"> ({formatCount(job.progress.failed)} failed)</span>}
             </dd>
+            {!isFinished(job.status) && (
+              <>
+                <dt>Time left</dt>
+                <dd data-testid="job-view-eta" title={`Estimated from the rate of progress over the last ${ETA_WINDOW_MS / 1000} seconds`}>
+                  {formatEta(etas.secondsLeft(job))}
+                </dd>
+              </>
+            )}
             <dt>Reduce</dt>
             <dd>{job.reduce}</dd>
             {job.reduce !== 'collect' && job.result !== undefined && (
@@ -108,7 +141,7 @@ export function JobView({ api, id, feedJob, onClose }: Props) {
           {isImage && job.status === 'completed' && <JobImage api={api} job={job} />}
 
           <div className="job-view-actions">
-            <button type="button" onClick={() => void downloadAll()} data-testid="download-results" disabled={download?.startsWith('Downloading') === true}>
+            <button type="button" onClick={() => void downloadAll(job.progress.total)} data-testid="download-results" disabled={download?.startsWith('Downloading') === true}>
               Download all results (JSON)
             </button>
             {download && <span className="muted">{download}</span>}

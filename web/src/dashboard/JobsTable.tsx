@@ -1,20 +1,31 @@
-// The newest jobs with their progress; Cancel and Delete act through the HTTP API, a click on a row opens the job view.
+// One page of jobs (newest first) with progress and ETA; Cancel and Delete act through the HTTP API, a click on a row opens the job view.
 import { useState } from 'react';
 import { isFinished, type Job } from '@edgeswarm/shared';
 import type { HubApi } from './api-client.ts';
 import { ConfirmButton } from './ConfirmButton.tsx';
 import { formatAgo, formatCount } from './format.ts';
+import { formatEta, type JobEtas } from './job-eta.ts';
+import { Pager } from './Pager.tsx';
 
 interface Props {
   api: HubApi;
-  jobs: readonly Job[];
+  /** The page's jobs; null while a page other than the first loads. */
+  jobs: readonly Job[] | null;
   total: number;
+  offset: number;
+  pageSize: number;
+  onPage(offset: number): void;
+  /** Why the page could not be loaded (pages other than the first come from the HTTP API). */
+  pageError: string | null;
+  etas: JobEtas;
   selectedId: string | null;
   onOpen(id: string): void;
   onDeleted(id: string): void;
+  /** A job was cancelled or deleted: a page from the HTTP API is worth loading again at once. */
+  onChanged(): void;
 }
 
-export function JobsTable({ api, jobs, total, selectedId, onOpen, onDeleted }: Props) {
+export function JobsTable({ api, jobs, total, offset, pageSize, onPage, pageError, etas, selectedId, onOpen, onDeleted, onChanged }: Props) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState<ReadonlySet<string>>(new Set());
 
@@ -24,6 +35,7 @@ export function JobsTable({ api, jobs, total, selectedId, onOpen, onDeleted }: P
     try {
       await action();
       after?.();
+      onChanged();
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     } finally {
@@ -37,9 +49,15 @@ export function JobsTable({ api, jobs, total, selectedId, onOpen, onDeleted }: P
 
   return (
     <section className="panel">
-      <h2>
-        Jobs <span className="muted small">{jobs.length < total ? `newest ${jobs.length} of ${total}` : total}</span>
-      </h2>
+      <div className="panel-head">
+        <h2>Jobs</h2>
+        <Pager name="jobs" offset={offset} pageSize={pageSize} total={total} shown={jobs ? jobs.length : null} onPage={onPage} />
+      </div>
+      {pageError && (
+        <p className="error" role="alert" data-testid="jobs-page-error">
+          Could not load this page: {pageError}
+        </p>
+      )}
       {error && (
         <p className="error" role="alert" data-testid="jobs-error">
           {error}
@@ -54,19 +72,20 @@ export function JobsTable({ api, jobs, total, selectedId, onOpen, onDeleted }: P
               <th>Progress</th>
               <th className="num">Done</th>
               <th className="num">Failed</th>
+              <th className="num" title="Estimated time left, from the recent rate of progress">ETA</th>
               <th>Created</th>
               <th aria-label="Actions" />
             </tr>
           </thead>
           <tbody>
-            {jobs.length === 0 && (
+            {(jobs === null || jobs.length === 0) && (
               <tr>
-                <td colSpan={7} className="muted empty">
-                  No jobs yet. Submit one with the form.
+                <td colSpan={8} className="muted empty">
+                  {jobs === null ? 'Loading…' : offset > 0 ? 'No jobs on this page.' : 'No jobs yet. Submit one with the form.'}
                 </td>
               </tr>
             )}
-            {jobs.map((job) => {
+            {jobs?.map((job) => {
               const { total: n, completed, failed } = job.progress;
               const finished = isFinished(job.status);
               return (
@@ -97,6 +116,9 @@ export function JobsTable({ api, jobs, total, selectedId, onOpen, onDeleted }: P
                     {formatCount(completed)} / {formatCount(n)}
                   </td>
                   <td className="num">{formatCount(failed)}</td>
+                  <td className="num nowrap muted" data-testid="job-eta">
+                    {finished ? '' : formatEta(etas.secondsLeft(job))}
+                  </td>
                   <td className="muted nowrap">{formatAgo(job.createdAt)}</td>
                   <td>
                     <div className="actions">

@@ -1,5 +1,5 @@
 // The dashboard's HTTP client for the hub's /api routes: bearer token, JSON in and out, `{error: {code, message}}` as ApiError.
-import type { Job, JsonValue, WireError } from '@edgeswarm/shared';
+import type { DeviceInfo, Job, JsonValue, WireError } from '@edgeswarm/shared';
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -17,6 +17,17 @@ export interface JobList {
   total: number;
   jobs: Job[];
 }
+
+export interface DeviceList {
+  total: number;
+  devices: DeviceInfo[];
+}
+
+/**
+ * The answer to a request for every result as NDJSON: the body to read, or `json` when the hub answered with
+ * a page of JSON instead (a hub from before NDJSON support); then page through `getResults`.
+ */
+export type ResultsStream = { kind: 'ndjson'; body: ReadableStream<Uint8Array> } | { kind: 'json' };
 
 export interface ResultsPage {
   total: number;
@@ -39,50 +50,77 @@ export function readWireError(body: unknown): WireError | null {
 export interface HubApi {
   createJob(spec: unknown): Promise<Job>;
   listJobs(offset?: number, limit?: number): Promise<JobList>;
+  listDevices(offset?: number, limit?: number): Promise<DeviceList>;
   getJob(id: string): Promise<Job>;
   getResults(id: string, offset: number, limit: number): Promise<ResultsPage>;
+  /** Every result, one JSON value per line in input order (`Accept: application/x-ndjson`). */
+  streamResults(id: string, signal?: AbortSignal): Promise<ResultsStream>;
   cancelJob(id: string): Promise<Job>;
   deleteJob(id: string): Promise<void>;
 }
 
 /** `onUnauthorized` runs when the hub answers 401, so the page can ask for the token again. */
 export function createHubApi(token: string, onUnauthorized: () => void): HubApi {
-  async function call<TResult>(method: string, path: string, body?: unknown): Promise<TResult> {
+  /** The hub's answer when it is a success; an ApiError (after `onUnauthorized` on 401) when not. */
+  async function send(method: string, path: string, init: { body?: unknown; accept?: string; signal?: AbortSignal } = {}): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(path, {
         method,
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          ...(init.accept ? { Accept: init.accept } : {}),
+        },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+        signal: init.signal,
       });
     } catch (err) {
+      if (init.signal?.aborted) throw err;
       throw new ApiError(0, 'network_error', `Could not reach the hub (${err instanceof Error ? err.message : String(err)}).`);
     }
+    if (res.ok) return res;
+    if (res.status === 401) onUnauthorized();
+    const error = readWireError(parseJson(await res.text().catch(() => ''))) ?? {
+      code: `http_${res.status}`,
+      message: `The hub answered ${res.status} ${res.statusText}.`,
+    };
+    throw new ApiError(res.status, error.code, error.message);
+  }
+
+  async function call<TResult>(method: string, path: string, body?: unknown): Promise<TResult> {
+    const res = await send(method, path, { body });
     if (res.status === 204) return undefined as TResult;
-    const text = await res.text();
-    let data: unknown = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!res.ok) {
-      if (res.status === 401) onUnauthorized();
-      const error = readWireError(data) ?? { code: `http_${res.status}`, message: `The hub answered ${res.status} ${res.statusText}.` };
-      throw new ApiError(res.status, error.code, error.message);
-    }
-    return data as TResult;
+    return parseJson(await res.text()) as TResult;
+  }
+
+  async function streamResults(id: string, signal?: AbortSignal): Promise<ResultsStream> {
+    const res = await send('GET', `${job(id)}/results`, { accept: 'application/x-ndjson', signal });
+    const type = res.headers.get('Content-Type')?.split(';')[0]?.trim().toLowerCase();
+    if (type === 'application/x-ndjson' && res.body) return { kind: 'ndjson', body: res.body };
+    await res.body?.cancel().catch(() => undefined);
+    return { kind: 'json' };
   }
 
   const job = (id: string) => `/api/jobs/${encodeURIComponent(id)}`;
   return {
     createJob: (spec) => call('POST', '/api/jobs', spec),
     listJobs: (offset = 0, limit = 100) => call('GET', `/api/jobs?offset=${offset}&limit=${limit}`),
+    listDevices: (offset = 0, limit = 100) => call('GET', `/api/devices?offset=${offset}&limit=${limit}`),
     getJob: (id) => call('GET', job(id)),
     getResults: (id, offset, limit) => call('GET', `${job(id)}/results?offset=${offset}&limit=${limit}`),
+    streamResults,
     cancelJob: (id) => call('POST', `${job(id)}/cancel`),
     deleteJob: (id) => call('DELETE', job(id)),
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? (JSON.parse(text) as unknown) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Every result of a job, in input order, paged `pageSize` at a time (the hub allows at most 100000). */

@@ -15,11 +15,21 @@ export interface JobDetails {
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-export function useJobDetails(api: HubApi, id: string, feedJob: Job | undefined): JobDetails {
+/** `onPolled` hears each job the hook fetched itself (when the job is not in `feedJob`), with the time it arrived. */
+export function useJobDetails(
+  api: HubApi,
+  id: string,
+  feedJob: Job | undefined,
+  onPolled?: (job: Job, receivedAtMs: number) => void,
+): JobDetails {
   const [fetched, setFetched] = useState<Job | null>(null);
   const [results, setResults] = useState<ResultsPage | null>(null);
   const [error, setError] = useState<string | null>(null);
   const lastResultsAt = useRef(0);
+  const onPolledRef = useRef(onPolled);
+  useEffect(() => {
+    onPolledRef.current = onPolled;
+  });
   const job = feedJob ?? (fetched?.id === id ? fetched : null);
 
   // The feed lists only the newest jobs; older ones are polled until they finish.
@@ -32,6 +42,7 @@ export function useJobDetails(api: HubApi, id: string, feedJob: Job | undefined)
       api.getJob(id).then(
         (j) => {
           if (cancelled) return;
+          onPolledRef.current?.(j, Date.now());
           setFetched(j);
           setError(null);
           if (!isFinished(j.status)) timer = setTimeout(load, POLL_MS);

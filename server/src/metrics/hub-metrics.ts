@@ -1,0 +1,221 @@
+/**
+ * Prometheus metrics of one hub: what the scheduler did (leases, results, retries, lost leases), how
+ * long store writes took, and gauges read on each scrape (devices, threads, queue depth, jobs by status).
+ *
+ * Every label takes values from a fixed set (store operations, run error codes, job statuses, lease
+ * loss reasons), never a job or device id, so the number of series does not grow with the work.
+ * Each hub has its own registry, so several hubs in one process (tests) do not clash; the process
+ * metrics (`process_*`, `nodejs_*`, including `nodejs_eventloop_lag_seconds`) describe the process
+ * and come from one registry shared by every hub of the process.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { JOB_ERROR_CODES, JOB_STATUSES, type HubStats, type Job, type JobStatus } from '@edgeswarm/shared';
+import type { CheckedResult, Page, RecordOutcome, ReleaseOutcome } from '../store/job-store.ts';
+
+/** Store calls that write, timed as `edgeswarm_store_write_seconds{op}`. */
+export const STORE_WRITE_OPS = [
+  'createJob',
+  'cancelJob',
+  'deleteJob',
+  'leaseWork',
+  'recordResults',
+  'renewLeases',
+  'releaseConnectionLeases',
+  'expireLeases',
+  'releaseAllLeases',
+  'completeJob',
+  'failJob',
+  'purgeStep',
+  'deviceSeen',
+] as const;
+export type StoreWriteOp = (typeof STORE_WRITE_OPS)[number];
+
+/** Why leased subtasks went back to the queue without a result. */
+export const LEASE_LOSS_REASONS = ['expired', 'disconnected', 'restart'] as const;
+export type LeaseLossReason = (typeof LEASE_LOSS_REASONS)[number];
+
+/** Codes of a failed run (what a device can report); anything else is counted as `other`. */
+export const RUN_ERROR_CODES = Object.keys(JOB_ERROR_CODES).filter((code) => code !== 'device_lost');
+
+/** Jobs are counted by status this many at a time, yielding to the event loop between pages. */
+const JOB_COUNT_PAGE = 1000;
+/** Lease sizes run from 1 to MAX_LEASE_ITEMS (256). */
+const LEASE_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+/** SQLite commits take from tens of microseconds (memory, NORMAL) to tens of milliseconds (FULL on a slow disk). */
+const STORE_SECONDS_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+export interface MetricsSources {
+  /** The hub's live figures: devices, threads and subtask counts. */
+  stats(): HubStats;
+  /** Jobs not deleted, a page at a time; used to count jobs by status on each scrape. */
+  listJobs(offset: number, limit: number): Page<Job>;
+}
+
+let processRegistry: Registry | null = null;
+/** One registry of process metrics per process: `collectDefaultMetrics` starts monitors that never stop. */
+function sharedProcessRegistry(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+export class HubMetrics {
+  readonly registry = new Registry();
+  private readonly leasesGranted: Counter;
+  private readonly leaseSize: Histogram;
+  private readonly subtasksLeased: Counter;
+  private readonly subtasksCompleted: Counter;
+  private readonly runsFailed: Counter<'code'>;
+  private readonly subtasksRetried: Counter;
+  private readonly resultsDropped: Counter<'reason'>;
+  private readonly leaseLost: Counter<'reason'>;
+  private readonly storeWrite: Histogram<'op'>;
+  private readonly storeWriteFailures: Counter<'op'>;
+  private readonly devices: Gauge;
+  private readonly threads: Gauge;
+  private readonly queued: Gauge;
+  private readonly running: Gauge;
+  private readonly jobs: Gauge<'status'>;
+
+  constructor(private readonly sources: MetricsSources) {
+    sharedProcessRegistry(); // start the process monitors (event loop lag) with the first hub
+    const registers = [this.registry];
+    this.leasesGranted = new Counter({ name: 'edgeswarm_leases_granted_total', help: 'Leases handed to devices', registers });
+    this.leaseSize = new Histogram({
+      name: 'edgeswarm_lease_batch_size',
+      help: 'Inputs per lease handed to a device',
+      buckets: LEASE_SIZE_BUCKETS,
+      registers,
+    });
+    this.subtasksLeased = new Counter({ name: 'edgeswarm_subtasks_leased_total', help: 'Subtasks handed to devices in leases', registers });
+    this.subtasksCompleted = new Counter({
+      name: 'edgeswarm_subtasks_completed_total',
+      help: 'Subtasks whose result was stored (each subtask counts once)',
+      registers,
+    });
+    this.runsFailed = new Counter({
+      name: 'edgeswarm_subtask_runs_failed_total',
+      help: 'Failed runs that counted as an attempt, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.subtasksRetried = new Counter({
+      name: 'edgeswarm_subtasks_retried_total',
+      help: 'Subtasks queued again after a failed run (attempts left)',
+      registers,
+    });
+    this.resultsDropped = new Counter({
+      name: 'edgeswarm_results_dropped_total',
+      help: 'Results not stored: late or duplicate (dropped) or for inputs the lease never held (rejected)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.leaseLost = new Counter({
+      name: 'edgeswarm_subtasks_lease_lost_total',
+      help: 'Leased subtasks that went back to the queue without a result: lease expired, device disconnected, or hub restarted',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.storeWrite = new Histogram({
+      name: 'edgeswarm_store_write_seconds',
+      help: 'Time of store calls that write (one SQLite transaction each), by operation',
+      labelNames: ['op'],
+      buckets: STORE_SECONDS_BUCKETS,
+      registers,
+    });
+    this.storeWriteFailures = new Counter({
+      name: 'edgeswarm_store_write_failures_total',
+      help: 'Store calls that write and threw (e.g. storage unavailable), by operation',
+      labelNames: ['op'],
+      registers,
+    });
+    this.devices = new Gauge({ name: 'edgeswarm_devices_connected', help: 'Devices online', registers });
+    this.threads = new Gauge({ name: 'edgeswarm_threads_connected', help: 'Worker threads of connected devices', registers });
+    this.queued = new Gauge({ name: 'edgeswarm_subtasks_queued', help: 'Subtasks of active jobs waiting for a device', registers });
+    this.running = new Gauge({ name: 'edgeswarm_subtasks_running', help: 'Subtasks leased to devices', registers });
+    this.jobs = new Gauge({ name: 'edgeswarm_jobs', help: 'Jobs not deleted, by status', labelNames: ['status'], registers });
+
+    // Every series exists from the start, so dashboards see zeros rather than gaps.
+    for (const code of RUN_ERROR_CODES) this.runsFailed.inc({ code }, 0);
+    for (const reason of ['dropped', 'rejected']) this.resultsDropped.inc({ reason }, 0);
+    for (const reason of LEASE_LOSS_REASONS) this.leaseLost.inc({ reason }, 0);
+    for (const op of STORE_WRITE_OPS) {
+      this.storeWrite.zero({ op });
+      this.storeWriteFailures.inc({ op }, 0);
+    }
+    for (const status of JOB_STATUSES) this.jobs.set({ status }, 0);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  leaseGranted(items: number): void {
+    this.leasesGranted.inc();
+    this.leaseSize.observe(items);
+    this.subtasksLeased.inc(items);
+  }
+
+  /** Counts what the store did with a batch of results (the outcome) and which errors the failed runs had. */
+  resultsRecorded(results: readonly CheckedResult[], outcome: RecordOutcome): void {
+    if (outcome.completed > 0) this.subtasksCompleted.inc(outcome.completed);
+    if (outcome.dropped > 0) this.resultsDropped.inc({ reason: 'dropped' }, outcome.dropped);
+    if (outcome.rejected > 0) this.resultsDropped.inc({ reason: 'rejected' }, outcome.rejected);
+    const failedRuns = outcome.accepted - outcome.completed;
+    if (failedRuns <= 0) return;
+    // The outcome gives how many failed runs counted, not which: when none was dropped that is every
+    // failed result; otherwise the first ones in order (the store drops those after a job fails).
+    let left = failedRuns;
+    for (const r of results) {
+      if (left === 0) break;
+      if (r.ok) continue;
+      this.runsFailed.inc({ code: RUN_ERROR_CODES.includes(r.code) ? r.code : 'other' });
+      left--;
+    }
+    // A failed run either queues its subtask again or, on its last attempt, fails the job (one per batch).
+    const retried = failedRuns - outcome.jobsFailed.length;
+    if (retried > 0) this.subtasksRetried.inc(retried);
+  }
+
+  leasesReleased(reason: LeaseLossReason, outcome: ReleaseOutcome): void {
+    if (outcome.requeued > 0) this.leaseLost.inc({ reason }, outcome.requeued);
+  }
+
+  storeWriteTook(op: StoreWriteOp, seconds: number): void {
+    this.storeWrite.observe({ op }, seconds);
+  }
+
+  storeWriteFailed(op: StoreWriteOp): void {
+    this.storeWriteFailures.inc({ op });
+  }
+
+  /** The metrics in Prometheus text format, with the gauges read now. */
+  async render(): Promise<string> {
+    const stats = this.sources.stats();
+    this.devices.set(stats.devices);
+    this.threads.set(stats.threads);
+    this.queued.set(stats.queued);
+    this.running.set(stats.running);
+    const byStatus = await this.countJobs();
+    for (const status of JOB_STATUSES) this.jobs.set({ status }, byStatus.get(status) ?? 0);
+    const [own, process] = await Promise.all([this.registry.metrics(), sharedProcessRegistry().metrics()]);
+    // prom-client writes NaN (event loop figures before the first sample) as "Nan"; the format says "NaN".
+    return (own + process).replace(/ Nan$/gm, ' NaN');
+  }
+
+  /**
+   * Counts jobs by status, a page at a time with a yield between pages so a long history does not
+   * block the hub. Jobs submitted or deleted during the count may shift a page by one; it is a gauge.
+   */
+  private async countJobs(): Promise<Map<JobStatus, number>> {
+    const counts = new Map<JobStatus, number>();
+    for (let offset = 0; ; offset += JOB_COUNT_PAGE) {
+      const page = this.sources.listJobs(offset, JOB_COUNT_PAGE);
+      for (const job of page.items) counts.set(job.status, (counts.get(job.status) ?? 0) + 1);
+      if (page.items.length < JOB_COUNT_PAGE || offset + JOB_COUNT_PAGE >= page.total) return counts;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+}

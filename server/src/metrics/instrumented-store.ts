@@ -1,0 +1,77 @@
+/**
+ * A JobStore that times the store's writes and reports what they did to HubMetrics: leases granted,
+ * results recorded, leases lost. Every other call goes straight to the store, so methods the store
+ * gains later pass through unchanged.
+ */
+import type { ActiveLease, CheckedResult, JobStore, RecordOutcome, ReleaseOutcome } from '../store/job-store.ts';
+import { STORE_WRITE_OPS, type HubMetrics, type StoreWriteOp } from './hub-metrics.ts';
+
+type AnyMethod = (...args: unknown[]) => unknown;
+
+const WRITE_OPS: ReadonlySet<PropertyKey> = new Set(STORE_WRITE_OPS);
+
+export function instrumentStore(
+  store: JobStore,
+  metrics: HubMetrics,
+  log: (message: string, err?: unknown) => void = () => {},
+): JobStore {
+  /** What a write did, for the counters; runs only after the store committed. */
+  const report = (op: StoreWriteOp, args: unknown[], value: unknown): void => {
+    switch (op) {
+      case 'leaseWork': {
+        const lease = value as ActiveLease | null;
+        if (lease) metrics.leaseGranted(lease.items.length);
+        break;
+      }
+      case 'recordResults':
+        metrics.resultsRecorded(args[2] as CheckedResult[], value as RecordOutcome);
+        break;
+      case 'expireLeases':
+        metrics.leasesReleased('expired', value as ReleaseOutcome);
+        break;
+      case 'releaseConnectionLeases':
+        metrics.leasesReleased('disconnected', value as ReleaseOutcome);
+        break;
+      case 'releaseAllLeases':
+        metrics.leasesReleased('restart', value as ReleaseOutcome);
+        break;
+      default:
+        break;
+    }
+  };
+
+  const timed = (op: StoreWriteOp, method: AnyMethod): AnyMethod =>
+    function (this: unknown, ...args: unknown[]): unknown {
+      const start = performance.now();
+      let value: unknown;
+      try {
+        value = method.apply(store, args);
+      } catch (err) {
+        metrics.storeWriteFailed(op);
+        throw err;
+      }
+      try {
+        metrics.storeWriteTook(op, (performance.now() - start) / 1000);
+        report(op, args, value);
+      } catch (err) {
+        // The write is committed: a metrics fault must not turn it into an error for the caller.
+        log(`recording metrics for store.${op} failed`, err);
+      }
+      return value;
+    };
+
+  // Bound (and wrapped) methods are kept while the store's method stays the same one.
+  const cache = new Map<PropertyKey, { method: AnyMethod; bound: AnyMethod }>();
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = value as AnyMethod;
+      const cached = cache.get(prop);
+      if (cached?.method === method) return cached.bound;
+      const bound = WRITE_OPS.has(prop) ? timed(prop as StoreWriteOp, method) : method.bind(target);
+      cache.set(prop, { method, bound });
+      return bound;
+    },
+  });
+}
