@@ -1,35 +1,161 @@
 /** `npm run bench [-- --json]`: runs each benchmark several rounds and prints medians (min, max); with --json the last line is one JSON object. */
 import { measure } from './sqlite-durability.ts';
+import { startEchoServer, startHub, summarise, type Figure } from './harness.ts';
+import { measureEcho, measureHubDispatch, type Window } from './dispatch.ts';
+import { LocalPool, THREADS, calibrate, monteCarloCode, runThroughHub, startAgent, vmGlobalSlowdown } from './efficiency.ts';
+import { rssPerIdleClient } from './idle.ts';
 
 const ROUNDS = 5;
+/** Rounds of the scenarios that run a hub process (each a few seconds). */
+const HUB_ROUNDS = 3;
 const json = process.argv.includes('--json');
 
-interface Figure {
-  median: number;
-  min: number;
-  max: number;
-}
-
-function summarise(values: number[]): Figure {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { median: sorted[Math.floor(sorted.length / 2)] ?? NaN, min: sorted[0] ?? NaN, max: sorted.at(-1) ?? NaN };
-}
-
 const figures: Record<string, Figure> = {};
-const rows: string[] = [];
-for (const batch of [1, 64]) {
-  for (const mode of ['FULL', 'NORMAL'] as const) {
-    const runs = Array.from({ length: ROUNDS }, () => measure(mode, batch, batch === 1 ? 400 : 100));
-    const commits = summarise(runs.map((r) => r.commitsPerSecond));
-    const results = summarise(runs.map((r) => r.resultsPerSecond));
-    const key = `sqlite_${mode.toLowerCase()}_batch${batch}`;
-    figures[`${key}_commits_per_s`] = commits;
-    figures[`${key}_results_per_s`] = results;
-    rows.push(
-      `${mode.padEnd(7)} batch ${String(batch).padStart(3)}  ${commits.median.toFixed(0).padStart(8)} commits/s (${commits.min.toFixed(0)}–${commits.max.toFixed(0)})  ${results.median.toFixed(0).padStart(9)} results/s`,
-    );
-  }
+const sections: { title: string; rows: string[] }[] = [];
+const skipped = ['active_1000_* (1,000 active simulated devices: not implemented in the time given)'];
+
+const fmt = (v: number, digits: number): string => (Number.isFinite(v) ? v.toFixed(digits) : String(v));
+function row(label: string, key: string, values: number[], unit: string, digits = 0): string {
+  const f = summarise(values);
+  figures[key] = f;
+  return `${label.padEnd(34)} ${fmt(f.median, digits).padStart(10)} ${unit.padEnd(14)} (${fmt(f.min, digits)}–${fmt(f.max, digits)})  ${key}`;
 }
-console.log(`SQLite commit-before-ack, WAL, medians of ${ROUNDS} rounds (min–max):`);
-for (const row of rows) console.log(`  ${row}`);
-if (json) console.log(JSON.stringify(Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, v]))));
+
+async function section(title: string, run: (rows: string[]) => Promise<void> | void): Promise<void> {
+  const rows: string[] = [];
+  sections.push({ title, rows });
+  try {
+    await run(rows);
+  } catch (err) {
+    rows.push(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = 1;
+  }
+  console.log(`\n${title}`);
+  for (const r of rows) console.log(`  ${r}`);
+}
+
+await section(`SQLite commit-before-ack, WAL, medians of ${ROUNDS} rounds (min–max):`, (rows) => {
+  for (const batch of [1, 64]) {
+    for (const mode of ['FULL', 'NORMAL'] as const) {
+      const runs = Array.from({ length: ROUNDS }, () => measure(mode, batch, batch === 1 ? 400 : 100));
+      const commits = summarise(runs.map((r) => r.commitsPerSecond));
+      const results = summarise(runs.map((r) => r.resultsPerSecond));
+      const key = `sqlite_${mode.toLowerCase()}_batch${batch}`;
+      figures[`${key}_commits_per_s`] = commits;
+      figures[`${key}_results_per_s`] = results;
+      rows.push(
+        `${mode.padEnd(7)} batch ${String(batch).padStart(3)}  ${commits.median.toFixed(0).padStart(8)} commits/s (${commits.min.toFixed(0)}–${commits.max.toFixed(0)})  ${results.median.toFixed(0).padStart(9)} results/s`,
+      );
+    }
+  }
+});
+
+const DISPATCH_WARMUP_MS = 500;
+const DISPATCH_MEASURE_MS = 2_000;
+await section(
+  `Dispatch: echo subtasks ((x) => x, sum) through a hub process vs raw Socket.IO round trips (8 in flight per client) to an echo process, same clients; medians of ${HUB_ROUNDS} rounds of ${DISPATCH_MEASURE_MS / 1000} s (min–max):`,
+  async (rows) => {
+    const hub = await startHub();
+    const echo = await startEchoServer();
+    try {
+      // Unrecorded warm-up of both servers' code paths.
+      await measureHubDispatch(hub, 10, 300, 500);
+      await measureEcho(echo, 10, 300, 500);
+      const sizes = [10, 100] as const;
+      const hubRuns = new Map<number, Window[]>(sizes.map((n) => [n, []]));
+      const echoRuns = new Map<number, Window[]>(sizes.map((n) => [n, []]));
+      for (let round = 0; round < HUB_ROUNDS; round++) {
+        for (const n of sizes) {
+          hubRuns.get(n)?.push(await measureHubDispatch(hub, n, DISPATCH_WARMUP_MS, DISPATCH_MEASURE_MS));
+          echoRuns.get(n)?.push(await measureEcho(echo, n, DISPATCH_WARMUP_MS, DISPATCH_MEASURE_MS));
+        }
+      }
+      for (const n of sizes) {
+        const h = hubRuns.get(n) ?? [];
+        const e = echoRuns.get(n) ?? [];
+        rows.push(row(`hub subtasks/s, ${n} devices`, `dispatch_subtasks_per_s_n${n}`, h.map((w) => w.perSecond), 'subtasks/s'));
+        rows.push(row(`raw round trips/s, ${n} clients`, `raw_roundtrips_per_s_n${n}`, e.map((w) => w.perSecond), 'round trips/s'));
+        rows.push(row(`ratio (same round), n=${n}`, `dispatch_ratio_n${n}`, h.map((w, i) => w.perSecond / (e[i]?.perSecond ?? NaN)), '', 2));
+        const suffix = n === 10 ? '' : `_n${n}`;
+        rows.push(row(`hub CPU per subtask, n=${n}`, `hub_cpu_us_per_subtask${suffix}`, h.map((w) => w.cpuUsPerOp), 'µs', 1));
+        rows.push(row(`echo CPU per round trip, n=${n}`, `raw_cpu_us_per_roundtrip${suffix}`, e.map((w) => w.cpuUsPerOp), 'µs', 1));
+      }
+    } finally {
+      await hub.stop();
+      await echo.stop();
+    }
+  },
+);
+
+/** Inputs per round: about 1.5 s (2 s at 100 ms) of work for the local pool at each size. */
+const EFFICIENCY_SIZES = [
+  { ms: 1, key: 'efficiency_1ms', workMs: 1_500 },
+  { ms: 10, key: 'efficiency_10ms', workMs: 1_500 },
+  { ms: 100, key: 'efficiency_100ms', workMs: 2_000 },
+] as const;
+await section(
+  `Efficiency: Monte Carlo π (mulberry32) through hub + one agent with ${THREADS} threads vs a local pool of ${THREADS} worker_threads, same inputs; medians of ${HUB_ROUNDS} rounds (min–max):`,
+  async (rows) => {
+    const pool = new LocalPool();
+    let hub: Awaited<ReturnType<typeof startHub>> | null = null;
+    let agent: ReturnType<typeof startAgent> | null = null;
+    try {
+      const pointsPerMs = await calibrate(pool);
+      rows.push(`calibrated: ${pointsPerMs.toFixed(0)} points per ms in a worker thread`);
+      hub = await startHub();
+      agent = startAgent(hub);
+      // Unrecorded warm-up: the agent's threads start on first use.
+      await runThroughHub(hub, monteCarloCode(Math.round(pointsPerMs)), 100, 30_000);
+      await pool.run(monteCarloCode(Math.round(pointsPerMs)), 100);
+      for (const { ms, key, workMs } of EFFICIENCY_SIZES) {
+        const code = monteCarloCode(Math.round(pointsPerMs * ms));
+        const count = Math.round((THREADS * workMs) / ms);
+        const hubRates: number[] = [];
+        const localRates: number[] = [];
+        for (let round = 0; round < HUB_ROUNDS; round++) {
+          hubRates.push(await runThroughHub(hub, code, count, 30_000));
+          localRates.push(await pool.run(code, count));
+        }
+        rows.push(row(`hub + agent inputs/s, ${ms} ms each`, `${key}_hub_inputs_per_s`, hubRates, 'inputs/s', 1));
+        rows.push(row(`local pool inputs/s, ${ms} ms each`, `${key}_local_inputs_per_s`, localRates, 'inputs/s', 1));
+        rows.push(row(`efficiency (same round), ${ms} ms`, key, hubRates.map((h, i) => h / (localRates[i] ?? NaN)), '', 3));
+      }
+      const slowdowns: number[] = [];
+      for (let round = 0; round < HUB_ROUNDS; round++) slowdowns.push(await vmGlobalSlowdown(Math.round(pointsPerMs)));
+      rows.push(row('agent vm / plain, Math.imul per call', 'vm_global_math_slowdown_1ms', slowdowns, '×', 1));
+    } finally {
+      await agent?.stop(0);
+      await pool.close();
+      await hub?.stop();
+    }
+  },
+);
+
+const IDLE = 1_000;
+await section(
+  `Idle devices: RSS growth per idle connection, ${IDLE} clients from a child process, hub process vs echo process (fresh server each round); medians of ${HUB_ROUNDS} rounds (min–max):`,
+  async (rows) => {
+    const hubKib: number[] = [];
+    const echoKib: number[] = [];
+    for (let round = 0; round < HUB_ROUNDS; round++) {
+      const hub = await startHub();
+      try {
+        hubKib.push(await rssPerIdleClient(hub, IDLE, 'device'));
+      } finally {
+        await hub.stop();
+      }
+      const echo = await startEchoServer();
+      try {
+        echoKib.push(await rssPerIdleClient(echo, IDLE, 'plain'));
+      } finally {
+        await echo.stop();
+      }
+    }
+    rows.push(row('idle devices connected', 'idle_devices', hubKib.map(() => IDLE), 'devices'));
+    rows.push(row('hub RSS per idle device', 'rss_kib_per_idle_device', hubKib, 'KiB', 1));
+    rows.push(row('echo RSS per idle client', 'raw_rss_kib_per_idle_client', echoKib, 'KiB', 1));
+  },
+);
+
+console.log(`\nnote: skipped ${skipped.join('; ')}`);
+if (json) console.log(JSON.stringify(figures));

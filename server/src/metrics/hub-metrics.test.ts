@@ -1,6 +1,6 @@
 /** HubMetrics and the instrumented store on fakes: what is counted, under which labels, and that metrics never break a store call. */
 import { describe, expect, it, vi } from 'vitest';
-import type { HubStats, Job, JobStatus } from '@edgeswarm/shared';
+import type { HubStats, JobStatus } from '@edgeswarm/shared';
 import type { CheckedResult, JobStore, RecordOutcome } from '../store/job-store.ts';
 import { HubMetrics } from './hub-metrics.ts';
 import { instrumentStore } from './instrumented-store.ts';
@@ -8,13 +8,14 @@ import { hubSeries, parsePrometheusText, sampleValue, type Sample } from '../../
 
 const stats: HubStats = { devices: 3, threads: 12, subtasksPerSecond: 0, completed: 5, queued: 40, running: 7 };
 
-function fakeJobs(statuses: JobStatus[]): (offset: number, limit: number) => { total: number; items: Job[] } {
-  const jobs = statuses.map((status, i) => ({ id: `job_${i}`, status }) as Job);
-  return (offset, limit) => ({ total: jobs.length, items: jobs.slice(offset, offset + limit) });
+function fakeJobs(statuses: JobStatus[]): () => Partial<Record<JobStatus, number>> {
+  const counts: Partial<Record<JobStatus, number>> = {};
+  for (const status of statuses) counts[status] = (counts[status] ?? 0) + 1;
+  return () => counts;
 }
 
 function metricsWith(statuses: JobStatus[] = []): HubMetrics {
-  return new HubMetrics({ stats: () => stats, listJobs: fakeJobs(statuses) });
+  return new HubMetrics({ stats: () => stats, jobCountsByStatus: fakeJobs(statuses) });
 }
 
 async function render(metrics: HubMetrics): Promise<Sample[]> {
@@ -26,7 +27,7 @@ const fail = (index: number, code: 'work_error' | 'timeout' | 'invalid_result' |
 const ok = (index: number): CheckedResult => ({ index, ok: true, json: '1', value: 1 });
 
 describe('HubMetrics', () => {
-  it('reads gauges at render and counts jobs by status over many pages', async () => {
+  it('reads gauges and job counts by status at render', async () => {
     const statuses: JobStatus[] = [];
     for (let i = 0; i < 2500; i++) statuses.push(i % 5 === 0 ? 'failed' : i % 2 === 0 ? 'completed' : 'running');
     const m = await render(metricsWith(statuses));

@@ -9,8 +9,8 @@
  * and come from one registry shared by every hub of the process.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { JOB_ERROR_CODES, JOB_STATUSES, type HubStats, type Job, type JobStatus } from '@edgeswarm/shared';
-import type { CheckedResult, Page, RecordOutcome, ReleaseOutcome } from '../store/job-store.ts';
+import { JOB_ERROR_CODES, JOB_STATUSES, type HubStats, type JobStatus } from '@edgeswarm/shared';
+import type { CheckedResult, RecordOutcome, ReleaseOutcome } from '../store/job-store.ts';
 
 /** Store calls that write, timed as `edgeswarm_store_write_seconds{op}`. */
 export const STORE_WRITE_OPS = [
@@ -37,8 +37,6 @@ export type LeaseLossReason = (typeof LEASE_LOSS_REASONS)[number];
 /** Codes of a failed run (what a device can report); anything else is counted as `other`. */
 export const RUN_ERROR_CODES = Object.keys(JOB_ERROR_CODES).filter((code) => code !== 'device_lost');
 
-/** Jobs are counted by status this many at a time, yielding to the event loop between pages. */
-const JOB_COUNT_PAGE = 1000;
 /** Lease sizes run from 1 to MAX_LEASE_ITEMS (256). */
 const LEASE_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 /** SQLite commits take from tens of microseconds (memory, NORMAL) to tens of milliseconds (FULL on a slow disk). */
@@ -47,8 +45,8 @@ const STORE_SECONDS_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 export interface MetricsSources {
   /** The hub's live figures: devices, threads and subtask counts. */
   stats(): HubStats;
-  /** Jobs not deleted, a page at a time; used to count jobs by status on each scrape. */
-  listJobs(offset: number, limit: number): Page<Job>;
+  /** Jobs not deleted, counted by status (one query in the store). */
+  jobCountsByStatus(): Partial<Record<JobStatus, number>>;
 }
 
 let processRegistry: Registry | null = null;
@@ -198,24 +196,10 @@ export class HubMetrics {
     this.threads.set(stats.threads);
     this.queued.set(stats.queued);
     this.running.set(stats.running);
-    const byStatus = await this.countJobs();
-    for (const status of JOB_STATUSES) this.jobs.set({ status }, byStatus.get(status) ?? 0);
+    const byStatus = this.sources.jobCountsByStatus();
+    for (const status of JOB_STATUSES) this.jobs.set({ status }, byStatus[status] ?? 0);
     const [own, process] = await Promise.all([this.registry.metrics(), sharedProcessRegistry().metrics()]);
     // prom-client writes NaN (event loop figures before the first sample) as "Nan"; the format says "NaN".
     return (own + process).replace(/ Nan$/gm, ' NaN');
-  }
-
-  /**
-   * Counts jobs by status, a page at a time with a yield between pages so a long history does not
-   * block the hub. Jobs submitted or deleted during the count may shift a page by one; it is a gauge.
-   */
-  private async countJobs(): Promise<Map<JobStatus, number>> {
-    const counts = new Map<JobStatus, number>();
-    for (let offset = 0; ; offset += JOB_COUNT_PAGE) {
-      const page = this.sources.listJobs(offset, JOB_COUNT_PAGE);
-      for (const job of page.items) counts.set(job.status, (counts.get(job.status) ?? 0) + 1);
-      if (page.items.length < JOB_COUNT_PAGE || offset + JOB_COUNT_PAGE >= page.total) return counts;
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
   }
 }

@@ -16,6 +16,7 @@ import type {
   Job,
   JobErrorCode,
   JobSpec,
+  JobStatus,
   JsonValue,
   LeaseItem,
   Reducer,
@@ -127,6 +128,8 @@ export interface JobStore {
   createJob(spec: JobSpec, now: number): Job;
   getJob(id: string): Job | null;
   listJobs(offset: number, limit: number): Page<Job>;
+  /** Jobs not deleted, counted by status. */
+  jobCountsByStatus(): Partial<Record<JobStatus, number>>;
   /** Cancels a job that has not finished and drops its leases. */
   cancelJob(id: string, now: number): CancelOutcome;
   /** Removes the job at once from every listing; its rows are removed later by `purgeStep`. */

@@ -246,6 +246,13 @@ export class SqliteJobStore implements JobStore {
     return { total, items: rows.map(toJob) };
   }
 
+  jobCountsByStatus(): Partial<Record<JobStatus, number>> {
+    const rows = this.db
+      .prepare<[], { status: JobStatus; n: number }>('SELECT status, count(*) AS n FROM jobs WHERE deleted = 0 GROUP BY status')
+      .all();
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
   cancelJob(id: string, now: number): CancelOutcome {
     return this.db.transaction((): CancelOutcome => {
       const row = this.q.jobById.get(id);
