@@ -80,6 +80,23 @@ export function thrownText(err: unknown): string {
 
 export type CompileOutcome = { ok: true; sandbox: JobSandbox } | { ok: false; message: string; timedOut: boolean };
 
+/**
+ * Standard built-ins bound as locals around job code. Inside a vm context every global lookup goes
+ * through the context's interceptors, which made a loop calling `Math.imul` 25-40x slower than
+ * outside; a lexical binding is resolved at compile time. Only names every context has are listed.
+ */
+const LOCAL_BUILTINS = [
+  'Math', 'JSON', 'Number', 'String', 'Boolean', 'Array', 'Object', 'Symbol', 'BigInt', 'Date', 'RegExp',
+  'Map', 'Set', 'WeakMap', 'WeakSet', 'Promise', 'Error', 'TypeError', 'RangeError', 'Reflect',
+  'ArrayBuffer', 'DataView', 'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array',
+  'Int32Array', 'Uint32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array',
+  'parseInt', 'parseFloat', 'isNaN', 'isFinite', 'Infinity', 'NaN',
+] as const;
+
+function wrapWithLocalBuiltins(code: string): string {
+  return `(() => { const { ${LOCAL_BUILTINS.join(', ')} } = globalThis; return (${code}\n); })()`;
+}
+
 export class JobSandbox {
   private constructor(private readonly context: vm.Context) {}
 
@@ -94,7 +111,7 @@ export class JobSandbox {
     const makeRunner = PRELUDE_SCRIPT.runInContext(context) as (f: unknown) => unknown;
     let fn: unknown;
     try {
-      const script = new vm.Script(`(${code}\n)`, { filename: 'job.js' });
+      const script = new vm.Script(wrapWithLocalBuiltins(code), { filename: 'job.js' });
       fn = script.runInContext(context, { timeout: Math.max(1, Math.ceil(timeoutMs)) });
     } catch (err) {
       const timedOut = isVmTimeout(err);
