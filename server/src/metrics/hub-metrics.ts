@@ -26,7 +26,7 @@ export const STORE_WRITE_OPS = [
   'completeJob',
   'failJob',
   'purgeStep',
-  'deviceSeen',
+  'devicesSeen',
 ] as const;
 export type StoreWriteOp = (typeof STORE_WRITE_OPS)[number];
 

@@ -100,6 +100,22 @@ describe('WorkService leases', () => {
     expect(work.requestWork(dev(2), 50)?.items.length).toBe(50);
   });
 
+  it('writes device presence in one batch per sweep, not once per heartbeat', () => {
+    const calls: number[] = [];
+    const original = store.devicesSeen.bind(store);
+    store.devicesSeen = (updates) => {
+      calls.push(updates.length);
+      original(updates);
+    };
+    clock.advance(5000);
+    for (let round = 0; round < 3; round++) for (const n of [1, 2, 3]) work.heartbeat(dev(n), { state: 'paused', threads: 2 });
+    const seen = () => store.listDevices(0, 10).items.map((d) => [d.state, d.lastSeenAt]);
+    expect(seen().every(([state]) => state === 'idle')).toBe(true);
+    work.sweep();
+    expect(calls).toEqual([3]);
+    expect(seen()).toEqual([1, 2, 3].map(() => ['paused', new Date(clock.now()).toISOString()]));
+  });
+
   it('expires leases by the monotonic clock, not by wall-clock steps', () => {
     store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
     work.requestWork(dev(1), 1);

@@ -10,7 +10,7 @@ import {
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
 import { noFaults, type Faults } from '../faults.ts';
-import type { CheckedResult, JobStore, ReleaseOutcome } from '../store/job-store.ts';
+import type { CheckedResult, DevicePresence, JobStore, ReleaseOutcome } from '../store/job-store.ts';
 import { Aggregator, numericProblem } from '../aggregation/reducers.ts';
 import { utf8Bytes } from '../util/utf8.ts';
 
@@ -67,6 +67,7 @@ export class WorkService {
   private readonly finalizing = new Set<string>();
   private readonly faults: Faults;
   private draining = false;
+  private readonly presence = new Map<string, DevicePresence>();
 
   constructor(private readonly options: WorkServiceOptions) {
     this.store = options.store;
@@ -152,7 +153,8 @@ export class WorkService {
 
   heartbeat(conn: DeviceConnection, status: DeviceStatus): void {
     this.store.renewLeases(conn.connId, this.clock.monotonic() + this.ttl);
-    this.store.deviceSeen(conn.deviceId, status.state, status.threads, this.clock.now());
+    // Presence is written in batches by `sweep` (about once a second), not once per heartbeat.
+    this.presence.set(conn.deviceId, { id: conn.deviceId, state: status.state, threads: status.threads, now: this.clock.now() });
   }
 
   disconnected(conn: DeviceConnection): void {
@@ -163,8 +165,17 @@ export class WorkService {
 
   /** Expires leases whose deadline passed and completes jobs left unfinalised; call about once a second. */
   sweep(): void {
+    this.flushPresence();
     this.afterRelease(this.store.expireLeases(this.clock.monotonic(), this.clock.now()));
     for (const jobId of this.store.jobsAwaitingFinalize()) this.finalize(jobId);
+  }
+
+  /** Writes the heartbeats gathered since the last flush in one transaction. */
+  flushPresence(): void {
+    if (this.presence.size === 0) return;
+    const updates = [...this.presence.values()];
+    this.presence.clear();
+    this.store.devicesSeen(updates);
   }
 
   /** At start-up: void every lease of the previous process. */

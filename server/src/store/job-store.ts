@@ -111,6 +111,13 @@ export interface DeviceRegistration {
   now: number;
 }
 
+export interface DevicePresence {
+  id: string;
+  state: DeviceState;
+  threads: number;
+  now: number;
+}
+
 export interface WorkCounts {
   completed: number;
   queued: number;
@@ -164,7 +171,8 @@ export interface JobStore {
   getResults(jobId: string, offset: number, limit: number): ResultsPage | null;
 
   registerDevice(device: DeviceRegistration): void;
-  deviceSeen(id: string, state: DeviceState, threads: number, now: number): void;
+  /** Records heartbeats: state, threads and lastSeenAt of many devices in one write. */
+  devicesSeen(updates: readonly DevicePresence[]): void;
   /** Records what a device is doing without a heartbeat (e.g. `working` once it holds a lease). */
   setDeviceState(id: string, state: DeviceState): void;
   deviceOffline(id: string, now: number): void;

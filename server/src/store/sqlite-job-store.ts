@@ -21,6 +21,7 @@ import type {
   ActiveLease,
   CancelOutcome,
   CheckedResult,
+  DevicePresence,
   DeviceRegistration,
   JobStore,
   LeaseContext,
@@ -609,8 +610,11 @@ export class SqliteJobStore implements JobStore {
     this.devices.register(device);
   }
 
-  deviceSeen(id: string, state: 'idle' | 'working' | 'paused', threads: number, now: number): void {
-    this.devices.seen(id, state, threads, now);
+  devicesSeen(updates: readonly DevicePresence[]): void {
+    if (updates.length === 0) return;
+    this.db.transaction(() => {
+      for (const u of updates) this.devices.seen(u.id, u.state, u.threads, u.now);
+    })();
   }
 
   setDeviceState(id: string, state: 'idle' | 'working' | 'paused'): void {
