@@ -98,7 +98,6 @@ export class WorkService {
     });
     if (!active) return null;
     this.faults.reached('lease:committed');
-    this.store.setDeviceState(conn.deviceId, 'working');
     return {
       leaseId: active.lease.id,
       jobId: active.lease.jobId,
@@ -145,10 +144,6 @@ export class WorkService {
   /** Graceful stop: hand out no more leases; results are still taken. */
   drain(): void {
     this.draining = true;
-  }
-
-  get isDraining(): boolean {
-    return this.draining;
   }
 
   heartbeat(conn: DeviceConnection, status: DeviceStatus): void {

@@ -146,7 +146,10 @@ export interface JobStore {
   /** Deletes finished jobs that finished before `cutoff`. Returns how many. */
   purgeFinishedBefore(cutoff: number): number;
 
-  /** Inputs of the oldest job with work not yet leased (that this connection may take); null when there is none. */
+  /**
+   * Inputs of the job whose turn it is (that this connection may take), and the device marked
+   * `working`; null when there is none.
+   */
   leaseWork(request: LeaseRequest): ActiveLease | null;
   /** Inputs currently leased to one connection. */
   heldCount(connId: string): number;
@@ -173,8 +176,6 @@ export interface JobStore {
   registerDevice(device: DeviceRegistration): void;
   /** Records heartbeats: state, threads and lastSeenAt of many devices in one write. */
   devicesSeen(updates: readonly DevicePresence[]): void;
-  /** Records what a device is doing without a heartbeat (e.g. `working` once it holds a lease). */
-  setDeviceState(id: string, state: DeviceState): void;
   deviceOffline(id: string, now: number): void;
   markAllDevicesOffline(): void;
   listDevices(offset: number, limit: number): Page<DeviceInfo>;

@@ -39,7 +39,6 @@ export class DeviceTable {
            connected_at = CASE WHEN connections = 0 THEN @now ELSE connected_at END,
            connections = connections + 1, last_seen_at = @now`,
       ),
-      state: db.prepare('UPDATE devices SET state = ? WHERE id = ?'),
       seen: db.prepare('UPDATE devices SET state = ?, threads = ?, last_seen_at = ? WHERE id = ?'),
       offline: db.prepare('UPDATE devices SET connections = max(connections - 1, 0), last_seen_at = ? WHERE id = ?'),
       counts: db.prepare(
@@ -54,10 +53,6 @@ export class DeviceTable {
 
   seen(id: string, state: DeviceState, threads: number, now: number): void {
     this.q.seen.run(state, threads, now, id);
-  }
-
-  setState(id: string, state: DeviceState): void {
-    this.q.state.run(state, id);
   }
 
   offline(id: string, now: number): void {

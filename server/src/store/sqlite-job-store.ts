@@ -187,6 +187,43 @@ export class SqliteJobStore implements JobStore {
       stillLeased: db.prepare<[string], { n: number }>(
         `SELECT count(*) AS n FROM subtasks WHERE lease_id = ? AND state = 'leased'`,
       ),
+      // Statements on the lease and result paths, prepared once.
+      leaseQueued: db.prepare<[string, number, number]>(
+        `UPDATE subtasks SET state = 'leased', lease_id = ? WHERE job_seq = ? AND idx = ?`,
+      ),
+      leaseFresh: db.prepare<[number, number, string]>(
+        `INSERT INTO subtasks (job_seq, idx, state, lease_id) VALUES (?, ?, 'leased', ?)`,
+      ),
+      jobLeased: db.prepare<[number, number, number, number, number, number]>(
+        `UPDATE jobs SET queued = queued - ?, next_index = next_index + ?, leased = leased + ?,
+           status = 'running', started_at = coalesce(started_at, ?), vtime = vtime + ? WHERE seq = ?`,
+      ),
+      deviceWorking: db.prepare<[string]>(`UPDATE devices SET state = 'working' WHERE id = ? AND state <> 'working'`),
+      unleased: db.prepare<[], { n: number }>(
+        `SELECT coalesce(sum(total - next_index + queued), 0) AS n FROM jobs WHERE ${ACTIVE}`,
+      ),
+      markDone: db.prepare<[string, number, number]>(
+        `UPDATE subtasks SET state = 'done', result = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
+      ),
+      markRetry: db.prepare<[string, number, number, number]>(
+        `UPDATE subtasks SET state = ?, attempts = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
+      ),
+      jobResults: db.prepare<[number, number, number, number]>(
+        `UPDATE jobs SET completed = completed + ?, leased = leased + ?, queued = queued + ? WHERE seq = ?`,
+      ),
+      renew: db.prepare<[number, string]>('UPDATE leases SET deadline = min(?, max_deadline) WHERE conn_id = ? AND open = 1'),
+      requeueLost: db.prepare<[number, number, number]>(
+        `UPDATE subtasks SET state = 'queued', lease_id = NULL, losses = ? WHERE job_seq = ? AND idx = ?`,
+      ),
+      jobReleased: db.prepare<[number, number, number]>('UPDATE jobs SET leased = leased - ?, queued = queued + ? WHERE seq = ?'),
+      resultsFrom: db.prepare<[number, number, number], { result: string }>(
+        `SELECT result FROM subtasks WHERE job_seq = ? AND idx >= ? AND state = 'done' ORDER BY idx LIMIT ?`,
+      ),
+      completedTotal: db.prepare<[], { n: number }>('SELECT coalesce(sum(completed), 0) AS n FROM jobs WHERE deleted = 0'),
+      activeCounts: db.prepare<[], { queued: number; running: number }>(
+        `SELECT coalesce(sum(total - next_index + queued), 0) AS queued, coalesce(sum(leased), 0) AS running
+           FROM jobs WHERE ${ACTIVE}`,
+      ),
       setStatus: db.prepare(`UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ? WHERE seq = ?`),
       closeJobLeases: db.prepare<[number]>('UPDATE leases SET open = 0 WHERE job_seq = ? AND open = 1'),
     };
@@ -330,24 +367,10 @@ export class SqliteJobStore implements JobStore {
       };
       const maxDeadline = request.deadline + indexes.length * job.timeout_ms;
       this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes));
-      if (fromQueue > 0) {
-        const requeue = this.db.prepare(
-          `UPDATE subtasks SET state = 'leased', lease_id = ? WHERE job_seq = ? AND idx = ?`,
-        );
-        for (const idx of indexes.slice(0, fromQueue)) requeue.run(lease.id, job.seq, idx);
-      }
-      if (fresh > 0) {
-        const insert = this.db.prepare(
-          `INSERT INTO subtasks (job_seq, idx, state, lease_id) VALUES (?, ?, 'leased', ?)`,
-        );
-        for (const idx of indexes.slice(fromQueue)) insert.run(job.seq, idx, lease.id);
-      }
-      this.db
-        .prepare(
-          `UPDATE jobs SET queued = queued - ?, next_index = next_index + ?, leased = leased + ?,
-             status = 'running', started_at = coalesce(started_at, ?), vtime = vtime + ? WHERE seq = ?`,
-        )
-        .run(fromQueue, fresh, indexes.length, request.now, indexes.length / priorityWeight(job.priority), job.seq);
+      for (const idx of indexes.slice(0, fromQueue)) this.q.leaseQueued.run(lease.id, job.seq, idx);
+      for (const idx of indexes.slice(fromQueue)) this.q.leaseFresh.run(job.seq, idx, lease.id);
+      this.q.jobLeased.run(fromQueue, fresh, indexes.length, request.now, indexes.length / priorityWeight(job.priority), job.seq);
+      this.q.deviceWorking.run(request.deviceId);
       return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms };
     })();
   }
@@ -376,10 +399,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   unleasedCount(): number {
-    const row = this.db
-      .prepare(`SELECT coalesce(sum(total - next_index + queued), 0) AS n FROM jobs WHERE ${ACTIVE}`)
-      .get() as { n: number };
-    return row.n;
+    return this.q.unleased.get()?.n ?? 0;
   }
 
   getLeaseContext(leaseId: string): LeaseContext | null {
@@ -417,12 +437,7 @@ export class SqliteJobStore implements JobStore {
       let leasedDelta = 0;
       let queuedDelta = 0;
       let failedForGood: JobError | null = null;
-      const markDone = this.db.prepare(
-        `UPDATE subtasks SET state = 'done', result = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
-      );
-      const markRetry = this.db.prepare(
-        `UPDATE subtasks SET state = ?, attempts = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
-      );
+      const { markDone, markRetry } = this.q;
       for (const r of results) {
         if (!held.has(r.index)) {
           outcome.rejected++;
@@ -462,9 +477,7 @@ export class SqliteJobStore implements JobStore {
           queuedDelta++;
         }
       }
-      this.db
-        .prepare(`UPDATE jobs SET completed = completed + ?, leased = leased + ?, queued = queued + ? WHERE seq = ?`)
-        .run(completed, leasedDelta, queuedDelta, job.seq);
+      this.q.jobResults.run(completed, leasedDelta, queuedDelta, job.seq);
       outcome.completed = completed;
       this.devices.addCounts(deviceId, completed, failedRuns, outcome.rejected);
       if (failedForGood) {
@@ -479,9 +492,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   renewLeases(connId: string, deadline: number): number {
-    return this.db
-      .prepare('UPDATE leases SET deadline = min(?, max_deadline) WHERE conn_id = ? AND open = 1')
-      .run(deadline, connId).changes;
+    return this.q.renew.run(deadline, connId).changes;
   }
 
   releaseConnectionLeases(connId: string, now: number): ReleaseOutcome {
@@ -499,10 +510,7 @@ export class SqliteJobStore implements JobStore {
   /** Closes leases; their unfinished subtasks go back to the queue, counting a loss when `countLoss`. */
   private releaseRows(rows: LeaseRow[], now: number, countLoss: boolean): ReleaseOutcome {
     const outcome: ReleaseOutcome = { requeued: 0, jobsFailed: [] };
-    const requeue = this.db.prepare(
-      `UPDATE subtasks SET state = 'queued', lease_id = NULL, losses = ? WHERE job_seq = ? AND idx = ?`,
-    );
-    const counters = this.db.prepare('UPDATE jobs SET leased = leased - ?, queued = queued + ? WHERE seq = ?');
+    const { requeueLost: requeue, jobReleased: counters } = this.q;
     for (const row of rows) {
       this.q.closeLease.run(row.id);
       const stranded = this.q.leasedOf.all(row.id);
@@ -546,12 +554,7 @@ export class SqliteJobStore implements JobStore {
   resultsChunk(jobId: string, fromIndex: number, limit: number): string[] {
     const job = this.q.jobById.get(jobId);
     if (!job) return [];
-    return this.db
-      .prepare<[number, number, number], { result: string }>(
-        `SELECT result FROM subtasks WHERE job_seq = ? AND idx >= ? AND state = 'done' ORDER BY idx LIMIT ?`,
-      )
-      .all(job.seq, fromIndex, limit)
-      .map((r) => r.result);
+    return this.q.resultsFrom.all(job.seq, fromIndex, limit).map((r) => r.result);
   }
 
   onlineDeviceCount(): number {
@@ -617,10 +620,6 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
-  setDeviceState(id: string, state: 'idle' | 'working' | 'paused'): void {
-    this.devices.setState(id, state);
-  }
-
   deviceOffline(id: string, now: number): void {
     this.devices.offline(id, now);
   }
@@ -634,16 +633,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   workCounts(): WorkCounts {
-    const done = this.db.prepare('SELECT coalesce(sum(completed), 0) AS n FROM jobs WHERE deleted = 0').get() as {
-      n: number;
-    };
-    const active = this.db
-      .prepare(
-        `SELECT coalesce(sum(total - next_index + queued), 0) AS queued, coalesce(sum(leased), 0) AS running
-           FROM jobs WHERE ${ACTIVE}`,
-      )
-      .get() as { queued: number; running: number };
-    return { completed: done.n, queued: active.queued, running: active.running };
+    const active = this.q.activeCounts.get() ?? { queued: 0, running: 0 };
+    return { completed: this.q.completedTotal.get()?.n ?? 0, queued: active.queued, running: active.running };
   }
 
   close(): void {
