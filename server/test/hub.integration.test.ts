@@ -3,22 +3,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { DASHBOARD_NAMESPACE, DEVICE_NAMESPACE, PROTOCOL_VERSION, type FeedSnapshot, type Job } from '@edgeswarm/shared';
 import { startTestHub, waitFor, type TestHub } from './support/test-hub.ts';
-import { TestDevice } from './support/test-device.ts';
+import { DeviceFleet, TestDevice, type TestDeviceOptions } from './support/test-device.ts';
 
 let hub: TestHub;
-const devices: TestDevice[] = [];
+const fleet = new DeviceFleet();
 
 afterEach(async () => {
-  for (const d of devices.splice(0)) d.close();
+  fleet.closeAll();
   await hub?.close();
 });
 
-async function device(options: ConstructorParameters<typeof TestDevice>[1] = {}): Promise<TestDevice> {
-  const d = new TestDevice(hub.url, options);
-  devices.push(d);
-  await d.connected();
-  return d;
-}
+const device = (options: TestDeviceOptions = {}): Promise<TestDevice> => fleet.join(hub.url, options);
 
 async function finished(id: string): Promise<Job> {
   return waitFor(async () => {
@@ -47,7 +42,7 @@ describe('hub with real devices', () => {
     expect(page.total).toBe(10000);
     expect(page.missing).toEqual([]);
     expect(page.results).toEqual(Array.from({ length: 10000 }, (_, i) => i * i));
-    expect(devices.every((d) => d.runs > 0)).toBe(true);
+    expect(fleet.devices.every((d) => d.runs > 0)).toBe(true);
   });
 
   it('computes the exact sum with reduce "sum"', async () => {
@@ -224,7 +219,7 @@ describe('hub with real devices', () => {
   it('refuses a device that speaks an older protocol with client_too_old', async () => {
     hub = await startTestHub();
     const d = new TestDevice(hub.url, { protocol: PROTOCOL_VERSION - 1 });
-    devices.push(d);
+    fleet.track(d);
     await expect(d.connected()).rejects.toThrow('client_too_old');
   });
 

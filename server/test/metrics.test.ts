@@ -3,23 +3,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Job } from '@edgeswarm/shared';
 import { ManualClock } from '../src/clock.ts';
 import { startTestHub, waitFor, type TestHub } from './support/test-hub.ts';
-import { TestDevice } from './support/test-device.ts';
+import { DeviceFleet, TestDevice, type TestDeviceOptions } from './support/test-device.ts';
 import { hubSeries, parsePrometheusText as parse, sampleValue as value, type Sample } from './support/prometheus-text.ts';
 
 let hub: TestHub;
-const devices: TestDevice[] = [];
+const fleet = new DeviceFleet();
 
 afterEach(async () => {
-  for (const d of devices.splice(0)) d.close();
+  fleet.closeAll();
   await hub?.close();
 });
 
-async function device(options: ConstructorParameters<typeof TestDevice>[1] = {}): Promise<TestDevice> {
-  const d = new TestDevice(hub.url, options);
-  devices.push(d);
-  await d.connected();
-  return d;
-}
+const device = (options: TestDeviceOptions = {}): Promise<TestDevice> => fleet.join(hub.url, options);
 
 async function submit(spec: Record<string, unknown>): Promise<Job> {
   const res = await hub.api<Job>('POST', '/api/jobs', spec);

@@ -119,3 +119,24 @@ export class TestDevice {
     this.socket.disconnect();
   }
 }
+
+/** The devices one test opened: joins them connected, closes them all after the test. */
+export class DeviceFleet {
+  readonly devices: TestDevice[] = [];
+
+  /** Keeps a device (connected or not) to close later. */
+  track(device: TestDevice): TestDevice {
+    this.devices.push(device);
+    return device;
+  }
+
+  async join(url: string, options: TestDeviceOptions = {}): Promise<TestDevice> {
+    const device = this.track(new TestDevice(url, options));
+    await device.connected();
+    return device;
+  }
+
+  closeAll(): void {
+    for (const device of this.devices.splice(0)) device.close();
+  }
+}
