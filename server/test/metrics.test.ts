@@ -64,11 +64,13 @@ describe('GET /metrics', () => {
     const m = parse(text);
 
     expect(value(m, 'edgeswarm_subtasks_completed_total')).toBe(50);
-    expect(value(m, 'edgeswarm_subtasks_leased_total')).toBe(50);
+    // Leased: each input once, plus any copies idle devices got at the end of the job.
+    const copies = value(m, 'edgeswarm_subtasks_tail_copies_total');
+    expect(value(m, 'edgeswarm_subtasks_leased_total')).toBe(50 + copies);
     const leases = value(m, 'edgeswarm_leases_granted_total');
     expect(leases).toBeGreaterThanOrEqual(2);
     expect(value(m, 'edgeswarm_lease_batch_size_count')).toBe(leases);
-    expect(value(m, 'edgeswarm_lease_batch_size_sum')).toBe(50);
+    expect(value(m, 'edgeswarm_lease_batch_size_sum')).toBe(50 + copies);
     expect(value(m, 'edgeswarm_lease_batch_size_bucket', { le: '+Inf' })).toBe(leases);
     for (const code of ['work_error', 'timeout', 'invalid_result', 'result_too_large']) {
       expect(value(m, 'edgeswarm_subtask_runs_failed_total', { code })).toBe(0);
@@ -78,7 +80,8 @@ describe('GET /metrics', () => {
 
     expect(value(m, 'edgeswarm_store_write_seconds_count', { op: 'createJob' })).toBe(1);
     expect(value(m, 'edgeswarm_store_write_seconds_count', { op: 'completeJob' })).toBe(1);
-    expect(value(m, 'edgeswarm_store_write_seconds_count', { op: 'leaseWork' })).toBeGreaterThanOrEqual(leases);
+    const leaseCalls = ['leaseWork', 'leaseTail'].map((op) => value(m, 'edgeswarm_store_write_seconds_count', { op }));
+    expect(leaseCalls[0]! + leaseCalls[1]!).toBeGreaterThanOrEqual(leases);
     expect(value(m, 'edgeswarm_store_write_seconds_count', { op: 'recordResults' })).toBe(leases);
     expect(value(m, 'edgeswarm_store_write_seconds_sum', { op: 'recordResults' })).toBeGreaterThan(0);
 

@@ -17,7 +17,7 @@ import {
   type RunResult,
   type SubmitReceipt,
 } from '@edgeswarm/shared';
-import { ResultOutbox } from '@edgeswarm/shared';
+import { ResultOutbox, RunPace } from '@edgeswarm/shared';
 import type { PoolResult, PoolTask, RunPool } from './thread-pool.ts';
 
 type DeviceSocket = Socket<HubToDeviceEvents, DeviceToHubEvents>;
@@ -49,9 +49,6 @@ export const FLUSH_DELAY_MS = 50;
 export const MAX_BATCH_CHARS = 256 * 1024;
 /** After the hub refused the connection in its middleware (too many connections): Socket.IO does not retry those. */
 export const REFUSED_RETRY_MS = 5_000;
-/** Work held per thread, measured in average run time: short runs are fetched in batches this long. */
-export const TARGET_HELD_MS = 1_000;
-export const MAX_HELD_PER_THREAD = 64;
 
 interface HeldLease {
   grant: LeaseGrant;
@@ -88,7 +85,7 @@ export class NodeDevice {
   private done = 0;
   private failed = 0;
   /** Smoothed time of one run in a thread; decides how far ahead to ask for work. */
-  private averageRunMs: number | null = null;
+  private readonly pace = new RunPace();
   private heartbeatMs = HEARTBEAT_INTERVAL_MS;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private pollTimer: ReturnType<typeof setInterval> | null = null;
@@ -247,26 +244,16 @@ export class NodeDevice {
 
   // ---- pulling work ----
 
-  /**
-   * How many inputs to hold (running + waiting for a thread): about TARGET_HELD_MS of work per
-   * thread, so short runs come in batches and threads never wait on the network; one per thread
-   * for long runs.
-   */
+  /** How many inputs to hold (running + waiting for a thread): about a second of work per thread (RunPace). */
   private capacity(): number {
-    const { threads } = this.options;
-    const avg = this.averageRunMs;
-    if (avg === null || avg >= TARGET_HELD_MS / 2) return threads;
-    const perThread = Math.min(MAX_HELD_PER_THREAD, Math.max(2, Math.round(TARGET_HELD_MS / Math.max(avg, 0.01))));
-    return threads * perThread;
+    return this.pace.holdTarget(this.options.threads);
   }
 
   private requestWork(): void {
     const socket = this.socket;
     if (!socket?.connected || this.stopping || this.requesting) return;
     const slots = this.capacity() - this.held;
-    // Ahead of need, ask for a whole thread's worth at a time rather than one input per finished run.
-    const worthAsking = this.capacity() > this.options.threads ? this.options.threads : 1;
-    if (slots < worthAsking) return;
+    if (!this.pace.worthAsking(this.options.threads, slots)) return;
     this.requesting = true;
     socket
       .timeout(REQUEST_TIMEOUT_MS)
@@ -316,7 +303,7 @@ export class NodeDevice {
     lease.outstanding--;
     const current = this.leases.get(lease.grant.leaseId) === lease;
     if (result !== null && current) {
-      this.averageRunMs = this.averageRunMs === null ? result.runMs : this.averageRunMs * 0.8 + result.runMs * 0.2;
+      this.pace.record(result.runMs);
       const run = toRunResult(item.index, result.outcome);
       lease.buffer.push(run);
       lease.bufferChars += run.ok ? run.json.length : run.message.length;

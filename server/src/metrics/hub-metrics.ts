@@ -18,6 +18,7 @@ export const STORE_WRITE_OPS = [
   'cancelJob',
   'deleteJob',
   'leaseWork',
+  'leaseTail',
   'recordResults',
   'renewLeases',
   'releaseConnectionLeases',
@@ -64,6 +65,7 @@ export class HubMetrics {
   private readonly leasesGranted: Counter;
   private readonly leaseSize: Histogram;
   private readonly subtasksLeased: Counter;
+  private readonly tailCopies: Counter;
   private readonly subtasksCompleted: Counter;
   private readonly runsFailed: Counter<'code'>;
   private readonly subtasksRetried: Counter;
@@ -88,6 +90,11 @@ export class HubMetrics {
       registers,
     });
     this.subtasksLeased = new Counter({ name: 'edgeswarm_subtasks_leased_total', help: 'Subtasks handed to devices in leases', registers });
+    this.tailCopies = new Counter({
+      name: 'edgeswarm_subtasks_tail_copies_total',
+      help: 'Inputs copied to idle devices at the end of a job while another device still held them (included in leased)',
+      registers,
+    });
     this.subtasksCompleted = new Counter({
       name: 'edgeswarm_subtasks_completed_total',
       help: 'Subtasks whose result was stored (each subtask counts once)',
@@ -150,10 +157,11 @@ export class HubMetrics {
     return this.registry.contentType;
   }
 
-  leaseGranted(items: number): void {
+  leaseGranted(items: number, tailCopy = false): void {
     this.leasesGranted.inc();
     this.leaseSize.observe(items);
     this.subtasksLeased.inc(items);
+    if (tailCopy) this.tailCopies.inc(items);
   }
 
   /** Counts what the store did with a batch of results (the outcome) and which errors the failed runs had. */

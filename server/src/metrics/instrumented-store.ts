@@ -18,9 +18,10 @@ export function instrumentStore(
   /** What a write did, for the counters; runs only after the store committed. */
   const report = (op: StoreWriteOp, args: unknown[], value: unknown): void => {
     switch (op) {
-      case 'leaseWork': {
+      case 'leaseWork':
+      case 'leaseTail': {
         const lease = value as ActiveLease | null;
-        if (lease) metrics.leaseGranted(lease.items.length);
+        if (lease) metrics.leaseGranted(lease.items.length, lease.speculative === true);
         break;
       }
       case 'recordResults':

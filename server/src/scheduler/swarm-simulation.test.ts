@@ -58,6 +58,7 @@ describe('swarm simulation over the real WorkService and SQLite store', () => {
     expect(total('duplicatesDropped'), summary).toBeGreaterThan(0);
     expect(total('rejected'), summary).toBeGreaterThan(0);
     expect(total('expiredLeases'), summary).toBeGreaterThan(0);
+    expect(total('tailCopies'), summary).toBeGreaterThan(0);
     expect(reports.some((r) => (r.failedBy['work_error'] ?? 0) + (r.failedBy['timeout'] ?? 0) + (r.failedBy['invalid_result'] ?? 0) > 0), summary).toBe(true);
   });
 });

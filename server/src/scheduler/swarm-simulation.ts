@@ -220,6 +220,8 @@ export interface SimReport {
   devices: number;
   restarts: number;
   grants: number;
+  /** Inputs copied to idle devices at the end of a job. */
+  tailCopies: number;
   submits: number;
   accepted: number;
   dropped: number;
@@ -271,6 +273,7 @@ export class SwarmSimulation {
   private readonly stats = {
     restarts: 0,
     grants: 0,
+    tailCopies: 0,
     submits: 0,
     accepted: 0,
     dropped: 0,
@@ -613,6 +616,9 @@ export class SwarmSimulation {
            FROM jobs j WHERE j.status IN ('queued', 'running') AND j.deleted = 0 AND (j.queued > 0 OR j.next_index < j.total)`,
       )
       .all(conn.connId);
+    const openBefore = this.db
+      .prepare<[string], { n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open = 1')
+      .get(conn.connId)?.n ?? 0;
     const grant = this.work.requestWork(conn, slots);
     if (!grant) {
       const slowStart = this.slowStart && waiting.every((j) => j.completed === 0 && j.held > 0);
@@ -640,8 +646,14 @@ export class SwarmSimulation {
     }
     const heldAfter = this.store.heldCount(conn.connId);
     this.check(heldAfter <= room, () => `${conn.connId} holds ${heldAfter} inputs; at most ${room} allowed`);
-    this.check(heldAfter === heldBefore + n, () => `${conn.connId} held ${heldBefore}, got ${n}, now holds ${heldAfter}`);
-    const rows = this.db
+    const copy = this.db.prepare<[string], { speculative: number }>('SELECT speculative FROM leases WHERE id = ?').get(grant.leaseId);
+    if (copy?.speculative === 1) {
+      this.checkTailCopy(conn, grant.leaseId, job.seq, indexes, unleased, openBefore);
+      this.check(heldAfter === heldBefore, () => `${conn.connId} held ${heldBefore}, got a tail copy, now holds ${heldAfter}`);
+    } else {
+      this.check(heldAfter === heldBefore + n, () => `${conn.connId} held ${heldBefore}, got ${n}, now holds ${heldAfter}`);
+    }
+    const rows = copy?.speculative === 1 ? [...indexes].sort((a, b) => a - b) : this.db
       .prepare<[string], { idx: number }>(`SELECT idx FROM subtasks WHERE lease_id = ? AND state = 'leased' ORDER BY idx`)
       .all(grant.leaseId)
       .map((r) => r.idx);
@@ -665,6 +677,33 @@ export class SwarmSimulation {
       device.held.push({ leaseId: grant.leaseId, jobId: job.id, index: it.index, input: it.input, readyAt: this.simTime + this.rng.int(0, spread) });
     }
     this.note(`${conn.connId} (${device.id}) asks ${slots}, gets ${n} of job ${job.seq} in ${grant.leaseId.slice(0, 12)}`);
+  }
+
+  /** A tail copy goes to a connection with no open lease, only when nothing is left to lease, of inputs other devices hold, each once. */
+  private checkTailCopy(conn: DeviceConnection, leaseId: string, jobSeq: number, indexes: number[], unleased: number, openBefore: number): void {
+    const where = `tail copy ${leaseId} to ${conn.connId}`;
+    this.stats.tailCopies += indexes.length;
+    this.check(unleased === 0, () => `${where} while ${unleased} inputs were unleased`);
+    this.check(openBefore === 0, () => `${where}, which held ${openBefore} open lease(s)`);
+    this.check(indexes.length <= conn.threads, () => `${where}: ${indexes.length} copies for ${conn.threads} threads`);
+    for (const idx of indexes) {
+      const row = this.db
+        .prepare<[number, number], { state: string; copies: number; device_id: string | null }>(
+          `SELECT s.state, s.copies, l.device_id FROM subtasks s LEFT JOIN leases l ON l.id = s.lease_id WHERE s.job_seq = ? AND s.idx = ?`,
+        )
+        .get(jobSeq, idx);
+      this.check(
+        row?.state === 'leased' && row.copies === 1 && row.device_id !== null && row.device_id !== conn.deviceId,
+        () => `${where}: input ${idx} of job ${jobSeq} is ${JSON.stringify(row)}; expected leased by another device, with one copy`,
+      );
+      const others = this.db
+        .prepare<[number, string, number], { n: number }>(
+          `SELECT count(*) AS n FROM leases WHERE job_seq = ? AND open = 1 AND speculative = 1 AND id <> ?
+              AND EXISTS (SELECT 1 FROM json_each(items) WHERE value = ?)`,
+        )
+        .get(jobSeq, leaseId, idx)?.n;
+      this.check(others === 0, () => `${where}: input ${idx} of job ${jobSeq} already has ${others} other open copies`);
+    }
   }
 
   /** The device's result for one held item: usually f(input); on flaky inputs a flaky device may fail. */
@@ -1291,6 +1330,7 @@ export class SwarmSimulation {
       devices: this.devices.length,
       restarts: this.stats.restarts,
       grants: this.stats.grants,
+      tailCopies: this.stats.tailCopies,
       submits: this.stats.submits,
       accepted: this.stats.accepted,
       dropped: this.stats.dropped,

@@ -22,14 +22,14 @@ function spec(body: Record<string, unknown>): JobSpec {
   return parsed.value;
 }
 
-function service(): WorkService {
+function service(options: { tailCopies?: boolean } = {}): WorkService {
   const events: WorkEvents = {
     jobStopped: (id) => stopped.push(id),
     workAvailable: () => {},
     subtasksCompleted: () => {},
     jobFinished: () => {},
   };
-  return new WorkService({ store, clock, events, fleetThreads: () => threads, leaseTtlMs: TTL, slowStart: false });
+  return new WorkService({ store, clock, events, fleetThreads: () => threads, leaseTtlMs: TTL, slowStart: false, ...options });
 }
 
 const dev = (n: number): DeviceConnection => ({ deviceId: `device-${n}`, connId: `conn-${n}`, threads: 4 });
@@ -52,6 +52,7 @@ afterEach(() => {
 
 describe('WorkService leases', () => {
   it('expires a lease that is not renewed and leases its inputs again', () => {
+    work = service({ tailCopies: false }); // the lease lifecycle alone, without tail copies
     const job = store.createJob(spec({ code: '(n) => n', inputs: [10, 20] }), clock.now());
     const first = work.requestWork(dev(1), 2);
     expect(first?.items.map((i) => i.input)).toEqual([10, 20]);
@@ -67,6 +68,7 @@ describe('WorkService leases', () => {
   });
 
   it('keeps a lease alive while the device heartbeats', () => {
+    work = service({ tailCopies: false }); // the lease lifecycle alone, without tail copies
     store.createJob(spec({ code: '(n) => n', inputs: [1], timeoutMs: 600_000 }), clock.now());
     work.requestWork(dev(1), 1);
     for (let i = 0; i < 10; i++) {
@@ -78,6 +80,7 @@ describe('WorkService leases', () => {
   });
 
   it('lets heartbeats extend a lease only until each of its inputs could have timed out once', () => {
+    work = service({ tailCopies: false }); // the lease lifecycle alone, without tail copies
     store.createJob(spec({ code: '(n) => n', inputs: [1, 2], timeoutMs: 1000 }), clock.now());
     work.requestWork(dev(1), 2);
     for (let t = 0; t < TTL + 2000; t += 500) {
@@ -117,6 +120,7 @@ describe('WorkService leases', () => {
   });
 
   it('expires leases by the monotonic clock, not by wall-clock steps', () => {
+    work = service({ tailCopies: false }); // the lease lifecycle alone, without tail copies
     store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
     work.requestWork(dev(1), 1);
     clock.stepWallClock(3_600_000); // the wall clock jumps an hour ahead
@@ -213,6 +217,67 @@ describe('WorkService leases', () => {
     store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 0, end: 80 } } }), clock.now());
     const grant = work.requestWork(dev(1), 1000)!;
     expect(grant.items.length).toBe(10);
+  });
+
+  describe('tail copies', () => {
+    it('copies the longest-held inputs to an idle device once nothing is left to lease', () => {
+      store.createJob(spec({ code: '(n) => n', inputs: [1, 2, 3, 4] }), clock.now());
+      const older = work.requestWork({ ...dev(1), threads: 1 }, 2)!;
+      const newer = work.requestWork({ ...dev(2), threads: 1 }, 2)!;
+      const copy = work.requestWork(dev(3), 8)!;
+      // One copy per thread of the idle device, oldest lease first; each input is copied once.
+      expect(copy.items.map((i) => i.index)).toEqual([...older.items, ...newer.items].map((i) => i.index));
+      expect(work.requestWork({ ...dev(3), connId: 'conn-3b' }, 8)).toBeNull();
+      // The holder itself gets no copy of its own inputs.
+      expect(work.requestWork({ ...dev(1), connId: 'conn-1b' }, 8)).toBeNull();
+    });
+
+    it('counts the first result and drops the other copy without double counting', () => {
+      const job = store.createJob(spec({ code: '(n) => n', inputs: [5, 6], reduce: 'sum' }), clock.now());
+      const slow = work.requestWork(dev(1), 2)!;
+      const copy = work.requestWork(dev(2), 2)!;
+      expect(copy.items.map((i) => i.index)).toEqual([0, 1]);
+      expect(work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(0, 5)] })).toEqual({ accepted: 1, dropped: 0 });
+      expect(work.submitResults(dev(1), { leaseId: slow.leaseId, results: [ok(0, 5), ok(1, 6)] })).toEqual({ accepted: 1, dropped: 1 });
+      expect(work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(1, 6)] })).toEqual({ accepted: 0, dropped: 1 });
+      expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 11, progress: { completed: 2, failed: 0 } });
+      expect(store.getResults(job.id, 0, 10)?.results).toEqual([5, 6]);
+    });
+
+    it('finishes a job whose holder vanished without waiting for its lease to expire', () => {
+      const job = store.createJob(spec({ code: '(n) => n', inputs: [1, 2, 3] }), clock.now());
+      work.requestWork(dev(1), 3); // dev(1) goes silent while holding everything
+      const copy = work.requestWork(dev(2), 8)!;
+      work.submitResults(dev(2), { leaseId: copy.leaseId, results: copy.items.map((i) => ok(i.index, i.input)) });
+      expect(store.getJob(job.id)?.status).toBe('completed');
+      // The silent holder's lease expires later and requeues nothing; no loss counted.
+      clock.advance(TTL + 1);
+      work.sweep();
+      expect(store.workCounts()).toMatchObject({ queued: 0, running: 0 });
+    });
+
+    it("counts a copy's failure and loss against nothing, and lets the input be copied again", () => {
+      const job = store.createJob(spec({ code: '(n) => n', inputs: [1], maxAttempts: 1 }), clock.now());
+      const held = work.requestWork(dev(1), 1)!;
+      const copy = work.requestWork(dev(2), 1)!;
+      const error: RunResult = { index: 0, ok: false, code: 'work_error', message: 'boom' };
+      expect(work.submitResults(dev(2), { leaseId: copy.leaseId, results: [error] })).toEqual({ accepted: 0, dropped: 1 });
+      expect(store.getJob(job.id)?.status).toBe('running');
+      const again = work.requestWork(dev(3), 1)!;
+      expect(again.items.map((i) => i.index)).toEqual([0]);
+      work.disconnected(dev(3));
+      expect(store.workCounts()).toMatchObject({ queued: 0, running: 1 });
+      work.submitResults(dev(1), { leaseId: held.leaseId, results: [ok(0, 1)] });
+      expect(store.getJob(job.id)).toMatchObject({ status: 'completed', progress: { completed: 1, failed: 0 } });
+    });
+
+    it('gives no copies while any job still has inputs to lease', () => {
+      store.createJob(spec({ code: '(n) => n', inputs: [1, 2] }), clock.now());
+      store.createJob(spec({ code: '(n) => n', inputs: [3, 4, 5] }), clock.now());
+      work.requestWork(dev(1), 2);
+      const next = work.requestWork(dev(2), 8)!;
+      expect(next.items.map((i) => i.input)).toEqual([3, 4, 5]);
+    });
   });
 
   it('voids leases of the previous process at start-up without counting a loss', () => {

@@ -10,7 +10,7 @@ import {
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
 import { noFaults, type Faults } from '../faults.ts';
-import type { CheckedResult, DevicePresence, JobStore, ReleaseOutcome } from '../store/job-store.ts';
+import type { ActiveLease, CheckedResult, DevicePresence, JobStore, ReleaseOutcome } from '../store/job-store.ts';
 import { Aggregator, numericProblem } from '../aggregation/reducers.ts';
 import { utf8Bytes } from '../util/utf8.ts';
 
@@ -55,6 +55,18 @@ export interface WorkServiceOptions {
    * leases with its successes: code that fails everywhere fails after a few runs. Default true.
    */
   slowStart?: boolean;
+  /** Copy the longest-held inputs to idle devices at the end of a job (`JobStore.leaseTail`). Default true. */
+  tailCopies?: boolean;
+}
+
+function toGrant(active: ActiveLease): LeaseGrant {
+  return {
+    leaseId: active.lease.id,
+    jobId: active.lease.jobId,
+    code: active.code,
+    timeoutMs: active.timeoutMs,
+    items: active.items,
+  };
 }
 
 export class WorkService {
@@ -83,7 +95,7 @@ export class WorkService {
   requestWork(conn: DeviceConnection, slots: number): LeaseGrant | null {
     if (this.draining) return null;
     const unleased = this.store.unleasedCount();
-    if (unleased === 0) return null;
+    if (unleased === 0) return this.tailCopy(conn, slots);
     const room = conn.threads * limits.MAX_HELD_PER_THREAD - this.store.heldCount(conn.connId);
     if (room <= 0) return null;
     const share = Math.ceil(unleased / Math.max(1, 2 * this.options.fleetThreads()));
@@ -98,13 +110,26 @@ export class WorkService {
     });
     if (!active) return null;
     this.faults.reached('lease:committed');
-    return {
-      leaseId: active.lease.id,
-      jobId: active.lease.jobId,
-      code: active.code,
-      timeoutMs: active.timeoutMs,
-      items: active.items,
-    };
+    return toGrant(active);
+  }
+
+  /**
+   * The end of a job: nothing is left to lease but devices still hold inputs. An idle connection
+   * gets copies of the longest-held ones (one per thread), so one slow or vanished device does not
+   * hold up the job; the first result wins.
+   */
+  private tailCopy(conn: DeviceConnection, slots: number): LeaseGrant | null {
+    if (this.options.tailCopies === false) return null;
+    const active = this.store.leaseTail({
+      deviceId: conn.deviceId,
+      connId: conn.connId,
+      max: Math.max(1, Math.min(slots, conn.threads, MAX_LEASE_ITEMS)),
+      now: this.clock.now(),
+      deadline: this.clock.monotonic() + this.ttl,
+    });
+    if (!active) return null;
+    this.faults.reached('lease:committed');
+    return toGrant(active);
   }
 
   /** Checks each result (JSON, size, type for numeric reducers) and records it. */

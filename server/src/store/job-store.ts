@@ -43,6 +43,8 @@ export interface LeaseRecord {
 
 export interface ActiveLease {
   lease: LeaseRecord;
+  /** A tail copy: inputs another device still holds, run again so the slowest holder does not hold up the job. */
+  speculative?: boolean;
   items: LeaseItem[];
   code: string;
   timeoutMs: number;
@@ -151,7 +153,14 @@ export interface JobStore {
    * `working`; null when there is none.
    */
   leaseWork(request: LeaseRequest): ActiveLease | null;
-  /** Inputs currently leased to one connection. */
+  /**
+   * Tail copies: when no active job has inputs left to lease, a connection that holds no open lease
+   * gets copies of up to `max` inputs that other devices hold, longest-held first, of the job whose
+   * turn it is. Each input gets at most one copy at a time; the first result wins and the other is
+   * dropped; a copy's failure or loss counts nothing against the input. Null when there is none.
+   */
+  leaseTail(request: LeaseRequest): ActiveLease | null;
+  /** Inputs currently leased to one connection (tail copies not included). */
   heldCount(connId: string): number;
   /** Inputs queued or not yet leased, over every active job. */
   unleasedCount(): number;

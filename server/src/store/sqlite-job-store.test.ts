@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseJobSpec, type JobSpec } from '@edgeswarm/shared';
 import { SqliteJobStore, INPUT_CHUNK } from './sqlite-job-store.ts';
+import { SCHEMA_VERSION } from './sqlite-schema.ts';
 
 let dir: string;
 let file: string;
@@ -141,13 +142,14 @@ describe('SqliteJobStore', () => {
     expect(next).toContain(old.id);
   });
 
-  it('migrates a version 1 database, keeping its jobs, with priority 0', () => {
+  it('migrates a version 1 database to the current schema, keeping its jobs, with priority 0', () => {
     const job = store.createJob(spec({ code: '(x) => x', inputs: [1] }), NOW);
-    store.db.exec('ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime');
+    store.db.exec(`ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime;
+      ALTER TABLE leases DROP COLUMN speculative; ALTER TABLE subtasks DROP COLUMN copies`);
     store.db.pragma('user_version = 1');
     store.close();
     store = new SqliteJobStore(file);
-    expect(store.db.pragma('user_version', { simple: true })).toBe(2);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(store.getJob(job.id)).toMatchObject({ id: job.id, priority: 0 });
   });
 

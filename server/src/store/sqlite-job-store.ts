@@ -75,6 +75,7 @@ interface LeaseRow {
   deadline: number;
   items: string;
   open: number;
+  speculative: number;
 }
 
 interface SubtaskRow {
@@ -166,8 +167,26 @@ export class SqliteJobStore implements JobStore {
       chunk: db.prepare<[number, number], { items: string }>(
         'SELECT items FROM input_chunks WHERE job_seq = ? AND chunk = ?',
       ),
-      insertLease: db.prepare(
-        'INSERT INTO leases (id, job_seq, device_id, conn_id, deadline, max_deadline, items) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      insertLease: db.prepare<[string, number, string, string, number, number, string, number]>(
+        `INSERT INTO leases (id, job_seq, device_id, conn_id, deadline, max_deadline, items, speculative)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      // Tail copies.
+      jobsInTail: db.prepare<[], JobRow>(
+        `SELECT * FROM jobs WHERE ${ACTIVE} AND queued = 0 AND next_index >= total AND leased > 0 ORDER BY vtime, seq LIMIT 20`,
+      ),
+      openLeasesOfConnCount: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open = 1'),
+      tailCandidates: db.prepare<[number, string, number], { idx: number }>(
+        `SELECT s.idx FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
+          WHERE l.job_seq = ? AND l.open = 1 AND l.speculative = 0 AND l.device_id <> ? AND s.copies = 0
+          ORDER BY l.rowid, s.idx LIMIT ?`,
+      ),
+      markCopy: db.prepare<[number, number]>('UPDATE subtasks SET copies = 1 WHERE job_seq = ? AND idx = ?'),
+      clearCopies: db.prepare<[number, string]>(
+        'UPDATE subtasks SET copies = 0 WHERE job_seq = ? AND idx IN (SELECT value FROM json_each(?))',
+      ),
+      leasedAmong: db.prepare<[number, string], { n: number }>(
+        `SELECT count(*) AS n FROM subtasks WHERE job_seq = ? AND state = 'leased' AND idx IN (SELECT value FROM json_each(?))`,
       ),
       heldByConn: db.prepare<[string], { n: number }>(
         `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
@@ -366,13 +385,43 @@ export class SqliteJobStore implements JobStore {
         items: indexes,
       };
       const maxDeadline = request.deadline + indexes.length * job.timeout_ms;
-      this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes));
+      this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes), 0);
       for (const idx of indexes.slice(0, fromQueue)) this.q.leaseQueued.run(lease.id, job.seq, idx);
       for (const idx of indexes.slice(fromQueue)) this.q.leaseFresh.run(job.seq, idx, lease.id);
       this.q.jobLeased.run(fromQueue, fresh, indexes.length, request.now, indexes.length / priorityWeight(job.priority), job.seq);
       this.q.deviceWorking.run(request.deviceId);
       return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms };
     })();
+  }
+
+  leaseTail(request: LeaseRequest): ActiveLease | null {
+    return this.db.transaction((): ActiveLease | null => {
+      if ((this.q.openLeasesOfConnCount.get(request.connId)?.n ?? 0) > 0) return null;
+      for (const job of this.q.jobsInTail.all()) {
+        const indexes = this.q.tailCandidates.all(job.seq, request.deviceId, request.max).map((r) => r.idx);
+        if (indexes.length === 0) continue;
+        const lease: LeaseRecord = {
+          id: newId('lease_'),
+          jobId: job.id,
+          deviceId: request.deviceId,
+          connId: request.connId,
+          deadline: request.deadline,
+          items: indexes,
+        };
+        const maxDeadline = request.deadline + indexes.length * job.timeout_ms;
+        this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes), 1);
+        for (const idx of indexes) this.q.markCopy.run(job.seq, idx);
+        this.q.deviceWorking.run(request.deviceId);
+        return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms, speculative: true };
+      }
+      return null;
+    })();
+  }
+
+  /** Closes a tail copy's lease; its inputs that still wait for a result may get another copy. */
+  private closeCopy(row: LeaseRow): void {
+    this.q.closeLease.run(row.id);
+    this.q.clearCopies.run(row.job_seq, row.items);
   }
 
   private inputsOf(job: JobRow, indexes: number[]): LeaseItem[] {
@@ -486,7 +535,14 @@ export class SqliteJobStore implements JobStore {
       } else if (completed > 0 && job.completed + completed >= job.total) {
         outcome.jobsToFinalize.push(job.id);
       }
-      if (leaseRow.open === 1 && (this.q.stillLeased.get(leaseId)?.n ?? 0) === 0) this.q.closeLease.run(leaseId);
+      if (leaseRow.open === 1 && leaseRow.speculative === 1) {
+        // A copy is done when none of its inputs still waits: each has a result now or has one from anyone.
+        const submitted = new Set(results.map((r) => r.index));
+        const waiting = [...held].filter((idx) => !submitted.has(idx));
+        if (waiting.length === 0 || (this.q.leasedAmong.get(job.seq, JSON.stringify(waiting))?.n ?? 0) === 0) this.closeCopy(leaseRow);
+      } else if (leaseRow.open === 1 && (this.q.stillLeased.get(leaseId)?.n ?? 0) === 0) {
+        this.q.closeLease.run(leaseId);
+      }
       return outcome;
     })();
   }
@@ -512,6 +568,11 @@ export class SqliteJobStore implements JobStore {
     const outcome: ReleaseOutcome = { requeued: 0, jobsFailed: [] };
     const { requeueLost: requeue, jobReleased: counters } = this.q;
     for (const row of rows) {
+      if (row.speculative === 1) {
+        // A lost copy: the input's own holder still runs it, so nothing is queued or counted.
+        this.closeCopy(row);
+        continue;
+      }
       this.q.closeLease.run(row.id);
       const stranded = this.q.leasedOf.all(row.id);
       if (stranded.length === 0) continue;

@@ -1,7 +1,7 @@
 /** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const V1 = `
 CREATE TABLE jobs (
@@ -93,6 +93,15 @@ ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN vtime REAL NOT NULL DEFAULT 0;
 `;
 
+/**
+ * Version 3: tail copies. A speculative lease re-leases inputs another device still holds, at the end
+ * of a job; `copies` marks an input that has a copy out, so it gets at most one.
+ */
+const V3 = `
+ALTER TABLE leases ADD COLUMN speculative INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE subtasks ADD COLUMN copies INTEGER NOT NULL DEFAULT 0;
+`;
+
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
 export function prepareDatabase(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
@@ -108,6 +117,7 @@ export function prepareDatabase(db: Database.Database): void {
   const migrations: [number, string][] = [
     [1, V1],
     [2, V2],
+    [3, V3],
   ];
   for (const [target, sql] of migrations) {
     if (version >= target) continue;

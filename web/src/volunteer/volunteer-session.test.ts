@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type LeaseGrant, type WorkSubmit } from '@edgeswarm/shared';
 import { FakeHubSocket } from './testing/fake-hub-socket.ts';
 import { createInProcessRunner } from './testing/in-process-runner.ts';
-import { IDLE_POLL_MS, MAX_HELD_PER_THREAD, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS, VolunteerSession } from './volunteer-session.ts';
+import { MAX_BATCH_PER_THREAD } from '@edgeswarm/shared';
+import { IDLE_POLL_MS, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS, VolunteerSession } from './volunteer-session.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 const HANG = '() => new Promise(() => {})';
@@ -225,7 +226,7 @@ describe('VolunteerSession', () => {
     expect(answerRequest(grant({ items: [{ index: 0, input: 1 }, { index: 1, input: 2 }] }))).toBe(2);
     await settle(0);
     // Sub-millisecond runs: the next request fills the per-thread cap of held work.
-    expect(socket().openRequests()[0]?.payload).toEqual({ slots: 2 * MAX_HELD_PER_THREAD });
+    expect(socket().openRequests()[0]?.payload).toEqual({ slots: 2 * MAX_BATCH_PER_THREAD });
   });
 
   it('reconnects after an unanswered work request, since the hub may hold a lease it never saw acknowledged', async () => {

@@ -15,7 +15,7 @@ import {
 } from '@edgeswarm/shared';
 import { SnapshotStore } from '../common/snapshot-store.ts';
 import { wasRefusedByHub, type DeviceSocket } from '../socket/create-hub-socket.ts';
-import { ResultOutbox } from '@edgeswarm/shared';
+import { ResultOutbox, RunPace } from '@edgeswarm/shared';
 import type { PoolOutcome, PoolTask } from './worker-pool.ts';
 
 /** What the session needs from the worker pool (`WorkerPool`). */
@@ -65,9 +65,6 @@ export const FLUSH_DELAY_MS = 50;
 /** A batch this large (in characters of result JSON) goes at once. */
 export const MAX_BATCH_CHARS = 256 * 1024;
 export const REFUSED_RETRY_MS = 5_000;
-/** Work held per thread, measured in average run time: short runs are fetched in batches this long. */
-export const TARGET_HELD_MS = 1_000;
-export const MAX_HELD_PER_THREAD = 64;
 const NOTIFY_INTERVAL_MS = 100;
 
 interface HeldLease {
@@ -103,7 +100,7 @@ export class VolunteerSession {
   private done = 0;
   private failed = 0;
   /** Smoothed wall time of one run; decides how far ahead to ask for work. */
-  private averageRunMs: number | null = null;
+  private readonly pace = new RunPace();
   private heartbeatMs = HEARTBEAT_INTERVAL_MS;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private pollTimer: ReturnType<typeof setInterval> | null = null;
@@ -282,16 +279,9 @@ export class VolunteerSession {
 
   // ---- pulling work ----
 
-  /**
-   * How many inputs to hold (running + queued): about TARGET_HELD_MS of work per thread, so short
-   * runs come in batches and threads never wait on the network; one per thread for long runs.
-   */
+  /** How many inputs to hold (running + waiting for a thread): about a second of work per thread (RunPace). */
   private capacity(): number {
-    const { threads } = this.options;
-    const avg = this.averageRunMs;
-    if (avg === null || avg >= TARGET_HELD_MS / 2) return threads;
-    const perThread = Math.min(MAX_HELD_PER_THREAD, Math.max(2, Math.round(TARGET_HELD_MS / Math.max(avg, 0.01))));
-    return threads * perThread;
+    return this.pace.holdTarget(this.options.threads);
   }
 
   private freeSlots(): number {
@@ -302,9 +292,7 @@ export class VolunteerSession {
     const socket = this.socket;
     if (!socket?.connected || this.paused || this.requesting) return;
     const slots = this.freeSlots();
-    // Ahead of need, ask for a whole thread's worth at a time rather than one input per finished run.
-    const worthAsking = this.capacity() > this.options.threads ? this.options.threads : 1;
-    if (slots < worthAsking) return;
+    if (!this.pace.worthAsking(this.options.threads, slots)) return;
     this.requesting = true;
     socket
       .timeout(REQUEST_TIMEOUT_MS)
@@ -369,7 +357,7 @@ export class VolunteerSession {
 
   private finishItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {
     if (outcome !== null && this.leases.get(lease.grant.leaseId) === lease) {
-      this.averageRunMs = this.averageRunMs === null ? elapsedMs : this.averageRunMs * 0.8 + elapsedMs * 0.2;
+      this.pace.record(elapsedMs);
       const result = toRunResult(item.index, outcome);
       lease.buffer.push(result);
       lease.bufferChars += result.ok ? result.json.length : result.message.length;

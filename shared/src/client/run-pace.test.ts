@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { LONG_RUN_MS, MAX_BATCH_PER_THREAD, RunPace, TARGET_HELD_MS } from './run-pace.ts';
+
+function paced(...runs: number[]): RunPace {
+  const pace = new RunPace();
+  for (const ms of runs) pace.record(ms);
+  return pace;
+}
+
+describe('RunPace', () => {
+  it('holds one input per thread until a run time is known', () => {
+    expect(new RunPace().holdTarget(4)).toBe(4);
+  });
+
+  it('holds about a second of work per thread at the measured speed', () => {
+    expect(paced(20).holdTarget(2)).toBe(2 * (TARGET_HELD_MS / 20));
+    expect(paced(100).holdTarget(3)).toBe(3 * 10);
+  });
+
+  it('never holds more than MAX_BATCH_PER_THREAD per thread, however short the runs', () => {
+    expect(paced(0).holdTarget(2)).toBe(2 * MAX_BATCH_PER_THREAD);
+    expect(paced(0.001).holdTarget(1)).toBe(MAX_BATCH_PER_THREAD);
+  });
+
+  it('keeps one spare per thread for runs up to LONG_RUN_MS, and none beyond', () => {
+    expect(paced(900).holdTarget(2)).toBe(4);
+    expect(paced(LONG_RUN_MS - 1).holdTarget(2)).toBe(4);
+    expect(paced(LONG_RUN_MS).holdTarget(2)).toBe(2);
+    expect(paced(60_000).holdTarget(8)).toBe(8);
+  });
+
+  it('follows a change of speed gradually and ignores nonsense times', () => {
+    const pace = paced(1000);
+    pace.record(Number.NaN);
+    pace.record(-5);
+    expect(pace.averageRunMs).toBe(1000);
+    expect(pace.holdTarget(1)).toBe(2);
+    pace.record(50);
+    expect(pace.averageRunMs).toBe(1000 * 0.8 + 50 * 0.2);
+    expect(pace.holdTarget(1)).toBe(2);
+    for (let i = 0; i < 30; i++) pace.record(50);
+    expect(pace.holdTarget(1)).toBe(TARGET_HELD_MS / 50);
+    pace.reset();
+    expect(pace.holdTarget(1)).toBe(1);
+  });
+
+  it('asks for a whole thread of work at a time when it holds batches, for any slot otherwise', () => {
+    expect(paced(1).worthAsking(4, 3)).toBe(false);
+    expect(paced(1).worthAsking(4, 4)).toBe(true);
+    expect(paced(60_000).worthAsking(4, 1)).toBe(true);
+    expect(new RunPace().worthAsking(4, 0)).toBe(false);
+  });
+});

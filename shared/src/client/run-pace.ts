@@ -1,0 +1,53 @@
+/**
+ * How much work a device holds (running plus waiting for a thread), for the volunteer page and the
+ * Node agent alike: about TARGET_HELD_MS of work per thread at the device's measured speed, so short
+ * runs come in batches and threads never wait on the network, within MIN/MAX per thread.
+ */
+
+/** Work held per thread, in measured run time. */
+export const TARGET_HELD_MS = 1_000;
+/** Most inputs held per thread however short the runs (the hub allows 128). */
+export const MAX_BATCH_PER_THREAD = 64;
+/** Runs at least this long are held one per thread: a spare would only lengthen the end of a job. */
+export const LONG_RUN_MS = 5_000;
+/** Weight of the newest run time in the moving average. */
+const SMOOTHING = 0.2;
+
+export class RunPace {
+  private average: number | null = null;
+
+  /** Average run time so far (exponentially weighted), or null before the first run. */
+  get averageRunMs(): number | null {
+    return this.average;
+  }
+
+  record(runMs: number): void {
+    if (!Number.isFinite(runMs) || runMs < 0) return;
+    this.average = this.average === null ? runMs : this.average * (1 - SMOOTHING) + runMs * SMOOTHING;
+  }
+
+  /** Forget the measured speed (a new job's runs may differ). */
+  reset(): void {
+    this.average = null;
+  }
+
+  /**
+   * Inputs to hold for `threads` threads: one per thread until a run time is known or when runs are
+   * long; otherwise TARGET_HELD_MS of work per thread, at least 2 (one running, one waiting) and at
+   * most MAX_BATCH_PER_THREAD.
+   */
+  holdTarget(threads: number): number {
+    const avg = this.average;
+    if (avg === null || avg >= LONG_RUN_MS) return threads;
+    const perThread = Math.min(MAX_BATCH_PER_THREAD, Math.max(2, Math.round(TARGET_HELD_MS / Math.max(avg, 0.01))));
+    return threads * perThread;
+  }
+
+  /**
+   * Whether `free` slots are worth a request: ahead of need, a whole thread's worth at a time rather
+   * than one input per finished run; with one input per thread, any free slot.
+   */
+  worthAsking(threads: number, free: number): boolean {
+    return free >= (this.holdTarget(threads) > threads ? threads : 1);
+  }
+}
