@@ -43,9 +43,18 @@ export function cpuMicros(pid: number): number {
 
 /** Resident set size of a process in KiB, from /proc/<pid>/status. */
 export function rssKib(pid: number): number {
+  return statusKib(pid, 'VmRSS');
+}
+
+/** Peak resident set size of a process so far in KiB (VmHWM). */
+export function peakRssKib(pid: number): number {
+  return statusKib(pid, 'VmHWM');
+}
+
+function statusKib(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-  if (!match?.[1]) throw new Error(`no VmRSS for pid ${pid}`);
+  const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
+  if (!match?.[1]) throw new Error(`no ${field} for pid ${pid}`);
   return Number(match[1]);
 }
 
@@ -100,13 +109,16 @@ async function spawnServer(script: string, args: string[], readyText: string, ur
   return { url, pid: child.pid, child, stop };
 }
 
-/** A hub as its own process on a free port of 127.0.0.1 with a temporary data dir, removed on stop. */
+/**
+ * A hub as its own process on a free port of 127.0.0.1 with a temporary data dir, removed on stop.
+ * Every simulated device connects from 127.0.0.1, so the per-address connection cap is off.
+ */
 export async function startHub(): Promise<ServerProcess> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'edgeswarm-bench-hub-'));
   return spawnServer(
     'src/main.ts',
-    ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token', BENCH_TOKEN],
+    ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token', BENCH_TOKEN, '--max-connections-per-address', '0'],
     'Dashboard:',
     `http://127.0.0.1:${port}`,
     () => rmSync(dataDir, { recursive: true, force: true }),

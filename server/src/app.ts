@@ -62,6 +62,7 @@ export function createHub(options: HubOptions): Hub {
   const metrics = new HubMetrics({ stats: () => stats(), jobCountsByStatus: () => store.jobCountsByStatus() });
   // Everything the hub does with the store goes through this, so writes are timed and counted.
   const store = instrumentStore(options.store, metrics, log);
+  options.store.observeCommits?.((seconds, calls) => metrics.groupCommitted(seconds, calls));
   const meter = new ThroughputMeter(300);
   const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES });

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env);
   mkdirSync(config.dataDir, { recursive: true });
   const token = resolveAdminToken(config.dataDir, config.token);
-  const store = new SqliteJobStore(join(config.dataDir, DATABASE_FILE));
+  const store = new SqliteJobStore(join(config.dataDir, DATABASE_FILE), { groupCommit: true });
   const hub = createHub({
     store,
     clock: systemClock,

@@ -42,6 +42,7 @@ export interface DeviceSocketOptions {
 /** Parses the payload, calls the handler and acks its answer; a thrown error becomes an `internal` ack. */
 function handle<TSchema extends z.ZodType, TData>(
   socket: DeviceSocket,
+  store: JobStore,
   schema: TSchema,
   fn: (payload: z.infer<TSchema>) => TData,
   log: DeviceSocketOptions['log'],
@@ -54,16 +55,23 @@ function handle<TSchema extends z.ZodType, TData>(
       reply(ackError('invalid_payload', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
       return;
     }
-    try {
-      reply(ackOk(fn(parsed.data)));
-    } catch (err) {
+    const fail = (err: unknown): void => {
       log(`device ${socket.data.hello?.deviceId ?? socket.id} request failed`, err);
       if (err instanceof StoreUnavailableError) {
         reply(ackError('unavailable', 'the hub cannot store anything right now; nothing was saved, send again later'));
       } else {
         reply(ackError('internal', 'the hub could not handle this request'));
       }
+    };
+    let data: TData;
+    try {
+      data = fn(parsed.data);
+    } catch (err) {
+      fail(err);
+      return;
     }
+    // Commit before acknowledging: the answer waits for the store's group commit.
+    store.afterCommit((err) => (err ? fail(err) : reply(ackOk(data))));
   };
 }
 
@@ -105,8 +113,8 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
     store.registerDevice({ id: hello.deviceId, kind: hello.kind, name: hello.name, threads: hello.threads, now: clock.now() });
     socket.emit('hub:welcome', { protocol: PROTOCOL_VERSION, deviceId: hello.deviceId, heartbeatMs: HEARTBEAT_INTERVAL_MS });
 
-    socket.on('work:request', handle(socket, workRequestSchema, (req) => work.requestWork(conn, req.slots), log));
-    socket.on('work:submit', handle(socket, workSubmitSchema, (sub) => work.submitResults(conn, sub), log));
+    socket.on('work:request', handle(socket, store, workRequestSchema, (req) => work.requestWork(conn, req.slots), log));
+    socket.on('work:submit', handle(socket, store, workSubmitSchema, (sub) => work.submitResults(conn, sub), log));
     socket.on('device:status', (payload: unknown) => {
       const status = deviceStatusSchema.safeParse(payload);
       if (!status.success) return;

@@ -66,6 +66,8 @@ export class HubMetrics {
   private readonly leaseSize: Histogram;
   private readonly subtasksLeased: Counter;
   private readonly tailCopies: Counter;
+  private readonly storeCommit: Histogram;
+  private readonly storeCommitCalls: Histogram;
   private readonly subtasksCompleted: Counter;
   private readonly runsFailed: Counter<'code'>;
   private readonly subtasksRetried: Counter;
@@ -130,6 +132,18 @@ export class HubMetrics {
       buckets: STORE_SECONDS_BUCKETS,
       registers,
     });
+    this.storeCommit = new Histogram({
+      name: 'edgeswarm_store_commit_seconds',
+      help: 'Time of each group commit (one SQLite COMMIT, with its fsync) that made device requests durable',
+      buckets: STORE_SECONDS_BUCKETS,
+      registers,
+    });
+    this.storeCommitCalls = new Histogram({
+      name: 'edgeswarm_store_commit_calls',
+      help: 'Store calls (leases, results, renewals) made durable by one group commit',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    });
     this.storeWriteFailures = new Counter({
       name: 'edgeswarm_store_write_failures_total',
       help: 'Store calls that write and threw (e.g. storage unavailable), by operation',
@@ -191,6 +205,11 @@ export class HubMetrics {
 
   storeWriteTook(op: StoreWriteOp, seconds: number): void {
     this.storeWrite.observe({ op }, seconds);
+  }
+
+  groupCommitted(seconds: number, calls: number): void {
+    this.storeCommit.observe(seconds);
+    this.storeCommitCalls.observe(calls);
   }
 
   storeWriteFailed(op: StoreWriteOp): void {

@@ -109,7 +109,7 @@ export class WorkService {
       slowStart: this.options.slowStart !== false,
     });
     if (!active) return null;
-    this.faults.reached('lease:committed');
+    this.afterCommit('lease:committed');
     return toGrant(active);
   }
 
@@ -128,7 +128,7 @@ export class WorkService {
       deadline: this.clock.monotonic() + this.ttl,
     });
     if (!active) return null;
-    this.faults.reached('lease:committed');
+    this.afterCommit('lease:committed');
     return toGrant(active);
   }
 
@@ -158,12 +158,19 @@ export class WorkService {
     });
     const now = this.clock.now();
     const outcome = this.store.recordResults(submit.leaseId, conn.deviceId, checked, now);
-    this.faults.reached('results:committed');
+    this.afterCommit('results:committed');
     if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
     for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
     for (const jobId of outcome.jobsToFinalize) this.finalize(jobId);
     if (outcome.accepted > outcome.completed) this.events.workAvailable();
     return { accepted: outcome.accepted, dropped: outcome.dropped + outcome.rejected };
+  }
+
+  /** Crash point for durability tests, once the write is durable (after the group commit). */
+  private afterCommit(point: 'lease:committed' | 'results:committed'): void {
+    this.store.afterCommit((err) => {
+      if (err === null) this.faults.reached(point);
+    });
   }
 
   /** Graceful stop: hand out no more leases; results are still taken. */

@@ -191,5 +191,14 @@ export interface JobStore {
   onlineDeviceCount(): number;
   workCounts(): WorkCounts;
 
+  /**
+   * Runs `callback` once every write made so far is durable: at once when none waits, or after the
+   * store's next group commit. With an error when that commit failed (nothing in it was saved).
+   * Callers acknowledge device requests here, never before.
+   */
+  afterCommit(callback: (err: Error | null) => void): void;
+  /** Reports each group commit: how long it took and how many store calls it held (stores that group commits). */
+  observeCommits?(observer: (seconds: number, calls: number) => void): void;
+
   close(): void;
 }

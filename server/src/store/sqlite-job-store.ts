@@ -125,24 +125,71 @@ function translateError(err: unknown): unknown {
   return err;
 }
 
+/**
+ * Calls on the devices' hot path: with group commit they join the open group transaction, so the
+ * writes of many requests share one commit (one fsync). Every other public call commits the open
+ * group first and then runs in its own transaction, so it never sees or exposes uncommitted work.
+ */
+const GROUPED: ReadonlySet<string> = new Set([
+  'leaseWork',
+  'leaseTail',
+  'heldCount',
+  'unleasedCount',
+  'getLeaseContext',
+  'recordResults',
+  'renewLeases',
+]);
+const OWN: ReadonlySet<string> = new Set(['constructor', 'afterCommit', 'observeCommits', 'close', 'commitGroup', 'enterGroup', 'settleGroup']);
+
+export interface SqliteStoreOptions {
+  /**
+   * Group commit: writes of device requests made in one turn of the event loop share one
+   * transaction, committed on `setImmediate`; callers acknowledge in `afterCommit`. Default false
+   * (every call commits before it returns).
+   */
+  groupCommit?: boolean;
+}
+
+interface CommitGroup {
+  calls: number;
+  waiting: ((err: Error | null) => void)[];
+}
+
 export class SqliteJobStore implements JobStore {
   readonly db: Database.Database;
   private readonly devices: DeviceTable;
   private readonly q;
+  private group: CommitGroup | null = null;
+  /** Nesting of wrapped calls: 0 outside the store. */
+  private depth = 0;
+  private readonly groupCommit: boolean;
+  private commitObserver: (seconds: number, calls: number) => void = () => {};
 
-  constructor(file: string) {
-    // Every public method reports storage faults as StoreUnavailableError, whatever SQLite called them.
+  constructor(file: string, options: SqliteStoreOptions = {}) {
+    this.groupCommit = options.groupCommit === true;
+    // Every public method reports storage faults as StoreUnavailableError, whatever SQLite called
+    // them, and joins or flushes the commit group. Internal calls (this.failRow...) pass through here
+    // too, inside a transaction: only entry points (not yet in a transaction) touch the group.
     for (const name of Object.getOwnPropertyNames(SqliteJobStore.prototype)) {
       const method = (SqliteJobStore.prototype as unknown as Record<string, unknown>)[name];
-      if (name === 'constructor' || typeof method !== 'function') continue;
+      if (OWN.has(name) || typeof method !== 'function') continue;
+      const grouped = GROUPED.has(name);
       Object.defineProperty(this, name, {
         writable: true,
         configurable: true,
         value: function (this: SqliteJobStore, ...args: unknown[]) {
+          const entry = this.depth === 0;
+          this.depth++;
           try {
+            if (entry && this.groupCommit) {
+              if (grouped) this.enterGroup();
+              else if (this.group) this.commitGroup();
+            }
             return (method as (...a: unknown[]) => unknown).apply(this, args);
           } catch (err) {
-            throw translateError(err);
+            throw entry ? translateError(err) : err;
+          } finally {
+            this.depth--;
           }
         },
       });
@@ -698,8 +745,73 @@ export class SqliteJobStore implements JobStore {
     return { completed: this.q.completedTotal.get()?.n ?? 0, queued: active.queued, running: active.running };
   }
 
+  afterCommit(callback: (err: Error | null) => void): void {
+    if (this.group) this.group.waiting.push(callback);
+    else callback(null);
+  }
+
+  observeCommits(observer: (seconds: number, calls: number) => void): void {
+    this.commitObserver = observer;
+  }
+
   close(): void {
+    if (this.group) this.commitGroup();
     if (this.db.open) this.db.close();
+  }
+
+  /** Joins the open group transaction, or opens one and schedules its commit. */
+  private enterGroup(): void {
+    if (this.group && !this.db.inTransaction) {
+      // SQLite rolled the whole transaction back after an error (disk full, I/O): its writes are gone.
+      this.settleGroup(new StoreUnavailableError('the database rolled back a group of writes after an error; nothing in it was saved'));
+    }
+    if (!this.group) {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.group = { calls: 0, waiting: [] };
+      setImmediate(() => {
+        if (this.group) this.commitGroup();
+      });
+    }
+    this.group.calls++;
+  }
+
+  /** Commits the open group, then tells everyone waiting in `afterCommit`. */
+  private commitGroup(): void {
+    const group = this.group;
+    if (!group) return;
+    const start = performance.now();
+    let failure: Error | null = null;
+    try {
+      if (!this.db.inTransaction) throw new Error('the group transaction was rolled back after an error');
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.inTransaction) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {
+          // Nothing more to undo.
+        }
+      }
+      const translated = translateError(err);
+      failure =
+        translated instanceof StoreUnavailableError
+          ? translated
+          : new StoreUnavailableError(`the database could not commit (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    }
+    if (failure === null) this.commitObserver((performance.now() - start) / 1000, group.calls);
+    this.settleGroup(failure);
+  }
+
+  private settleGroup(failure: Error | null): void {
+    const group = this.group;
+    this.group = null;
+    for (const callback of group?.waiting ?? []) {
+      try {
+        callback(failure);
+      } catch {
+        // A caller's acknowledgement failing must not stop the others.
+      }
+    }
   }
 }
 

@@ -31,7 +31,7 @@ export const TEST_TOKEN = 'test-admin-token-0123456789';
 
 export async function startTestHub(options: TestHubOptions = {}): Promise<TestHub> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'edgeswarm-test-'));
-  const store = new SqliteJobStore(join(dataDir, 'edgeswarm.db'));
+  const store = new SqliteJobStore(join(dataDir, 'edgeswarm.db'), { groupCommit: true });
   const hub = createHub({
     store,
     clock: options.clock ?? systemClock,
