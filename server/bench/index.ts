@@ -1,18 +1,34 @@
-/** `npm run bench [-- --json]`: runs each benchmark several rounds and prints medians (min, max); with --json the last line is one JSON object. */
+/**
+ * `npm run bench [-- --json] [-- --only NAME,...]`: runs each benchmark several rounds and prints
+ * medians (min, max); with --json the last line is one JSON object of every figure. Sections:
+ * sqlite, dispatch, efficiency, idle, active, range.
+ */
 import { measure } from './sqlite-durability.ts';
 import { startEchoServer, startHub, summarise, type Figure } from './harness.ts';
 import { measureEcho, measureHubDispatch, type Window } from './dispatch.ts';
 import { LocalPool, THREADS, calibrate, monteCarloCode, runThroughHub, startAgent, vmGlobalSlowdown } from './efficiency.ts';
 import { rssPerIdleClient } from './idle.ts';
+import { SimFleet, hubPeakRssMib, runRangeJob } from './fleet.ts';
+import { cpuMicros, rssKib } from './harness.ts';
 
 const ROUNDS = 5;
 /** Rounds of the scenarios that run a hub process (each a few seconds). */
 const HUB_ROUNDS = 3;
 const json = process.argv.includes('--json');
+const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'idle', 'active', 'range'] as const;
+type SectionName = (typeof SECTIONS)[number];
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
+for (const name of only) {
+  if (!(SECTIONS as readonly string[]).includes(name)) {
+    console.error(`--only: unknown section ${JSON.stringify(name)}; the sections are ${SECTIONS.join(', ')}`);
+    process.exit(2);
+  }
+}
+const started = performance.now();
 
 const figures: Record<string, Figure> = {};
 const sections: { title: string; rows: string[] }[] = [];
-const skipped = ['active_1000_* (1,000 active simulated devices: not implemented in the time given)'];
 
 const fmt = (v: number, digits: number): string => (Number.isFinite(v) ? v.toFixed(digits) : String(v));
 function row(label: string, key: string, values: number[], unit: string, digits = 0): string {
@@ -21,7 +37,9 @@ function row(label: string, key: string, values: number[], unit: string, digits 
   return `${label.padEnd(34)} ${fmt(f.median, digits).padStart(10)} ${unit.padEnd(14)} (${fmt(f.min, digits)}–${fmt(f.max, digits)})  ${key}`;
 }
 
-async function section(title: string, run: (rows: string[]) => Promise<void> | void): Promise<void> {
+async function section(name: SectionName, title: string, run: (rows: string[]) => Promise<void> | void): Promise<void> {
+  if (!only.includes(name)) return;
+  const t0 = performance.now();
   const rows: string[] = [];
   sections.push({ title, rows });
   try {
@@ -32,9 +50,10 @@ async function section(title: string, run: (rows: string[]) => Promise<void> | v
   }
   console.log(`\n${title}`);
   for (const r of rows) console.log(`  ${r}`);
+  console.log(`  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
 }
 
-await section(`SQLite commit-before-ack, WAL, medians of ${ROUNDS} rounds (min–max):`, (rows) => {
+await section('sqlite', `SQLite commit-before-ack, WAL, medians of ${ROUNDS} rounds (min–max):`, (rows) => {
   for (const batch of [1, 64]) {
     for (const mode of ['FULL', 'NORMAL'] as const) {
       const runs = Array.from({ length: ROUNDS }, () => measure(mode, batch, batch === 1 ? 400 : 100));
@@ -53,6 +72,7 @@ await section(`SQLite commit-before-ack, WAL, medians of ${ROUNDS} rounds (min�
 const DISPATCH_WARMUP_MS = 500;
 const DISPATCH_MEASURE_MS = 2_000;
 await section(
+  'dispatch',
   `Dispatch: echo subtasks ((x) => x, sum) through a hub process vs raw Socket.IO round trips (8 in flight per client) to an echo process, same clients; medians of ${HUB_ROUNDS} rounds of ${DISPATCH_MEASURE_MS / 1000} s (min–max):`,
   async (rows) => {
     const hub = await startHub();
@@ -87,13 +107,15 @@ await section(
   },
 );
 
-/** Inputs per round: about 1.5 s (2 s at 100 ms) of work for the local pool at each size. */
+/** Inputs per round: about 10 s of the local pool's wall time (20 s of CPU work on 2 threads) at each size. */
+const EFFICIENCY_WORK_MS = 10_000;
 const EFFICIENCY_SIZES = [
-  { ms: 1, key: 'efficiency_1ms', workMs: 1_500 },
-  { ms: 10, key: 'efficiency_10ms', workMs: 1_500 },
-  { ms: 100, key: 'efficiency_100ms', workMs: 2_000 },
+  { ms: 1, key: 'efficiency_1ms' },
+  { ms: 10, key: 'efficiency_10ms' },
+  { ms: 100, key: 'efficiency_100ms' },
 ] as const;
 await section(
+  'efficiency',
   `Efficiency: Monte Carlo π (mulberry32) through hub + one agent with ${THREADS} threads vs a local pool of ${THREADS} worker_threads, same inputs; medians of ${HUB_ROUNDS} rounds (min–max):`,
   async (rows) => {
     const pool = new LocalPool();
@@ -107,13 +129,13 @@ await section(
       // Unrecorded warm-up: the agent's threads start on first use.
       await runThroughHub(hub, monteCarloCode(Math.round(pointsPerMs)), 100, 30_000);
       await pool.run(monteCarloCode(Math.round(pointsPerMs)), 100);
-      for (const { ms, key, workMs } of EFFICIENCY_SIZES) {
+      for (const { ms, key } of EFFICIENCY_SIZES) {
         const code = monteCarloCode(Math.round(pointsPerMs * ms));
-        const count = Math.round((THREADS * workMs) / ms);
+        const count = Math.round((THREADS * EFFICIENCY_WORK_MS) / ms);
         const hubRates: number[] = [];
         const localRates: number[] = [];
         for (let round = 0; round < HUB_ROUNDS; round++) {
-          hubRates.push(await runThroughHub(hub, code, count, 30_000));
+          hubRates.push(await runThroughHub(hub, code, count, 120_000));
           localRates.push(await pool.run(code, count));
         }
         rows.push(row(`hub + agent inputs/s, ${ms} ms each`, `${key}_hub_inputs_per_s`, hubRates, 'inputs/s', 1));
@@ -131,8 +153,9 @@ await section(
   },
 );
 
-const IDLE = 1_000;
+const IDLE = 10_000;
 await section(
+  'idle',
   `Idle devices: RSS growth per idle connection, ${IDLE} clients from a child process, hub process vs echo process (fresh server each round); medians of ${HUB_ROUNDS} rounds (min–max):`,
   async (rows) => {
     const hubKib: number[] = [];
@@ -157,5 +180,67 @@ await section(
   },
 );
 
-console.log(`\nnote: skipped ${skipped.join('; ')}`);
+const ACTIVE_DEVICES = 1_000;
+const ACTIVE_SUBTASKS = 200_000;
+const ACTIVE_ITEM_MS = 1;
+await section(
+  'active',
+  `Active devices: ${ACTIVE_DEVICES.toLocaleString('en')} simulated devices (1 thread, ${ACTIVE_ITEM_MS} ms per input, heartbeats) in a child process run jobs of ${ACTIVE_SUBTASKS.toLocaleString('en')} subtasks ((x) => x, sum) through one hub process, submission to completion; medians of ${HUB_ROUNDS} rounds (min–max):`,
+  async (rows) => {
+    const hub = await startHub();
+    let fleet: SimFleet | null = null;
+    try {
+      fleet = await SimFleet.start({ url: hub.url, count: ACTIVE_DEVICES, threads: 1, slots: 64, itemMs: ACTIVE_ITEM_MS });
+      const rates: number[] = [];
+      const cpu: number[] = [];
+      for (let round = 0; round < HUB_ROUNDS; round++) {
+        const cpu0 = cpuMicros(hub.pid);
+        const run = await runRangeJob(hub, ACTIVE_SUBTASKS, 300_000);
+        cpu.push((cpuMicros(hub.pid) - cpu0) / ACTIVE_SUBTASKS);
+        rates.push(run.subtasksPerSecond);
+      }
+      const { disconnects, errors } = await fleet.stop();
+      fleet = null;
+      if (errors.length > 0) throw new Error(`simulated devices failed: ${errors.join('; ')}`);
+      rows.push(row(`subtasks/s, ${ACTIVE_DEVICES} devices`, 'active_1000_subtasks_per_s', rates, 'subtasks/s'));
+      rows.push(row('hub CPU per subtask', 'active_1000_hub_cpu_us_per_subtask', cpu, 'µs', 1));
+      rows.push(row('disconnects during the rounds', 'active_1000_disconnects', [disconnects], 'disconnects'));
+    } finally {
+      await fleet?.stop().catch(() => {});
+      await hub.stop();
+    }
+  },
+);
+
+const RANGE_INPUTS = 10_000_000;
+const RANGE_DEVICES = 20;
+await section(
+  'range',
+  `Big job: a range of ${RANGE_INPUTS.toLocaleString('en')} inputs ((x) => x, sum) through a fresh hub process with ${RANGE_DEVICES} simulated devices (4 threads each, no run time), submission to completion, run once:`,
+  async (rows) => {
+    const hub = await startHub();
+    let fleet: SimFleet | null = null;
+    try {
+      const idleRss = rssKib(hub.pid) / 1024;
+      fleet = await SimFleet.start({ url: hub.url, count: RANGE_DEVICES, threads: 4, slots: 256, itemMs: 0 });
+      let sampledPeak = 0;
+      const run = await runRangeJob(hub, RANGE_INPUTS, 900_000, () => {
+        sampledPeak = Math.max(sampledPeak, rssKib(hub.pid) / 1024);
+      });
+      const peak = hubPeakRssMib(hub);
+      const { errors } = await fleet.stop();
+      fleet = null;
+      if (errors.length > 0) throw new Error(`simulated devices failed: ${errors.join('; ')}`);
+      rows.push(`hub RSS before the job: ${idleRss.toFixed(0)} MiB; the job's sum checked: ${String(run.job.result)}`);
+      rows.push(row('seconds to complete', 'range_10m_seconds', [run.seconds], 's', 1));
+      rows.push(row('subtasks/s', 'range_10m_subtasks_per_s', [run.subtasksPerSecond], 'subtasks/s'));
+      rows.push(row('hub peak RSS (VmHWM)', 'range_10m_peak_rss_mib', [peak], 'MiB'));
+    } finally {
+      await fleet?.stop().catch(() => {});
+      await hub.stop();
+    }
+  },
+);
+
+console.log(`\ntotal: ${((performance.now() - started) / 1000).toFixed(0)} s`);
 if (json) console.log(JSON.stringify(figures));

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
-import { DEVICE_NAMESPACE, PROTOCOL_VERSION, type Ack, type LeaseGrant, type RunResult, type SubmitReceipt } from '@edgeswarm/shared';
+import { DEVICE_NAMESPACE, HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type Ack, type LeaseGrant, type RunResult, type SubmitReceipt } from '@edgeswarm/shared';
 
 export interface SimStart {
   url: string;
@@ -45,7 +45,10 @@ function connectOne(req: SimStart, k: number, tag: string): Promise<Socket> {
     const timer = setTimeout(() => fail(new Error(`device ${k} did not connect in 30 s`)), 30_000);
     socket.once('hub:welcome', () => {
       clearTimeout(timer);
+      // Heartbeats as real devices send them: they renew leases and report presence.
+      const beat = setInterval(() => socket.emit('device:status', { state: 'working', threads: req.threads }), HEARTBEAT_INTERVAL_MS);
       socket.on('disconnect', () => {
+        clearInterval(beat);
         if (!stopping) disconnects++;
       });
       ok(socket);

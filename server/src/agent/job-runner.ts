@@ -1,4 +1,4 @@
-/** Inside a job worker thread: compiles each job's code in its own sandbox and runs one input per request, answering the pool. */
+/** Inside a job worker thread: compiles each job's code in its own sandbox and runs one input per request, in order, answering the pool. */
 import { parentPort } from 'node:worker_threads';
 import { errorText, type RunOutcome } from '@edgeswarm/shared';
 import { JobSandbox } from './job-sandbox.ts';
@@ -41,12 +41,16 @@ async function handle(request: ToWorker): Promise<FromWorker> {
   return { type: 'done', id: request.id, loaded: true, outcome };
 }
 
+// The pool may send the next run before this one ends (so the thread never waits for it): runs go one after another.
+let previous: Promise<void> = Promise.resolve();
 port.on('message', (request: ToWorker) => {
-  void handle(request)
-    .catch((err: unknown): FromWorker => {
-      current = null;
-      return { type: 'done', id: request.id, loaded: false, outcome: { ok: false, code: 'work_error', message: errorText(err) } };
-    })
-    .then((reply) => port.postMessage(reply));
+  previous = previous.then(() =>
+    handle(request)
+      .catch((err: unknown): FromWorker => {
+        current = null;
+        return { type: 'done', id: request.id, loaded: false, outcome: { ok: false, code: 'work_error', message: errorText(err) } };
+      })
+      .then((reply) => port.postMessage(reply)),
+  );
 });
 port.postMessage({ type: 'ready' } satisfies FromWorker);

@@ -85,4 +85,41 @@ describe('ThreadPool', () => {
     await expect(running).resolves.toBeNull();
     await expect(queuedB).resolves.toMatchObject({ outcome: { ok: true, json: '16' } });
   });
+  it('posts the next run of the same job behind the running one, so a thread does not wait between runs', async () => {
+    const p = pool(1);
+    await p.run(task()); // the thread has the code loaded
+    const runs = Array.from({ length: 50 }, (_, i) => p.run(task({ input: i })));
+    // One running, the next already posted to the thread, the rest queued here.
+    expect(p.running).toBe(1);
+    expect(p.queued).toBe(48);
+    const results = await Promise.all(runs);
+    expect(results.map((r) => r?.outcome)).toEqual(Array.from({ length: 50 }, (_, i) => ({ ok: true, json: String(i * i) })));
+  });
+
+  it('runs a posted next run again on a new thread when the running one times out, and times each from its own start', async () => {
+    const p = pool(1);
+    const code = '(n) => { if (n === 0) for (;;); const end = Date.now() + 150; while (Date.now() < end); return n; }';
+    await p.run(task({ jobId: 'mixed', code, input: 1, timeoutMs: 400 })); // loaded
+    const stuck = p.run(task({ jobId: 'mixed', code, input: 0, timeoutMs: 400 }));
+    const behind = p.run(task({ jobId: 'mixed', code, input: 2, timeoutMs: 400 }));
+    expect(p.queued).toBe(0); // posted behind the stuck run
+    await expect(stuck).resolves.toMatchObject({ outcome: { ok: false, code: 'timeout' } });
+    // Not failed with the stuck run's thread: it ran on the replacement.
+    await expect(behind).resolves.toMatchObject({ outcome: { ok: true, json: '2' } });
+    expect(p.threadsStarted).toBe(2);
+  });
+
+  it('reports a posted next run of an abandoned job as null and never runs it again', async () => {
+    const p = pool(1);
+    await p.run(task());
+    const first = p.run(task({ input: 4, code: '(n) => { const end = Date.now() + 200; while (Date.now() < end); return n * n; }', jobId: 'slow' }));
+    await p.run(task({ input: 0 })); // another job in between, so 'slow' is loaded next time
+    const a = p.run(task({ jobId: 'slow', code: '(n) => { const end = Date.now() + 200; while (Date.now() < end); return n * n; }', input: 5 }));
+    const b = p.run(task({ jobId: 'slow', code: '(n) => { const end = Date.now() + 200; while (Date.now() < end); return n * n; }', input: 6 }));
+    await first;
+    expect(p.abandon((t) => t.jobId === 'slow', { running: false })).toBeGreaterThanOrEqual(1);
+    const [ra, rb] = await Promise.all([a, b]);
+    // The running one finishes (running: false), the posted next one is abandoned.
+    expect([ra, rb].filter((r) => r === null)).toHaveLength(1);
+  });
 });

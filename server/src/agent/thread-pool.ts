@@ -1,4 +1,8 @@
-/** The agent's worker_threads pool: started on first use, one input per thread, each run bounded by its timeoutMs and the thread's memory limits. */
+/**
+ * The agent's worker_threads pool: started on first use, one run at a time per thread with the next
+ * run of the same job already posted (so a thread never waits on the main thread between runs), each
+ * run bounded by its timeoutMs and the thread's memory limits.
+ */
 import { Worker } from 'node:worker_threads';
 import { errorText, type JsonValue, type RunOutcome } from '@edgeswarm/shared';
 import { timeoutOutcome } from './job-sandbox.ts';
@@ -67,7 +71,10 @@ interface Queued {
 interface Running extends Queued {
   id: number;
   startedAt: number;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | null;
+  vmTimeout: boolean;
+  /** Reported as abandoned while posted as a next run: never run again. */
+  abandoned?: boolean;
 }
 
 interface Slot {
@@ -78,6 +85,8 @@ interface Slot {
   /** Job whose code the worker has loaded; a job's code never changes, so the id stands for it. */
   loadedJobId: string | null;
   running: Running | null;
+  /** Posted behind `running` (same job, code loaded): starts in the thread as soon as `running` ends; its timer starts then. */
+  next: Running | null;
 }
 
 /**
@@ -148,14 +157,19 @@ export class ThreadPool implements RunPool {
       }
     }
     this.queue = kept;
-    if (options.running) {
-      for (const slot of [...this.slots]) {
-        const run = slot.running;
-        if (run && match(run.task, run.owner)) {
-          this.finish(slot, null);
-          this.replace(slot);
-          stopped++;
-        }
+    for (const slot of [...this.slots]) {
+      // A posted next run counts as queued: it is reported as abandoned now, and its result is ignored.
+      const next = slot.next;
+      if (next && !next.abandoned && match(next.task, next.owner)) {
+        next.abandoned = true;
+        next.resolve(null);
+        stopped++;
+      }
+      const run = slot.running;
+      if (options.running && run && match(run.task, run.owner)) {
+        this.finish(slot, null);
+        this.replace(slot);
+        stopped++;
       }
     }
     this.dispatch();
@@ -170,6 +184,8 @@ export class ThreadPool implements RunPool {
     this.queue = [];
     const exits: Promise<number>[] = [];
     for (const slot of this.slots) {
+      slot.next?.resolve(null);
+      slot.next = null;
       if (slot.running) this.finish(slot, null);
       slot.gone = true;
       exits.push(slot.worker.terminate());
@@ -193,7 +209,7 @@ export class ThreadPool implements RunPool {
       stdout: false,
       stderr: false,
     });
-    const slot: Slot = { worker, ready: false, gone: false, loadedJobId: null, running: null };
+    const slot: Slot = { worker, ready: false, gone: false, loadedJobId: null, running: null, next: null };
     worker.on('message', (message: FromWorker) => this.onMessage(slot, message));
     worker.on('error', (err) => this.onGone(slot, err));
     worker.on('exit', (code) => this.onGone(slot, new Error(`the worker thread exited with code ${code}`)));
@@ -213,6 +229,7 @@ export class ThreadPool implements RunPool {
     slot.loadedJobId = message.loaded ? run.task.jobId : null;
     if (!message.outcome.ok && message.outcome.code === 'timeout') this.noteTimeout(run.task.jobId);
     this.finish(slot, { outcome: message.outcome, runMs: performance.now() - run.startedAt });
+    this.promote(slot);
     this.dispatch();
   }
 
@@ -227,6 +244,7 @@ export class ThreadPool implements RunPool {
           : ({ ok: false, code: 'work_error', message: `the worker thread died: ${errorText(err)}` } as const);
       this.finish(slot, { outcome, runMs: performance.now() - run.startedAt });
     }
+    this.requeueNext(slot);
     if (!slot.ready && ++this.startFailures >= MAX_START_FAILURES) {
       slot.gone = true;
       void this.close();
@@ -238,26 +256,60 @@ export class ThreadPool implements RunPool {
   }
 
   private dispatch(): void {
+    // Idle threads first, then a next run behind each running one.
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
       if (!slot.ready || slot.running || slot.gone) continue;
       const next = this.queue.shift();
-      if (next) this.post(slot, next);
+      if (next) slot.running = this.post(slot, next, true);
+    }
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      const run = slot.running;
+      if (!run || slot.next || slot.gone || run.vmTimeout || slot.loadedJobId !== run.task.jobId) continue;
+      // Only the same job's runs: its code is loaded, and a job that ever timed out here runs one at a time.
+      const index = this.queue.findIndex((q) => q.task.jobId === run.task.jobId);
+      if (index < 0 || this.useVmTimeout(run.task.jobId)) continue;
+      const [next] = this.queue.splice(index, 1);
+      if (next) slot.next = this.post(slot, next, false);
     }
   }
 
-  private post(slot: Slot, queued: Queued): void {
-    const { task } = queued;
-    const id = this.nextId++;
-    const vmTimeout = this.useVmTimeout(task.jobId);
-    const timer = setTimeout(() => {
+  /** The running run ended: the posted next one has started in the thread. */
+  private promote(slot: Slot): void {
+    const next = slot.next;
+    if (!next || slot.running) return;
+    slot.next = null;
+    next.startedAt = performance.now();
+    next.timer = this.startTimer(slot, next);
+    slot.running = next;
+  }
+
+  /** The thread is being replaced or died: a posted next run goes back to the front of the queue. */
+  private requeueNext(slot: Slot): void {
+    const next = slot.next;
+    slot.next = null;
+    if (next && !next.abandoned) this.queue.unshift({ task: next.task, owner: next.owner, resolve: next.resolve });
+  }
+
+  private startTimer(slot: Slot, run: Running): ReturnType<typeof setTimeout> {
+    const { task, id } = run;
+    return setTimeout(() => {
       if (slot.running?.id !== id) return;
       this.noteTimeout(task.jobId);
       this.finish(slot, { outcome: timeoutOutcome(task.timeoutMs), runMs: task.timeoutMs });
       this.replace(slot); // terminating is the only way to stop code that never yields
       this.dispatch();
-    }, task.timeoutMs + (vmTimeout ? VM_TIMEOUT_GRACE_MS : 0));
-    slot.running = { ...queued, id, startedAt: performance.now(), timer };
+    }, task.timeoutMs + (run.vmTimeout ? VM_TIMEOUT_GRACE_MS : 0));
+  }
+
+  /** Posts a run to the slot's thread; its timer starts now when it starts now (`startsNow`), else on promotion. */
+  private post(slot: Slot, queued: Queued, startsNow: boolean): Running {
+    const { task } = queued;
+    const id = this.nextId++;
+    const vmTimeout = this.useVmTimeout(task.jobId);
+    const run: Running = { ...queued, id, startedAt: performance.now(), timer: null, vmTimeout };
+    if (startsNow) run.timer = this.startTimer(slot, run);
     const request: RunRequest = {
       type: 'run',
       id,
@@ -267,6 +319,7 @@ export class ThreadPool implements RunPool {
       vmTimeout,
     };
     slot.worker.postMessage(request);
+    return run;
   }
 
   private useVmTimeout(jobId: string): boolean {
@@ -283,11 +336,12 @@ export class ThreadPool implements RunPool {
     const run = slot.running;
     if (!run) return;
     slot.running = null;
-    clearTimeout(run.timer);
+    if (run.timer) clearTimeout(run.timer);
     run.resolve(result);
   }
 
   private replace(slot: Slot): void {
+    this.requeueNext(slot);
     slot.gone = true;
     void slot.worker.terminate();
     const index = this.slots.indexOf(slot);

@@ -44,9 +44,12 @@ describe('RunPace', () => {
     expect(pace.holdTarget(1)).toBe(1);
   });
 
-  it('asks for a whole thread of work at a time when it holds batches, for any slot otherwise', () => {
-    expect(paced(1).worthAsking(4, 3)).toBe(false);
-    expect(paced(1).worthAsking(4, 4)).toBe(true);
+  it('asks once half of its held work has run, so requests come in batches; for any slot when it holds one per thread', () => {
+    const short = paced(1); // holds 4 x 64
+    expect(short.worthAsking(4, 127)).toBe(false);
+    expect(short.worthAsking(4, 128)).toBe(true);
+    expect(paced(500).worthAsking(4, 3)).toBe(false); // holds 4 x 2
+    expect(paced(500).worthAsking(4, 4)).toBe(true);
     expect(paced(60_000).worthAsking(4, 1)).toBe(true);
     expect(new RunPace().worthAsking(4, 0)).toBe(false);
   });

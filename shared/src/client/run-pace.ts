@@ -44,10 +44,12 @@ export class RunPace {
   }
 
   /**
-   * Whether `free` slots are worth a request: ahead of need, a whole thread's worth at a time rather
-   * than one input per finished run; with one input per thread, any free slot.
+   * Whether `free` slots are worth a request: once half the held work has run (a low-water mark), so
+   * requests come in batches, one per half-second of work, rather than one per finished run, and the
+   * other half covers the round trip; with one input per thread, any free slot.
    */
   worthAsking(threads: number, free: number): boolean {
-    return free >= (this.holdTarget(threads) > threads ? threads : 1);
+    const target = this.holdTarget(threads);
+    return free >= (target > threads ? Math.floor(target / 2) : 1);
   }
 }
