@@ -92,6 +92,34 @@ describe('hub with real devices', () => {
     expect(done.result).toBe((500 * 501) / 2);
   });
 
+  it('finishes a job whose inputs a silent device holds, by copies to an idle device, without waiting for its leases to expire', async () => {
+    hub = await startTestHub();
+    let held = 0;
+    const silent = await device({
+      onLease: (grant) => {
+        held += grant.items.length;
+        return false; // holds its leases and never answers, while staying connected
+      },
+    });
+    const { body: job } = await hub.api<Job>('POST', '/api/jobs', {
+      code: '(n) => n * 2',
+      inputs: { range: { start: 0, end: 100 } },
+      reduce: 'sum',
+    });
+    // Slow start: until the job's first success the silent device holds one input.
+    await waitFor(() => (held >= 1 ? true : undefined), 5000, 'the silent device to hold an input');
+    const helper = await device();
+    const done = await finished(job.id);
+    expect(done.status).toBe('completed');
+    expect(done.progress).toEqual({ total: 100, completed: 100, failed: 0 });
+    expect(done.result).toBe(2 * ((99 * 100) / 2));
+    expect(helper.runs).toBe(100);
+    // The helper ran everything, the silent device's input as a copy; no lease was lost or expired meanwhile.
+    expect(silent.socket.connected).toBe(true);
+    const losses = hub.store.db.prepare<[], { n: number }>('SELECT coalesce(sum(losses), 0) AS n FROM subtasks').get()?.n;
+    expect(losses).toBe(0);
+  });
+
   it('fails a job whose code throws, naming the input and the error, after maxAttempts runs', async () => {
     hub = await startTestHub();
     const d = await device({ threads: 1 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseJobSpec, type JobSpec, type RunResult } from '@edgeswarm/shared';
 import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
-import { WorkService, type DeviceConnection, type WorkEvents } from './work-service.ts';
+import { MAX_LEASE_ITEMS, WorkService, type DeviceConnection, type WorkEvents } from './work-service.ts';
 
 const TTL = 20_000;
 let dir: string;
@@ -210,6 +210,28 @@ describe('WorkService leases', () => {
     const big = JSON.stringify('x'.repeat(1024 * 1024));
     work.submitResults(dev(1), { leaseId: grant.leaseId, results: [{ index: 0, ok: true, json: big }] });
     expect(store.getJob(job.id)?.error?.code).toBe('result_too_large');
+  });
+
+  it('shrinks leases as the job runs out (guided self-scheduling), down to one input, within MAX_LEASE_ITEMS', () => {
+    threads = 4;
+    store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 0, end: 5000 } } }), clock.now());
+    const sizes: number[] = [];
+    for (let n = 0; n < 200; n++) {
+      const device = { ...dev(n), threads: 64 };
+      const grant = work.requestWork(device, 10_000);
+      if (!grant) break;
+      sizes.push(grant.items.length);
+      if (grant.items.length === 1) break;
+    }
+    expect(sizes[0]).toBe(MAX_LEASE_ITEMS); // a big job: capped
+    // Each lease is at most half a fair share of what is left: ceil(left / (2 x 4 threads)).
+    let left = 5000;
+    for (const size of sizes) {
+      expect(size).toBe(Math.min(MAX_LEASE_ITEMS, Math.ceil(left / 8)));
+      left -= size;
+    }
+    expect(sizes.at(-1)).toBe(1);
+    for (let i = 1; i < sizes.length; i++) expect(sizes[i]).toBeLessThanOrEqual(sizes[i - 1]!);
   });
 
   it('spreads a small job over the fleet instead of giving it all to the first device', () => {
