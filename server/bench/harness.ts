@@ -1,6 +1,6 @@
 /** Shared helpers of the bench scenarios: figures, child processes (hub, echo server) on free ports, and /proc readings of their CPU time and RSS. */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,6 +41,11 @@ export function cpuMicros(pid: number): number {
   return (ticks * 1e6) / ticksPerSecond();
 }
 
+/** Bytes of the files directly in `dir` (the database, its WAL and shared memory). */
+export function dirBytes(dir: string): number {
+  return readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+}
+
 /** Resident set size of a process in KiB, from /proc/<pid>/status. */
 export function rssKib(pid: number): number {
   return statusKib(pid, 'VmRSS');
@@ -61,12 +66,21 @@ function statusKib(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 export interface ServerProcess {
   url: string;
   pid: number;
+  /** The hub's data directory (hubs only). */
+  dataDir?: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
 
 /** Spawns `node --import tsx <script> ...args` in server/ and waits until its output contains `readyText`. */
-async function spawnServer(script: string, args: string[], readyText: string, url: string, cleanup: () => void): Promise<ServerProcess> {
+async function spawnServer(
+  script: string,
+  args: string[],
+  readyText: string,
+  url: string,
+  cleanup: () => void,
+  dataDir?: string,
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: SERVER_DIR,
     env: { ...process.env, NODE_ENV: 'production' },
@@ -106,7 +120,7 @@ async function spawnServer(script: string, args: string[], readyText: string, ur
   child.stdout?.resume();
   child.stderr?.resume();
   if (child.pid === undefined) throw new Error(`${script} has no pid`);
-  return { url, pid: child.pid, child, stop };
+  return { url, pid: child.pid, child, stop, ...(dataDir === undefined ? {} : { dataDir }) };
 }
 
 /**
@@ -122,6 +136,7 @@ export async function startHub(): Promise<ServerProcess> {
     'Dashboard:',
     `http://127.0.0.1:${port}`,
     () => rmSync(dataDir, { recursive: true, force: true }),
+    dataDir,
   );
 }
 

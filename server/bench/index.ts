@@ -9,7 +9,7 @@ import { measureEcho, measureHubDispatch, type Window } from './dispatch.ts';
 import { LocalPool, THREADS, calibrate, monteCarloCode, runThroughHub, startAgent, vmGlobalSlowdown } from './efficiency.ts';
 import { rssPerIdleClient } from './idle.ts';
 import { SimFleet, hubPeakRssMib, runRangeJob } from './fleet.ts';
-import { cpuMicros, rssKib } from './harness.ts';
+import { cpuMicros, dirBytes, rssKib } from './harness.ts';
 
 const ROUNDS = 5;
 /** Rounds of the scenarios that run a hub process (each a few seconds). */
@@ -241,6 +241,9 @@ await section(
       rows.push(row('seconds to complete', 'range_10m_seconds', [run.seconds], 's', 1));
       rows.push(row('subtasks/s', 'range_10m_subtasks_per_s', [run.subtasksPerSecond], 'subtasks/s'));
       rows.push(row('hub peak RSS (VmHWM)', 'range_10m_peak_rss_mib', [peak], 'MiB'));
+      const bytes = hub.dataDir === undefined ? NaN : dirBytes(hub.dataDir);
+      rows.push(row('data dir size after the job', 'range_10m_data_mib', [bytes / 2 ** 20], 'MiB'));
+      rows.push(row('stored bytes per subtask', 'range_10m_bytes_per_subtask', [bytes / RANGE_INPUTS], 'bytes', 1));
     } finally {
       await fleet?.stop().catch(() => {});
       await hub.stop();

@@ -108,6 +108,8 @@ export function prepareDatabase(db: Database.Database): void {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  // After a checkpoint, the WAL file is cut back to this size instead of keeping its largest size on disk.
+  db.pragma('journal_size_limit = 67108864');
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
     throw new Error(
