@@ -1,4 +1,4 @@
-// Runs on a dedicated module Worker thread: compiles job code and runs it on one input at a time. It holds no socket, token or device id.
+// Runs on a dedicated module Worker thread: compiles job code and runs it on one input at a time, in order. It holds no socket, token or device id.
 import * as Comlink from 'comlink';
 import { compileJobFunction, errorText, runJobFunction, type JobFunction, type RunOutcome } from '@edgeswarm/shared';
 
@@ -8,6 +8,8 @@ export type LoadOutcome = { ok: true } | { ok: false; message: string };
 const compiled = new Map<string, JobFunction>();
 const MAX_CACHED = 8;
 let current: JobFunction | null = null;
+/** The last run: runs go one after another even when their code is asynchronous. */
+let previous: Promise<unknown> = Promise.resolve();
 
 const runner = {
   /** Resolves once the module has loaded, so a run's time budget does not include the worker's start-up. */
@@ -34,9 +36,17 @@ const runner = {
     }
   },
 
-  run(input: unknown): Promise<RunOutcome> | RunOutcome {
-    if (!current) return { ok: false, code: 'work_error', message: 'no job code is loaded in this worker' };
-    return runJobFunction(current, input);
+  /** Runs after the previous run has settled: the page may post the next input before this one ends. */
+  run(input: unknown): Promise<RunOutcome> {
+    const result = previous.then(() => {
+      if (!current) return { ok: false, code: 'work_error', message: 'no job code is loaded in this worker' } as const;
+      return runJobFunction(current, input);
+    });
+    previous = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
   },
 };
 

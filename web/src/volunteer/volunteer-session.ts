@@ -22,7 +22,11 @@ import type { PoolOutcome, PoolTask } from './worker-pool.ts';
 export interface RunPool {
   readonly idle: number;
   readonly busy: number;
+  /** Inputs posted behind running ones (`runNext`). */
+  readonly posted?: number;
   run(task: PoolTask): Promise<PoolOutcome>;
+  /** Posts the task behind a running input of the same job; null when no runner can take it. */
+  runNext?(task: PoolTask): Promise<PoolOutcome> | null;
   abandonJob(jobId: string): number;
   abandonAll(): number;
   dispose(): void;
@@ -285,7 +289,7 @@ export class VolunteerSession {
   }
 
   private freeSlots(): number {
-    return this.capacity() - this.queue.length - (this.pool?.busy ?? 0);
+    return this.capacity() - this.queue.length - (this.pool?.busy ?? 0) - (this.pool?.posted ?? 0);
   }
 
   private requestWork(): void {
@@ -341,18 +345,28 @@ export class VolunteerSession {
     while (!this.paused && pool.idle > 0) {
       const next = this.queue.shift();
       if (!next) break;
-      this.runItem(pool, next);
+      this.runItem(next, (task) => pool.run(task));
+    }
+    // Then one input posted behind each running one, so runners do not wait on this page between inputs.
+    while (!this.paused && pool.runNext) {
+      const head = this.queue[0];
+      if (!head || !this.runItem(head, (task) => pool.runNext?.(task) ?? null)) break;
+      this.queue.shift();
     }
     this.changed();
   }
 
-  private runItem(pool: RunPool, { lease, item }: QueuedItem): void {
+  /** Hands one queued input to the pool with `submit`; false when the pool did not take it. */
+  private runItem({ lease, item }: QueuedItem, submit: (task: PoolTask) => Promise<PoolOutcome> | null): boolean {
     const { jobId, code, timeoutMs } = lease.grant;
-    const startedAt = this.now();
-    pool.run({ jobId, code, timeoutMs, input: item.input }).then(
+    let startedAt = this.now();
+    const pending = submit({ jobId, code, timeoutMs, input: item.input, onStart: () => (startedAt = this.now()) });
+    if (!pending) return false;
+    pending.then(
       (outcome) => this.finishItem(lease, item, outcome, this.now() - startedAt),
       (err: unknown) => this.finishItem(lease, item, { ok: false, code: 'work_error', message: errorText(err) }, 0),
     );
+    return true;
   }
 
   private finishItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {

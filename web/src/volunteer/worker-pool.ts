@@ -1,4 +1,5 @@
-// Main thread: a fixed number of job-code runners, one input per runner at a time, each run bounded by the job's timeoutMs.
+// Main thread: a fixed number of job-code runners, one input running per runner with the next input of the same job
+// already posted behind it (so a runner does not wait on this thread between runs), each run bounded by the job's timeoutMs.
 import { errorText, type JsonValue, type RunOutcome } from '@edgeswarm/shared';
 import type { LoadOutcome } from './runner.worker.ts';
 
@@ -17,6 +18,8 @@ export interface PoolTask {
   code: string;
   timeoutMs: number;
   input: JsonValue;
+  /** Called when the run starts on its runner (at once, or when the run ahead of it ends). */
+  onStart?: () => void;
 }
 
 /** `null` when the run was abandoned (job stopped, pause, shutdown): nothing is to be reported for it. */
@@ -41,11 +44,20 @@ interface Run {
   settle(outcome: PoolOutcome): void;
 }
 
+/** An input posted to a runner behind its running input: the runner starts it as soon as that one ends. */
+interface Next {
+  task: PoolTask;
+  handle: RunnerHandle;
+  outcome: Promise<RunOutcome>;
+  resolve: (outcome: PoolOutcome) => void;
+}
+
 interface Slot {
   handle: RunnerHandle;
   /** Job whose code the runner has loaded; a job's code never changes, so the id stands for it. */
   loadedJobId: string | null;
   run: Run | null;
+  next: Next | null;
 }
 
 export class WorkerPool {
@@ -56,7 +68,7 @@ export class WorkerPool {
     private readonly createRunner: () => RunnerHandle,
     private readonly timers: Timers = realTimers,
   ) {
-    for (let i = 0; i < size; i++) this.slots.push({ handle: createRunner(), loadedJobId: null, run: null });
+    for (let i = 0; i < size; i++) this.slots.push({ handle: createRunner(), loadedJobId: null, run: null, next: null });
   }
 
   get size(): number {
@@ -71,50 +83,86 @@ export class WorkerPool {
     return this.size - this.idle;
   }
 
+  /** Inputs posted behind running ones. */
+  get posted(): number {
+    return this.slots.filter((s) => s.next !== null).length;
+  }
+
   /** Runs one input on an idle runner; throws if none is idle (callers check `idle` first). */
   run(task: PoolTask): Promise<PoolOutcome> {
     const slot = this.slots.find((s) => s.run === null);
     if (!slot) throw new Error('WorkerPool.run called with no idle runner');
+    return new Promise<PoolOutcome>((resolve) => this.start(slot, task, resolve, null));
+  }
+
+  /**
+   * Posts `task` to a runner that is running an input of the same job and has its code loaded, behind
+   * that input; null when no runner can take it (then wait for an idle one). Its time budget starts
+   * when it starts.
+   */
+  runNext(task: PoolTask): Promise<PoolOutcome> | null {
+    const slot = this.slots.find((s) => s.run !== null && s.next === null && s.run.jobId === task.jobId && s.loadedJobId === task.jobId);
+    if (!slot) return null;
     return new Promise<PoolOutcome>((resolve) => {
-      let timer: unknown = null;
-      const run: Run = {
-        jobId: task.jobId,
-        settle: (outcome) => {
-          if (slot.run !== run) return; // already settled, timed out or abandoned
-          slot.run = null;
-          if (timer !== null) this.timers.clearTimeout(timer);
-          resolve(outcome);
-        },
-      };
-      slot.run = run;
       const handle = slot.handle;
-      // The budget covers starting the runner too, so a runner that never becomes ready cannot hold the run forever.
-      timer = this.timers.setTimeout(() => {
-        if (slot.run !== run) return;
-        this.replace(slot);
-        run.settle(timeoutOutcome(task.timeoutMs));
-      }, task.timeoutMs);
-      const execute = async (): Promise<RunOutcome> => {
-        await handle.ready;
-        if (slot.run !== run) return timeoutOutcome(task.timeoutMs); // abandoned while starting; ignored
-        if (slot.loadedJobId !== task.jobId) {
-          slot.loadedJobId = null;
-          const loaded = await handle.load(task.code);
-          if (!loaded.ok) return { ok: false, code: 'work_error', message: `the job code failed to compile: ${loaded.message}` };
-          if (slot.handle === handle) slot.loadedJobId = task.jobId;
-        }
-        return handle.run(task.input);
-      };
-      execute().then(
-        (outcome) => run.settle(outcome),
-        (err: unknown) => {
-          // The runner could not start, or the input or result could not cross the thread boundary:
-          // start a fresh runner so one broken thread does not fail every later run.
-          if (slot.run === run && slot.handle === handle) this.replace(slot);
-          run.settle({ ok: false, code: 'work_error', message: `the device could not run this input: ${errorText(err)}` });
-        },
-      );
+      // Posted now: the runner takes it as soon as the input ahead of it ends.
+      const outcome = Promise.resolve().then(() => handle.run(task.input));
+      outcome.catch(() => {}); // settled through the run it becomes (or dropped with its runner)
+      slot.next = { task, handle, outcome, resolve };
     });
+  }
+
+  /** Runs `task` on `slot` now: on the runner it was already posted to (`posted`), or loading and running it. */
+  private start(slot: Slot, task: PoolTask, resolve: (outcome: PoolOutcome) => void, posted: Promise<RunOutcome> | null): void {
+    let timer: unknown = null;
+    const run: Run = {
+      jobId: task.jobId,
+      settle: (outcome) => {
+        if (slot.run !== run) return; // already settled, timed out or abandoned
+        slot.run = null;
+        if (timer !== null) this.timers.clearTimeout(timer);
+        resolve(outcome);
+        this.promote(slot);
+      },
+    };
+    slot.run = run;
+    const handle = slot.handle;
+    task.onStart?.();
+    // The budget covers starting the runner too, so a runner that never becomes ready cannot hold the run forever.
+    timer = this.timers.setTimeout(() => {
+      if (slot.run !== run) return;
+      this.replace(slot);
+      run.settle(timeoutOutcome(task.timeoutMs));
+    }, task.timeoutMs);
+    const execute = async (): Promise<RunOutcome> => {
+      if (posted) return posted;
+      await handle.ready;
+      if (slot.run !== run) return timeoutOutcome(task.timeoutMs); // abandoned while starting; ignored
+      if (slot.loadedJobId !== task.jobId) {
+        slot.loadedJobId = null;
+        const loaded = await handle.load(task.code);
+        if (!loaded.ok) return { ok: false, code: 'work_error', message: `the job code failed to compile: ${loaded.message}` };
+        if (slot.handle === handle) slot.loadedJobId = task.jobId;
+      }
+      return handle.run(task.input);
+    };
+    execute().then(
+      (outcome) => run.settle(outcome),
+      (err: unknown) => {
+        // The runner could not start, or the input or result could not cross the thread boundary:
+        // start a fresh runner so one broken thread does not fail every later run.
+        if (slot.run === run && slot.handle === handle) this.replace(slot);
+        run.settle({ ok: false, code: 'work_error', message: `the device could not run this input: ${errorText(err)}` });
+      },
+    );
+  }
+
+  /** The run ahead ended: the posted next input starts (on a fresh runner, loading again, if that one was replaced). */
+  private promote(slot: Slot): void {
+    const next = slot.next;
+    if (!next || slot.run !== null) return;
+    slot.next = null;
+    this.start(slot, next.task, next.resolve, slot.handle === next.handle ? next.outcome : null);
   }
 
   /** Stops every run of `jobId` at once; their promises resolve to `null`. Returns how many were stopped. */
@@ -135,6 +183,12 @@ export class WorkerPool {
   private abandonWhere(match: (run: Run) => boolean): number {
     let stopped = 0;
     for (const slot of this.slots) {
+      const next = slot.next;
+      if (next && match({ jobId: next.task.jobId, settle: () => {} })) {
+        slot.next = null;
+        next.resolve(null);
+        stopped++;
+      }
       const run = slot.run;
       if (run && match(run)) {
         this.replace(slot);
