@@ -59,7 +59,11 @@ export const MAX_SOCKET_MESSAGE_BYTES = 8 * 1024 * 1024;
 export function createHub(options: HubOptions): Hub {
   const { clock } = options;
   const log = options.log ?? ((message, err) => console.error(`[hub] ${message}`, err ?? ''));
-  const metrics = new HubMetrics({ stats: () => stats(), jobCountsByStatus: () => store.jobCountsByStatus() });
+  const metrics = new HubMetrics({
+    stats: () => stats(),
+    jobCountsByStatus: () => store.jobCountsByStatus(),
+    activeJobDepths: (limit) => store.activeJobDepths(limit),
+  });
   // Everything the hub does with the store goes through this, so writes are timed and counted.
   const store = instrumentStore(options.store, metrics, log);
   options.store.observeCommits?.((seconds, calls) => metrics.groupCommitted(seconds, calls));

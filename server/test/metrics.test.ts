@@ -108,6 +108,20 @@ describe('GET /metrics', () => {
     expect(value(m, 'edgeswarm_devices_connected')).toBe(0);
   });
 
+  it('gives the queue depth of each running job, and drops the series of a job once it ends', async () => {
+    hub = await startTestHub();
+    const big = await submit({ code: '(n) => n', inputs: { range: { start: 0, end: 1000 } } });
+    const small = await submit({ code: '(n) => n', inputs: [1, 2, 3] });
+    let m = await scrape();
+    expect(value(m, 'edgeswarm_job_subtasks_queued', { job: big.id })).toBe(1000);
+    expect(value(m, 'edgeswarm_job_subtasks_queued', { job: small.id })).toBe(3);
+    expect(value(m, 'edgeswarm_job_subtasks_running', { job: small.id })).toBe(0);
+    expect((await hub.api('POST', `/api/jobs/${small.id}/cancel`)).status).toBe(200);
+    m = await scrape();
+    expect(m.filter((s) => s.labels['job'] === small.id)).toEqual([]);
+    expect(value(m, 'edgeswarm_job_subtasks_queued', { job: big.id })).toBe(1000);
+  });
+
   it('counts failed runs by code and the retries they caused', async () => {
     hub = await startTestHub();
     await device({ threads: 1 });

@@ -48,7 +48,18 @@ export interface MetricsSources {
   stats(): HubStats;
   /** Jobs not deleted, counted by status (one query in the store). */
   jobCountsByStatus(): Partial<Record<JobStatus, number>>;
+  /** Queue depth of running jobs, at most `limit` of them (those with most work left). */
+  activeJobDepths?(limit: number): JobDepth[];
 }
+
+export interface JobDepth {
+  jobId: string;
+  queued: number;
+  running: number;
+}
+
+/** Running jobs reported with their own queue depth; the label set stays bounded by this. */
+export const MAX_JOBS_WITH_DEPTH = 50;
 
 let processRegistry: Registry | null = null;
 /** One registry of process metrics per process: `collectDefaultMetrics` starts monitors that never stop. */
@@ -66,6 +77,8 @@ export class HubMetrics {
   private readonly leaseSize: Histogram;
   private readonly subtasksLeased: Counter;
   private readonly tailCopies: Counter;
+  private readonly jobQueued: Gauge<'job'>;
+  private readonly jobRunning: Gauge<'job'>;
   private readonly storeCommit: Histogram;
   private readonly storeCommitCalls: Histogram;
   private readonly subtasksCompleted: Counter;
@@ -155,6 +168,18 @@ export class HubMetrics {
     this.queued = new Gauge({ name: 'edgeswarm_subtasks_queued', help: 'Subtasks of active jobs waiting for a device', registers });
     this.running = new Gauge({ name: 'edgeswarm_subtasks_running', help: 'Subtasks leased to devices', registers });
     this.jobs = new Gauge({ name: 'edgeswarm_jobs', help: 'Jobs not deleted, by status', labelNames: ['status'], registers });
+    this.jobQueued = new Gauge({
+      name: 'edgeswarm_job_subtasks_queued',
+      help: `Subtasks waiting to be leased, per running job (the ${MAX_JOBS_WITH_DEPTH} with most work left; finished jobs disappear)`,
+      labelNames: ['job'],
+      registers,
+    });
+    this.jobRunning = new Gauge({
+      name: 'edgeswarm_job_subtasks_running',
+      help: `Subtasks leased to devices, per running job (the same jobs as edgeswarm_job_subtasks_queued)`,
+      labelNames: ['job'],
+      registers,
+    });
 
     // Every series exists from the start, so dashboards see zeros rather than gaps.
     for (const code of RUN_ERROR_CODES) this.runsFailed.inc({ code }, 0);
@@ -225,6 +250,13 @@ export class HubMetrics {
     this.running.set(stats.running);
     const byStatus = this.sources.jobCountsByStatus();
     for (const status of JOB_STATUSES) this.jobs.set({ status }, byStatus[status] ?? 0);
+    // Per-job gauges are rebuilt at each scrape, so a finished job's series disappears.
+    this.jobQueued.reset();
+    this.jobRunning.reset();
+    for (const depth of this.sources.activeJobDepths?.(MAX_JOBS_WITH_DEPTH) ?? []) {
+      this.jobQueued.set({ job: depth.jobId }, depth.queued);
+      this.jobRunning.set({ job: depth.jobId }, depth.running);
+    }
     const [own, process] = await Promise.all([this.registry.metrics(), sharedProcessRegistry().metrics()]);
     // prom-client writes NaN (event loop figures before the first sample) as "Nan"; the format says "NaN".
     return (own + process).replace(/ Nan$/gm, ' NaN');

@@ -190,6 +190,8 @@ export interface JobStore {
   listDevices(offset: number, limit: number): Page<DeviceInfo>;
   onlineDeviceCount(): number;
   workCounts(): WorkCounts;
+  /** Running and queued jobs with their queued (not yet leased) and leased subtasks, most queued first, at most `limit`. */
+  activeJobDepths(limit: number): { jobId: string; queued: number; running: number }[];
 
   /**
    * Runs `callback` once every write made so far is durable: at once when none waits, or after the

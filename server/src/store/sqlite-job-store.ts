@@ -745,6 +745,15 @@ export class SqliteJobStore implements JobStore {
     return { completed: this.q.completedTotal.get()?.n ?? 0, queued: active.queued, running: active.running };
   }
 
+  activeJobDepths(limit: number): { jobId: string; queued: number; running: number }[] {
+    return this.db
+      .prepare<[number], { jobId: string; queued: number; running: number }>(
+        `SELECT id AS jobId, total - next_index + queued AS queued, leased AS running FROM jobs WHERE ${ACTIVE}
+          ORDER BY queued DESC, seq LIMIT ?`,
+      )
+      .all(limit);
+  }
+
   afterCommit(callback: (err: Error | null) => void): void {
     if (this.group) this.group.waiting.push(callback);
     else callback(null);
