@@ -26,6 +26,8 @@ export interface HubOptions {
   faults?: Faults;
   /** Socket.IO connections allowed from one address; 0 = no cap. */
   maxConnectionsPerAddress?: number;
+  /** Private pool: devices without this token in their handshake are refused (`join_token_required`). */
+  joinToken?: string;
   log?: (message: string, err?: unknown) => void;
   /** How often leases are checked for expiry. */
   sweepIntervalMs?: number;
@@ -151,7 +153,7 @@ export function createHub(options: HubOptions): Hub {
 
   const app = createHttpApi({ jobs, store, stats, metrics, adminToken: options.adminToken, webRoot: options.webRoot, log });
   let stopping = false;
-  attachDeviceNamespace(devices, { store, work, clock, log, isStopping: () => stopping });
+  attachDeviceNamespace(devices, { store, work, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
   const stopFeed = attachDashboardFeed(dashboards, {
     adminToken: options.adminToken,
     snapshot,

@@ -25,6 +25,7 @@ describe('loadConfig defaults', () => {
       token: undefined,
       retentionDays: 30,
       maxConnectionsPerAddress: 2000,
+      joinToken: undefined,
     });
   });
 
@@ -44,7 +45,7 @@ describe('loadConfig defaults', () => {
   it('treats empty environment variables as not set', () => {
     expect(
       loadConfig([], { INIT_CWD: '/x', PORT: '', HOST: '', EDGESWARM_TOKEN: '', EDGESWARM_RETENTION_DAYS: '', EDGESWARM_DATA_DIR: '' }),
-    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30, maxConnectionsPerAddress: 2000 });
+    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30, maxConnectionsPerAddress: 2000, joinToken: undefined });
   });
 });
 
@@ -57,6 +58,7 @@ describe('loadConfig sources', () => {
     EDGESWARM_TOKEN: TOKEN_A,
     EDGESWARM_RETENTION_DAYS: '7',
     EDGESWARM_MAX_CONNECTIONS_PER_ADDRESS: '50',
+    EDGESWARM_JOIN_TOKEN: 'env-join-token',
   };
 
   it('uses the environment when no flag is given', () => {
@@ -67,13 +69,14 @@ describe('loadConfig sources', () => {
       token: TOKEN_A,
       retentionDays: 7,
       maxConnectionsPerAddress: 50,
+      joinToken: 'env-join-token',
     });
   });
 
   it('uses flags when no environment variable is set', () => {
     expect(
       loadConfig(['--port', '1234', '--host', '::1', '--data-dir', '/flag/data', '--token', TOKEN_B, '--retention-days', '90'], {}),
-    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90, maxConnectionsPerAddress: 2000 });
+    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90, maxConnectionsPerAddress: 2000, joinToken: undefined });
   });
 
   it.each([
@@ -83,6 +86,7 @@ describe('loadConfig sources', () => {
     ['--token', TOKEN_B, 'token', TOKEN_B],
     ['--retention-days', '90', 'retentionDays', 90],
     ['--max-connections-per-address', '0', 'maxConnectionsPerAddress', 0],
+    ['--join-token', 'flag_join_token', 'joinToken', 'flag_join_token'],
   ])('lets %s win over its environment variable', (flag, text, key, expected) => {
     const config = loadConfig([flag, text], env);
     expect(config).toMatchObject({ [key]: expected });
@@ -93,6 +97,16 @@ describe('loadConfig sources', () => {
 
   it('accepts --flag=value', () => {
     expect(loadConfig(['--port=0', '--retention-days=1'], {})).toMatchObject({ port: 0, retentionDays: 1 });
+  });
+});
+
+describe('loadConfig join token', () => {
+  it.each(['short', 'has space in it', 'semi;colon!', 'x'.repeat(129)])('rejects --join-token %j, naming the flag', (text) => {
+    expect(configError([`--join-token=${text}`]).message).toBe('--join-token must be 8 to 128 letters, digits, "-" or "_"');
+  });
+
+  it('names EDGESWARM_JOIN_TOKEN when the environment holds a bad one', () => {
+    expect(configError([], { EDGESWARM_JOIN_TOKEN: 'a/b' }).message).toMatch(/^EDGESWARM_JOIN_TOKEN must be/);
   });
 });
 

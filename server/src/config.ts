@@ -10,6 +10,8 @@ export interface HubConfig {
   token: string | undefined;
   retentionDays: number;
   maxConnectionsPerAddress: number;
+  /** Private pool: devices must bring this token; undefined = anyone may join. */
+  joinToken: string | undefined;
 }
 
 const FLAGS = {
@@ -19,12 +21,13 @@ const FLAGS = {
   token: { env: 'EDGESWARM_TOKEN', default: '' },
   'retention-days': { env: 'EDGESWARM_RETENTION_DAYS', default: '30' },
   'max-connections-per-address': { env: 'EDGESWARM_MAX_CONNECTIONS_PER_ADDRESS', default: '2000' },
+  'join-token': { env: 'EDGESWARM_JOIN_TOKEN', default: '' },
 } as const;
 
 type Flag = keyof typeof FLAGS;
 
 export const USAGE =
-  'Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N] [--max-connections-per-address N]';
+  'Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N] [--max-connections-per-address N] [--join-token TOKEN]';
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
   let values: Partial<Record<Flag, string>>;
@@ -49,6 +52,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
   const retention = pick('retention-days');
   const token = pick('token');
   const maxConn = pick('max-connections-per-address');
+  const join = pick('join-token');
+  // It goes into the volunteer URL, so only characters that need no escaping there.
+  if (join.value !== '' && !/^[A-Za-z0-9_-]{8,128}$/.test(join.value)) {
+    throw new ConfigError(`${join.source} must be 8 to 128 letters, digits, "-" or "_"`);
+  }
   if (token.value !== '' && !/^[\x21-\x7e]{16,256}$/.test(token.value)) {
     throw new ConfigError(`${token.source} must be 16 to 256 printable ASCII characters without spaces`);
   }
@@ -60,6 +68,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
     token: token.value === '' ? undefined : token.value,
     retentionDays: integer(retention.value, retention.source, 1, 36500),
     maxConnectionsPerAddress: integer(maxConn.value, maxConn.source, 0, 1_000_000),
+    joinToken: join.value === '' ? undefined : join.value,
   };
 }
 

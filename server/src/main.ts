@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     retentionDays: config.retentionDays,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     faults: faultsFromEnv(process.env['EDGESWARM_CRASH_AT']),
+    ...(config.joinToken === undefined ? {} : { joinToken: config.joinToken }),
   });
   await new Promise<void>((ok, fail) => {
     hub.httpServer.once('error', fail);
@@ -43,7 +44,8 @@ async function main(): Promise<void> {
   const hosts = wildcard ? ['localhost', ...lanAddresses()] : [config.host.includes(':') ? `[${config.host}]` : config.host];
   console.log(`Edgeswarm hub listening on port ${port} (data in ${config.dataDir})`);
   for (const host of hosts) {
-    console.log(`Volunteer page: http://${host}:${port}/`);
+    const join = config.joinToken === undefined ? '' : `?join=${config.joinToken}`;
+    console.log(`Volunteer page: http://${host}:${port}/${join}`);
     console.log(`Dashboard:      http://${host}:${port}/dashboard#token=${token}`);
   }
 

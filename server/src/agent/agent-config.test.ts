@@ -19,6 +19,16 @@ describe('parseAgentArgs', () => {
     expect(parseAgentArgs(['--hub', 'http://h:1'], { ...defaults, cpus: 1 }).threads).toBe(1);
   });
 
+  it('takes a join token from --join-token or EDGESWARM_JOIN_TOKEN, the flag first, and names the source of a bad one', () => {
+    expect(parse('--hub', 'http://h:1').joinToken).toBeUndefined();
+    expect(parseAgentArgs(['--hub', 'http://h:1'], { ...defaults, joinToken: 'from-env-123' }).joinToken).toBe('from-env-123');
+    expect(parseAgentArgs(['--hub', 'http://h:1', '--join-token', 'from-flag-123'], { ...defaults, joinToken: 'from-env-123' }).joinToken).toBe(
+      'from-flag-123',
+    );
+    expect(() => parse('--hub', 'http://h:1', '--join-token', 'a b')).toThrow('--join-token must be 8 to 128 letters, digits, "-" or "_"');
+    expect(() => parseAgentArgs(['--hub', 'http://h:1'], { ...defaults, joinToken: 'x' })).toThrow(/^EDGESWARM_JOIN_TOKEN must be/);
+  });
+
   it('takes every flag', () => {
     expect(
       parse('--hub', 'https://hub.example', '--threads', '3', '--devices', '5', '--name', 'rack 4', '--id-file', 'ids/a.json', '--memory-mb', '64'),

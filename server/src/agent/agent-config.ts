@@ -16,6 +16,8 @@ export interface AgentConfig {
   idFile: string;
   /** Heap limit of each worker thread (old generation), in MiB. */
   memoryMb: number;
+  /** A private pool's join token (the hub's --join-token), if any. */
+  joinToken: string | undefined;
   help: boolean;
 }
 
@@ -25,6 +27,8 @@ export interface AgentDefaults {
   hostname: string;
   /** Where relative paths are resolved: `INIT_CWD` (npm runs scripts inside the workspace) or the cwd. */
   cwd: string;
+  /** `EDGESWARM_JOIN_TOKEN`, used when --join-token is not given. */
+  joinToken?: string | undefined;
 }
 
 export class AgentConfigError extends Error {
@@ -41,7 +45,9 @@ export const USAGE = `Usage: npm run device -- --hub URL [--threads T] [--device
                    each reports its share of the threads to the hub (at least 1)
   --name NAME      name shown on the dashboard (default: this machine's host name)
   --id-file PATH   file that keeps the device ids (default ./${DEFAULT_ID_FILE})
-  --memory-mb M    heap limit of each worker thread in MiB (default ${DEFAULT_MEMORY_MB})`;
+  --memory-mb M    heap limit of each worker thread in MiB (default ${DEFAULT_MEMORY_MB})
+  --join-token T   a private pool's join token (the join= value of the volunteer URL the hub printed;
+                   default: EDGESWARM_JOIN_TOKEN)`;
 
 const OPTIONS = {
   hub: { type: 'string' },
@@ -50,6 +56,7 @@ const OPTIONS = {
   name: { type: 'string' },
   'id-file': { type: 'string' },
   'memory-mb': { type: 'string' },
+  'join-token': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -68,8 +75,19 @@ export function parseAgentArgs(argv: string[], defaults: AgentDefaults): AgentCo
     name,
     idFile: resolve(defaults.cwd, idFile),
     memoryMb: values['memory-mb'] === undefined ? DEFAULT_MEMORY_MB : integer(values['memory-mb'], '--memory-mb', 32, 65_536),
+    joinToken: joinToken(values['join-token'], defaults.joinToken),
     help,
   };
+}
+
+function joinToken(flag: string | undefined, env: string | undefined): string | undefined {
+  const [value, source] = flag !== undefined ? [flag, '--join-token'] : [env ?? '', 'EDGESWARM_JOIN_TOKEN'];
+  if (value === '') {
+    if (flag !== undefined) throw new AgentConfigError('--join-token must not be empty');
+    return undefined;
+  }
+  if (!/^[A-Za-z0-9_-]{8,128}$/.test(value)) throw new AgentConfigError(`${source} must be 8 to 128 letters, digits, "-" or "_"`);
+  return value;
 }
 
 function parse(argv: string[]) {

@@ -16,7 +16,7 @@ export interface AgentDeviceInfo {
 }
 
 export interface AgentOptions {
-  config: Pick<AgentConfig, 'hubUrl' | 'threads' | 'devices' | 'name' | 'memoryMb'>;
+  config: Pick<AgentConfig, 'hubUrl' | 'threads' | 'devices' | 'name' | 'memoryMb'> & { joinToken?: string | undefined };
   deviceIds: readonly string[];
   /** A device's connection events, prefixed with its number. */
   log?: (line: string) => void;
@@ -51,6 +51,7 @@ export class Agent {
           deviceId: d.deviceId,
           name: d.name,
           threads: d.threads,
+          joinToken: config.joinToken,
           pool: this.pool,
           log: (line) => options.log?.(config.devices === 1 ? `device: ${line}` : `device ${d.number}: ${line}`),
           onFatal: options.onFatal,

@@ -16,6 +16,7 @@ function main(): void {
       cpus: availableParallelism(),
       hostname: hostname(),
       cwd: process.env['INIT_CWD'] ?? process.cwd(),
+      joinToken: process.env['EDGESWARM_JOIN_TOKEN'],
     });
   } catch (err) {
     if (!(err instanceof AgentConfigError)) throw err;

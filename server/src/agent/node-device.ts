@@ -27,6 +27,8 @@ export interface NodeDeviceOptions {
   hubUrl: string;
   deviceId: string;
   name: string;
+  /** A private pool's join token (the hub's --join-token). */
+  joinToken?: string | undefined;
   /** Threads this device reports to the hub; it holds work for this many. */
   threads: number;
   pool: RunPool;
@@ -118,6 +120,7 @@ export class NodeDevice {
     if (this.socket) return;
     const { deviceId, name, threads } = this.options;
     const hello: DeviceHello = { protocol: PROTOCOL_VERSION, deviceId, kind: 'node', name, threads };
+    if (this.options.joinToken) hello.joinToken = this.options.joinToken;
     const socket: DeviceSocket = io(this.options.hubUrl + DEVICE_NAMESPACE, {
       auth: hello,
       transports: ['websocket'],
@@ -185,6 +188,14 @@ export class NodeDevice {
     if (err.message === CONNECT_REFUSALS.clientTooOld) {
       this.options.onFatal?.(
         `the hub speaks protocol ${hubProtocol} and this agent ${PROTOCOL_VERSION}: this agent is out of date; update it (git pull && npm install) and start it again`,
+      );
+      return;
+    }
+    if (err.message === CONNECT_REFUSALS.joinTokenRequired) {
+      this.options.onFatal?.(
+        this.options.joinToken
+          ? 'the hub refused this join token: check --join-token (or EDGESWARM_JOIN_TOKEN) against the volunteer URL the hub printed'
+          : 'the hub is a private pool: start the agent with --join-token TOKEN (or EDGESWARM_JOIN_TOKEN), the join= value of the volunteer URL the hub printed',
       );
       return;
     }

@@ -21,6 +21,7 @@ import { StoreUnavailableError, type JobStore } from '../store/job-store.ts';
 import type { DeviceConnection, WorkService } from '../scheduler/work-service.ts';
 import { protocolRefusal, refusal } from './handshake.ts';
 import { limitMessageRate } from './guards.ts';
+import { tokenMatches } from '../admin-token.ts';
 
 export type DeviceNamespace = Namespace<DeviceToHubEvents, HubToDeviceEvents, Record<string, never>, DeviceData>;
 type DeviceSocket = Socket<DeviceToHubEvents, HubToDeviceEvents, Record<string, never>, DeviceData>;
@@ -37,6 +38,8 @@ export interface DeviceSocketOptions {
   log: (message: string, err?: unknown) => void;
   /** True while the hub stops gracefully: disconnects then leave leases for the next start to void, uncounted. */
   isStopping: () => boolean;
+  /** Private pool: the token devices must bring; undefined = anyone may join. */
+  joinToken?: string | undefined;
 }
 
 /** Parses the payload, calls the handler and acks its answer; a thrown error becomes an `internal` ack. */
@@ -93,6 +96,17 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
     const mismatch = protocolRefusal(hello.data.protocol);
     if (mismatch) {
       next(mismatch);
+      return;
+    }
+    if (options.joinToken !== undefined && !tokenMatches(options.joinToken, hello.data.joinToken)) {
+      next(
+        refusal(
+          CONNECT_REFUSALS.joinTokenRequired,
+          hello.data.joinToken
+            ? 'this join token is not the private pool\'s: open the volunteer URL the hub printed'
+            : 'this hub is a private pool: open the volunteer URL the hub printed, which carries its join token',
+        ),
+      );
       return;
     }
     socket.data.hello = hello.data;

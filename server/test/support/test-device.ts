@@ -24,6 +24,8 @@ export interface TestDeviceOptions {
   autoWork?: boolean;
   /** Reconnect (with a short backoff) after the hub goes away, as the volunteer page does. */
   reconnect?: boolean;
+  /** A private pool's join token. */
+  joinToken?: string;
 }
 
 export class TestDevice {
@@ -46,6 +48,7 @@ export class TestDevice {
         kind: 'node',
         name: 'test device',
         threads: options.threads ?? 2,
+        ...(options.joinToken === undefined ? {} : { joinToken: options.joinToken }),
       },
       transports: ['websocket'],
       reconnection: options.reconnect === true,

@@ -23,6 +23,7 @@ export interface TestHubOptions {
   sweepIntervalMs?: number;
   dataDir?: string;
   maxConnectionsPerAddress?: number;
+  joinToken?: string;
   /** Receives the hub's log lines; default: dropped. */
   log?: (message: string, err?: unknown) => void;
 }
@@ -40,6 +41,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     retentionDays: 30,
     leaseTtlMs: options.leaseTtlMs,
     maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+    ...(options.joinToken === undefined ? {} : { joinToken: options.joinToken }),
     sweepIntervalMs: options.sweepIntervalMs ?? 100,
     feedIntervalMs: 100,
     log: options.log ?? (() => {}),

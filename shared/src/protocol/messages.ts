@@ -14,6 +14,8 @@ export const deviceHelloSchema = z.object({
   kind: z.enum(['browser', 'node']),
   name: shortText(100).default(''),
   threads: z.number().int().min(1).max(1024),
+  /** A private pool's join token (the hub's --join-token), from the volunteer URL or the agent's flag. */
+  joinToken: z.string().max(512).optional(),
 });
 export type DeviceHello = z.infer<typeof deviceHelloSchema>;
 

@@ -11,6 +11,8 @@ export const CONNECT_REFUSALS = {
   invalidHandshake: 'invalid_handshake',
   /** Too many connections from one address (see the hub's --max-connections-per-address). */
   tooManyConnections: 'too_many_connections',
+  /** The hub is a private pool and the device did not bring its join token (or brought a wrong one). */
+  joinTokenRequired: 'join_token_required',
 } as const;
 export type ConnectRefusal = (typeof CONNECT_REFUSALS)[keyof typeof CONNECT_REFUSALS];
 

@@ -5,6 +5,7 @@ import { useVolunteerSession } from './useVolunteerSession.ts';
 interface Props {
   threads: number;
   autostart: boolean;
+  joinToken?: string | undefined;
 }
 
 const phaseLabel: Record<VolunteerSnapshot['phase'], string> = {
@@ -14,8 +15,8 @@ const phaseLabel: Record<VolunteerSnapshot['phase'], string> = {
   disconnected: 'disconnected',
 };
 
-export function VolunteerPage({ threads, autostart }: Props) {
-  const { snapshot, start, pause, resume } = useVolunteerSession(threads, autostart);
+export function VolunteerPage({ threads, autostart, joinToken }: Props) {
+  const { snapshot, start, pause, resume } = useVolunteerSession(threads, autostart, joinToken);
   const started = snapshot.phase !== 'stopped';
 
   return (

@@ -14,18 +14,19 @@ export interface VolunteerControls {
   resume(): void;
 }
 
-function createSession(threads: number): VolunteerSession {
+function createSession(threads: number, joinToken: string | undefined): VolunteerSession {
   return new VolunteerSession({
     deviceId: loadDeviceId(),
     name: deviceNameFromUserAgent(navigator.userAgent),
     threads,
+    joinToken,
     openSocket: createDeviceSocket,
     createPool: (size) => new WorkerPool(size, createBrowserRunner),
   });
 }
 
-export function useVolunteerSession(threads: number, autostart: boolean): VolunteerControls {
-  const [session] = useState(() => createSession(threads));
+export function useVolunteerSession(threads: number, autostart: boolean, joinToken?: string): VolunteerControls {
+  const [session] = useState(() => createSession(threads, joinToken));
   const snapshot = useSyncExternalStore(session.subscribe, session.getSnapshot);
 
   useEffect(() => {

@@ -12,6 +12,12 @@ describe('parseVolunteerOptions', () => {
     expect(defaultThreads(0)).toBe(1);
   });
 
+  it('reads a private pool join token from ?join=', () => {
+    expect(parseVolunteerOptions('?join=pool-token-123&autostart=1', 4).joinToken).toBe('pool-token-123');
+    expect(parseVolunteerOptions('?join=', 4).joinToken).toBeUndefined();
+    expect(parseVolunteerOptions('', 4).joinToken).toBeUndefined();
+  });
+
   it('reads autostart and threads from the query', () => {
     expect(parseVolunteerOptions('?autostart=1&threads=3', 8)).toEqual({ autostart: true, threads: 3 });
     expect(parseVolunteerOptions('?autostart=0', 4).autostart).toBe(false);

@@ -1,8 +1,10 @@
-// What the volunteer page's URL asks for: `?autostart=1` (kiosks, tests) and `?threads=N` (number of workers).
+// What the volunteer page's URL asks for: `?autostart=1` (kiosks, tests), `?threads=N` (number of workers) and
+// `?join=TOKEN` (a private pool's join token, in the URL the hub prints).
 
 export interface VolunteerOptions {
   autostart: boolean;
   threads: number;
+  joinToken: string | undefined;
 }
 
 /** The hub accepts 1 to 1024 threads; a page beyond 64 workers only thrashes. */
@@ -22,5 +24,6 @@ export function parseVolunteerOptions(search: string, hardwareConcurrency: numbe
   const threads = Number.isInteger(threadsParam) && threadsParam >= 1
     ? Math.min(threadsParam, MAX_PAGE_THREADS)
     : defaultThreads(hardwareConcurrency);
-  return { autostart, threads };
+  const join = params.get('join');
+  return { autostart, threads, joinToken: join === null || join === '' ? undefined : join.slice(0, 512) };
 }

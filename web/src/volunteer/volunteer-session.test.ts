@@ -34,11 +34,12 @@ describe('VolunteerSession', () => {
   };
   const settle = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
-  function startSession(threads = 2): void {
+  function startSession(threads = 2, joinToken?: string): void {
     session = new VolunteerSession({
       deviceId: 'device-abcdefgh',
       name: 'Chrome on Linux',
       threads,
+      joinToken,
       openSocket: (hello) => {
         const s = new FakeHubSocket(hello);
         sockets.push(s);
@@ -182,6 +183,16 @@ describe('VolunteerSession', () => {
     const calls = socket().connectCalls;
     await settle(REFUSED_RETRY_MS);
     expect(socket().connectCalls).toBe(calls + 1);
+  });
+
+  it('brings the join token of a private pool in its handshake, and says so when the hub refuses it', async () => {
+    startSession(1, 'pool-token-123');
+    await settle(0);
+    expect(socket().auth).toMatchObject({ joinToken: 'pool-token-123' });
+    socket().drop();
+    socket().refuse('join_token_required');
+    await settle(0);
+    expect(session.getSnapshot().statusText).toMatch(/private pool: open the volunteer link/);
   });
 
   it('heartbeats with its state while connected', async () => {

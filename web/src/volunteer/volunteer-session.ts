@@ -36,6 +36,8 @@ export interface VolunteerSessionOptions {
   deviceId: string;
   name: string;
   threads: number;
+  /** A private pool's join token (`?join=` in the volunteer URL the hub prints). */
+  joinToken?: string | undefined;
   openSocket(hello: DeviceHello): DeviceSocket;
   createPool(threads: number): RunPool;
   /** Called when the hub says this page is older than the hub. @defaultValue `location.reload()` */
@@ -147,7 +149,9 @@ export class VolunteerSession {
     this.notice = null;
     this.phase = 'connecting';
     this.pool = this.options.createPool(threads);
-    const socket = this.options.openSocket({ protocol: PROTOCOL_VERSION, deviceId, kind: 'browser', name, threads });
+    const hello: DeviceHello = { protocol: PROTOCOL_VERSION, deviceId, kind: 'browser', name, threads };
+    if (this.options.joinToken) hello.joinToken = this.options.joinToken;
+    const socket = this.options.openSocket(hello);
     this.socket = socket;
     socket.on('connect', () => this.onConnect());
     socket.on('disconnect', (reason) => this.onDisconnect(reason));
@@ -232,7 +236,9 @@ export class VolunteerSession {
     this.notice =
       err.message === CONNECT_REFUSALS.serverTooOld
         ? 'The hub runs an older version than this page; retrying until it is updated…'
-        : `Cannot reach the hub (${err.message}); retrying…`;
+        : err.message === CONNECT_REFUSALS.joinTokenRequired
+          ? 'This hub is a private pool: open the volunteer link its operator gave you (it carries the join token).'
+          : `Cannot reach the hub (${err.message}); retrying…`;
     if (wasRefusedByHub(socket)) this.scheduleReconnect(REFUSED_RETRY_MS);
     this.changed(true);
   }
