@@ -229,6 +229,8 @@ export class ThreadPool implements RunPool {
     slot.loadedJobId = message.loaded ? run.task.jobId : null;
     if (!message.outcome.ok && message.outcome.code === 'timeout') this.noteTimeout(run.task.jobId);
     this.finish(slot, { outcome: message.outcome, runMs: performance.now() - run.startedAt });
+    // The thread lost the job's code: the run posted behind (sent without code) would fail for that alone.
+    if (!message.loaded) this.requeueNext(slot);
     this.promote(slot);
     this.dispatch();
   }

@@ -278,19 +278,42 @@ describe('WorkService leases', () => {
       expect(store.workCounts()).toMatchObject({ queued: 0, running: 0 });
     });
 
-    it("counts a copy's failure and loss against nothing, and lets the input be copied again", () => {
+    it("counts a copy's failure and loss against nothing, and lets a lost copy be copied again", () => {
       const job = store.createJob(spec({ code: '(n) => n', inputs: [1], maxAttempts: 1 }), clock.now());
       const held = work.requestWork(dev(1), 1)!;
-      const copy = work.requestWork(dev(2), 1)!;
-      const error: RunResult = { index: 0, ok: false, code: 'work_error', message: 'boom' };
-      expect(work.submitResults(dev(2), { leaseId: copy.leaseId, results: [error] })).toEqual({ accepted: 0, dropped: 1 });
-      expect(store.getJob(job.id)?.status).toBe('running');
+      const lost = work.requestWork(dev(2), 1)!;
+      expect(lost.items.map((i) => i.index)).toEqual([0]);
+      work.disconnected(dev(2)); // the copy is lost: nothing counted, the input may be copied again
+      expect(store.workCounts()).toMatchObject({ queued: 0, running: 1 });
       const again = work.requestWork(dev(3), 1)!;
       expect(again.items.map((i) => i.index)).toEqual([0]);
-      work.disconnected(dev(3));
-      expect(store.workCounts()).toMatchObject({ queued: 0, running: 1 });
+      const error: RunResult = { index: 0, ok: false, code: 'work_error', message: 'boom' };
+      expect(work.submitResults(dev(3), { leaseId: again.leaseId, results: [error] })).toEqual({ accepted: 0, dropped: 1 });
+      expect(store.getJob(job.id)?.status).toBe('running'); // maxAttempts 1, yet the copy's error did not fail the job
       work.submitResults(dev(1), { leaseId: held.leaseId, results: [ok(0, 1)] });
       expect(store.getJob(job.id)).toMatchObject({ status: 'completed', progress: { completed: 1, failed: 0 } });
+    });
+
+    it('closes a copy once it has reported every input over several batches, so the device gets the next copy', () => {
+      store.createJob(spec({ code: '(n) => n', inputs: [1, 2, 3] }), clock.now());
+      work.requestWork(dev(1), 3); // dev(1) holds everything and is slow
+      const copy = work.requestWork({ ...dev(2), threads: 2 }, 8)!;
+      expect(copy.items.map((i) => i.index)).toEqual([0, 1]);
+      const error: RunResult = { index: 0, ok: false, code: 'work_error', message: 'flaky' };
+      work.submitResults(dev(2), { leaseId: copy.leaseId, results: [error] });
+      work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(1, 2)] });
+      // Both inputs reported: the copy is closed and the device can take a copy of input 2.
+      const next = work.requestWork({ ...dev(2), threads: 2 }, 8)!;
+      expect(next.items.map((i) => i.index)).toEqual([2]);
+    });
+
+    it('copies an input no more once a copy of it failed', () => {
+      store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
+      work.requestWork(dev(1), 1);
+      const copy = work.requestWork(dev(2), 1)!;
+      work.submitResults(dev(2), { leaseId: copy.leaseId, results: [{ index: 0, ok: false, code: 'work_error', message: 'no' }] });
+      expect(work.requestWork(dev(2), 1)).toBeNull();
+      expect(work.requestWork(dev(3), 1)).toBeNull();
     });
 
     it('gives no copies while any job still has inputs to lease', () => {

@@ -159,10 +159,15 @@ export class WorkService {
     const now = this.clock.now();
     const outcome = this.store.recordResults(submit.leaseId, conn.deviceId, checked, now);
     this.afterCommit('results:committed');
-    if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
-    for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
-    for (const jobId of outcome.jobsToFinalize) this.finalize(jobId);
-    if (outcome.accepted > outcome.completed) this.events.workAvailable();
+    // What follows reads and writes outside the device's group (finalize) or tells others (events): only
+    // once this request's writes are durable, so nothing happens for results a failed commit threw away.
+    this.store.afterCommit((err) => {
+      if (err !== null) return;
+      if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
+      for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
+      for (const jobId of outcome.jobsToFinalize) this.finalize(jobId);
+      if (outcome.accepted > outcome.completed) this.events.workAvailable();
+    });
     return { accepted: outcome.accepted, dropped: outcome.dropped + outcome.rejected };
   }
 

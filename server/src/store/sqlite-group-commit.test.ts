@@ -8,6 +8,8 @@ import Database from 'better-sqlite3';
 import { parseJobSpec, type JobSpec } from '@edgeswarm/shared';
 import { SqliteJobStore } from './sqlite-job-store.ts';
 import { StoreUnavailableError } from './job-store.ts';
+import { ManualClock } from '../clock.ts';
+import { WorkService } from '../scheduler/work-service.ts';
 
 let dir: string;
 let file: string;
@@ -100,5 +102,45 @@ describe('SqliteJobStore group commit', () => {
     expect(lease('again', 3)?.items).toHaveLength(3);
     await nextTurn();
     expect(committedSubtasks()).toBe(before + 3);
+  });
+
+  it('tells a device nothing was saved when the commit of its results fails, and completes nothing meanwhile', async () => {
+    const clock = new ManualClock();
+    const completed: number[] = [];
+    const work = new WorkService({
+      store,
+      clock,
+      events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: (n) => completed.push(n), jobFinished: () => {} },
+      fleetThreads: () => 0,
+      slowStart: false,
+    });
+    const job = store.createJob(spec({ code: '(x) => x', inputs: [4, 5], reduce: 'sum' }), NOW);
+    const conn = { deviceId: 'device-a', connId: 'conn-a', threads: 1 };
+    const grant = work.requestWork(conn, 2);
+    await nextTurn();
+    expect(grant?.items).toHaveLength(2);
+    // The next COMMIT fails, as on an I/O error.
+    const exec = store.db.exec.bind(store.db);
+    let failNext = true;
+    store.db.exec = ((sql: string) => {
+      if (sql === 'COMMIT' && failNext) {
+        failNext = false;
+        throw Object.assign(new Database.SqliteError('disk I/O error', 'SQLITE_IOERR'), {});
+      }
+      return exec(sql);
+    }) as typeof store.db.exec;
+    const receipt = work.submitResults(conn, { leaseId: grant!.leaseId, results: [{ index: 0, ok: true, json: '4' }, { index: 1, ok: true, json: '5' }] });
+    expect(receipt.accepted).toBe(2); // what the hub would answer, if the commit succeeds
+    let ack: Error | null | undefined;
+    store.afterCommit((err) => (ack = err)); // what device-socket does before answering
+    await nextTurn();
+    expect(ack).toBeInstanceOf(StoreUnavailableError);
+    expect(completed).toEqual([]);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'running', progress: { completed: 0 } });
+    // Sent again, the results are saved and the job completes.
+    work.submitResults(conn, { leaseId: grant!.leaseId, results: [{ index: 0, ok: true, json: '4' }, { index: 1, ok: true, json: '5' }] });
+    await nextTurn();
+    expect(completed).toEqual([2]);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 9 });
   });
 });

@@ -76,6 +76,7 @@ interface LeaseRow {
   items: string;
   open: number;
   speculative: number;
+  reported: number;
 }
 
 interface SubtaskRow {
@@ -139,7 +140,16 @@ const GROUPED: ReadonlySet<string> = new Set([
   'recordResults',
   'renewLeases',
 ]);
-const OWN: ReadonlySet<string> = new Set(['constructor', 'afterCommit', 'observeCommits', 'close', 'commitGroup', 'enterGroup', 'settleGroup']);
+const OWN: ReadonlySet<string> = new Set([
+  'constructor',
+  'afterCommit',
+  'observeCommits',
+  'close',
+  'commitGroup',
+  'enterGroup',
+  'settleGroup',
+  'dropStrayTransaction',
+]);
 
 export interface SqliteStoreOptions {
   /**
@@ -182,8 +192,12 @@ export class SqliteJobStore implements JobStore {
           this.depth++;
           try {
             if (entry && this.groupCommit) {
-              if (grouped) this.enterGroup();
-              else if (this.group) this.commitGroup();
+              if (grouped) {
+                this.enterGroup();
+              } else {
+                if (this.group) this.commitGroup();
+                this.dropStrayTransaction();
+              }
             }
             return (method as (...a: unknown[]) => unknown).apply(this, args);
           } catch (err) {
@@ -229,9 +243,12 @@ export class SqliteJobStore implements JobStore {
           ORDER BY l.rowid, s.idx LIMIT ?`,
       ),
       markCopy: db.prepare<[number, number]>('UPDATE subtasks SET copies = 1 WHERE job_seq = ? AND idx = ?'),
+      // Inputs whose copy failed (copies = 2) get no more copies.
       clearCopies: db.prepare<[number, string]>(
-        'UPDATE subtasks SET copies = 0 WHERE job_seq = ? AND idx IN (SELECT value FROM json_each(?))',
+        'UPDATE subtasks SET copies = 0 WHERE job_seq = ? AND copies = 1 AND idx IN (SELECT value FROM json_each(?))',
       ),
+      copyFailed: db.prepare<[number, number]>('UPDATE subtasks SET copies = 2 WHERE job_seq = ? AND idx = ?'),
+      addReported: db.prepare<[number, string]>('UPDATE leases SET reported = reported + ? WHERE id = ?'),
       leasedAmong: db.prepare<[number, string], { n: number }>(
         `SELECT count(*) AS n FROM subtasks WHERE job_seq = ? AND state = 'leased' AND idx IN (SELECT value FROM json_each(?))`,
       ),
@@ -554,6 +571,8 @@ export class SqliteJobStore implements JobStore {
         }
         // An error counts as an attempt only from the lease that currently holds the subtask.
         if (sub.state !== 'leased' || sub.lease_id !== leaseId) {
+          // A tail copy that failed: the holder still runs the input; copying it again would likely fail again.
+          if (leaseRow.speculative === 1) this.q.copyFailed.run(job.seq, r.index);
           outcome.dropped++;
           continue;
         }
@@ -583,10 +602,11 @@ export class SqliteJobStore implements JobStore {
         outcome.jobsToFinalize.push(job.id);
       }
       if (leaseRow.open === 1 && leaseRow.speculative === 1) {
-        // A copy is done when none of its inputs still waits: each has a result now or has one from anyone.
-        const submitted = new Set(results.map((r) => r.index));
-        const waiting = [...held].filter((idx) => !submitted.has(idx));
-        if (waiting.length === 0 || (this.q.leasedAmong.get(job.seq, JSON.stringify(waiting))?.n ?? 0) === 0) this.closeCopy(leaseRow);
+        // A copy is done once it has reported each of its inputs (over all its batches; a duplicate
+        // may close it early, which only allows another copy), or once none of them still waits.
+        const reported = leaseRow.reported + new Set(results.filter((r) => held.has(r.index)).map((r) => r.index)).size;
+        if (reported >= held.size || (this.q.leasedAmong.get(job.seq, leaseRow.items)?.n ?? 0) === 0) this.closeCopy(leaseRow);
+        else this.q.addReported.run(reported - leaseRow.reported, leaseId);
       } else if (leaseRow.open === 1 && (this.q.stillLeased.get(leaseId)?.n ?? 0) === 0) {
         this.q.closeLease.run(leaseId);
       }
@@ -775,6 +795,7 @@ export class SqliteJobStore implements JobStore {
       this.settleGroup(new StoreUnavailableError('the database rolled back a group of writes after an error; nothing in it was saved'));
     }
     if (!this.group) {
+      this.dropStrayTransaction();
       this.db.exec('BEGIN IMMEDIATE');
       this.group = { calls: 0, waiting: [] };
       setImmediate(() => {
@@ -782,6 +803,20 @@ export class SqliteJobStore implements JobStore {
       });
     }
     this.group.calls++;
+  }
+
+  /**
+   * A transaction open with no group is left over from a failed ROLLBACK: whatever it holds was
+   * never acknowledged. Roll it back before anything else runs, or refuse to run.
+   */
+  private dropStrayTransaction(): void {
+    if (!this.db.inTransaction) return;
+    try {
+      this.db.exec('ROLLBACK');
+    } catch {
+      // Checked below.
+    }
+    if (this.db.inTransaction) throw new StoreUnavailableError('the database holds a transaction it cannot roll back; restart the hub');
   }
 
   /** Commits the open group, then tells everyone waiting in `afterCommit`. */
@@ -807,7 +842,13 @@ export class SqliteJobStore implements JobStore {
           ? translated
           : new StoreUnavailableError(`the database could not commit (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
-    if (failure === null) this.commitObserver((performance.now() - start) / 1000, group.calls);
+    if (failure === null) {
+      try {
+        this.commitObserver((performance.now() - start) / 1000, group.calls);
+      } catch {
+        // Metrics must not turn a commit into a failure.
+      }
+    }
     this.settleGroup(failure);
   }
 

@@ -1,7 +1,7 @@
 /** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const V1 = `
 CREATE TABLE jobs (
@@ -102,6 +102,15 @@ ALTER TABLE leases ADD COLUMN speculative INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE subtasks ADD COLUMN copies INTEGER NOT NULL DEFAULT 0;
 `;
 
+/**
+ * Version 4: a tail copy counts the inputs it has reported (it closes when all have a result), an
+ * input whose copy failed is marked `copies = 2` (no more copies), and open leases are indexed by job.
+ */
+const V4 = `
+ALTER TABLE leases ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX leases_open_by_job ON leases (job_seq) WHERE open = 1;
+`;
+
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
 export function prepareDatabase(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
@@ -120,6 +129,7 @@ export function prepareDatabase(db: Database.Database): void {
     [1, V1],
     [2, V2],
     [3, V3],
+    [4, V4],
   ];
   for (const [target, sql] of migrations) {
     if (version >= target) continue;
