@@ -14,6 +14,7 @@ import { createHttpApi } from './hub/http-api.ts';
 import { attachDeviceNamespace, type DeviceNamespace } from './hub/device-socket.ts';
 import { attachDashboardFeed, type DashboardNamespace } from './hub/dashboard-feed.ts';
 import { HubMetrics } from './metrics/hub-metrics.ts';
+import { OriginPolicy, originMiddleware } from './hub/origin-policy.ts';
 import { instrumentStore } from './metrics/instrumented-store.ts';
 
 export interface HubOptions {
@@ -28,6 +29,8 @@ export interface HubOptions {
   maxConnectionsPerAddress?: number;
   /** Private pool: devices without this token in their handshake are refused (`join_token_required`). */
   joinToken?: string;
+  /** Browser origins admitted besides the hub's own (learnt when it listens), or '*'. Default: its own only. */
+  allowedOrigins?: readonly string[] | '*';
   log?: (message: string, err?: unknown) => void;
   /** How often leases are checked for expiry. */
   sweepIntervalMs?: number;
@@ -74,6 +77,11 @@ export function createHub(options: HubOptions): Hub {
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES });
   const devices = io.of(DEVICE_NAMESPACE) as DeviceNamespace;
   const dashboards = io.of(DASHBOARD_NAMESPACE) as DashboardNamespace;
+  const origins = new OriginPolicy(options.allowedOrigins ?? []);
+  httpServer.on('listening', () => origins.addOwn(httpServer.address()));
+  // First: a page of another origin gets nothing, not even a connection slot (cross-site WebSocket hijacking).
+  devices.use(originMiddleware(origins));
+  dashboards.use(originMiddleware(origins));
   const cap = new AddressConnectionCap(options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
   devices.use(cap.middleware);
   dashboards.use(cap.middleware);
@@ -151,7 +159,7 @@ export function createHub(options: HubOptions): Hub {
     };
   };
 
-  const app = createHttpApi({ jobs, store, stats, metrics, adminToken: options.adminToken, webRoot: options.webRoot, log });
+  const app = createHttpApi({ jobs, store, stats, metrics, origins, adminToken: options.adminToken, webRoot: options.webRoot, log });
   let stopping = false;
   attachDeviceNamespace(devices, { store, work, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
   const stopFeed = attachDashboardFeed(dashboards, {

@@ -26,6 +26,7 @@ describe('loadConfig defaults', () => {
       retentionDays: 30,
       maxConnectionsPerAddress: 2000,
       joinToken: undefined,
+      allowedOrigins: [],
     });
   });
 
@@ -45,7 +46,7 @@ describe('loadConfig defaults', () => {
   it('treats empty environment variables as not set', () => {
     expect(
       loadConfig([], { INIT_CWD: '/x', PORT: '', HOST: '', EDGESWARM_TOKEN: '', EDGESWARM_RETENTION_DAYS: '', EDGESWARM_DATA_DIR: '' }),
-    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30, maxConnectionsPerAddress: 2000, joinToken: undefined });
+    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30, maxConnectionsPerAddress: 2000, joinToken: undefined, allowedOrigins: [] });
   });
 });
 
@@ -70,13 +71,14 @@ describe('loadConfig sources', () => {
       retentionDays: 7,
       maxConnectionsPerAddress: 50,
       joinToken: 'env-join-token',
+      allowedOrigins: [],
     });
   });
 
   it('uses flags when no environment variable is set', () => {
     expect(
       loadConfig(['--port', '1234', '--host', '::1', '--data-dir', '/flag/data', '--token', TOKEN_B, '--retention-days', '90'], {}),
-    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90, maxConnectionsPerAddress: 2000, joinToken: undefined });
+    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90, maxConnectionsPerAddress: 2000, joinToken: undefined, allowedOrigins: [] });
   });
 
   it.each([
@@ -97,6 +99,23 @@ describe('loadConfig sources', () => {
 
   it('accepts --flag=value', () => {
     expect(loadConfig(['--port=0', '--retention-days=1'], {})).toMatchObject({ port: 0, retentionDays: 1 });
+  });
+});
+
+describe('loadConfig allowed origins', () => {
+  it('takes "*" or a comma-separated list of origins, normalised', () => {
+    expect(loadConfig(['--allowed-origins', '*'], {}).allowedOrigins).toBe('*');
+    expect(loadConfig(['--allowed-origins', 'https://Hub.Example.org, http://localhost:5173/'], {}).allowedOrigins).toEqual([
+      'https://hub.example.org',
+      'http://localhost:5173',
+    ]);
+    expect(loadConfig([], { EDGESWARM_ALLOWED_ORIGINS: 'http://10.0.0.5:8080' }).allowedOrigins).toEqual(['http://10.0.0.5:8080']);
+  });
+
+  it.each(['hub.example.org', 'ftp://x.org', 'https://x.org/path', 'null'])('rejects %s, naming the flag', (text) => {
+    expect(configError(['--allowed-origins', text]).message).toBe(
+      `--allowed-origins must be "*" or comma-separated origins such as https://hub.example.org, got "${text}"`,
+    );
   });
 });
 

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { ConfigError } from './errors.ts';
+import { parseOrigin } from './hub/origin-policy.ts';
 
 export interface HubConfig {
   port: number;
@@ -12,6 +13,8 @@ export interface HubConfig {
   maxConnectionsPerAddress: number;
   /** Private pool: devices must bring this token; undefined = anyone may join. */
   joinToken: string | undefined;
+  /** Browser origins admitted besides the hub's own, or '*' for any. */
+  allowedOrigins: string[] | '*';
 }
 
 const FLAGS = {
@@ -22,12 +25,13 @@ const FLAGS = {
   'retention-days': { env: 'EDGESWARM_RETENTION_DAYS', default: '30' },
   'max-connections-per-address': { env: 'EDGESWARM_MAX_CONNECTIONS_PER_ADDRESS', default: '2000' },
   'join-token': { env: 'EDGESWARM_JOIN_TOKEN', default: '' },
+  'allowed-origins': { env: 'EDGESWARM_ALLOWED_ORIGINS', default: '' },
 } as const;
 
 type Flag = keyof typeof FLAGS;
 
 export const USAGE =
-  'Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N] [--max-connections-per-address N] [--join-token TOKEN]';
+  'Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N] [--max-connections-per-address N] [--join-token TOKEN] [--allowed-origins ORIGIN,...]';
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
   let values: Partial<Record<Flag, string>>;
@@ -69,7 +73,21 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
     retentionDays: integer(retention.value, retention.source, 1, 36500),
     maxConnectionsPerAddress: integer(maxConn.value, maxConn.source, 0, 1_000_000),
     joinToken: join.value === '' ? undefined : join.value,
+    allowedOrigins: origins(pick('allowed-origins')),
   };
+}
+
+function origins({ value, source }: { value: string; source: string }): string[] | '*' {
+  if (value.trim() === '*') return '*';
+  const out: string[] = [];
+  for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const origin = parseOrigin(part);
+    if (origin === null) {
+      throw new ConfigError(`${source} must be "*" or comma-separated origins such as https://hub.example.org, got "${part}"`);
+    }
+    out.push(origin);
+  }
+  return out;
 }
 
 function integer(text: string, source: string, min: number, max: number): number {

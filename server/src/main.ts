@@ -1,7 +1,6 @@
 /** Entry point of the hub process: reads configuration, opens the store, listens and prints the URLs to open. */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
@@ -11,14 +10,7 @@ import { systemClock } from './clock.ts';
 import { createHub } from './app.ts';
 import { faultsFromEnv } from './faults.ts';
 import { DATABASE_FILE } from './database-file.ts';
-
-function lanAddresses(): string[] {
-  const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
-  }
-  return out;
-}
+import { lanAddresses } from './hub/origin-policy.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env);
@@ -34,6 +26,7 @@ async function main(): Promise<void> {
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     faults: faultsFromEnv(process.env['EDGESWARM_CRASH_AT']),
     ...(config.joinToken === undefined ? {} : { joinToken: config.joinToken }),
+    allowedOrigins: config.allowedOrigins,
   });
   await new Promise<void>((ok, fail) => {
     hub.httpServer.once('error', fail);

@@ -8,6 +8,7 @@ import { SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
+import type { OriginPolicy } from './origin-policy.ts';
 import { StoreUnavailableError, type JobStore, type ResultsPage } from '../store/job-store.ts';
 
 /** Results read from the store at a time when streaming NDJSON: at most this many... */
@@ -32,6 +33,8 @@ export interface HttpApiOptions {
   /** Served at `GET /metrics` (admin token required); no route without it. */
   metrics?: MetricsEndpoint;
   adminToken: string;
+  /** Browser origins admitted to the API and /metrics (requests without Origin pass). */
+  origins?: OriginPolicy;
   /** Folder of the built web app (web/dist). */
   webRoot: string;
   log: (message: string, err?: unknown) => void;
@@ -67,6 +70,15 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     }
     await next();
   };
+  const checkOrigin: MiddlewareHandler = async (c, next) => {
+    const origin = c.req.header('origin');
+    if (options.origins && !options.origins.allows(origin)) {
+      throw new HubError('origin_not_allowed', `pages of ${String(origin)} may not use this hub's API (see its --allowed-origins)`);
+    }
+    await next();
+  };
+  app.use('/api/*', checkOrigin);
+  app.use('/metrics', checkOrigin);
   app.use('/api/*', requireToken);
   const { metrics } = options;
   if (metrics) {

@@ -24,6 +24,7 @@ export interface TestHubOptions {
   dataDir?: string;
   maxConnectionsPerAddress?: number;
   joinToken?: string;
+  allowedOrigins?: readonly string[] | '*';
   /** Receives the hub's log lines; default: dropped. */
   log?: (message: string, err?: unknown) => void;
 }
@@ -42,6 +43,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     leaseTtlMs: options.leaseTtlMs,
     maxConnectionsPerAddress: options.maxConnectionsPerAddress,
     ...(options.joinToken === undefined ? {} : { joinToken: options.joinToken }),
+    ...(options.allowedOrigins === undefined ? {} : { allowedOrigins: options.allowedOrigins }),
     sweepIntervalMs: options.sweepIntervalMs ?? 100,
     feedIntervalMs: 100,
     log: options.log ?? (() => {}),

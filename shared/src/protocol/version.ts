@@ -13,6 +13,8 @@ export const CONNECT_REFUSALS = {
   tooManyConnections: 'too_many_connections',
   /** The hub is a private pool and the device did not bring its join token (or brought a wrong one). */
   joinTokenRequired: 'join_token_required',
+  /** A browser page of an origin the hub does not admit (see the hub's --allowed-origins). */
+  originNotAllowed: 'origin_not_allowed',
 } as const;
 export type ConnectRefusal = (typeof CONNECT_REFUSALS)[keyof typeof CONNECT_REFUSALS];
 

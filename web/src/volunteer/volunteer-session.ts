@@ -238,6 +238,8 @@ export class VolunteerSession {
         ? 'The hub runs an older version than this page; retrying until it is updated…'
         : err.message === CONNECT_REFUSALS.joinTokenRequired
           ? 'This hub is a private pool: open the volunteer link its operator gave you (it carries the join token).'
+          : err.message === CONNECT_REFUSALS.originNotAllowed
+            ? 'The hub does not accept pages from this address; open the volunteer link the hub printed.'
           : `Cannot reach the hub (${err.message}); retrying…`;
     if (wasRefusedByHub(socket)) this.scheduleReconnect(REFUSED_RETRY_MS);
     this.changed(true);

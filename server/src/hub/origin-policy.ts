@@ -1,0 +1,87 @@
+/**
+ * Which browser origins may use the hub's HTTP API and Socket.IO namespaces: the hub's own origins
+ * (the addresses it prints, loopback included) plus `--allowed-origins`. Requests without an Origin
+ * header (Node agents, curl, scripts) are not browsers' cross-site requests and pass; `Origin: null`
+ * (sandboxed frames, files) does not. This stops cross-site WebSocket hijacking and, with an
+ * explicit list rather than "same host as the Host header", DNS rebinding.
+ */
+import { networkInterfaces } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { CONNECT_REFUSALS } from '@edgeswarm/shared';
+import { refusal } from './handshake.ts';
+
+/** IPv4 addresses of this machine's network interfaces, except loopback. */
+export function lanAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
+  }
+  return out;
+}
+
+/** Normalises `text` to an origin (`scheme://host[:port]`), or null when it is not an http(s) origin. */
+export function parseOrigin(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+  if (url.username || url.password || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) return null;
+  return url.origin;
+}
+
+export class OriginPolicy {
+  private readonly allowed = new Set<string>();
+  private readonly any: boolean;
+
+  /** `extra`: origins allowed besides the hub's own, or `'*'` for any origin. */
+  constructor(extra: readonly string[] | '*' = []) {
+    this.any = extra === '*';
+    if (extra !== '*') {
+      for (const text of extra) {
+        const origin = parseOrigin(text);
+        if (origin === null) throw new Error(`not an http(s) origin: ${JSON.stringify(text)}`);
+        this.allowed.add(origin);
+      }
+    }
+  }
+
+  /** Admits the hub's own origins once it listens: every address it prints, and loopback. */
+  addOwn(address: AddressInfo | string | null): void {
+    if (address === null || typeof address === 'string') return;
+    const { port } = address;
+    const wildcard = address.address === '0.0.0.0' || address.address === '::';
+    const hosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+    if (wildcard) for (const ip of lanAddresses()) hosts.add(ip);
+    else hosts.add(address.family === 'IPv6' ? `[${address.address}]` : address.address);
+    for (const host of hosts) {
+      const origin = parseOrigin(`http://${host}:${port}`);
+      if (origin) this.allowed.add(origin);
+    }
+  }
+
+  allows(origin: string | undefined): boolean {
+    if (origin === undefined) return true;
+    if (this.any) return true;
+    return this.allowed.has(origin);
+  }
+
+  /** The allowed origins, for the start-up log. */
+  describe(): string {
+    return this.any ? 'any origin' : [...this.allowed].join(', ');
+  }
+}
+
+/** Socket.IO namespace middleware: refuses a handshake whose Origin the policy does not admit, with a reason the page can show. */
+export function originMiddleware(policy: OriginPolicy) {
+  return (socket: { handshake: { headers: Record<string, string | string[] | undefined> } }, next: (err?: Error) => void): void => {
+    const origin = socket.handshake.headers['origin'];
+    if (policy.allows(typeof origin === 'string' ? origin : undefined)) {
+      next();
+      return;
+    }
+    next(refusal(CONNECT_REFUSALS.originNotAllowed, `pages of ${String(origin)} may not connect to this hub (see its --allowed-origins)`));
+  };
+}
