@@ -31,7 +31,9 @@ export default defineConfig({
   base: '/',
   appType: 'mpa',
   plugins: [react(), dashboardWithoutSlash()],
-  worker: { format: 'es' },
+  // Classic workers: the job sandbox frame (an opaque origin) starts its runner from a blob: URL, which only works
+  // for classic workers there.
+  worker: { format: 'iife' },
   build: {
     outDir: 'dist',
     emptyOutDir: true,
@@ -41,6 +43,7 @@ export default defineConfig({
       input: {
         volunteer: page('./index.html'),
         dashboard: page('./dashboard/index.html'),
+        sandbox: page('./sandbox/index.html'),
       },
     },
   },

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
+import { SANDBOX_CSP, SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
@@ -149,6 +149,14 @@ function mountWebApp(app: Hono, webRoot: string): void {
   app.get('/', page('index.html'));
   app.get('/dashboard', page('dashboard/index.html'));
   app.get('/dashboard/', page('dashboard/index.html'));
+  // The job sandbox frame: its own CSP makes it an opaque origin without network (see SANDBOX_CSP).
+  const sandbox = page('sandbox/index.html');
+  const sandboxed = async (c: Context) => {
+    c.header('Content-Security-Policy', SANDBOX_CSP);
+    return sandbox(c);
+  };
+  app.get('/sandbox', sandboxed);
+  app.get('/sandbox/', sandboxed);
   let assets: ReturnType<typeof serveStatic> | null = null;
   app.use('/assets/*', (c, next) => {
     if (!existsSync(webRoot)) return next();
@@ -156,6 +164,8 @@ function mountWebApp(app: Hono, webRoot: string): void {
       root: webRoot,
       onFound: (_path, ctx) => {
         ctx.header('Cache-Control', 'public, max-age=31536000, immutable');
+        // The sandbox frame has an opaque origin: its module scripts are cross-origin (CORS) requests.
+        ctx.header('Access-Control-Allow-Origin', '*');
       },
     });
     return assets(c, next);

@@ -1,27 +1,45 @@
-// Main thread: starts one runner Worker and wraps it with Comlink (the worker entry is runner.worker.ts).
+// Main thread: one runner = one hidden job sandbox frame (/sandbox) hosting one worker; the page calls it with Comlink
+// and exposes nothing to it. Terminating a runner removes its frame, which ends its worker at once.
 import * as Comlink from 'comlink';
-import type { Runner } from './runner.worker.ts';
+import type { SandboxApi } from '../sandbox/sandbox-frame.ts';
+import { SANDBOX_API_VERSION, SANDBOX_PATH } from '../sandbox/sandbox-api.ts';
 import type { RunnerHandle } from './worker-pool.ts';
 
+/** A frame that never answers (blocked, crashed) fails the runner's start after this long. */
+const START_TIMEOUT_MS = 15_000;
+
 export function createBrowserRunner(): RunnerHandle {
-  const worker = new Worker(new URL('./runner.worker.ts', import.meta.url), {
-    type: 'module',
-    name: 'edgeswarm-runner',
-  });
-  const runner = Comlink.wrap<Runner>(worker);
-  const ready = new Promise<void>((resolve, reject) => {
-    worker.addEventListener(
-      'error',
-      (event) => reject(new Error(event.message || 'the worker script failed to load')),
-      { once: true },
-    );
-    runner.ping().then(() => resolve(), reject);
-  });
+  const frame = document.createElement('iframe');
+  // The hub also serves the frame with a CSP `sandbox` directive; the attribute keeps it sandboxed wherever it is served.
+  frame.setAttribute('sandbox', 'allow-scripts');
+  frame.setAttribute('aria-hidden', 'true');
+  frame.title = 'job sandbox';
+  frame.tabIndex = -1;
+  frame.style.display = 'none';
+  frame.src = SANDBOX_PATH;
+  let terminated = false;
+  const loaded = new Promise<void>((resolve) => frame.addEventListener('load', () => resolve(), { once: true }));
+  document.body.appendChild(frame);
+  const window = frame.contentWindow;
+  if (!window) throw new Error('the job sandbox frame has no window');
+  const sandbox = Comlink.wrap<SandboxApi>(Comlink.windowEndpoint(window));
+  const ready = (async () => {
+    await loaded;
+    const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the job sandbox did not start')), START_TIMEOUT_MS));
+    await Promise.race([sandbox.ping(), timer]);
+    const version = await sandbox.version;
+    if (version !== SANDBOX_API_VERSION) throw new Error(`the job sandbox speaks version ${version}, this page ${SANDBOX_API_VERSION}`);
+  })();
   ready.catch(() => undefined); // awaited by the pool on every run; this only silences an early rejection
   return {
     ready,
-    load: (code) => runner.load(code),
-    run: (input) => runner.run(input),
-    terminate: () => worker.terminate(),
+    load: (code) => sandbox.load(code),
+    run: (input) => sandbox.run(input),
+    terminate: () => {
+      if (terminated) return;
+      terminated = true;
+      sandbox[Comlink.releaseProxy]();
+      frame.remove();
+    },
   };
 }

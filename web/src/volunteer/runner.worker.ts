@@ -1,6 +1,10 @@
-// Runs on a dedicated module Worker thread: compiles job code and runs it on one input at a time, in order. It holds no socket, token or device id.
+// Runs on a dedicated Worker thread started by the job sandbox frame: compiles job code and runs it on one input at a time, in order. It holds no socket, token or device id.
 import * as Comlink from 'comlink';
 import { compileJobFunction, errorText, runJobFunction, type JobFunction, type RunOutcome } from '@edgeswarm/shared';
+import { lockDownGlobals } from '../sandbox/lockdown.ts';
+
+// Before any job code: no network, storage or thread globals (the sandbox frame's CSP blocks them anyway).
+lockDownGlobals(self);
 
 export type LoadOutcome = { ok: true } | { ok: false; message: string };
 

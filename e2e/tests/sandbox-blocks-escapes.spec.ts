@@ -1,0 +1,102 @@
+// Job code cannot reach the network or the page's storage from the browser sandbox: one job per escape route, each trying
+// a canary server on loopback; the canary must see no connection, each job fails with a clear error, and the page carries on.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect, test } from '@playwright/test';
+import { cancelActiveJobs, getResults, openVolunteer, submitJob, waitForStatus } from './support.ts';
+
+/** Each job: `async () => { <attempt>; return 'escaped'; }`; URL and WS stand for the canary's addresses. */
+const ESCAPES: Record<string, string> = {
+  fetch: `await fetch(URL)`,
+  'fetch found on the prototype chain': `let o = self, f; while (o && !f) { f = Object.getOwnPropertyDescriptor(o, 'fetch')?.value; o = Object.getPrototypeOf(o); } if (!f) throw new Error('no fetch on any prototype'); await f.call(self, URL)`,
+  "fetch through Function('return this')()": `await Function('return this')().fetch(URL)`,
+  XMLHttpRequest: `await new Promise((ok, fail) => { const x = new XMLHttpRequest(); x.open('GET', URL); x.onload = ok; x.onerror = () => fail(new Error('xhr failed')); x.send(); })`,
+  WebSocket: `await new Promise((ok, fail) => { const w = new WebSocket(WS); w.onopen = ok; w.onerror = () => fail(new Error('websocket failed')); })`,
+  EventSource: `await new Promise((ok, fail) => { const s = new EventSource(URL); s.onopen = ok; s.onerror = () => fail(new Error('eventsource failed')); })`,
+  importScripts: `importScripts(URL)`,
+  'dynamic import()': `await import(URL)`,
+  'nested Worker': `await new Promise((ok, fail) => { const w = new Worker(globalThis['URL'].createObjectURL(new Blob(['fetch(' + JSON.stringify(URL) + ').then(() => postMessage(1))']))); w.onmessage = ok; w.onerror = () => fail(new Error('nested worker failed')); })`,
+  'navigator.sendBeacon': `if (typeof navigator.sendBeacon !== 'function') throw new Error('no sendBeacon'); if (!navigator.sendBeacon(URL, 'x')) throw new Error('beacon refused')`,
+  WebTransport: `await new WebTransport(URL.replace('http:', 'https:')).ready`,
+  "the page's localStorage": `const keys = Object.keys(localStorage); if (keys.length === 0) throw new Error('empty')`,
+  IndexedDB: `await new Promise((ok, fail) => { const r = indexedDB.open('edgeswarm'); r.onsuccess = ok; r.onerror = () => fail(r.error); })`,
+  'Cache Storage': `await caches.open('edgeswarm')`,
+};
+
+/** Who stops each route: the worker's locked-down globals name themselves; import() is syntax, only the frame's CSP stops it. */
+const LOCKED = /is not available to job code: it runs in a sandbox without network or storage/;
+const STOPPED_BY: Record<string, RegExp> = {
+  fetch: LOCKED,
+  'fetch found on the prototype chain': /no fetch on any prototype/,
+  "fetch through Function('return this')()": LOCKED,
+  XMLHttpRequest: LOCKED,
+  WebSocket: LOCKED,
+  EventSource: LOCKED,
+  importScripts: LOCKED,
+  'dynamic import()': /Failed to fetch dynamically imported module/,
+  'nested Worker': LOCKED,
+  'navigator.sendBeacon': /no sendBeacon/,
+  WebTransport: LOCKED,
+  "the page's localStorage": /localStorage is not defined/,
+  IndexedDB: LOCKED,
+  'Cache Storage': LOCKED,
+};
+
+let canary: Server;
+let connections = 0;
+const requests: string[] = [];
+
+test.beforeAll(async () => {
+  canary = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.end('reached');
+  });
+  canary.on('connection', () => connections++);
+  await new Promise<void>((ok) => canary.listen(0, '127.0.0.1', () => ok()));
+});
+
+test.afterAll(async () => {
+  await new Promise<void>((ok) => canary.close(() => ok()));
+});
+
+test('the sandbox frame is served with a CSP that forbids network and gives it an opaque origin', async ({ request }) => {
+  const res = await request.get('/sandbox/');
+  expect(res.status()).toBe(200);
+  const csp = res.headers()['content-security-policy'] ?? '';
+  expect(csp).toContain('sandbox allow-scripts');
+  expect(csp).toContain("connect-src 'none'");
+  expect(csp).toContain("default-src 'none'");
+  expect(csp).not.toContain('allow-same-origin');
+});
+
+test('job code reaches neither the network nor storage by any route, and the volunteer carries on', async ({ browser, request }) => {
+  test.setTimeout(120_000);
+  await cancelActiveJobs(request);
+  const { port } = canary.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}/canary`;
+  const volunteer = await openVolunteer(browser, 'autostart=1&threads=2');
+  try {
+    const jobs = [];
+    for (const [route, attempt] of Object.entries(ESCAPES)) {
+      const code = `async () => { const URL = ${JSON.stringify(url)}; const WS = ${JSON.stringify(url.replace('http:', 'ws:'))}; ${attempt}; return 'escaped'; }`;
+      jobs.push({ route, job: await submitJob(request, { name: `escape: ${route}`, code, inputs: [0], maxAttempts: 1, timeoutMs: 10_000 }) });
+    }
+    for (const { route, job } of jobs) {
+      const failed = await waitForStatus(request, job.id, 'failed', 60_000);
+      expect(failed.error?.code, route).toBe('work_error');
+      expect(failed.error?.message, route).toMatch(STOPPED_BY[route] ?? /^$/);
+    }
+    // The canary never saw a connection, let alone a request.
+    expect(requests).toEqual([]);
+    expect(connections).toBe(0);
+    // The page's own storage is intact and the volunteer works on.
+    expect(await volunteer.page.evaluate(() => Object.keys(localStorage).length)).toBeGreaterThan(0);
+    const next = await submitJob(request, { name: 'after the escapes', code: '(n) => n * 3', inputs: [1, 2, 3] });
+    await waitForStatus(request, next.id, 'completed', 30_000);
+    expect((await getResults(request, next.id)).results).toEqual([3, 6, 9]);
+    await expect(volunteer.page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
+  } finally {
+    await volunteer.context.close();
+  }
+});

@@ -1,0 +1,25 @@
+// The job sandbox frame (/sandbox): served with `Content-Security-Policy: sandbox allow-scripts; connect-src 'none'; ...`,
+// so it has an opaque origin (no access to the page's storage) and no network. It starts one runner worker from a blob
+// URL (which inherits this policy) and relays the page's load/run calls to it. It holds no socket, token or device id.
+import * as Comlink from 'comlink';
+import RunnerWorker from '../volunteer/runner.worker.ts?worker&inline';
+import type { Runner } from '../volunteer/runner.worker.ts';
+import { SANDBOX_API_VERSION } from './sandbox-api.ts';
+
+const worker = new RunnerWorker({ name: 'edgeswarm-runner' });
+const runner = Comlink.wrap<Runner>(worker);
+const failed = new Promise<never>((_, reject) => {
+  worker.addEventListener('error', (event) => reject(new Error(event.message || 'the runner worker failed to start')), { once: true });
+});
+failed.catch(() => undefined);
+
+const api = {
+  version: SANDBOX_API_VERSION,
+  ping: () => Promise.race([runner.ping(), failed]),
+  load: (code: string) => runner.load(code),
+  run: (input: unknown) => runner.run(input),
+};
+export type SandboxApi = typeof api;
+
+// Only the page that embeds this frame talks to it; the worker (job code) can only answer the calls it gets.
+Comlink.expose(api, Comlink.windowEndpoint(self.parent, self, '*'));
