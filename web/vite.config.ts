@@ -1,16 +1,76 @@
 // Vite build and dev server of the web workspace: two pages (volunteer at /, dashboard at /dashboard) and the job-runner worker.
 import { fileURLToPath } from 'node:url';
-import { defineConfig, type Connect, type Plugin } from 'vite';
+import { build, defineConfig, type Connect, type Plugin, type Rolldown } from 'vite';
 import react from '@vitejs/plugin-react';
 
 const hub = `http://127.0.0.1:${process.env.HUB_PORT ?? 8080}`;
 
 // The same headers the hub sends (a relative import: Vite bundles it into the config, unlike a workspace package).
-import { SECURITY_HEADERS } from '../shared/src/http/security-headers.ts';
+import { SANDBOX_CSP, SECURITY_HEADERS } from '../shared/src/http/security-headers.ts';
 
 const securityHeaders = { ...SECURITY_HEADERS };
 
 const page = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+/**
+ * The job sandbox frame gets the same CSP as from the hub (an opaque origin without network); its module scripts are
+ * then cross-origin requests (Origin: null), so the dev server answers them with CORS headers.
+ */
+function sandboxFrame(): Plugin {
+  const headers: Connect.NextHandleFunction = (req, res, next) => {
+    if (req.url === '/sandbox' || req.url?.startsWith('/sandbox/') || req.url?.startsWith('/sandbox?')) {
+      res.setHeader('Content-Security-Policy', SANDBOX_CSP);
+    }
+    if (req.headers.origin === 'null') res.setHeader('Access-Control-Allow-Origin', '*');
+    next();
+  };
+  return {
+    name: 'edgeswarm:sandbox-frame',
+    configureServer: (server) => void server.middlewares.use(headers),
+    configurePreviewServer: (server) => void server.middlewares.use(headers),
+  };
+}
+
+const RUNNER_SOURCE = 'virtual:edgeswarm-runner-source';
+
+/**
+ * `import source from 'virtual:edgeswarm-runner-source'`: the runner worker (src/volunteer/runner.worker.ts) bundled
+ * as one classic script, as a string. The sandbox frame starts it from a blob: URL; an opaque origin can start no
+ * worker from a URL of the hub, so the dev server must inline it too (Vite's `?worker&inline` inlines only in builds).
+ */
+function runnerSource(): Plugin {
+  let cached: string | null = null;
+  return {
+    name: 'edgeswarm:runner-source',
+    resolveId: (id) => (id === RUNNER_SOURCE ? `\0${RUNNER_SOURCE}` : null),
+    async load(id) {
+      if (id !== `\0${RUNNER_SOURCE}`) return null;
+      const entry = page('./src/volunteer/runner.worker.ts');
+      this.addWatchFile(entry);
+      cached ??= await bundleRunner(entry);
+      return `export default ${JSON.stringify(cached)};`;
+    },
+    handleHotUpdate: () => {
+      cached = null;
+    },
+  };
+}
+
+async function bundleRunner(entry: string): Promise<string> {
+  const output = (await build({
+    configFile: false,
+    logLevel: 'warn',
+    build: {
+      write: false,
+      minify: true,
+      lib: { entry, formats: ['iife'], name: 'edgeswarmRunner' },
+      rolldownOptions: { output: { inlineDynamicImports: true } },
+    },
+  })) as Rolldown.RolldownOutput | Rolldown.RolldownOutput[];
+  const chunk = (Array.isArray(output) ? output : [output]).flatMap((o) => o.output).find((o) => o.type === 'chunk');
+  if (!chunk || chunk.type !== 'chunk') throw new Error('bundling the runner worker produced no script');
+  return chunk.code;
+}
 
 /** The hub serves the dashboard at `/dashboard` (no slash); Vite's MPA fallback only knows `/dashboard/`. */
 function dashboardWithoutSlash(): Plugin {
@@ -30,10 +90,8 @@ function dashboardWithoutSlash(): Plugin {
 export default defineConfig({
   base: '/',
   appType: 'mpa',
-  plugins: [react(), dashboardWithoutSlash()],
-  // Classic workers: the job sandbox frame (an opaque origin) starts its runner from a blob: URL, which only works
-  // for classic workers there.
-  worker: { format: 'iife' },
+  plugins: [react(), dashboardWithoutSlash(), sandboxFrame(), runnerSource()],
+  worker: { format: 'es' },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -2,11 +2,12 @@
 // so it has an opaque origin (no access to the page's storage) and no network. It starts one runner worker from a blob
 // URL (which inherits this policy) and relays the page's load/run calls to it. It holds no socket, token or device id.
 import * as Comlink from 'comlink';
-import RunnerWorker from '../volunteer/runner.worker.ts?worker&inline';
+import runnerSource from 'virtual:edgeswarm-runner-source';
 import type { Runner } from '../volunteer/runner.worker.ts';
 import { SANDBOX_API_VERSION } from './sandbox-api.ts';
 
-const worker = new RunnerWorker({ name: 'edgeswarm-runner' });
+// A classic worker from a blob: URL: it inherits this frame's CSP; an opaque origin cannot start module workers here.
+const worker = new Worker(URL.createObjectURL(new Blob([runnerSource], { type: 'text/javascript' })), { name: 'edgeswarm-runner' });
 const runner = Comlink.wrap<Runner>(worker);
 const failed = new Promise<never>((_, reject) => {
   worker.addEventListener('error', (event) => reject(new Error(event.message || 'the runner worker failed to start')), { once: true });
