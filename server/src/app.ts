@@ -15,6 +15,7 @@ import { attachDeviceNamespace, type DeviceNamespace } from './hub/device-socket
 import { attachDashboardFeed, type DashboardNamespace } from './hub/dashboard-feed.ts';
 import { HubMetrics } from './metrics/hub-metrics.ts';
 import { OriginPolicy, originMiddleware } from './hub/origin-policy.ts';
+import { resolvePrincipal, type Principal } from './auth/principal.ts';
 import { instrumentStore } from './metrics/instrumented-store.ts';
 
 export interface HubOptions {
@@ -146,9 +147,10 @@ export function createHub(options: HubOptions): Hub {
       ...counts,
     };
   };
-  const snapshot = (): FeedSnapshot => {
+  /** What one dashboard sees: every device and the hub's figures; the jobs its token may see. */
+  const snapshot = (principal: Principal): FeedSnapshot => {
     const deviceList = store.listDevices(0, DEVICES_IN_FEED);
-    const jobList = store.listJobs(0, JOBS_IN_FEED);
+    const jobList = store.listJobs(0, JOBS_IN_FEED, principal.kind === 'submitter' ? principal.name : undefined);
     return {
       stats: stats(),
       throughput: meter.series(clock.now(), 300),
@@ -163,7 +165,7 @@ export function createHub(options: HubOptions): Hub {
   let stopping = false;
   attachDeviceNamespace(devices, { store, work, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
   const stopFeed = attachDashboardFeed(dashboards, {
-    adminToken: options.adminToken,
+    resolve: (token) => resolvePrincipal(store, options.adminToken, token),
     snapshot,
     intervalMs: options.feedIntervalMs ?? 1000,
     log,

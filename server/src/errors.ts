@@ -20,6 +20,8 @@ export class HubError extends Error {
   constructor(
     readonly code: HubErrorCode,
     message: string,
+    /** For 429 and 503: seconds after which the same request may succeed (`Retry-After`). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }

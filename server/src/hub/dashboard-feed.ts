@@ -7,14 +7,19 @@ import {
   type FeedSnapshot,
   type HubToDashboardEvents,
 } from '@edgeswarm/shared';
-import { tokenMatches } from '../admin-token.ts';
+import type { Principal } from '../auth/principal.ts';
 import { protocolRefusal, refusal } from './handshake.ts';
 
-export type DashboardNamespace = Namespace<DashboardToHubEvents, HubToDashboardEvents>;
+interface FeedSocketData {
+  token: string;
+}
+
+export type DashboardNamespace = Namespace<DashboardToHubEvents, HubToDashboardEvents, Record<string, never>, FeedSocketData>;
 
 export interface DashboardFeedOptions {
-  adminToken: string;
-  snapshot: () => FeedSnapshot;
+  /** The admin or submitter a token stands for now (null: unknown or revoked). */
+  resolve: (token: string) => Principal | null;
+  snapshot: (principal: Principal) => FeedSnapshot;
   intervalMs: number;
   log: (message: string, err?: unknown) => void;
 }
@@ -32,23 +37,36 @@ export function attachDashboardFeed(nsp: DashboardNamespace, options: DashboardF
       next(mismatch);
       return;
     }
-    if (!tokenMatches(options.adminToken, hello.data.token)) {
+    if (!options.resolve(hello.data.token)) {
       next(refusal(CONNECT_REFUSALS.unauthorized, 'the token is not valid'));
       return;
     }
+    socket.data.token = hello.data.token;
     next();
   });
 
-  const push = (target: { emit: DashboardNamespace['emit'] }) => {
-    try {
-      target.emit('feed:snapshot', options.snapshot());
-    } catch (err) {
-      options.log('building the dashboard snapshot failed', err);
+  /** One snapshot per principal per tick; a socket whose token was revoked meanwhile is disconnected. */
+  const pushAll = (sockets: Iterable<{ data: FeedSocketData; emit: (event: 'feed:snapshot', s: FeedSnapshot) => boolean; disconnect: (close?: boolean) => unknown }>) => {
+    const built = new Map<string, FeedSnapshot>();
+    for (const socket of sockets) {
+      try {
+        const principal = options.resolve(socket.data.token);
+        if (!principal) {
+          socket.disconnect(true);
+          continue;
+        }
+        const key = principal.kind === 'admin' ? '' : `s:${principal.name}`;
+        let snapshot = built.get(key);
+        if (!snapshot) built.set(key, (snapshot = options.snapshot(principal)));
+        socket.emit('feed:snapshot', snapshot);
+      } catch (err) {
+        options.log('building the dashboard snapshot failed', err);
+      }
     }
   };
-  nsp.on('connection', (socket) => push(socket));
+  nsp.on('connection', (socket) => pushAll([socket]));
   const timer = setInterval(() => {
-    if (nsp.sockets.size > 0) push(nsp);
+    if (nsp.sockets.size > 0) pushAll(nsp.sockets.values());
   }, options.intervalMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -9,6 +9,10 @@ import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
 import type { OriginPolicy } from './origin-policy.ts';
+import { resolvePrincipal, type Principal } from '../auth/principal.ts';
+
+/** What the auth middleware leaves for the routes. */
+type Env = { Variables: { principal: Principal } };
 import { StoreUnavailableError, type JobStore, type ResultsPage } from '../store/job-store.ts';
 
 /** Results read from the store at a time when streaming NDJSON: at most this many... */
@@ -62,11 +66,17 @@ export function createHttpApi(options: HttpApiOptions): Hono {
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
-  const requireToken: MiddlewareHandler = async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!tokenMatches(options.adminToken, match?.[1])) {
-      throw new HubError('unauthorized', 'the Authorization header must be "Bearer TOKEN" with a valid token');
+  const bearer = (c: Context): string | undefined => /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
+  // The admin token or a submitter token (checked against the store at each call: revocations count at once).
+  const requireToken: MiddlewareHandler<Env> = async (c, next) => {
+    const principal = resolvePrincipal(store, options.adminToken, bearer(c));
+    if (!principal) throw new HubError('unauthorized', 'the Authorization header must be "Bearer TOKEN" with a valid token');
+    c.set('principal', principal);
+    await next();
+  };
+  const requireAdmin: MiddlewareHandler = async (c, next) => {
+    if (!tokenMatches(options.adminToken, bearer(c))) {
+      throw new HubError('unauthorized', 'the Authorization header must be "Bearer TOKEN" with the admin token');
     }
     await next();
   };
@@ -82,7 +92,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   app.use('/api/*', requireToken);
   const { metrics } = options;
   if (metrics) {
-    app.get('/metrics', requireToken, async (c) => {
+    app.get('/metrics', requireAdmin, async (c) => {
       const text = await metrics.render();
       c.header('Cache-Control', 'no-store');
       return c.body(text, 200, { 'Content-Type': metrics.contentType });
@@ -98,29 +108,31 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     }),
   );
 
-  app.post('/api/jobs', async (c) => {
-    const job = jobs.submit(await readJson(c));
+  const api = app as unknown as Hono<Env>;
+  api.post('/api/jobs', async (c) => {
+    const job = jobs.submit(await readJson(c), c.get('principal'));
     return c.json(job, 201);
   });
-  app.get('/api/jobs', (c) => {
+  api.get('/api/jobs', (c) => {
     const { offset, limit } = paging(c, limits.DEFAULT_LIST_PAGE, limits.MAX_LIST_PAGE);
-    const page = jobs.list(offset, limit);
+    const page = jobs.list(offset, limit, c.get('principal'));
     return c.json({ total: page.total, jobs: page.items });
   });
-  app.get('/api/jobs/:id', (c) => c.json(jobs.get(c.req.param('id'))));
-  app.get('/api/jobs/:id/results', (c) => {
+  api.get('/api/jobs/:id', (c) => c.json(jobs.get(c.req.param('id'), c.get('principal'))));
+  api.get('/api/jobs/:id/results', (c) => {
+    const principal = c.get('principal');
     if (acceptsNdjson(c.req.header('accept'))) {
       // Read before answering: an unknown job is a 404, a store fault a 503, as JSON errors.
       const id = c.req.param('id');
-      const first = jobs.results(id, 0, NDJSON_FIRST_PAGE);
+      const first = jobs.results(id, 0, NDJSON_FIRST_PAGE, principal);
       return c.body(streamResults(store, id, first, options.log), 200, { 'Content-Type': 'application/x-ndjson' });
     }
     const { offset, limit } = paging(c, limits.DEFAULT_RESULTS_PAGE, limits.MAX_RESULTS_PAGE);
-    return c.json(jobs.results(c.req.param('id'), offset, limit));
+    return c.json(jobs.results(c.req.param('id'), offset, limit, principal));
   });
-  app.post('/api/jobs/:id/cancel', (c) => c.json(jobs.cancel(c.req.param('id'))));
-  app.delete('/api/jobs/:id', (c) => {
-    jobs.delete(c.req.param('id'));
+  api.post('/api/jobs/:id/cancel', (c) => c.json(jobs.cancel(c.req.param('id'), c.get('principal'))));
+  api.delete('/api/jobs/:id', (c) => {
+    jobs.delete(c.req.param('id'), c.get('principal'));
     return c.body(null, 204);
   });
   app.get('/api/devices', (c) => {
@@ -274,6 +286,7 @@ function queryInt(c: Context, name: string, fallback: number, min: number, max: 
 }
 
 function errorResponse(c: Context, err: HubError): Response {
-  if (err.code === 'rate_limited') c.header('Retry-After', '1');
+  if (err.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.retryAfterSeconds));
+  else if (err.code === 'rate_limited') c.header('Retry-After', '1');
   return c.json({ error: { code: err.code, message: err.message } }, err.status as 400);
 }

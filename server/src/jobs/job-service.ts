@@ -1,5 +1,6 @@
 /** Submitting, reading, cancelling and deleting jobs: the domain behind the HTTP API. */
-import { parseJobSpec, type Job } from '@edgeswarm/shared';
+import { inputCount, parseJobSpec, type Job } from '@edgeswarm/shared';
+import { ADMIN, mayAccess, type Principal } from '../auth/principal.ts';
 import { checkJobCode } from './code-check.ts';
 import { HubError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
@@ -19,35 +20,40 @@ export class JobService {
     private readonly faults: Faults = noFaults,
   ) {}
 
-  /** Validates an untrusted JobSpec, parses (never runs) its code, and stores it. */
-  submit(body: unknown): Job {
+  /** Validates an untrusted JobSpec, parses (never runs) its code, checks the submitter's limits, and stores it. */
+  submit(body: unknown, principal: Principal = ADMIN): Job {
     const spec = parseJobSpec(body);
     if (!spec.ok) throw new HubError('invalid_job', spec.message);
     const code = checkJobCode(spec.value.code);
     if (!code.ok) throw new HubError('invalid_code', code.message);
-    const job = this.store.createJob(spec.value, this.clock.now());
+    const now = this.clock.now();
+    if (principal.kind === 'submitter') this.checkLimits(principal, inputCount(spec.value.inputs), now);
+    const job = this.store.createJob(spec.value, now, principal.kind === 'submitter' ? principal.name : null);
     this.faults.reached('job:committed');
     this.events.jobSubmitted(job);
     return job;
   }
 
-  get(id: string): Job {
+  /** A job `principal` may see; another submitter's job is not found. */
+  get(id: string, principal: Principal = ADMIN): Job {
     const job = this.store.getJob(id);
-    if (!job) throw notFound(id);
+    if (!job || !mayAccess(principal, job.owner)) throw notFound(id);
     return job;
   }
 
-  list(offset: number, limit: number): Page<Job> {
-    return this.store.listJobs(offset, limit);
+  list(offset: number, limit: number, principal: Principal = ADMIN): Page<Job> {
+    return this.store.listJobs(offset, limit, principal.kind === 'submitter' ? principal.name : undefined);
   }
 
-  results(id: string, offset: number, limit: number): ResultsPage {
+  results(id: string, offset: number, limit: number, principal: Principal = ADMIN): ResultsPage {
+    this.get(id, principal);
     const page = this.store.getResults(id, offset, limit);
     if (!page) throw notFound(id);
     return page;
   }
 
-  cancel(id: string): Job {
+  cancel(id: string, principal: Principal = ADMIN): Job {
+    this.get(id, principal);
     const outcome = this.store.cancelJob(id, this.clock.now());
     if (outcome === 'not_found') throw notFound(id);
     const job = this.get(id);
@@ -58,10 +64,36 @@ export class JobService {
     return job;
   }
 
-  delete(id: string): void {
+  /** A submitter's limits: inputs per job (400), jobs at once and jobs per minute (429 with Retry-After). */
+  private checkLimits(principal: Extract<Principal, { kind: 'submitter' }>, inputs: number, now: number): void {
+    const { maxRunning, maxInputs, perMinute } = principal.limits;
+    if (inputs > maxInputs) {
+      throw new HubError('invalid_job', `inputs: this token may submit at most ${maxInputs} inputs per job; this job has ${inputs}`);
+    }
+    const activity = this.store.submitterActivity(principal.name, now - MINUTE_MS);
+    if (activity.active >= maxRunning) {
+      throw new HubError(
+        'rate_limited',
+        `this token may have at most ${maxRunning} jobs queued or running at once; wait for one to finish or cancel one`,
+        RUNNING_RETRY_SECONDS,
+      );
+    }
+    if (activity.recent.length >= perMinute) {
+      const oldest = activity.recent[activity.recent.length - perMinute] ?? now;
+      const wait = Math.max(1, Math.ceil((oldest + MINUTE_MS - now) / 1000));
+      throw new HubError('rate_limited', `this token may submit at most ${perMinute} jobs a minute; try again in ${wait} s`, wait);
+    }
+  }
+
+  delete(id: string, principal: Principal = ADMIN): void {
+    this.get(id, principal);
     if (!this.store.deleteJob(id)) throw notFound(id);
     this.events.jobStopped(id);
   }
 }
+
+const MINUTE_MS = 60_000;
+/** When a submitter has too many jobs at once, when to ask again. */
+const RUNNING_RETRY_SECONDS = 10;
 
 const notFound = (id: string) => new HubError('not_found', `no job with id "${id}"`);

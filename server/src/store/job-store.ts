@@ -133,10 +133,37 @@ export interface Page<TItem> {
 
 export type CancelOutcome = 'cancelled' | 'already_finished' | 'not_found';
 
+/** What one submitter token may do. */
+export interface SubmitterLimits {
+  /** Jobs queued or running at once. */
+  maxRunning: number;
+  /** Inputs of one job. */
+  maxInputs: number;
+  /** Jobs submitted in any 60 s. */
+  perMinute: number;
+}
+
+export interface Submitter {
+  name: string;
+  limits: SubmitterLimits;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** A submitter's recent activity, for its limits. */
+export interface SubmitterActivity {
+  /** Its jobs queued or running. */
+  active: number;
+  /** Creation times (ms) of its jobs submitted since the time asked, oldest first. */
+  recent: number[];
+}
+
 export interface JobStore {
-  createJob(spec: JobSpec, now: number): Job;
+  /** `owner`: the submitter token's name, or null for the admin token. */
+  createJob(spec: JobSpec, now: number, owner?: string | null): Job;
   getJob(id: string): Job | null;
-  listJobs(offset: number, limit: number): Page<Job>;
+  /** Newest first; only `owner`'s jobs when given. */
+  listJobs(offset: number, limit: number, owner?: string): Page<Job>;
   /** Jobs not deleted, counted by status. */
   jobCountsByStatus(): Partial<Record<JobStatus, number>>;
   /** Cancels a job that has not finished and drops its leases. */
@@ -199,6 +226,15 @@ export interface JobStore {
    * Callers acknowledge device requests here, never before.
    */
   afterCommit(callback: (err: Error | null) => void): void;
+
+  /** The submitter whose token hashes to `tokenHash`, unless revoked. */
+  findSubmitter(tokenHash: string): Submitter | null;
+  /** Creates a submitter, or gives a revoked one's name a new token; false when the name is taken by a live token. */
+  createSubmitter(name: string, tokenHash: string, limits: SubmitterLimits, now: number): boolean;
+  listSubmitters(): Submitter[];
+  /** False when there is no live submitter of that name. */
+  revokeSubmitter(name: string, now: number): boolean;
+  submitterActivity(name: string, since: number): SubmitterActivity;
   /** Reports each group commit: how long it took and how many store calls it held (stores that group commits). */
   observeCommits?(observer: (seconds: number, calls: number) => void): void;
 

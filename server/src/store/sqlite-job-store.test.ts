@@ -144,14 +144,15 @@ describe('SqliteJobStore', () => {
 
   it('migrates a version 1 database to the current schema, keeping its jobs, with priority 0', () => {
     const job = store.createJob(spec({ code: '(x) => x', inputs: [1] }), NOW);
-    store.db.exec(`ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime;
+    store.db.exec(`DROP TABLE submitters; DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;
+      ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime;
       DROP INDEX leases_open_by_job; ALTER TABLE leases DROP COLUMN reported;
       ALTER TABLE leases DROP COLUMN speculative; ALTER TABLE subtasks DROP COLUMN copies`);
     store.db.pragma('user_version = 1');
     store.close();
     store = new SqliteJobStore(file);
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(store.getJob(job.id)).toMatchObject({ id: job.id, priority: 0 });
+    expect(store.getJob(job.id)).toMatchObject({ id: job.id, priority: 0, owner: null });
   });
 
   it('refuses a database written by a newer schema', () => {

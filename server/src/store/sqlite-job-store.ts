@@ -30,6 +30,9 @@ import type {
   Page,
   RecordOutcome,
   ReleaseOutcome,
+  Submitter,
+  SubmitterActivity,
+  SubmitterLimits,
   ResultsPage,
   WorkCounts,
 } from './job-store.ts';
@@ -65,6 +68,7 @@ interface JobRow {
   deleted: number;
   priority: number;
   vtime: number;
+  owner: string | null;
 }
 
 interface LeaseRow {
@@ -87,6 +91,25 @@ interface SubtaskRow {
   lease_id: string | null;
 }
 
+interface SubmitterRow {
+  name: string;
+  token_hash: string;
+  max_running: number;
+  max_inputs: number;
+  per_minute: number;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+function toSubmitter(row: SubmitterRow): Submitter {
+  return {
+    name: row.name,
+    limits: { maxRunning: row.max_running, maxInputs: row.max_inputs, perMinute: row.per_minute },
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
 export function newId(prefix: string): string {
   return prefix + randomBytes(12).toString('base64url');
 }
@@ -104,6 +127,7 @@ function toJob(row: JobRow): Job {
     timeoutMs: row.timeout_ms,
     maxAttempts: row.max_attempts,
     priority: row.priority,
+    owner: row.owner,
     createdAt: new Date(row.created_at).toISOString(),
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
@@ -314,15 +338,15 @@ export class SqliteJobStore implements JobStore {
 
   // ---- jobs -------------------------------------------------------------------------------
 
-  createJob(spec: JobSpec, now: number): Job {
+  createJob(spec: JobSpec, now: number, owner: string | null = null): Job {
     const id = newId('job_');
     const total = inputCount(spec.inputs);
     const rangeStart = spec.inputs.kind === 'range' ? spec.inputs.range.start : null;
     const rangeStep = spec.inputs.kind === 'range' ? spec.inputs.range.step : null;
     const insertJob = this.db.prepare(
       `INSERT INTO jobs (id, name, code, inputs_kind, range_start, range_step, total, reduce, timeout_ms,
-         max_attempts, meta, status, created_at, priority, vtime)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?,
+         max_attempts, meta, status, created_at, priority, owner, vtime)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?,
          (SELECT coalesce(min(vtime), 0) FROM jobs WHERE ${ACTIVE}))`,
     );
     const insertChunk = this.db.prepare('INSERT INTO input_chunks (job_seq, chunk, items) VALUES (?, ?, ?)');
@@ -341,6 +365,7 @@ export class SqliteJobStore implements JobStore {
         JSON.stringify(spec.meta),
         now,
         spec.priority,
+        owner,
       );
       if (spec.inputs.kind === 'array') {
         const values = spec.inputs.values;
@@ -359,12 +384,64 @@ export class SqliteJobStore implements JobStore {
     return row ? toJob(row) : null;
   }
 
-  listJobs(offset: number, limit: number): Page<Job> {
+  listJobs(offset: number, limit: number, owner?: string): Page<Job> {
+    if (owner !== undefined) {
+      const total = this.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM jobs WHERE deleted = 0 AND owner = ?').get(owner)?.n ?? 0;
+      const rows = this.db
+        .prepare<[string, number, number], JobRow>('SELECT * FROM jobs WHERE deleted = 0 AND owner = ? ORDER BY seq DESC LIMIT ? OFFSET ?')
+        .all(owner, limit, offset);
+      return { total, items: rows.map(toJob) };
+    }
     const total = (this.db.prepare('SELECT count(*) AS n FROM jobs WHERE deleted = 0').get() as { n: number }).n;
     const rows = this.db
       .prepare<[number, number], JobRow>('SELECT * FROM jobs WHERE deleted = 0 ORDER BY seq DESC LIMIT ? OFFSET ?')
       .all(limit, offset);
     return { total, items: rows.map(toJob) };
+  }
+
+  // ---- submitters -------------------------------------------------------------------------
+
+  findSubmitter(tokenHash: string): Submitter | null {
+    const row = this.db
+      .prepare<[string], SubmitterRow>('SELECT * FROM submitters WHERE token_hash = ? AND revoked_at IS NULL')
+      .get(tokenHash);
+    return row ? toSubmitter(row) : null;
+  }
+
+  createSubmitter(name: string, tokenHash: string, limits: SubmitterLimits, now: number): boolean {
+    return this.db.transaction(() => {
+      const existing = this.db.prepare<[string], SubmitterRow>('SELECT * FROM submitters WHERE name = ?').get(name);
+      if (existing && existing.revoked_at === null) return false;
+      this.db
+        .prepare(
+          `INSERT INTO submitters (name, token_hash, max_running, max_inputs, per_minute, created_at, revoked_at)
+             VALUES (?, ?, ?, ?, ?, ?, NULL)
+           ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, max_running = excluded.max_running,
+             max_inputs = excluded.max_inputs, per_minute = excluded.per_minute, created_at = excluded.created_at, revoked_at = NULL`,
+        )
+        .run(name, tokenHash, limits.maxRunning, limits.maxInputs, limits.perMinute, now);
+      return true;
+    })();
+  }
+
+  listSubmitters(): Submitter[] {
+    return this.db.prepare<[], SubmitterRow>('SELECT * FROM submitters ORDER BY name').all().map(toSubmitter);
+  }
+
+  revokeSubmitter(name: string, now: number): boolean {
+    return this.db.prepare('UPDATE submitters SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL').run(now, name).changes > 0;
+  }
+
+  submitterActivity(name: string, since: number): SubmitterActivity {
+    const active =
+      this.db
+        .prepare<[string], { n: number }>(`SELECT count(*) AS n FROM jobs WHERE owner = ? AND ${ACTIVE}`)
+        .get(name)?.n ?? 0;
+    const recent = this.db
+      .prepare<[string, number], { created_at: number }>('SELECT created_at FROM jobs WHERE owner = ? AND created_at > ? ORDER BY created_at')
+      .all(name, since)
+      .map((r) => r.created_at);
+    return { active, recent };
   }
 
   jobCountsByStatus(): Partial<Record<JobStatus, number>> {

@@ -1,7 +1,7 @@
 /** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const V1 = `
 CREATE TABLE jobs (
@@ -111,6 +111,21 @@ ALTER TABLE leases ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX leases_open_by_job ON leases (job_seq) WHERE open = 1;
 `;
 
+/** Version 5: named submitter tokens (stored hashed, with their limits) and the owner of each job. */
+const V5 = `
+CREATE TABLE submitters (
+  name        TEXT PRIMARY KEY,
+  token_hash  TEXT NOT NULL UNIQUE,
+  max_running INTEGER NOT NULL,
+  max_inputs  INTEGER NOT NULL,
+  per_minute  INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  revoked_at  INTEGER
+);
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+CREATE INDEX jobs_by_owner ON jobs (owner, seq) WHERE deleted = 0;
+`;
+
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
 export function prepareDatabase(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
@@ -130,6 +145,7 @@ export function prepareDatabase(db: Database.Database): void {
     [2, V2],
     [3, V3],
     [4, V4],
+    [5, V5],
   ];
   for (const [target, sql] of migrations) {
     if (version >= target) continue;

@@ -45,6 +45,8 @@ export interface Job {
   timeoutMs: number;
   maxAttempts: number;
   priority: number;
+  /** The submitter token's name that submitted the job; null for the admin token. */
+  owner: string | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
