@@ -63,6 +63,8 @@ function toGrant(active: ActiveLease): LeaseGrant {
   return {
     leaseId: active.lease.id,
     jobId: active.lease.jobId,
+    jobName: active.jobName,
+    owner: active.owner,
     code: active.code,
     timeoutMs: active.timeoutMs,
     items: active.items,

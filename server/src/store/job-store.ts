@@ -48,6 +48,8 @@ export interface ActiveLease {
   items: LeaseItem[];
   code: string;
   timeoutMs: number;
+  jobName: string;
+  owner: string | null;
 }
 
 export interface LeaseRequest {

@@ -531,7 +531,7 @@ export class SqliteJobStore implements JobStore {
       for (const idx of indexes.slice(fromQueue)) this.q.leaseFresh.run(job.seq, idx, lease.id);
       this.q.jobLeased.run(fromQueue, fresh, indexes.length, request.now, indexes.length / priorityWeight(job.priority), job.seq);
       this.q.deviceWorking.run(request.deviceId);
-      return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms };
+      return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms, jobName: job.name, owner: job.owner };
     })();
   }
 
@@ -553,7 +553,7 @@ export class SqliteJobStore implements JobStore {
         this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes), 1);
         for (const idx of indexes) this.q.markCopy.run(job.seq, idx);
         this.q.deviceWorking.run(request.deviceId);
-        return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms, speculative: true };
+        return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms, jobName: job.name, owner: job.owner, speculative: true };
       }
       return null;
     })();

@@ -65,6 +65,9 @@ export interface LeaseItem {
 export interface LeaseGrant {
   leaseId: string;
   jobId: string;
+  /** The job's name and who submitted it (a submitter token's name, null for the admin), for the volunteer to see. */
+  jobName?: string;
+  owner?: string | null;
   code: string;
   timeoutMs: number;
   items: LeaseItem[];

@@ -1,5 +1,6 @@
 // The volunteer page: asks for consent (Start), then shows what this device is doing for the hub.
-import type { VolunteerSnapshot } from './volunteer-session.ts';
+import { CPU_LIMITS, type CpuLimit, type HeldJob, type VolunteerSnapshot } from './volunteer-session.ts';
+import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import { useVolunteerSession } from './useVolunteerSession.ts';
 
 interface Props {
@@ -16,8 +17,10 @@ const phaseLabel: Record<VolunteerSnapshot['phase'], string> = {
 };
 
 export function VolunteerPage({ threads, autostart, joinToken }: Props) {
-  const { snapshot, start, pause, resume } = useVolunteerSession(threads, autostart, joinToken);
+  const controls = useVolunteerSession(threads, autostart, joinToken);
+  const { snapshot, start, pause, resume } = controls;
   const started = snapshot.phase !== 'stopped';
+  const maxThreads = Math.min(MAX_PAGE_THREADS, Math.max(navigator.hardwareConcurrency || 4, snapshot.threads));
 
   return (
     <main className="volunteer">
@@ -63,11 +66,16 @@ export function VolunteerPage({ threads, autostart, joinToken }: Props) {
         </div>
         <div className="wide">
           <dt>Current job</dt>
-          <dd data-testid="current-job" className="mono">
-            {snapshot.jobIds.length > 0 ? snapshot.jobIds.join(', ') : '—'}
-          </dd>
+          <dd data-testid="current-job">{snapshot.jobs.length > 0 ? snapshot.jobs.map(describeJob).join('; ') : '—'}</dd>
         </div>
       </dl>
+
+      {snapshot.running > 0 && (
+        <p className="working-indicator" data-testid="working-indicator" role="status">
+          <span className="dot dot-connected" aria-hidden="true" /> Running job code on {snapshot.running} of {snapshot.threads}{' '}
+          {snapshot.threads === 1 ? 'thread' : 'threads'}
+        </p>
+      )}
 
       <p className="status-text" data-testid="status-text" role="status">
         {snapshot.statusText}
@@ -77,12 +85,64 @@ export function VolunteerPage({ threads, autostart, joinToken }: Props) {
         <button
           type="button"
           data-testid="pause-button"
-          onClick={snapshot.paused ? resume : pause}
-          aria-pressed={snapshot.paused}
+          onClick={snapshot.pausedBy.includes('user') ? resume : pause}
+          aria-pressed={snapshot.pausedBy.includes('user')}
         >
-          {snapshot.paused ? 'Resume' : 'Pause'}
+          {snapshot.pausedBy.includes('user') ? 'Resume' : 'Pause'}
         </button>
       )}
+
+      <fieldset className="controls">
+        <legend>Your limits</legend>
+        <label>
+          Threads{' '}
+          <select data-testid="threads-select" value={snapshot.threads} onChange={(e) => controls.setThreads(Number(e.target.value))}>
+            {Array.from({ length: maxThreads }, (_, i) => i + 1).map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          CPU limit{' '}
+          <select
+            data-testid="cpu-limit"
+            value={snapshot.cpuLimit}
+            onChange={(e) => controls.setCpuLimit(Number(e.target.value) as CpuLimit)}
+          >
+            {CPU_LIMITS.map((p) => (
+              <option key={p} value={p}>
+                {p}%
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          <input
+            type="checkbox"
+            data-testid="pause-when-hidden"
+            checked={controls.pauseWhenHidden}
+            onChange={(e) => controls.setPauseWhenHidden(e.target.checked)}
+          />{' '}
+          Pause while this tab is hidden
+        </label>
+        {controls.onlyWhileCharging !== null && (
+          <label>
+            <input
+              type="checkbox"
+              data-testid="only-while-charging"
+              checked={controls.onlyWhileCharging}
+              onChange={(e) => controls.setOnlyWhileCharging(e.target.checked)}
+            />{' '}
+            Run only while charging
+          </label>
+        )}
+      </fieldset>
     </main>
   );
+}
+
+function describeJob(job: HeldJob): string {
+  return `${job.name} (${job.id}), submitted by ${job.owner ?? 'the hub\u2019s operator'}`;
 }

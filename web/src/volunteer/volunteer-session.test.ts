@@ -34,18 +34,23 @@ describe('VolunteerSession', () => {
   };
   const settle = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
+  const poolSizes: number[] = [];
   function startSession(threads = 2, joinToken?: string): void {
     session = new VolunteerSession({
       deviceId: 'device-abcdefgh',
       name: 'Chrome on Linux',
       threads,
       joinToken,
+      now: () => Date.now(),
       openSocket: (hello) => {
         const s = new FakeHubSocket(hello);
         sockets.push(s);
         return s.asDeviceSocket();
       },
-      createPool: (size) => new WorkerPool(size, createInProcessRunner),
+      createPool: (size) => {
+        poolSizes.push(size);
+        return new WorkerPool(size, createInProcessRunner);
+      },
       reloadPage: () => reloads++,
     });
     session.start();
@@ -193,6 +198,71 @@ describe('VolunteerSession', () => {
     socket().refuse('join_token_required');
     await settle(0);
     expect(session.getSnapshot().statusText).toMatch(/private pool: open the volunteer link/);
+  });
+
+  describe('volunteer controls', () => {
+    // Runs of 1 s; the snapshot is refreshed at most every NOTIFY_INTERVAL_MS, so it is read mid-phase.
+    const SLOW = '(n) => new Promise((ok) => setTimeout(() => ok(n), 1000))';
+
+    it('under a 50% CPU limit rests a worker as long as its last run before the next input', async () => {
+      startSession(1);
+      session.setCpuLimit(50);
+      await settle(0);
+      answerRequest(grant({ code: SLOW, timeoutMs: 60_000, items: [0, 1, 2].map((i) => ({ index: i, input: i })) }));
+      await settle(500);
+      expect(session.getSnapshot().running).toBe(1);
+      await settle(1000); // t = 1.5 s: the first run ended at 1 s; the worker rests until 2 s
+      expect(session.getSnapshot().running).toBe(0);
+      await settle(1000); // t = 2.5 s: the second run
+      expect(session.getSnapshot().running).toBe(1);
+    });
+
+    it('without a CPU limit goes straight on to the next input', async () => {
+      startSession(1);
+      await settle(0);
+      answerRequest(grant({ code: SLOW, timeoutMs: 60_000, items: [0, 1].map((i) => ({ index: i, input: i })) }));
+      await settle(1500);
+      expect(session.getSnapshot().running).toBe(1);
+      expect(session.getSnapshot().cpuLimit).toBe(100);
+    });
+
+    it('stays paused until every reason is gone: Pause, a hidden tab, no charger', async () => {
+      startSession(1);
+      await settle(0);
+      session.pause('hidden');
+      expect(session.getSnapshot().statusText).toMatch(/tab is hidden/);
+      session.pause('user');
+      session.resume('hidden');
+      expect(session.getSnapshot()).toMatchObject({ paused: true, pausedBy: ['user'] });
+      session.pause('battery');
+      session.resume('user');
+      expect(session.getSnapshot().statusText).toMatch(/not charging/);
+      session.resume('battery');
+      expect(session.getSnapshot()).toMatchObject({ paused: false, pausedBy: [] });
+      expect(socket().statuses.at(-1)).not.toMatchObject({ state: 'paused' });
+    });
+
+    it('changes its number of threads: a new pool, the hub told, held work given back', async () => {
+      startSession(2);
+      await settle(0);
+      answerRequest(grant({ code: HANG, timeoutMs: 60_000, items: [{ index: 0, input: 0 }] }));
+      await settle(0);
+      const connects = socket().connectCalls;
+      session.setThreads(3);
+      await settle(0);
+      expect(poolSizes.at(-1)).toBe(3);
+      expect(session.getSnapshot().threads).toBe(3);
+      expect(socket().statuses.at(-1)).toMatchObject({ threads: 3 });
+      expect(socket().connectCalls).toBe(connects + 1); // reconnected: the hub released the held lease
+    });
+
+    it('shows each held job with its name and who submitted it', async () => {
+      startSession(1);
+      await settle(0);
+      answerRequest(grant({ code: HANG, timeoutMs: 60_000, jobName: 'primes', owner: 'alice', items: [{ index: 0, input: 0 }] }));
+      await settle(1000);
+      expect(session.getSnapshot().jobs).toEqual([{ id: 'job-1', name: 'primes', owner: 'alice' }]);
+    });
   });
 
   it('heartbeats with its state while connected', async () => {

@@ -14,6 +14,7 @@ import {
   type SubmitReceipt,
 } from '@edgeswarm/shared';
 import { SnapshotStore } from '../common/snapshot-store.ts';
+import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import { wasRefusedByHub, type DeviceSocket } from '../socket/create-hub-socket.ts';
 import { ResultOutbox, RunPace } from '@edgeswarm/shared';
 import type { PoolOutcome, PoolTask } from './worker-pool.ts';
@@ -47,15 +48,34 @@ export interface VolunteerSessionOptions {
 
 export type ConnectionPhase = 'stopped' | 'connecting' | 'connected' | 'disconnected';
 
+/** Why the device runs nothing: the volunteer pressed Pause, the tab is hidden, or the device is not charging. */
+export type PauseReason = 'user' | 'hidden' | 'battery';
+
+/** CPU limits the volunteer can pick: the share of each worker's time spent running job code. */
+export const CPU_LIMITS = [25, 50, 75, 100] as const;
+export type CpuLimit = (typeof CPU_LIMITS)[number];
+
+/** A job this device holds work of, as the hub described it. */
+export interface HeldJob {
+  id: string;
+  name: string;
+  /** The submitter token's name, or null when the hub's admin submitted it (or the hub did not say). */
+  owner: string | null;
+}
+
 export interface VolunteerSnapshot {
   phase: ConnectionPhase;
   paused: boolean;
+  /** Every reason the device is paused for (empty when it is not). */
+  pausedBy: PauseReason[];
   threads: number;
+  cpuLimit: CpuLimit;
   /** Inputs running in workers / waiting in the local queue. */
   running: number;
   queued: number;
   /** Jobs this device holds work of, oldest lease first. */
   jobIds: string[];
+  jobs: HeldJob[];
   /** Results of this device the hub acknowledged: successes and failed runs. */
   done: number;
   failed: number;
@@ -100,7 +120,12 @@ export class VolunteerSession {
   private queue: QueuedItem[] = [];
   private readonly outbox: ResultOutbox;
   private phase: ConnectionPhase = 'stopped';
-  private paused = false;
+  private readonly pauseReasons = new Set<PauseReason>();
+  private threads: number;
+  private cpuLimit: CpuLimit = 100;
+  /** Workers resting after a run, to keep within the CPU limit. */
+  private resting = 0;
+  private readonly restTimers = new Set<ReturnType<typeof setTimeout>>();
   private requesting = false;
   private notice: string | null = null;
   private done = 0;
@@ -116,6 +141,7 @@ export class VolunteerSession {
 
   constructor(private readonly options: VolunteerSessionOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.threads = options.threads;
     this.store = new SnapshotStore(() => this.buildSnapshot(), NOTIFY_INTERVAL_MS);
     this.outbox = new ResultOutbox({
       send: (submit) => this.requireSocket().timeout(SUBMIT_TIMEOUT_MS).emitWithAck('work:submit', submit),
@@ -144,8 +170,9 @@ export class VolunteerSession {
 
   start(): void {
     if (this.started) return;
-    const { deviceId, name, threads } = this.options;
-    this.paused = false;
+    const { deviceId, name } = this.options;
+    const threads = this.threads;
+    this.pauseReasons.delete('user');
     this.notice = null;
     this.phase = 'connecting';
     this.pool = this.options.createPool(threads);
@@ -177,15 +204,29 @@ export class VolunteerSession {
     this.socket = null;
     this.pool?.dispose();
     this.pool = null;
+    for (const timer of this.restTimers) clearTimeout(timer);
+    this.restTimers.clear();
+    this.resting = 0;
     this.requesting = false;
     this.phase = 'stopped';
     this.changed(true);
   }
 
-  /** Stops asking for work and abandons the current runs; finished results are still reported. */
-  pause(): void {
-    if (!this.started || this.paused) return;
-    this.paused = true;
+  private get paused(): boolean {
+    return this.pauseReasons.size > 0;
+  }
+
+  /**
+   * Stops asking for work and abandons the current runs; finished results are still reported. Each
+   * reason holds the pause until it is resumed: the volunteer's Pause, a hidden tab, no charger.
+   */
+  pause(reason: PauseReason = 'user'): void {
+    const was = this.paused;
+    this.pauseReasons.add(reason);
+    if (!this.started || was) {
+      this.changed(true);
+      return;
+    }
     const heldWork = this.leases.size > 0;
     this.dropAllWork();
     this.sendStatus();
@@ -195,11 +236,42 @@ export class VolunteerSession {
     this.changed(true);
   }
 
-  resume(): void {
-    if (!this.started || !this.paused) return;
-    this.paused = false;
+  resume(reason: PauseReason = 'user'): void {
+    if (!this.pauseReasons.delete(reason)) return;
+    if (!this.started || this.paused) {
+      this.changed(true);
+      return;
+    }
     this.sendStatus();
     this.requestWork();
+    this.changed(true);
+  }
+
+  /** Runs job code on `threads` workers from now on; held work goes back to the hub (as on a pause). */
+  setThreads(threads: number): void {
+    const next = Math.max(1, Math.min(MAX_PAGE_THREADS, Math.floor(threads)));
+    if (!Number.isFinite(next) || next === this.threads) return;
+    this.threads = next;
+    if (this.started && this.pool) {
+      const heldWork = this.leases.size > 0;
+      this.dropAllWork();
+      this.pool.dispose();
+      this.pool = this.options.createPool(next);
+      this.resting = 0;
+      this.sendStatus();
+      if (heldWork) this.reconnect();
+      else this.requestWork();
+    }
+    this.changed(true);
+  }
+
+  /**
+   * Keeps each worker busy at most `percent` of the time: after a run of t ms it rests
+   * t x (100 - percent) / percent ms before taking the next input.
+   */
+  setCpuLimit(percent: CpuLimit): void {
+    if (!CPU_LIMITS.includes(percent)) return;
+    this.cpuLimit = percent;
     this.changed(true);
   }
 
@@ -280,7 +352,7 @@ export class VolunteerSession {
 
   private sendStatus(): void {
     if (this.socket?.connected) {
-      this.socket.emit('device:status', { state: this.deviceState(), threads: this.options.threads });
+      this.socket.emit('device:status', { state: this.deviceState(), threads: this.threads });
     }
   }
 
@@ -293,7 +365,7 @@ export class VolunteerSession {
 
   /** How many inputs to hold (running + waiting for a thread): about a second of work per thread (RunPace). */
   private capacity(): number {
-    return this.pace.holdTarget(this.options.threads);
+    return this.pace.holdTarget(this.threads);
   }
 
   private freeSlots(): number {
@@ -304,7 +376,7 @@ export class VolunteerSession {
     const socket = this.socket;
     if (!socket?.connected || this.paused || this.requesting) return;
     const slots = this.freeSlots();
-    if (!this.pace.worthAsking(this.options.threads, slots)) return;
+    if (!this.pace.worthAsking(this.threads, slots)) return;
     this.requesting = true;
     socket
       .timeout(REQUEST_TIMEOUT_MS)
@@ -350,18 +422,30 @@ export class VolunteerSession {
   private dispatch(): void {
     const pool = this.pool;
     if (!pool) return;
-    while (!this.paused && pool.idle > 0) {
+    while (!this.paused && pool.idle - this.resting > 0) {
       const next = this.queue.shift();
       if (!next) break;
       this.runItem(next, (task) => pool.run(task));
     }
-    // Then one input posted behind each running one, so runners do not wait on this page between inputs.
-    while (!this.paused && pool.runNext) {
+    // Then one input posted behind each running one, so runners do not wait on this page between inputs
+    // (not under a CPU limit: a worker rests between runs there).
+    while (!this.paused && this.cpuLimit === 100 && pool.runNext) {
       const head = this.queue[0];
       if (!head || !this.runItem(head, (task) => pool.runNext?.(task) ?? null)) break;
       this.queue.shift();
     }
     this.changed();
+  }
+
+  /** One worker rests for `ms` before the next input (CPU limit). */
+  private rest(ms: number): void {
+    this.resting++;
+    const timer = setTimeout(() => {
+      this.restTimers.delete(timer);
+      this.resting = Math.max(0, this.resting - 1);
+      this.dispatch();
+    }, ms);
+    this.restTimers.add(timer);
   }
 
   /** Hands one queued input to the pool with `submit`; false when the pool did not take it. */
@@ -378,6 +462,7 @@ export class VolunteerSession {
   }
 
   private finishItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {
+    if (outcome !== null && this.cpuLimit < 100 && elapsedMs > 0) this.rest((elapsedMs * (100 - this.cpuLimit)) / this.cpuLimit);
     if (outcome !== null && this.leases.get(lease.grant.leaseId) === lease) {
       this.pace.record(elapsedMs);
       const result = toRunResult(item.index, outcome);
@@ -465,14 +550,21 @@ export class VolunteerSession {
   }
 
   private buildSnapshot(): VolunteerSnapshot {
-    const jobIds = [...new Set([...this.leases.values()].map((l) => l.grant.jobId))];
+    const jobs = new Map<string, HeldJob>();
+    for (const { grant } of this.leases.values()) {
+      if (!jobs.has(grant.jobId)) jobs.set(grant.jobId, { id: grant.jobId, name: grant.jobName ?? grant.jobId, owner: grant.owner ?? null });
+    }
+    const jobIds = [...jobs.keys()];
     return {
       phase: this.phase,
       paused: this.paused,
-      threads: this.options.threads,
+      pausedBy: [...this.pauseReasons],
+      threads: this.threads,
+      cpuLimit: this.cpuLimit,
       running: this.pool?.busy ?? 0,
       queued: this.queue.length,
       jobIds,
+      jobs: [...jobs.values()],
       done: this.done,
       failed: this.failed,
       statusText: this.notice ?? this.describe(jobIds.length),
@@ -488,7 +580,9 @@ export class VolunteerSession {
       case 'disconnected':
         return 'Lost the connection to the hub; reconnecting…';
       case 'connected':
-        if (this.paused) return 'Paused: this device runs nothing until you resume.';
+        if (this.pauseReasons.has('user')) return 'Paused: this device runs nothing until you resume.';
+        if (this.pauseReasons.has('battery')) return 'Paused while this device is not charging.';
+        if (this.pauseReasons.has('hidden')) return 'Paused while this tab is hidden.';
         return jobs > 0 ? 'Working on the hub’s jobs.' : 'Connected; waiting for work.';
     }
   }
