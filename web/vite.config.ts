@@ -6,7 +6,8 @@ import react from '@vitejs/plugin-react';
 const hub = `http://127.0.0.1:${process.env.HUB_PORT ?? 8080}`;
 
 // The same headers the hub sends (a relative import: Vite bundles it into the config, unlike a workspace package).
-import { SANDBOX_CSP, SECURITY_HEADERS } from '../shared/src/http/security-headers.ts';
+import { createHash } from 'node:crypto';
+import { SANDBOX_CSP, SECURITY_HEADERS, pageCsp } from '../shared/src/http/security-headers.ts';
 
 const securityHeaders = { ...SECURITY_HEADERS };
 
@@ -72,6 +73,39 @@ async function bundleRunner(entry: string): Promise<string> {
   return chunk.code;
 }
 
+/**
+ * The pages get the hub's page CSP. The dev server also injects inline scripts (React Refresh's preamble): their
+ * hashes are added to script-src, taken from the HTML as it is transformed, so nothing else inline may run.
+ */
+function pageSecurityPolicy(): Plugin {
+  const hashes = new Set<string>();
+  const isPage = (url: string | undefined) => url === '/' || /^\/(\?|index\.html|dashboard(\/|\/index\.html)?(\?|$))/.test(url ?? '');
+  const headers: Connect.NextHandleFunction = (req, res, next) => {
+    if (isPage(req.url)) {
+      const end = res.end.bind(res) as (...args: unknown[]) => typeof res;
+      res.end = ((...args: unknown[]) => {
+        if (!res.headersSent) res.setHeader('Content-Security-Policy', pageCsp([...hashes]));
+        return end(...args);
+      }) as typeof res.end;
+    }
+    next();
+  };
+  return {
+    name: 'edgeswarm:page-csp',
+    transformIndexHtml: {
+      order: 'post',
+      handler(html) {
+        for (const [, body] of html.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)) {
+          if (body?.trim()) hashes.add(`'sha256-${createHash('sha256').update(body).digest('base64')}'`);
+        }
+        return html;
+      },
+    },
+    configureServer: (server) => void server.middlewares.use(headers),
+    configurePreviewServer: (server) => void server.middlewares.use(headers),
+  };
+}
+
 /** The hub serves the dashboard at `/dashboard` (no slash); Vite's MPA fallback only knows `/dashboard/`. */
 function dashboardWithoutSlash(): Plugin {
   const rewrite: Connect.NextHandleFunction = (req, _res, next) => {
@@ -90,7 +124,7 @@ function dashboardWithoutSlash(): Plugin {
 export default defineConfig({
   base: '/',
   appType: 'mpa',
-  plugins: [react(), dashboardWithoutSlash(), sandboxFrame(), runnerSource()],
+  plugins: [react(), dashboardWithoutSlash(), sandboxFrame(), runnerSource(), pageSecurityPolicy()],
   worker: { format: 'es' },
   build: {
     outDir: 'dist',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { SANDBOX_CSP, SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
+import { PAGE_CSP, SANDBOX_CSP, SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
@@ -158,9 +158,13 @@ function mountWebApp(app: Hono, webRoot: string): void {
     c.header('Cache-Control', 'no-cache');
     return serveStatic({ path })(c, async () => {});
   };
-  app.get('/', page('index.html'));
-  app.get('/dashboard', page('dashboard/index.html'));
-  app.get('/dashboard/', page('dashboard/index.html'));
+  const withPageCsp = (serve: (c: Context) => Promise<Response | void>) => async (c: Context) => {
+    c.header('Content-Security-Policy', PAGE_CSP);
+    return serve(c);
+  };
+  app.get('/', withPageCsp(page('index.html')));
+  app.get('/dashboard', withPageCsp(page('dashboard/index.html')));
+  app.get('/dashboard/', withPageCsp(page('dashboard/index.html')));
   // The job sandbox frame: its own CSP makes it an opaque origin without network (see SANDBOX_CSP).
   const sandbox = page('sandbox/index.html');
   const sandboxed = async (c: Context) => {

@@ -6,6 +6,29 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /**
+ * The volunteer page and the dashboard: scripts, connections (HTTP and the Socket.IO WebSocket) and frames only from
+ * the hub itself, no plugins, and no framing by other sites. Styles may be inline (the code editor injects them).
+ * The page starts no workers of its own: job code runs in the sandbox frame.
+ */
+export function pageCsp(extraScriptSources: readonly string[] = []): string {
+  return [
+    "default-src 'self'",
+    ["script-src 'self'", ...extraScriptSources].join(' '),
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "connect-src 'self'",
+    "frame-src 'self'",
+    "worker-src 'none'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+export const PAGE_CSP = pageCsp();
+
+/**
  * The job sandbox frame (/sandbox): an opaque origin (no cookies, storage or IndexedDB of the hub's
  * origin), no network of any kind (fetch, XHR, WebSocket, EventSource, WebTransport, beacons,
  * import(), importScripts), no frames; scripts only from the hub, `eval` because job code is a
