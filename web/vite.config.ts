@@ -17,12 +17,27 @@ const page = (path: string) => fileURLToPath(new URL(path, import.meta.url));
  * The job sandbox frame gets the same CSP as from the hub (an opaque origin without network); its module scripts are
  * then cross-origin requests (Origin: null), so the dev server answers them with CORS headers.
  */
+/**
+ * Modules the dev sandbox frame loads (cross-origin, Origin: null): its own code, the runner bundle and pre-bundled
+ * dependencies; never files by path (/@fs), raw or URL imports, or anything else of the project.
+ */
+function sandboxModule(url: string | undefined): boolean {
+  if (!url || /[?&](raw|url|inline|worker|sharedworker)\b/.test(url) || url.includes('/@fs/') || url.includes('..')) return false;
+  return (
+    url.startsWith('/src/sandbox/') ||
+    url.startsWith('/node_modules/.vite/deps/') ||
+    url.startsWith('/@id/__x00__virtual:edgeswarm-runner-source') ||
+    url.startsWith('/@vite/client') ||
+    url.startsWith('/@vite/env')
+  );
+}
+
 function sandboxFrame(): Plugin {
   const headers: Connect.NextHandleFunction = (req, res, next) => {
     if (req.url === '/sandbox' || req.url?.startsWith('/sandbox/') || req.url?.startsWith('/sandbox?')) {
       res.setHeader('Content-Security-Policy', SANDBOX_CSP);
     }
-    if (req.headers.origin === 'null') res.setHeader('Access-Control-Allow-Origin', '*');
+    if (req.headers.origin === 'null' && sandboxModule(req.url)) res.setHeader('Access-Control-Allow-Origin', '*');
     next();
   };
   return {

@@ -78,7 +78,7 @@ switch (command) {
     const token = newSubmitterToken();
     const created = store.createSubmitter(submitter, hashToken(token), limits, Date.now());
     store.close();
-    if (!created) fail(`a token named "${submitter}" exists; revoke it first to replace it`);
+    if (!created) fail(`the name "${submitter}" is taken (names are never reused, even after revoke, so a new token never sees old jobs); choose another`);
     console.log(
       `Created submitter token "${submitter}" (at most ${limits.maxRunning} jobs at once, ${limits.maxInputs} inputs per job, ${limits.perMinute} jobs a minute).`,
     );

@@ -66,7 +66,10 @@ describe('submitter tokens', () => {
   it('refuses a name in use, an invalid name, and a bad limit, with exit code 2 and the reason', async () => {
     hub = await startTestHub();
     await createToken('alice');
-    expect(await tokenCli('create', 'alice')).toMatchObject({ code: 2, stderr: expect.stringContaining('"alice" exists') });
+    expect(await tokenCli('create', 'alice')).toMatchObject({ code: 2, stderr: expect.stringContaining('"alice" is taken') });
+    // Not even after revoking: a new token must not inherit the old one's jobs.
+    expect((await tokenCli('revoke', 'alice')).code).toBe(0);
+    expect(await tokenCli('create', 'alice')).toMatchObject({ code: 2, stderr: expect.stringContaining('"alice" is taken') });
     expect(await tokenCli('create', 'no spaces')).toMatchObject({ code: 2, stderr: expect.stringContaining('NAME must be') });
     expect(await tokenCli('create', 'bob', '--per-minute', '0')).toMatchObject({ code: 2, stderr: expect.stringContaining('--per-minute must be') });
     expect(await tokenCli('revoke', 'nobody')).toMatchObject({ code: 2, stderr: expect.stringContaining('no active token') });

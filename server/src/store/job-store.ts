@@ -231,7 +231,7 @@ export interface JobStore {
 
   /** The submitter whose token hashes to `tokenHash`, unless revoked. */
   findSubmitter(tokenHash: string): Submitter | null;
-  /** Creates a submitter, or gives a revoked one's name a new token; false when the name is taken by a live token. */
+  /** Creates a submitter; false when the name was ever used (names are not reused, so no token inherits old jobs). */
   createSubmitter(name: string, tokenHash: string, limits: SubmitterLimits, now: number): boolean;
   listSubmitters(): Submitter[];
   /** False when there is no live submitter of that name. */

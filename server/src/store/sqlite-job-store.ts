@@ -410,14 +410,12 @@ export class SqliteJobStore implements JobStore {
 
   createSubmitter(name: string, tokenHash: string, limits: SubmitterLimits, now: number): boolean {
     return this.db.transaction(() => {
-      const existing = this.db.prepare<[string], SubmitterRow>('SELECT * FROM submitters WHERE name = ?').get(name);
-      if (existing && existing.revoked_at === null) return false;
+      // A name is never reused, revoked or not: jobs are owned by name, and a new token must not inherit old jobs.
+      if (this.db.prepare<[string], SubmitterRow>('SELECT * FROM submitters WHERE name = ?').get(name)) return false;
       this.db
         .prepare(
           `INSERT INTO submitters (name, token_hash, max_running, max_inputs, per_minute, created_at, revoked_at)
-             VALUES (?, ?, ?, ?, ?, ?, NULL)
-           ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, max_running = excluded.max_running,
-             max_inputs = excluded.max_inputs, per_minute = excluded.per_minute, created_at = excluded.created_at, revoked_at = NULL`,
+             VALUES (?, ?, ?, ?, ?, ?, NULL)`,
         )
         .run(name, tokenHash, limits.maxRunning, limits.maxInputs, limits.perMinute, now);
       return true;

@@ -22,5 +22,23 @@ const api = {
 };
 export type SandboxApi = typeof api;
 
-// Only the page that embeds this frame talks to it; the worker (job code) can only answer the calls it gets.
-Comlink.expose(api, Comlink.windowEndpoint(self.parent, self, '*'));
+// Only the page that embeds this frame talks to it (messages from any other window are ignored); the worker (job
+// code) can only answer the calls it gets.
+const fromParent = new WeakMap<object, (event: Event) => void>();
+const parentEndpoint: Comlink.Endpoint = {
+  postMessage: (message: unknown, transfer?: Transferable[]) => self.parent.postMessage(message, '*', transfer),
+  addEventListener: (type: string, listener: EventListenerOrEventListenerObject) => {
+    const filtered = (event: Event) => {
+      if ((event as MessageEvent).source !== self.parent) return;
+      if (typeof listener === 'function') listener(event);
+      else listener.handleEvent(event);
+    };
+    fromParent.set(listener, filtered);
+    self.addEventListener(type, filtered);
+  },
+  removeEventListener: (type: string, listener: EventListenerOrEventListenerObject) => {
+    const filtered = fromParent.get(listener);
+    if (filtered) self.removeEventListener(type, filtered);
+  },
+};
+Comlink.expose(api, parentEndpoint);

@@ -76,6 +76,7 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
       if (battery && !cancelled) (battery.charging ? session.resume('battery') : session.pause('battery'));
     };
     void getBattery().then((b) => {
+      if (cancelled) return;
       battery = b;
       apply();
       b.addEventListener('chargingchange', apply);

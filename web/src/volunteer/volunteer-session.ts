@@ -257,6 +257,8 @@ export class VolunteerSession {
       this.dropAllWork();
       this.pool.dispose();
       this.pool = this.options.createPool(next);
+      for (const timer of this.restTimers) clearTimeout(timer);
+      this.restTimers.clear();
       this.resting = 0;
       this.sendStatus();
       if (heldWork) this.reconnect();
@@ -452,7 +454,8 @@ export class VolunteerSession {
   private runItem({ lease, item }: QueuedItem, submit: (task: PoolTask) => Promise<PoolOutcome> | null): boolean {
     const { jobId, code, timeoutMs } = lease.grant;
     let startedAt = this.now();
-    const pending = submit({ jobId, code, timeoutMs, input: item.input, onStart: () => (startedAt = this.now()) });
+    const owner = lease.grant.owner ?? null;
+    const pending = submit({ jobId, code, timeoutMs, input: item.input, owner, onStart: () => (startedAt = this.now()) });
     if (!pending) return false;
     pending.then(
       (outcome) => this.finishItem(lease, item, outcome, this.now() - startedAt),

@@ -109,6 +109,27 @@ describe('WorkerPool', () => {
     expect(pool.idle).toBe(2);
     expect(vi.getTimerCount()).toBe(0);
   });
+  it("never runs one owner's code in a runner that ran another's, and reuses a runner for the same owner", async () => {
+    const solo = new WorkerPool(1, () => {
+      const r = createInProcessRunner();
+      runners.push(r);
+      return r;
+    });
+    try {
+      const before = runners.length;
+      await solo.run(task({ jobId: 'a1', owner: 'alice', input: 2 }));
+      await solo.run(task({ jobId: 'a2', owner: 'alice', input: 3 }));
+      expect(runners.length).toBe(before); // same owner: same runner
+      await expect(solo.run(task({ jobId: 'b1', owner: 'bob', input: 4 }))).resolves.toEqual({ ok: true, json: '16' });
+      expect(runners.length).toBe(before + 1);
+      expect(runners[before - 1]?.terminated).toBe(true);
+      await solo.run(task({ jobId: 'admin', owner: null, input: 5 }));
+      expect(runners.length).toBe(before + 2);
+    } finally {
+      solo.dispose();
+    }
+  });
+
   describe('posting the next input behind a running one', () => {
     const hang = '(n) => (n === 0 ? new Promise(() => {}) : n * 2)';
 

@@ -20,6 +20,11 @@ export interface PoolTask {
   input: JsonValue;
   /** Called when the run starts on its runner (at once, or when the run ahead of it ends). */
   onStart?: () => void;
+  /**
+   * Who submitted the job (a submitter's name; null for the hub's operator). A runner only ever runs code of one
+   * owner: job code of one submitter could otherwise watch or answer another's calls in a shared runner.
+   */
+  owner?: string | null;
 }
 
 /** `null` when the run was abandoned (job stopped, pause, shutdown): nothing is to be reported for it. */
@@ -56,6 +61,8 @@ interface Slot {
   handle: RunnerHandle;
   /** Job whose code the runner has loaded; a job's code never changes, so the id stands for it. */
   loadedJobId: string | null;
+  /** Owner of the code this runner has run; undefined for a fresh runner. */
+  usedBy: string | null | undefined;
   run: Run | null;
   next: Next | null;
 }
@@ -68,7 +75,7 @@ export class WorkerPool {
     private readonly createRunner: () => RunnerHandle,
     private readonly timers: Timers = realTimers,
   ) {
-    for (let i = 0; i < size; i++) this.slots.push({ handle: createRunner(), loadedJobId: null, run: null, next: null });
+    for (let i = 0; i < size; i++) this.slots.push({ handle: createRunner(), loadedJobId: null, usedBy: undefined, run: null, next: null });
   }
 
   get size(): number {
@@ -126,6 +133,9 @@ export class WorkerPool {
       },
     };
     slot.run = run;
+    const owner = task.owner ?? null;
+    if (!posted && slot.usedBy !== undefined && slot.usedBy !== owner) this.replace(slot); // a fresh runner per owner
+    slot.usedBy = owner;
     const handle = slot.handle;
     task.onStart?.();
     // The budget covers starting the runner too, so a runner that never becomes ready cannot hold the run forever.
@@ -204,5 +214,6 @@ export class WorkerPool {
     slot.handle.terminate();
     slot.handle = this.createRunner();
     slot.loadedJobId = null;
+    slot.usedBy = undefined;
   }
 }
