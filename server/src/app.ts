@@ -75,10 +75,18 @@ export function createHub(options: HubOptions): Hub {
   options.store.observeCommits?.((seconds, calls) => metrics.groupCommitted(seconds, calls));
   const meter = new ThroughputMeter(300);
   const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;
-  const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES });
+  const origins = new OriginPolicy(options.allowedOrigins ?? []);
+  const io = new Server(httpServer, {
+    serveClient: false,
+    maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
+    // Every transport's handshake, long-polling included (DNS rebinding: see OriginPolicy.allowsHandshake).
+    allowRequest: (req, callback) => {
+      const allowed = origins.allowsHandshake(req.headers);
+      callback(allowed ? null : 'origin_not_allowed', allowed);
+    },
+  });
   const devices = io.of(DEVICE_NAMESPACE) as DeviceNamespace;
   const dashboards = io.of(DASHBOARD_NAMESPACE) as DashboardNamespace;
-  const origins = new OriginPolicy(options.allowedOrigins ?? []);
   httpServer.on('listening', () => origins.addOwn(httpServer.address()));
   // First: a page of another origin gets nothing, not even a connection slot (cross-site WebSocket hijacking).
   devices.use(originMiddleware(origins));

@@ -1,5 +1,6 @@
 /** Origin allow-list: a page of another site cannot use the hub's Socket.IO (cross-site WebSocket hijacking) or API; agents and scripts without Origin can. */
 import { afterEach, describe, expect, it } from 'vitest';
+import { request } from 'node:http';
 import { io } from 'socket.io-client';
 import { DASHBOARD_NAMESPACE, DEVICE_NAMESPACE, PROTOCOL_VERSION } from '@edgeswarm/shared';
 import { startTestHub, TEST_TOKEN, type TestHub } from './support/test-hub.ts';
@@ -74,5 +75,29 @@ describe('origin allow-list', () => {
     await hub.close();
     hub = await startTestHub({ allowedOrigins: '*' });
     expect(await connect(DASHBOARD_NAMESPACE, 'http://anything.example')).toBe('connected');
+  });
+
+  it('refuses a browser long-polling handshake on a rebound host name, which carries no Origin (DNS rebinding)', async () => {
+    hub = await startTestHub();
+    const { port } = new URL(hub.url);
+    const handshake = (headers: Record<string, string>) =>
+      new Promise<number>((ok, fail) => {
+        const req = request(
+          { host: '127.0.0.1', port, path: '/socket.io/?EIO=4&transport=polling', method: 'GET', headers },
+          (res) => {
+            res.resume();
+            ok(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', fail);
+        req.end();
+      });
+    const browser = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' };
+    expect(await handshake({ host: `rebound.example:${port}`, ...browser })).toBe(403);
+    expect(await handshake({ host: `127.0.0.1:${port}`, ...browser })).toBe(200);
+    expect(await handshake({ host: `localhost:${port}`, ...browser })).toBe(200);
+    // A Node agent may reach the hub by any name: no Origin, no Sec-Fetch headers.
+    expect(await handshake({ host: `my-hub.lan:${port}` })).toBe(200);
+    // With an Origin, the namespaces decide (and say why: see the first test).
   });
 });

@@ -117,6 +117,11 @@ describe('submitter tokens', () => {
     expect(third.body.error.message).toMatch(/at most 2 jobs a minute/);
     expect(Number(third.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(Number(third.retryAfter)).toBeLessThanOrEqual(60);
+    // Deleting its jobs does not make room within the minute.
+    const mine = (await call<{ jobs: Job[] }>(twice, 'GET', '/api/jobs')).body.jobs;
+    for (const j of mine) expect((await call(twice, 'DELETE', `/api/jobs/${j.id}`)).status).toBe(204);
+    await new Promise((ok) => setTimeout(ok, 300)); // the purge runs in the background
+    expect((await call(twice, 'POST', '/api/jobs', job('d'))).status).toBe(429);
 
     const small = await createToken('small', '--max-inputs', '10');
     const big = await call<{ error: { code: string; message: string } }>(small, 'POST', '/api/jobs', job('big', { range: { start: 0, end: 11 } }));

@@ -68,6 +68,28 @@ export class OriginPolicy {
     return this.allowed.has(origin);
   }
 
+  /** Whether `host` (a Host header) names the hub as one of its admitted origins does. */
+  allowsHost(host: string | undefined): boolean {
+    if (this.any) return true;
+    if (!host) return false;
+    for (const origin of this.allowed) if (new URL(origin).host === host.toLowerCase()) return true;
+    return false;
+  }
+
+  /**
+   * A Socket.IO (engine.io) handshake on any transport. A browser's same-origin long-polling request carries no
+   * Origin, so a page on a rebound name (DNS rebinding) is told apart by its Host header; browsers mark their
+   * requests with Sec-Fetch-* headers, Node agents and scripts send neither those nor Origin and may use any name.
+   * A handshake with an Origin passes here: the namespaces check it and refuse with a reason the page can show.
+   */
+  allowsHandshake(headers: Record<string, string | string[] | undefined>): boolean {
+    if (typeof headers['origin'] === 'string') return true;
+    const browser = headers['sec-fetch-site'] !== undefined || headers['sec-fetch-mode'] !== undefined;
+    if (!browser) return true;
+    const host = headers['host'];
+    return this.allowsHost(typeof host === 'string' ? host : undefined);
+  }
+
   /** The allowed origins, for the start-up log. */
   describe(): string {
     return this.any ? 'any origin' : [...this.allowed].join(', ');

@@ -144,7 +144,7 @@ describe('SqliteJobStore', () => {
 
   it('migrates a version 1 database to the current schema, keeping its jobs, with priority 0', () => {
     const job = store.createJob(spec({ code: '(x) => x', inputs: [1] }), NOW);
-    store.db.exec(`DROP TABLE submitters; DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;
+    store.db.exec(`DROP TABLE submissions; DROP TABLE submitters; DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;
       ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime;
       DROP INDEX leases_open_by_job; ALTER TABLE leases DROP COLUMN reported;
       ALTER TABLE leases DROP COLUMN speculative; ALTER TABLE subtasks DROP COLUMN copies`);

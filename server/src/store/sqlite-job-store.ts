@@ -37,6 +37,9 @@ import type {
   WorkCounts,
 } from './job-store.ts';
 
+/** Submissions of submitter tokens are remembered this long (the per-minute limit needs one minute). */
+const SUBMISSIONS_KEPT_MS = 3_600_000;
+
 /** Elements of an inputs array stored per row. */
 export const INPUT_CHUNK = 1024;
 const ACTIVE = `status IN ('queued', 'running') AND deleted = 0`;
@@ -367,6 +370,10 @@ export class SqliteJobStore implements JobStore {
         spec.priority,
         owner,
       );
+      if (owner !== null) {
+        this.db.prepare('DELETE FROM submissions WHERE at < ?').run(now - SUBMISSIONS_KEPT_MS);
+        this.db.prepare('INSERT INTO submissions (owner, at) VALUES (?, ?)').run(owner, now);
+      }
       if (spec.inputs.kind === 'array') {
         const values = spec.inputs.values;
         for (let c = 0; c * INPUT_CHUNK < values.length; c++) {
@@ -435,10 +442,11 @@ export class SqliteJobStore implements JobStore {
       this.db
         .prepare<[string], { n: number }>(`SELECT count(*) AS n FROM jobs WHERE owner = ? AND ${ACTIVE}`)
         .get(name)?.n ?? 0;
+    // From the submissions log, not the jobs: deleting jobs must not make room.
     const recent = this.db
-      .prepare<[string, number], { created_at: number }>('SELECT created_at FROM jobs WHERE owner = ? AND created_at > ? ORDER BY created_at')
+      .prepare<[string, number], { at: number }>('SELECT at FROM submissions WHERE owner = ? AND at > ? ORDER BY at')
       .all(name, since)
-      .map((r) => r.created_at);
+      .map((r) => r.at);
     return { active, recent };
   }
 

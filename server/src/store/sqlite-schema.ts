@@ -1,7 +1,7 @@
 /** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 const V1 = `
 CREATE TABLE jobs (
@@ -126,6 +126,15 @@ ALTER TABLE jobs ADD COLUMN owner TEXT;
 CREATE INDEX jobs_by_owner ON jobs (owner, seq) WHERE deleted = 0;
 `;
 
+/** Version 6: when each submitter submitted (kept an hour), so deleting jobs does not reset the per-minute limit. */
+const V6 = `
+CREATE TABLE submissions (
+  owner TEXT NOT NULL,
+  at    INTEGER NOT NULL
+);
+CREATE INDEX submissions_by_owner ON submissions (owner, at);
+`;
+
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
 export function prepareDatabase(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
@@ -146,6 +155,7 @@ export function prepareDatabase(db: Database.Database): void {
     [3, V3],
     [4, V4],
     [5, V5],
+    [6, V6],
   ];
   for (const [target, sql] of migrations) {
     if (version >= target) continue;
