@@ -57,8 +57,8 @@ async function results(api: Api, id: string, count: number): Promise<{ results: 
   return api('GET', `/api/jobs/${id}/results?offset=0&limit=${count}`);
 }
 
-function spawnAgent(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/agent/main.ts', ...args], {
+function spawnAgent(args: string[], nodeFlags: string[] = []): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', 'src/agent/main.ts', ...args], {
     cwd: SERVER_DIR,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -161,6 +161,26 @@ describe('npm run device (the CLI as a process)', () => {
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     expect(performance.now() - stoppedAt).toBeLessThan(5_000);
+  });
+
+  it("runs under Node's permission model: reads anywhere, writes only its id file's folder, starts its worker threads", async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    const dir = tempDir();
+    // The flags of `npm run device:locked`, with the id file's folder as the one writable place.
+    const agent = spawnAgent(['--hub', hub.url, '--threads', '1', '--id-file', join(dir, 'ids.json')], [
+      '--experimental-permission',
+      '--allow-fs-read=*',
+      `--allow-fs-write=${dir}`,
+      '--allow-worker',
+    ]);
+    await waitFor(() => (agent.output().includes('connected to the hub') ? true : undefined), 20_000, 'the locked-down agent to connect');
+    expect(agent.output()).toContain('Permission is an experimental feature');
+    const { body: job } = await hub.api<Job>('POST', '/api/jobs', { code: '(n) => n * 5', inputs: [1, 2, 3], reduce: 'sum' });
+    const done = await finished(async (m, p) => (await hub.api(m, p)).body as never, job.id);
+    expect(done.result).toBe(30);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
   });
 
   it('exits 2 naming a bad flag', async () => {
