@@ -47,7 +47,7 @@ describe('origin allow-list', () => {
     hub = await startTestHub();
     for (const namespace of [DASHBOARD_NAMESPACE, DEVICE_NAMESPACE]) {
       expect(await connect(namespace, 'http://evil.example')).toBe('origin_not_allowed');
-      expect(await connect(namespace, 'null')).toBe('origin_not_allowed');
+      expect(await connect(namespace, 'null')).not.toBe('connected'); // refused before any session (see below)
       // DNS rebinding: another name for the same address is not the hub's origin.
       expect(await connect(namespace, hub.url.replace('127.0.0.1', 'rebound.example'))).toBe('origin_not_allowed');
       expect(await connect(namespace, hub.url)).toBe('connected');
@@ -98,6 +98,8 @@ describe('origin allow-list', () => {
     expect(await handshake({ host: `localhost:${port}`, ...browser })).toBe(200);
     // A Node agent may reach the hub by any name: no Origin, no Sec-Fetch headers.
     expect(await handshake({ host: `my-hub.lan:${port}` })).toBe(200);
-    // With an Origin, the namespaces decide (and say why: see the first test).
+    // A sandboxed frame (job code importing a hub URL) gets no engine.io session at all.
+    expect(await handshake({ host: `127.0.0.1:${port}`, origin: 'null' })).toBe(403);
+    // With any other Origin, the namespaces decide (and say why: see the first test).
   });
 });

@@ -83,7 +83,10 @@ export class OriginPolicy {
    * A handshake with an Origin passes here: the namespaces check it and refuse with a reason the page can show.
    */
   allowsHandshake(headers: Record<string, string | string[] | undefined>): boolean {
-    if (typeof headers['origin'] === 'string') return true;
+    const origin = headers['origin'];
+    // `Origin: null` is a sandboxed frame, such as job code importing a hub URL: no session for it at all.
+    if (origin === 'null') return this.any;
+    if (typeof origin === 'string') return true;
     const browser = headers['sec-fetch-site'] !== undefined || headers['sec-fetch-mode'] !== undefined;
     if (!browser) return true;
     const host = headers['host'];
