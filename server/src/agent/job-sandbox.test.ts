@@ -54,6 +54,7 @@ describe('JobSandbox', () => {
       `() => ({ then(resolve) { resolve(resolve.${probe}) } })`,
       `async () => { let seen = "none"; class Spy extends Promise { constructor(ex) { super(ex); seen = ex.${probe} } }; Promise.prototype.constructor = Spy; await Promise.resolve(1).then(() => 2); return seen }`,
       `() => { let seen = "none"; Object.defineProperty(Promise.prototype, "constructor", { get() { seen = "read"; return undefined } }); return { then(r) { r(seen) } } }`,
+      `() => performance.now.${probe}`,
       `() => { Error.prepareStackTrace = (e, frames) => frames.map((f) => { const t = f.getThis(), fn = f.getFunction(); return (t ? t.${probe} : "") + (fn ? fn.${probe} : "") }).join(""); return new Error().stack.replaceAll("undefined", "") }`,
     ];
     const seen: unknown[] = [];
@@ -63,7 +64,13 @@ describe('JobSandbox', () => {
       if (outcome.ok) seen.push(JSON.parse(outcome.json));
     }
     // 'object' would mean a host function was reached: typeof process in the host realm.
-    expect(seen).toEqual(['undefined', 'undefined', 'undefined', 'undefined', 'undefined', 'none', '']);
+    expect(seen).toEqual(['undefined', 'undefined', 'undefined', 'undefined', 'undefined', 'none', 'undefined', '']);
+  });
+
+  it('gives job code performance.now(), as browsers do in workers', async () => {
+    const outcome = await run('() => { const a = performance.now(); const end = Date.now() + 20; while (Date.now() < end); return performance.now() - a; }');
+    expect(outcome.ok).toBe(true);
+    if (outcome.ok) expect(Number(outcome.json)).toBeGreaterThanOrEqual(19);
   });
 
   it('interrupts a synchronous endless loop with the vm timeout and stays usable', async () => {

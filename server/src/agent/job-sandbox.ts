@@ -12,6 +12,14 @@ import { errorText, toResultJson, type RunOutcome } from '@edgeswarm/shared';
  */
 const PRELUDE = `(function () {
   'use strict';
+  // performance.now(), as browsers give workers, made here from the context's own Date: no host object enters the
+  // context (a host function's constructor would lead back to the host). Millisecond resolution.
+  const origin = Date.now();
+  const now = Date.now;
+  Object.defineProperty(globalThis, 'performance', {
+    value: Object.freeze({ __proto__: null, timeOrigin: origin, now: () => now() - origin }),
+    enumerable: false,
+  });
   const parse = JSON.parse;
   const P = Promise;
   const then = P.prototype.then;
