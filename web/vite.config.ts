@@ -7,7 +7,7 @@ const hub = `http://127.0.0.1:${process.env.HUB_PORT ?? 8080}`;
 
 // The same headers the hub sends (a relative import: Vite bundles it into the config, unlike a workspace package).
 import { createHash } from 'node:crypto';
-import { SANDBOX_CSP, SECURITY_HEADERS, pageCsp } from '../shared/src/http/security-headers.ts';
+import { SECURITY_HEADERS, pageCsp, sandboxCspFor } from '../shared/src/http/security-headers.ts';
 
 const securityHeaders = { ...SECURITY_HEADERS };
 
@@ -21,21 +21,19 @@ const page = (path: string) => fileURLToPath(new URL(path, import.meta.url));
  * Modules the dev sandbox frame loads (cross-origin, Origin: null): its own code, the runner bundle and pre-bundled
  * dependencies; never files by path (/@fs), raw or URL imports, or anything else of the project.
  */
+const DEV_SANDBOX_PATHS = ['/src/sandbox/', '/node_modules/.vite/deps/', '/@id/__x00__virtual:edgeswarm-runner-source', '/@vite/client', '/@vite/env'];
+
 function sandboxModule(url: string | undefined): boolean {
   if (!url || /[?&](raw|url|inline|worker|sharedworker)\b/.test(url) || url.includes('/@fs/') || url.includes('..')) return false;
-  return (
-    url.startsWith('/src/sandbox/') ||
-    url.startsWith('/node_modules/.vite/deps/') ||
-    url.startsWith('/@id/__x00__virtual:edgeswarm-runner-source') ||
-    url.startsWith('/@vite/client') ||
-    url.startsWith('/@vite/env')
-  );
+  return DEV_SANDBOX_PATHS.some((path) => url.startsWith(path));
 }
 
 function sandboxFrame(): Plugin {
   const headers: Connect.NextHandleFunction = (req, res, next) => {
     if (req.url === '/sandbox' || req.url?.startsWith('/sandbox/') || req.url?.startsWith('/sandbox?')) {
-      res.setHeader('Content-Security-Policy', SANDBOX_CSP);
+      // As the hub does, with the paths the dev server serves the frame's modules from.
+      const origin = `http://${req.headers.host ?? 'localhost:5173'}`;
+      res.setHeader('Content-Security-Policy', sandboxCspFor(origin, DEV_SANDBOX_PATHS));
     }
     if (req.headers.origin === 'null' && sandboxModule(req.url)) res.setHeader('Access-Control-Allow-Origin', '*');
     next();

@@ -57,6 +57,6 @@ export type {
   HubToDashboardEvents,
 } from './protocol/events.ts';
 export { compileJobFunction, toResultJson, runJobFunction, errorText, type JobFunction, type RunOutcome } from './runtime/job-function.ts';
-export { SECURITY_HEADERS, SANDBOX_CSP, SANDBOX_HEADERS, PAGE_CSP, pageCsp } from './http/security-headers.ts';
+export { SECURITY_HEADERS, SANDBOX_CSP, SANDBOX_HEADERS, PAGE_CSP, pageCsp, sandboxCsp, sandboxCspFor } from './http/security-headers.ts';
 export { ResultOutbox, type OutboxOptions } from './client/result-outbox.ts';
 export { RunPace, TARGET_HELD_MS, MAX_BATCH_PER_THREAD, LONG_RUN_MS } from './client/run-pace.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { PAGE_CSP, SANDBOX_CSP, SECURITY_HEADERS, limits, type HubStats } from '@edgeswarm/shared';
+import { PAGE_CSP, SANDBOX_CSP, SECURITY_HEADERS, limits, sandboxCspFor, type HubStats } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
@@ -168,7 +168,9 @@ function mountWebApp(app: Hono, webRoot: string): void {
   // The job sandbox frame: its own CSP makes it an opaque origin without network (see SANDBOX_CSP).
   const sandbox = page('sandbox/index.html');
   const sandboxed = async (c: Context) => {
-    c.header('Content-Security-Policy', SANDBOX_CSP);
+    const host = c.req.header('host');
+    const scheme = new URL(c.req.url).protocol === 'https:' ? 'https' : 'http';
+    c.header('Content-Security-Policy', host && /^[A-Za-z0-9.\-\[\]:]+$/.test(host) ? sandboxCspFor(`${scheme}://${host}`) : SANDBOX_CSP);
     return sandbox(c);
   };
   app.get('/sandbox', sandboxed);

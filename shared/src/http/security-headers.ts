@@ -34,16 +34,29 @@ export const PAGE_CSP = pageCsp();
  * import(), importScripts), no frames; scripts only from the hub, `eval` because job code is a
  * string, and workers only from blob: URLs (the frame's runner, which inherits this policy).
  */
-export const SANDBOX_CSP = [
-  'sandbox allow-scripts',
-  "default-src 'none'",
-  "script-src 'self' 'unsafe-eval' blob:",
-  'worker-src blob:',
-  "connect-src 'none'",
-  "frame-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-].join('; ');
+export function sandboxCsp(scriptSources: readonly string[] = ["'self'"]): string {
+  return [
+    'sandbox allow-scripts',
+    "default-src 'none'",
+    ['script-src', ...scriptSources, "'unsafe-eval'", 'blob:'].join(' '),
+    'worker-src blob:',
+    "connect-src 'none'",
+    "frame-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
+
+/**
+ * The frame's scripts come only from the hub's `/assets/` (where the built frame's bundle lives), so job code cannot
+ * `import()` any other URL of the hub either. `origin` is the hub as the request named it (scheme://host).
+ */
+export function sandboxCspFor(origin: string, paths: readonly string[] = ['/assets/']): string {
+  return sandboxCsp(paths.map((p) => origin + p));
+}
+
+/** With `'self'`: the policy where the hub's name is not known. */
+export const SANDBOX_CSP = sandboxCsp();
 
 export const SANDBOX_HEADERS: Readonly<Record<string, string>> = {
   ...SECURITY_HEADERS,
