@@ -523,22 +523,30 @@ export class SqliteJobStore implements JobStore {
       const fromQueue = indexes.length;
       const fresh = Math.min(max - fromQueue, job.total - job.next_index);
       for (let i = 0; i < fresh; i++) indexes.push(job.next_index + i);
-      const lease: LeaseRecord = {
-        id: newId('lease_'),
-        jobId: job.id,
-        deviceId: request.deviceId,
-        connId: request.connId,
-        deadline: request.deadline,
-        items: indexes,
-      };
-      const maxDeadline = request.deadline + indexes.length * job.timeout_ms;
-      this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes), 0);
-      for (const idx of indexes.slice(0, fromQueue)) this.q.leaseQueued.run(lease.id, job.seq, idx);
-      for (const idx of indexes.slice(fromQueue)) this.q.leaseFresh.run(job.seq, idx, lease.id);
+      const active = this.openLease(job, request, indexes, false);
+      for (const idx of indexes.slice(0, fromQueue)) this.q.leaseQueued.run(active.lease.id, job.seq, idx);
+      for (const idx of indexes.slice(fromQueue)) this.q.leaseFresh.run(job.seq, idx, active.lease.id);
       this.q.jobLeased.run(fromQueue, fresh, indexes.length, request.now, indexes.length / priorityWeight(job.priority), job.seq);
-      this.q.deviceWorking.run(request.deviceId);
-      return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms, jobName: job.name, owner: job.owner };
+      return active;
     })();
+  }
+
+  /** Inserts a lease of `indexes` (its lifetime capped at TTL + one timeout per input) and marks the device working. */
+  private openLease(job: JobRow, request: LeaseRequest, indexes: number[], speculative: boolean): ActiveLease {
+    const lease: LeaseRecord = {
+      id: newId('lease_'),
+      jobId: job.id,
+      deviceId: request.deviceId,
+      connId: request.connId,
+      deadline: request.deadline,
+      items: indexes,
+    };
+    const maxDeadline = request.deadline + indexes.length * job.timeout_ms;
+    this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes), speculative ? 1 : 0);
+    this.q.deviceWorking.run(request.deviceId);
+    const active: ActiveLease = { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms, jobName: job.name, owner: job.owner };
+    if (speculative) active.speculative = true;
+    return active;
   }
 
   leaseTail(request: LeaseRequest): ActiveLease | null {
@@ -547,19 +555,9 @@ export class SqliteJobStore implements JobStore {
       for (const job of this.q.jobsInTail.all()) {
         const indexes = this.q.tailCandidates.all(job.seq, request.deviceId, request.max).map((r) => r.idx);
         if (indexes.length === 0) continue;
-        const lease: LeaseRecord = {
-          id: newId('lease_'),
-          jobId: job.id,
-          deviceId: request.deviceId,
-          connId: request.connId,
-          deadline: request.deadline,
-          items: indexes,
-        };
-        const maxDeadline = request.deadline + indexes.length * job.timeout_ms;
-        this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes), 1);
+        const active = this.openLease(job, request, indexes, true);
         for (const idx of indexes) this.q.markCopy.run(job.seq, idx);
-        this.q.deviceWorking.run(request.deviceId);
-        return { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms, jobName: job.name, owner: job.owner, speculative: true };
+        return active;
       }
       return null;
     })();
