@@ -59,4 +59,12 @@ export type {
 export { compileJobFunction, toResultJson, runJobFunction, errorText, type JobFunction, type RunOutcome } from './runtime/job-function.ts';
 export { SECURITY_HEADERS, SANDBOX_CSP, SANDBOX_HEADERS, PAGE_CSP, pageCsp, sandboxCsp, sandboxCspFor } from './http/security-headers.ts';
 export { ResultOutbox, type OutboxOptions } from './client/result-outbox.ts';
+export {
+  FLUSH_DELAY_MS,
+  IDLE_POLL_MS,
+  MAX_BATCH_CHARS,
+  REFUSED_RETRY_MS,
+  REQUEST_TIMEOUT_MS,
+  SUBMIT_TIMEOUT_MS,
+} from './client/device-timing.ts';
 export { RunPace, TARGET_HELD_MS, MAX_BATCH_PER_THREAD, LONG_RUN_MS } from './client/run-pace.ts';

@@ -41,16 +41,8 @@ export interface NodeDeviceOptions {
   reconnectDelayMaxMs?: number;
 }
 
-export const REQUEST_TIMEOUT_MS = 10_000;
-export const SUBMIT_TIMEOUT_MS = 10_000;
-/** While idle the device asks for work this often, besides on `work:available`. */
-export const IDLE_POLL_MS = 3_000;
-/** Results of one lease that finish within this window travel in one `work:submit`. */
-export const FLUSH_DELAY_MS = 50;
-/** A batch this large (in characters of result JSON) goes at once. */
-export const MAX_BATCH_CHARS = 256 * 1024;
-/** After the hub refused the connection in its middleware (too many connections): Socket.IO does not retry those. */
-export const REFUSED_RETRY_MS = 5_000;
+import { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS } from '@edgeswarm/shared';
+export { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS };
 
 interface HeldLease {
   grant: LeaseGrant;

@@ -82,15 +82,8 @@ export interface VolunteerSnapshot {
   statusText: string;
 }
 
-export const REQUEST_TIMEOUT_MS = 10_000;
-export const SUBMIT_TIMEOUT_MS = 10_000;
-/** While idle the device asks for work this often, besides on `work:available`. */
-export const IDLE_POLL_MS = 3_000;
-/** Results of one lease that finish within this window travel in one `work:submit`. */
-export const FLUSH_DELAY_MS = 50;
-/** A batch this large (in characters of result JSON) goes at once. */
-export const MAX_BATCH_CHARS = 256 * 1024;
-export const REFUSED_RETRY_MS = 5_000;
+import { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS } from '@edgeswarm/shared';
+export { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS };
 const NOTIFY_INTERVAL_MS = 100;
 
 interface HeldLease {
