@@ -34,6 +34,8 @@ export function parseOrigin(text: string): string | null {
 
 export class OriginPolicy {
   private readonly allowed = new Set<string>();
+  /** `host[:port]` of each allowed origin, for browser handshakes without Origin. */
+  private readonly hosts = new Set<string>();
   private readonly any: boolean;
 
   /** `extra`: origins allowed besides the hub's own, or `'*'` for any origin. */
@@ -43,7 +45,7 @@ export class OriginPolicy {
       for (const text of extra) {
         const origin = parseOrigin(text);
         if (origin === null) throw new Error(`not an http(s) origin: ${JSON.stringify(text)}`);
-        this.allowed.add(origin);
+        this.admit(origin);
       }
     }
   }
@@ -58,7 +60,7 @@ export class OriginPolicy {
     else hosts.add(address.family === 'IPv6' ? `[${address.address}]` : address.address);
     for (const host of hosts) {
       const origin = parseOrigin(`http://${host}:${port}`);
-      if (origin) this.allowed.add(origin);
+      if (origin) this.admit(origin);
     }
   }
 
@@ -71,9 +73,12 @@ export class OriginPolicy {
   /** Whether `host` (a Host header) names the hub as one of its admitted origins does. */
   allowsHost(host: string | undefined): boolean {
     if (this.any) return true;
-    if (!host) return false;
-    for (const origin of this.allowed) if (new URL(origin).host === host.toLowerCase()) return true;
-    return false;
+    return host !== undefined && this.hosts.has(host.toLowerCase());
+  }
+
+  private admit(origin: string): void {
+    this.allowed.add(origin);
+    this.hosts.add(new URL(origin).host);
   }
 
   /**
