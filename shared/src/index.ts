@@ -18,7 +18,17 @@ export {
   type DeviceState,
   type HubStats,
 } from './domain/job.ts';
-export { parseJobSpec, inputCount, type JobSpec, type JobInputs, type ParseResult } from './domain/job-spec.ts';
+export {
+  parseJobSpec,
+  inputCount,
+  VERIFY_MODES,
+  DEFAULT_REPLICATION,
+  type JobSpec,
+  type JobInputs,
+  type ParseResult,
+  type VerifyMode,
+} from './domain/job-spec.ts';
+export { resultsAgree, agreeingGroups, numbersAgree } from './domain/agreement.ts';
 export { rangeAt, rangeLength, type InputRange } from './domain/range.ts';
 export {
   PROTOCOL_VERSION,

@@ -119,6 +119,7 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
     const conn: DeviceConnection = {
       deviceId: hello.deviceId,
       connId: socket.id,
+      address: socket.handshake.address,
       get threads() {
         return socket.data.threads;
       },

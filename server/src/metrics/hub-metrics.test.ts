@@ -22,7 +22,7 @@ async function render(metrics: HubMetrics): Promise<Sample[]> {
   return parsePrometheusText(await metrics.render());
 }
 
-const outcome = (o: Partial<RecordOutcome>): RecordOutcome => ({ accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [], ...o });
+const outcome = (o: Partial<RecordOutcome>): RecordOutcome => ({ accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [], jobsReopened: [], requeued: 0, ...o });
 const fail = (index: number, code: 'work_error' | 'timeout' | 'invalid_result' | 'result_too_large'): CheckedResult => ({ index, ok: false, code, message: 'x' });
 const ok = (index: number): CheckedResult => ({ index, ok: true, json: '1', value: 1 });
 

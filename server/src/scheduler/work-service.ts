@@ -24,6 +24,8 @@ export interface DeviceConnection {
   connId: string;
   /** Threads the device reports; bounds how much work the connection may hold. */
   threads: number;
+  /** Its network address: replicas of one input go to distinct addresses while there are enough. */
+  address?: string;
 }
 
 export interface WorkEvents {
@@ -43,6 +45,8 @@ export interface WorkServiceOptions {
   events: WorkEvents;
   /** Threads of every connected device; used to size leases so work is spread. */
   fleetThreads: () => number;
+  /** Distinct addresses of the connected devices (for spreading replicas); default 0, never compared. */
+  distinctAddresses?: () => number;
   leaseTtlMs?: number;
   /** Runs the next step of a long aggregation later; default `setImmediate`. */
   defer?: (step: () => void) => void;
@@ -109,6 +113,8 @@ export class WorkService {
       now: this.clock.now(),
       deadline: this.clock.monotonic() + this.ttl,
       slowStart: this.options.slowStart !== false,
+      address: conn.address ?? null,
+      distinctAddresses: this.options.distinctAddresses?.() ?? 0,
     });
     if (!active) return null;
     this.afterCommit('lease:committed');
@@ -168,7 +174,8 @@ export class WorkService {
       if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
       for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
       for (const jobId of outcome.jobsToFinalize) this.finalize(jobId);
-      if (outcome.accepted > outcome.completed) this.events.workAvailable();
+      for (const jobId of outcome.jobsReopened) this.events.jobFinished(jobId);
+      if (outcome.requeued > 0 || outcome.jobsReopened.length > 0) this.events.workAvailable();
     });
     return { accepted: outcome.accepted, dropped: outcome.dropped + outcome.rejected };
   }

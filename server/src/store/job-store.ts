@@ -66,12 +66,16 @@ export interface LeaseRequest {
    * and after that a lease holds at most as many inputs as the job has successes.
    */
   slowStart?: boolean;
+  /** The device's network address: replicas of one input go to distinct addresses while there are enough. */
+  address?: string | null;
+  /** Distinct addresses of the connected devices. */
+  distinctAddresses?: number;
 }
 
 /** One outcome of one input, already checked by the hub (JSON parsed, size and type checked). */
 export type CheckedResult =
   | { index: number; ok: true; json: string; value: JsonValue }
-  | { index: number; ok: false; code: Exclude<JobErrorCode, 'device_lost'>; message: string };
+  | { index: number; ok: false; code: Exclude<JobErrorCode, 'device_lost' | 'no_quorum'>; message: string };
 
 export interface RecordOutcome {
   /** Results stored: successes plus failed runs that counted as an attempt. */
@@ -85,6 +89,10 @@ export interface RecordOutcome {
   jobsToFinalize: string[];
   /** Jobs that failed during this call: tell devices to stop them. */
   jobsFailed: string[];
+  /** Inputs that can be leased again (a failed run to retry, a replica slot that opened): idle devices should ask. */
+  requeued: number;
+  /** Verified jobs that must run inputs again (a device caught lying had returned them unchecked): tell devices. */
+  jobsReopened: string[];
 }
 
 export interface ReleaseOutcome {

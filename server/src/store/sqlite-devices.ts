@@ -11,6 +11,9 @@ interface DeviceRow {
   state: DeviceState;
   completed: number;
   failed: number;
+  valid: number;
+  invalid: number;
+  quarantined_at: number | null;
   connected_at: number;
   last_seen_at: number;
 }
@@ -23,6 +26,9 @@ const toDevice = (r: DeviceRow): DeviceInfo => ({
   state: r.state,
   completed: r.completed,
   failed: r.failed,
+  valid: r.valid,
+  invalid: r.invalid,
+  quarantined: r.quarantined_at !== null,
   connectedAt: new Date(r.connected_at).toISOString(),
   lastSeenAt: new Date(r.last_seen_at).toISOString(),
 });

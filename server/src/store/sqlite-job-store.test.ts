@@ -144,7 +144,11 @@ describe('SqliteJobStore', () => {
 
   it('migrates a version 1 database to the current schema, keeping its jobs, with priority 0', () => {
     const job = store.createJob(spec({ code: '(x) => x', inputs: [1] }), NOW);
-    store.db.exec(`DROP TABLE submissions; DROP TABLE submitters; DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;
+    store.db.exec(`DROP TABLE replicas; ALTER TABLE jobs DROP COLUMN verify; ALTER TABLE jobs DROP COLUMN replication;
+      ALTER TABLE jobs DROP COLUMN quorum; ALTER TABLE jobs DROP COLUMN tolerance; ALTER TABLE jobs DROP COLUMN rechecked;
+      ALTER TABLE subtasks DROP COLUMN target; ALTER TABLE devices DROP COLUMN valid; ALTER TABLE devices DROP COLUMN invalid;
+      ALTER TABLE devices DROP COLUMN streak; ALTER TABLE devices DROP COLUMN quarantined_at;
+      DROP TABLE submissions; DROP TABLE submitters; DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;
       ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime;
       DROP INDEX leases_open_by_job; ALTER TABLE leases DROP COLUMN reported;
       ALTER TABLE leases DROP COLUMN speculative; ALTER TABLE subtasks DROP COLUMN copies`);
@@ -152,7 +156,7 @@ describe('SqliteJobStore', () => {
     store.close();
     store = new SqliteJobStore(file);
     expect(store.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    expect(store.getJob(job.id)).toMatchObject({ id: job.id, priority: 0, owner: null });
+    expect(store.getJob(job.id)).toMatchObject({ id: job.id, priority: 0, owner: null, verify: 'none', replication: 1, quorum: 1 });
   });
 
   it('refuses a database written by a newer schema', () => {

@@ -16,6 +16,7 @@ import {
 } from '@edgeswarm/shared';
 import { prepareDatabase } from './sqlite-schema.ts';
 import { DeviceTable } from './sqlite-devices.ts';
+import { VerifiedWork, type DeviceSpot } from './sqlite-verified.ts';
 import { StoreUnavailableError } from './job-store.ts';
 import type {
   ActiveLease,
@@ -72,6 +73,11 @@ interface JobRow {
   priority: number;
   vtime: number;
   owner: string | null;
+  verify: 'none' | 'replicate' | 'adaptive';
+  replication: number;
+  quorum: number;
+  tolerance: number;
+  rechecked: number;
 }
 
 interface LeaseRow {
@@ -130,6 +136,10 @@ function toJob(row: JobRow): Job {
     timeoutMs: row.timeout_ms,
     maxAttempts: row.max_attempts,
     priority: row.priority,
+    verify: row.verify,
+    replication: row.replication,
+    quorum: row.quorum,
+    tolerance: row.tolerance,
     owner: row.owner,
     createdAt: new Date(row.created_at).toISOString(),
     startedAt: iso(row.started_at),
@@ -139,6 +149,7 @@ function toJob(row: JobRow): Job {
     job.result = JSON.parse(row.result) as JsonValue;
   }
   if (row.error !== null) job.error = JSON.parse(row.error) as JobError;
+  if (row.rechecked > 0) job.rechecked = row.rechecked;
   return job;
 }
 
@@ -185,6 +196,8 @@ export interface SqliteStoreOptions {
    * (every call commits before it returns).
    */
   groupCommit?: boolean;
+  /** Random numbers in [0, 1) for adaptive spot checks; default Math.random (tests inject a seeded one). */
+  random?: () => number;
 }
 
 interface CommitGroup {
@@ -195,6 +208,7 @@ interface CommitGroup {
 export class SqliteJobStore implements JobStore {
   readonly db: Database.Database;
   private readonly devices: DeviceTable;
+  private readonly verified: VerifiedWork;
   private readonly q;
   private group: CommitGroup | null = null;
   /** Nesting of wrapped calls: 0 outside the store. */
@@ -238,6 +252,7 @@ export class SqliteJobStore implements JobStore {
     this.db = new Database(file);
     prepareDatabase(this.db);
     this.devices = new DeviceTable(this.db);
+    this.verified = new VerifiedWork(this.db, options.random ?? Math.random);
     const db = this.db;
     this.q = {
       jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),
@@ -247,6 +262,10 @@ export class SqliteJobStore implements JobStore {
       ),
       heldOfJobByConn: db.prepare<[string, number], { n: number }>(
         `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
+          WHERE l.conn_id = ? AND l.job_seq = ? AND l.open = 1`,
+      ),
+      replicasOfJobByConn: db.prepare<[string, number], { n: number }>(
+        `SELECT count(*) AS n FROM leases l JOIN replicas r ON r.lease_id = l.id AND r.state = 'leased'
           WHERE l.conn_id = ? AND l.job_seq = ? AND l.open = 1`,
       ),
       queuedIdx: db.prepare<[number, number], { idx: number }>(
@@ -261,7 +280,7 @@ export class SqliteJobStore implements JobStore {
       ),
       // Tail copies.
       jobsInTail: db.prepare<[], JobRow>(
-        `SELECT * FROM jobs WHERE ${ACTIVE} AND queued = 0 AND next_index >= total AND leased > 0 ORDER BY vtime, seq LIMIT 20`,
+        `SELECT * FROM jobs WHERE ${ACTIVE} AND verify = 'none' AND queued = 0 AND next_index >= total AND leased > 0 ORDER BY vtime, seq LIMIT 20`,
       ),
       openLeasesOfConnCount: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open = 1'),
       tailCandidates: db.prepare<[number, string, number], { idx: number }>(
@@ -279,9 +298,11 @@ export class SqliteJobStore implements JobStore {
       leasedAmong: db.prepare<[number, string], { n: number }>(
         `SELECT count(*) AS n FROM subtasks WHERE job_seq = ? AND state = 'leased' AND idx IN (SELECT value FROM json_each(?))`,
       ),
-      heldByConn: db.prepare<[string], { n: number }>(
-        `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
-          WHERE l.conn_id = ? AND l.open = 1`,
+      heldByConn: db.prepare<[string, string], { n: number }>(
+        `SELECT (SELECT count(*) FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
+                  WHERE l.conn_id = ? AND l.open = 1)
+              + (SELECT count(*) FROM leases l JOIN replicas r ON r.lease_id = l.id AND r.state = 'leased'
+                  WHERE l.conn_id = ? AND l.open = 1) AS n`,
       ),
       lease: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?'),
       subtask: db.prepare<[number, number], SubtaskRow>(
@@ -308,9 +329,13 @@ export class SqliteJobStore implements JobStore {
         `UPDATE jobs SET queued = queued - ?, next_index = next_index + ?, leased = leased + ?,
            status = 'running', started_at = coalesce(started_at, ?), vtime = vtime + ? WHERE seq = ?`,
       ),
+      replicasLeased: db.prepare<[number, number, number, number, number, number]>(
+        `UPDATE jobs SET queued = queued + ?, leased = leased + ?, next_index = next_index + ?, status = 'running',
+           started_at = coalesce(started_at, ?), vtime = vtime + ? WHERE seq = ?`,
+      ),
       deviceWorking: db.prepare<[string]>(`UPDATE devices SET state = 'working' WHERE id = ? AND state <> 'working'`),
       unleased: db.prepare<[], { n: number }>(
-        `SELECT coalesce(sum(total - next_index + queued), 0) AS n FROM jobs WHERE ${ACTIVE}`,
+        `SELECT coalesce(sum((total - next_index) * replication + queued), 0) AS n FROM jobs WHERE ${ACTIVE}`,
       ),
       markDone: db.prepare<[string, number, number]>(
         `UPDATE subtasks SET state = 'done', result = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
@@ -348,8 +373,8 @@ export class SqliteJobStore implements JobStore {
     const rangeStep = spec.inputs.kind === 'range' ? spec.inputs.range.step : null;
     const insertJob = this.db.prepare(
       `INSERT INTO jobs (id, name, code, inputs_kind, range_start, range_step, total, reduce, timeout_ms,
-         max_attempts, meta, status, created_at, priority, owner, vtime)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?,
+         max_attempts, meta, status, created_at, priority, owner, verify, replication, quorum, tolerance, vtime)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?,
          (SELECT coalesce(min(vtime), 0) FROM jobs WHERE ${ACTIVE}))`,
     );
     const insertChunk = this.db.prepare('INSERT INTO input_chunks (job_seq, chunk, items) VALUES (?, ?, ?)');
@@ -369,6 +394,10 @@ export class SqliteJobStore implements JobStore {
         now,
         spec.priority,
         owner,
+        spec.verify,
+        spec.replication,
+        spec.quorum,
+        spec.tolerance,
       );
       if (owner !== null) {
         this.db.prepare('DELETE FROM submissions WHERE at < ?').run(now - SUBMISSIONS_KEPT_MS);
@@ -388,7 +417,16 @@ export class SqliteJobStore implements JobStore {
 
   getJob(id: string): Job | null {
     const row = this.q.jobById.get(id);
-    return row ? toJob(row) : null;
+    return row ? this.toJob(row) : null;
+  }
+
+  /** The Job, with whether a running verified job waits for more distinct devices. */
+  private toJob(row: JobRow): Job {
+    const job = toJob(row);
+    if (row.verify !== 'none' && (row.status === 'queued' || row.status === 'running') && this.verified.waitingForDevices(row.seq)) {
+      job.waitingForDevices = true;
+    }
+    return job;
   }
 
   listJobs(offset: number, limit: number, owner?: string): Page<Job> {
@@ -397,13 +435,13 @@ export class SqliteJobStore implements JobStore {
       const rows = this.db
         .prepare<[string, number, number], JobRow>('SELECT * FROM jobs WHERE deleted = 0 AND owner = ? ORDER BY seq DESC LIMIT ? OFFSET ?')
         .all(owner, limit, offset);
-      return { total, items: rows.map(toJob) };
+      return { total, items: rows.map((r) => this.toJob(r)) };
     }
     const total = (this.db.prepare('SELECT count(*) AS n FROM jobs WHERE deleted = 0').get() as { n: number }).n;
     const rows = this.db
       .prepare<[number, number], JobRow>('SELECT * FROM jobs WHERE deleted = 0 ORDER BY seq DESC LIMIT ? OFFSET ?')
       .all(limit, offset);
-    return { total, items: rows.map(toJob) };
+    return { total, items: rows.map((r) => this.toJob(r)) };
   }
 
   // ---- submitters -------------------------------------------------------------------------
@@ -510,25 +548,52 @@ export class SqliteJobStore implements JobStore {
 
   leaseWork(request: LeaseRequest): ActiveLease | null {
     return this.db.transaction((): ActiveLease | null => {
+      // A device caught returning a wrong result gets no more work.
+      if (this.verified.isQuarantined(request.deviceId)) return null;
       // Slow start: until a job has a first success, a connection holds one of its inputs at a
       // time, so code that fails everywhere fails the job after a few runs, not after every input.
       // After that, leases grow with the job's successes.
       const slow = request.slowStart === true;
-      const job = this.q.jobsWithWork
-        .all()
-        .find((j) => !slow || j.completed > 0 || (this.q.heldOfJobByConn.get(request.connId, j.seq)?.n ?? 0) === 0);
-      if (!job) return null;
-      const max = slow ? Math.min(request.max, Math.max(1, job.completed)) : request.max;
-      const indexes = this.q.queuedIdx.all(job.seq, max).map((r) => r.idx);
-      const fromQueue = indexes.length;
-      const fresh = Math.min(max - fromQueue, job.total - job.next_index);
-      for (let i = 0; i < fresh; i++) indexes.push(job.next_index + i);
-      const active = this.openLease(job, request, indexes, false);
-      for (const idx of indexes.slice(0, fromQueue)) this.q.leaseQueued.run(active.lease.id, job.seq, idx);
-      for (const idx of indexes.slice(fromQueue)) this.q.leaseFresh.run(job.seq, idx, active.lease.id);
-      this.q.jobLeased.run(fromQueue, fresh, indexes.length, request.now, indexes.length / priorityWeight(job.priority), job.seq);
-      return active;
+      for (const job of this.q.jobsWithWork.all()) {
+        const verified = job.verify !== 'none';
+        if (slow && job.completed === 0) {
+          const held = verified ? this.q.replicasOfJobByConn : this.q.heldOfJobByConn;
+          if ((held.get(request.connId, job.seq)?.n ?? 0) > 0) continue;
+        }
+        const max = slow ? Math.min(request.max, Math.max(1, job.completed)) : request.max;
+        if (verified) {
+          const leased = this.leaseReplicas(job, request, max);
+          if (leased) return leased;
+          continue; // this device already runs or ran every open input of this job
+        }
+        const indexes = this.q.queuedIdx.all(job.seq, max).map((r) => r.idx);
+        const fromQueue = indexes.length;
+        const fresh = Math.min(max - fromQueue, job.total - job.next_index);
+        for (let i = 0; i < fresh; i++) indexes.push(job.next_index + i);
+        const active = this.openLease(job, request, indexes, false);
+        for (const idx of indexes.slice(0, fromQueue)) this.q.leaseQueued.run(active.lease.id, job.seq, idx);
+        for (const idx of indexes.slice(fromQueue)) this.q.leaseFresh.run(job.seq, idx, active.lease.id);
+        this.q.jobLeased.run(fromQueue, fresh, indexes.length, request.now, indexes.length / priorityWeight(job.priority), job.seq);
+        return active;
+      }
+      return null;
     })();
+  }
+
+  /** A lease of replicas of a verified job's inputs, each on a device that has not run it; null when none fits. */
+  private leaseReplicas(job: JobRow, request: LeaseRequest, max: number): ActiveLease | null {
+    const spot: DeviceSpot = {
+      deviceId: request.deviceId,
+      address: request.address ?? null,
+      distinctAddresses: request.distinctAddresses ?? 0,
+    };
+    const picks = this.verified.pick(job, spot, max);
+    if (picks.length === 0) return null;
+    const active = this.openLease(job, request, picks.map((p) => p.idx), false);
+    const delta = this.verified.hold(job, active.lease.id, spot, picks);
+    // Counters: `queued` and `leased` count inputs by state; fresh inputs leave `next_index`.
+    this.q.replicasLeased.run(delta.queued, delta.leased, delta.fresh, request.now, picks.length / priorityWeight(job.priority), job.seq);
+    return active;
   }
 
   /** Inserts a lease of `indexes` (its lifetime capped at TTL + one timeout per input) and marks the device working. */
@@ -589,7 +654,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   heldCount(connId: string): number {
-    return this.q.heldByConn.get(connId)?.n ?? 0;
+    return this.q.heldByConn.get(connId, connId)?.n ?? 0;
   }
 
   unleasedCount(): number {
@@ -611,7 +676,7 @@ export class SqliteJobStore implements JobStore {
 
   recordResults(leaseId: string, deviceId: string, results: CheckedResult[], now: number): RecordOutcome {
     return this.db.transaction((): RecordOutcome => {
-      const outcome: RecordOutcome = { accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [] };
+      const outcome: RecordOutcome = { accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [], jobsReopened: [], requeued: 0 };
       const leaseRow = this.q.lease.get(leaseId);
       const job = leaseRow ? this.q.jobBySeq.get(leaseRow.job_seq) : undefined;
       if (!leaseRow || !job) {
@@ -626,6 +691,7 @@ export class SqliteJobStore implements JobStore {
       }
       const held = new Set(JSON.parse(leaseRow.items) as number[]);
       const active = (job.status === 'queued' || job.status === 'running') && !isDeleted(job);
+      if (job.verify !== 'none') return this.recordReplicas(job, leaseRow, deviceId, held, active, results, now);
       let completed = 0;
       let failedRuns = 0;
       let leasedDelta = 0;
@@ -671,6 +737,7 @@ export class SqliteJobStore implements JobStore {
         } else {
           markRetry.run('queued', attempts, job.seq, r.index);
           queuedDelta++;
+          outcome.requeued++;
         }
       }
       this.q.jobResults.run(completed, leasedDelta, queuedDelta, job.seq);
@@ -693,6 +760,39 @@ export class SqliteJobStore implements JobStore {
       }
       return outcome;
     })();
+  }
+
+  /** Results of a verified job's lease: replicas compared, inputs accepted by quorum, liars quarantined. */
+  private recordReplicas(
+    job: JobRow,
+    leaseRow: LeaseRow,
+    deviceId: string,
+    held: ReadonlySet<number>,
+    active: boolean,
+    results: CheckedResult[],
+    now: number,
+  ): RecordOutcome {
+    const v = this.verified.record(job, leaseRow.id, deviceId, held, active, results, now);
+    const outcome: RecordOutcome = {
+      accepted: v.accepted,
+      completed: v.completed,
+      dropped: v.dropped,
+      rejected: v.rejected,
+      jobsToFinalize: [],
+      jobsFailed: [],
+      jobsReopened: v.reopened,
+      requeued: v.requeued,
+    };
+    this.devices.addCounts(deviceId, v.succeeded, v.failedRuns, v.rejected);
+    if (v.failedForGood) {
+      this.failRow(job.seq, v.failedForGood, now);
+      outcome.jobsFailed.push(job.id);
+    } else if (active && v.completed > 0) {
+      const after = this.q.jobBySeq.get(job.seq);
+      if (after && after.completed >= after.total) outcome.jobsToFinalize.push(job.id);
+    }
+    if (leaseRow.open === 1 && this.verified.stillLeased(leaseRow.id) === 0) this.q.closeLease.run(leaseRow.id);
+    return outcome;
   }
 
   renewLeases(connId: string, deadline: number): number {
@@ -722,18 +822,24 @@ export class SqliteJobStore implements JobStore {
         continue;
       }
       this.q.closeLease.run(row.id);
-      const stranded = this.q.leasedOf.all(row.id);
-      if (stranded.length === 0) continue;
+      let lost: { idx: number; losses: number } | null = null;
       const job = this.q.jobBySeq.get(row.job_seq);
       if (!job) continue;
-      let lost: { idx: number; losses: number } | null = null;
-      for (const s of stranded) {
-        const losses = s.losses + (countLoss ? 1 : 0);
-        requeue.run(losses, row.job_seq, s.idx);
-        if (losses > limits.MAX_LEASE_LOSSES && !lost) lost = { idx: s.idx, losses };
+      if (job.verify !== 'none') {
+        const released = this.verified.release(job, row.id, countLoss);
+        outcome.requeued += released.requeued;
+        lost = released.lost;
+      } else {
+        const stranded = this.q.leasedOf.all(row.id);
+        if (stranded.length === 0) continue;
+        for (const s of stranded) {
+          const losses = s.losses + (countLoss ? 1 : 0);
+          requeue.run(losses, row.job_seq, s.idx);
+          if (losses > limits.MAX_LEASE_LOSSES && !lost) lost = { idx: s.idx, losses };
+        }
+        counters.run(stranded.length, stranded.length, row.job_seq);
+        outcome.requeued += stranded.length;
       }
-      counters.run(stranded.length, stranded.length, row.job_seq);
-      outcome.requeued += stranded.length;
       const active = (job.status === 'queued' || job.status === 'running') && !isDeleted(job);
       if (lost && active) {
         this.failRow(

@@ -1,7 +1,7 @@
 /** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 const V1 = `
 CREATE TABLE jobs (
@@ -135,6 +135,42 @@ CREATE TABLE submissions (
 CREATE INDEX submissions_by_owner ON submissions (owner, at);
 `;
 
+/**
+ * Version 7: result verification. A verified job runs each input on several distinct devices
+ * (`replicas`, one row per run); its subtask is `queued` while it has a replica slot open (`target`
+ * runs wanted minus runs out or reported) and `leased` while every slot is taken. Devices keep a
+ * record (valid and invalid results, a streak of valid ones for adaptive jobs) and may be quarantined.
+ */
+const V7 = `
+ALTER TABLE jobs ADD COLUMN verify TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE jobs ADD COLUMN replication INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE jobs ADD COLUMN quorum INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE jobs ADD COLUMN tolerance REAL NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN rechecked INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE subtasks ADD COLUMN target INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE replicas (
+  job_seq   INTEGER NOT NULL,
+  idx       INTEGER NOT NULL,
+  lease_id  TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  address   TEXT,
+  -- leased (running), ok (reported a result), void (its unchecked result was thrown away)
+  state     TEXT NOT NULL,
+  result    TEXT,
+  -- order of arrival among the input's results (the first of a group is its reference)
+  arrival   INTEGER,
+  -- NULL until judged: valid or invalid against the accepted result, or unchecked (accepted alone)
+  verdict   TEXT,
+  PRIMARY KEY (job_seq, idx, lease_id)
+) WITHOUT ROWID;
+CREATE INDEX replicas_leased ON replicas (lease_id) WHERE state = 'leased';
+CREATE INDEX replicas_unchecked ON replicas (device_id) WHERE verdict = 'unchecked';
+ALTER TABLE devices ADD COLUMN valid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN invalid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN streak INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN quarantined_at INTEGER;
+`;
+
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
 export function prepareDatabase(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
@@ -156,6 +192,7 @@ export function prepareDatabase(db: Database.Database): void {
     [4, V4],
     [5, V5],
     [6, V6],
+    [7, V7],
   ];
   for (const [target, sql] of migrations) {
     if (version >= target) continue;

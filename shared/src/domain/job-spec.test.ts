@@ -29,6 +29,10 @@ describe('parseJobSpec defaults', () => {
       maxAttempts: 3,
       meta: {},
       priority: 0,
+      verify: 'none',
+      replication: 1,
+      quorum: 1,
+      tolerance: 0,
     });
   });
 
@@ -42,6 +46,10 @@ describe('parseJobSpec defaults', () => {
       maxAttempts: 7,
       meta: { view: 'image', width: 600 },
       priority: -3,
+      verify: 'adaptive',
+      replication: 3,
+      quorum: 2,
+      tolerance: 1e-9,
     });
     expect(spec).toEqual({
       name: 'squares',
@@ -52,6 +60,10 @@ describe('parseJobSpec defaults', () => {
       maxAttempts: 7,
       meta: { view: 'image', width: 600 },
       priority: -3,
+      verify: 'adaptive',
+      replication: 3,
+      quorum: 2,
+      tolerance: 1e-9,
     });
   });
 
@@ -396,5 +408,32 @@ describe('inputCount', () => {
     [{ kind: 'range', range: { start: -3, end: 3, step: 2 } }, 3],
   ])('counts %j as %i inputs', (inputs, n) => {
     expect(inputCount(inputs)).toBe(n);
+  });
+});
+
+describe('parseJobSpec result verification', () => {
+  it('defaults to k = 2 and quorum k when only verify is given', () => {
+    expect(accepted({ ...base, verify: 'replicate' })).toMatchObject({ verify: 'replicate', replication: 2, quorum: 2, tolerance: 0 });
+    expect(accepted({ ...base, verify: 'adaptive' })).toMatchObject({ verify: 'adaptive', replication: 2, quorum: 2 });
+  });
+
+  it('takes replication alone to mean replicate, with quorum k', () => {
+    expect(accepted({ ...base, replication: 3 })).toMatchObject({ verify: 'replicate', replication: 3, quorum: 3 });
+  });
+
+  it.each([
+    [{ verify: 'check' }, 'verify must be one of "none", "replicate", "adaptive"'],
+    [{ verify: 'replicate', replication: 6 }, 'replication must be an integer from 1 to 5'],
+    [{ verify: 'replicate', replication: 0 }, 'replication must be an integer from 1 to 5'],
+    [{ verify: 'adaptive', replication: 1 }, 'replication must be from 2 to 5 when verify is "adaptive" (one run checks nothing)'],
+    [{ verify: 'replicate', replication: 2.5 }, 'replication must be an integer from 1 to 5'],
+    [{ verify: 'replicate', replication: 3, quorum: 4 }, 'quorum must be from 1 to replication (3); it is 4'],
+    [{ verify: 'replicate', quorum: 0 }, 'quorum must be an integer from 1 to 5'],
+    [{ verify: 'none', replication: 2 }, 'replication must be 1 when verify is "none"'],
+    [{ quorum: 2 }, 'quorum must be 1 when verify is "none"'],
+    [{ verify: 'replicate', tolerance: -1 }, 'tolerance must be a number from 0 to 1'],
+    [{ verify: 'replicate', tolerance: '0.1' }, 'tolerance must be a number from 0 to 1'],
+  ])('rejects %j: %s', (fields, message) => {
+    expect(rejected({ ...base, ...fields })).toBe(message);
   });
 });

@@ -10,6 +10,7 @@ import {
   MAX_META_BYTES,
   MAX_NAME_CHARS,
   MAX_PRIORITY,
+  MAX_REPLICATION,
   MIN_PRIORITY,
   MAX_RANGE_INPUTS,
   MAX_TIMEOUT_MS,
@@ -36,7 +37,20 @@ export interface JobSpec {
   meta: Record<string, JsonValue>;
   /** Share of devices among running jobs: weight 2^(priority/2); every job keeps some share. */
   priority: number;
+  /** Result verification: `none`, `replicate` (every input on `replication` distinct devices) or `adaptive`. */
+  verify: VerifyMode;
+  /** Distinct devices that run each input (k); 1 unless verifying. */
+  replication: number;
+  /** Agreeing results needed to accept one (1..k, default k). */
+  quorum: number;
+  /** Relative tolerance when comparing numbers in results (0: exactly equal). */
+  tolerance: number;
 }
+
+export const VERIFY_MODES = ['none', 'replicate', 'adaptive'] as const;
+export type VerifyMode = (typeof VERIFY_MODES)[number];
+/** Replicas per input when `verify` is set and `replication` is not. */
+export const DEFAULT_REPLICATION = 2;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -153,7 +167,39 @@ const jobSpecSchema = z.strictObject({
   maxAttempts: intBetween(MIN_ATTEMPTS, MAX_ATTEMPTS).default(DEFAULT_MAX_ATTEMPTS),
   priority: intBetween(MIN_PRIORITY, MAX_PRIORITY).default(0),
   meta: metaSchema.default({}),
+  verify: z.enum(VERIFY_MODES, { error: `must be one of ${VERIFY_MODES.map((m) => `"${m}"`).join(', ')}` }).optional(),
+  replication: intBetween(1, MAX_REPLICATION).optional(),
+  quorum: intBetween(1, MAX_REPLICATION).optional(),
+  tolerance: z
+    .number({ error: 'must be a number from 0 to 1' })
+    .min(0, { error: 'must be a number from 0 to 1' })
+    .max(1, { error: 'must be a number from 0 to 1' })
+    .optional(),
 });
+
+type RawSpec = z.infer<typeof jobSpecSchema>;
+
+/**
+ * Fills the verification defaults and checks the fields against each other: `replication` alone
+ * means `replicate`; `verify` alone means k = 2; `quorum` defaults to k and may not exceed it.
+ */
+function withVerification(raw: RawSpec): ParseResult<JobSpec> {
+  const { verify: verifyField, replication: replicationField, quorum: quorumField, tolerance, ...rest } = raw;
+  const verify: VerifyMode = verifyField ?? ((replicationField ?? 1) > 1 ? 'replicate' : 'none');
+  if (verify === 'none') {
+    if ((replicationField ?? 1) > 1) return { ok: false, message: 'replication must be 1 when verify is "none"' };
+    if ((quorumField ?? 1) > 1) return { ok: false, message: 'quorum must be 1 when verify is "none"' };
+  }
+  const replication = replicationField ?? (verify === 'none' ? 1 : DEFAULT_REPLICATION);
+  if (verify !== 'none' && replication < 2) {
+    return { ok: false, message: `replication must be from 2 to 5 when verify is "${verify}" (one run checks nothing)` };
+  }
+  const quorum = quorumField ?? replication;
+  if (quorum > replication) {
+    return { ok: false, message: `quorum must be from 1 to replication (${replication}); it is ${quorum}` };
+  }
+  return { ok: true, value: { ...(rest as Omit<JobSpec, 'verify' | 'replication' | 'quorum' | 'tolerance'>), verify, replication, quorum, tolerance: tolerance ?? 0 } };
+}
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const field = issue.path.join('.');
@@ -175,7 +221,7 @@ export function parseJobSpec(input: unknown): ParseResult<JobSpec> {
     return { ok: false, message: 'the job spec must be a JSON object' };
   }
   const parsed = jobSpecSchema.safeParse(input, { reportInput: true });
-  if (parsed.success) return { ok: true, value: parsed.data as JobSpec };
+  if (parsed.success) return withVerification(parsed.data);
   const messages = parsed.error.issues.map(describeIssue);
   return { ok: false, message: [...new Set(messages)].join('; ') };
 }

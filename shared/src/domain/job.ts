@@ -13,11 +13,12 @@ export const JOB_ERROR_CODES = {
   invalid_result: 'invalid_result',
   result_too_large: 'result_too_large',
   device_lost: 'device_lost',
+  no_quorum: 'no_quorum',
 } as const;
 export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
 
 /** The outcome a device reports for one failed run. */
-export type RunErrorCode = Exclude<JobErrorCode, 'device_lost'>;
+export type RunErrorCode = Exclude<JobErrorCode, 'device_lost' | 'no_quorum'>;
 
 export interface JobError {
   code: JobErrorCode;
@@ -45,6 +46,15 @@ export interface Job {
   timeoutMs: number;
   maxAttempts: number;
   priority: number;
+  /** Result verification (see JobSpec): mode, replicas per input, agreeing results needed, relative tolerance. */
+  verify: 'none' | 'replicate' | 'adaptive';
+  replication: number;
+  quorum: number;
+  tolerance: number;
+  /** A verified job that cannot go on until more distinct devices connect (it waits; it does not fail). */
+  waitingForDevices?: boolean;
+  /** Inputs run again because the device that returned them unchecked was caught lying (adaptive). */
+  rechecked?: number;
   /** The submitter token's name that submitted the job; null for the admin token. */
   owner: string | null;
   createdAt: string;
@@ -67,6 +77,11 @@ export interface DeviceInfo {
   state: DeviceState;
   completed: number;
   failed: number;
+  /** Verified jobs: results that agreed with the accepted one, and results that did not. */
+  valid: number;
+  invalid: number;
+  /** Caught returning a wrong result: gets no more work. */
+  quarantined: boolean;
   connectedAt: string;
   lastSeenAt: string;
 }

@@ -29,3 +29,5 @@ export const MAX_JSON_DEPTH = 100;
 export const MAX_HELD_PER_THREAD = 128;
 export const MIN_PRIORITY = -10;
 export const MAX_PRIORITY = 10;
+/** Result verification: at most this many replicas per input to start with (`replication`); disagreement may double it. */
+export const MAX_REPLICATION = 5;

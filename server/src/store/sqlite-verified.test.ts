@@ -1,0 +1,222 @@
+/** Verified jobs in the SQLite store (real file): distinct devices, quorum, more replicas, no_quorum, quarantine, adaptive rechecks. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseJobSpec, type JobSpec, type JsonValue } from '@edgeswarm/shared';
+import { SqliteJobStore } from './sqlite-job-store.ts';
+import { TRUST_STREAK } from './sqlite-verified.ts';
+import type { ActiveLease, CheckedResult } from './job-store.ts';
+
+let dir: string;
+let store: SqliteJobStore;
+let coin = 0.5;
+const NOW = Date.UTC(2026, 0, 1);
+
+function spec(body: Record<string, unknown>): JobSpec {
+  const parsed = parseJobSpec({ code: '(x) => x', ...body });
+  if (!parsed.ok) throw new Error(parsed.message);
+  return parsed.value;
+}
+
+function register(...ids: string[]): void {
+  for (const id of ids) store.registerDevice({ id, kind: 'node', name: id, threads: 1, now: NOW });
+}
+
+const lease = (device: string, max = 10, address: string | null = null, distinctAddresses = 0) =>
+  store.leaseWork({ deviceId: device, connId: `c-${device}`, max, deadline: NOW + 60_000, now: NOW, address, distinctAddresses });
+
+/** Reports `answer(input)` for every input of the lease. */
+function report(device: string, active: ActiveLease | null, answer: (input: JsonValue, index: number) => JsonValue = (x) => x) {
+  if (!active) throw new Error(`${device} got no lease`);
+  const results: CheckedResult[] = active.items.map((it) => {
+    const value = answer(it.input, it.index);
+    return { index: it.index, ok: true, json: JSON.stringify(value), value };
+  });
+  return store.recordResults(active.lease.id, device, results, NOW);
+}
+
+const device = (id: string) => store.listDevices(0, 100).items.find((d) => d.id === id);
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'edgeswarm-verify-'));
+  coin = 0.5;
+  store = new SqliteJobStore(join(dir, 'edgeswarm.db'), { random: () => coin });
+});
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('replicated jobs', () => {
+  it('runs each input on k distinct devices and accepts it when the quorum agrees', () => {
+    register('a', 'b', 'c');
+    const job = store.createJob(spec({ inputs: [1, 2, 3], verify: 'replicate', replication: 2 }), NOW);
+    const first = lease('a');
+    expect(first?.items.map((i) => i.index)).toEqual([0, 1, 2]);
+    expect(lease('a')).toBeNull(); // never two replicas of one input on one device
+    expect(report('a', first).completed).toBe(0);
+    expect(store.getJob(job.id)?.progress.completed).toBe(0);
+    const second = lease('b');
+    expect(second?.items.map((i) => i.index)).toEqual([0, 1, 2]);
+    expect(lease('c')).toBeNull(); // every input has its two replicas
+    const outcome = report('b', second);
+    expect(outcome).toMatchObject({ completed: 3, jobsToFinalize: [job.id] });
+    expect(store.getResults(job.id, 0, 10)?.results).toEqual([1, 2, 3]);
+    expect(device('a')).toMatchObject({ valid: 3, invalid: 0, quarantined: false });
+  });
+
+  it('prefers inputs already started, so replicas pair up instead of spreading over the job', () => {
+    register('a', 'b');
+    store.createJob(spec({ inputs: [1, 2, 3, 4, 5, 6], verify: 'replicate' }), NOW);
+    expect(lease('a', 2)?.items.map((i) => i.index)).toEqual([0, 1]);
+    expect(lease('b', 3)?.items.map((i) => i.index)).toEqual([0, 1, 2]);
+    expect(lease('a', 3)?.items.map((i) => i.index)).toEqual([2, 3, 4]);
+  });
+
+  it('spreads replicas over addresses while enough are connected, and falls back to one address when not', () => {
+    register('a', 'b', 'c');
+    store.createJob(spec({ inputs: [1], verify: 'replicate' }), NOW);
+    expect(lease('a', 1, '10.0.0.1', 2)).not.toBeNull();
+    expect(lease('b', 1, '10.0.0.1', 2)).toBeNull(); // same address, another one is connected
+    expect(lease('c', 1, '10.0.0.2', 2)).not.toBeNull();
+    store.createJob(spec({ inputs: [1], verify: 'replicate' }), NOW);
+    expect(lease('a', 1, '10.0.0.1', 1)).not.toBeNull();
+    expect(lease('b', 1, '10.0.0.1', 1)).not.toBeNull(); // one address only: distinct identities suffice
+  });
+
+  it('runs more replicas on disagreement, accepts the majority and quarantines the device that disagreed', () => {
+    register('honest1', 'liar', 'honest2', 'other');
+    const job = store.createJob(spec({ inputs: [10], verify: 'replicate', replication: 2 }), NOW);
+    report('honest1', lease('honest1'));
+    const disagreement = report('liar', lease('liar'), () => 99);
+    expect(disagreement).toMatchObject({ completed: 0, requeued: 1 });
+    const third = lease('honest2');
+    expect(third?.items.map((i) => i.index)).toEqual([0]);
+    expect(report('honest2', third)).toMatchObject({ completed: 1, jobsToFinalize: [job.id] });
+    expect(store.getResults(job.id, 0, 1)?.results).toEqual([10]);
+    expect(device('liar')).toMatchObject({ invalid: 1, quarantined: true });
+    expect(device('honest1')).toMatchObject({ valid: 1, quarantined: false });
+    store.createJob(spec({ inputs: [1] }), NOW);
+    expect(lease('liar')).toBeNull(); // quarantined: no more work, of any job
+    expect(lease('other')).not.toBeNull();
+  });
+
+  it('fails the input with no_quorum after 2k replicas without a quorum', () => {
+    register('a', 'b', 'c', 'd');
+    const job = store.createJob(spec({ inputs: [0], verify: 'replicate', replication: 2 }), NOW);
+    let answer = 0;
+    const outcomes = ['a', 'b', 'c', 'd'].map((d) => report(d, lease(d), () => ++answer));
+    expect(outcomes.slice(0, 3).every((o) => o.jobsFailed.length === 0)).toBe(true);
+    expect(outcomes[3]?.jobsFailed).toEqual([job.id]);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'failed', error: { code: 'no_quorum', input: 0 } });
+    expect(store.getJob(job.id)?.error?.message).toContain('4 results from distinct devices, at most 1 agreeing; 2 must agree');
+  });
+
+  it('accepts numbers that agree within the tolerance', () => {
+    register('a', 'b');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', tolerance: 1e-9 }), NOW);
+    report('a', lease('a'), () => ({ y: Math.sin(1e6) }));
+    expect(report('b', lease('b'), () => ({ y: Math.sin(1e6) * (1 + 1e-15) })).completed).toBe(1);
+    expect(store.getJob(job.id)?.progress.completed).toBe(1);
+  });
+
+  it('accepts with a quorum below k without waiting for the last replica, then judges the late one', () => {
+    register('a', 'b', 'c');
+    const job = store.createJob(spec({ inputs: [5], verify: 'replicate', replication: 3, quorum: 2 }), NOW);
+    const la = lease('a');
+    const lb = lease('b');
+    const lc = lease('c');
+    report('a', la);
+    expect(report('b', lb).completed).toBe(1);
+    expect(store.getJob(job.id)?.progress.completed).toBe(1);
+    expect(report('c', lc, () => 6)).toMatchObject({ completed: 0, dropped: 1 });
+    expect(device('c')).toMatchObject({ quarantined: true, invalid: 1 });
+  });
+
+  it('says a job waits for devices when every connected device already ran its next input', () => {
+    register('a');
+    const job = store.createJob(spec({ inputs: [1, 2], verify: 'replicate' }), NOW);
+    report('a', lease('a'));
+    expect(store.getJob(job.id)?.waitingForDevices).toBe(true);
+    expect(store.getJob(job.id)?.status).toBe('running');
+    register('b');
+    expect(store.getJob(job.id)?.waitingForDevices).toBeUndefined();
+    report('b', lease('b'));
+    expect(store.getJob(job.id)?.progress.completed).toBe(2);
+  });
+
+  it('gives a lost replica back to another device, counting a loss', () => {
+    register('a', 'b', 'c');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate' }), NOW);
+    report('a', lease('a'));
+    lease('b');
+    expect(lease('c')).toBeNull();
+    expect(store.releaseConnectionLeases('c-b', NOW).requeued).toBe(1);
+    expect(report('c', lease('c')).completed).toBe(1);
+    expect(store.getJob(job.id)?.progress.completed).toBe(1);
+  });
+
+  it('retries a replica whose run failed, on any device, and fails the job after maxAttempts', () => {
+    register('a', 'b');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', maxAttempts: 2 }), NOW);
+    const first = lease('a')!;
+    const fail = (dev: string, l: ActiveLease) =>
+      store.recordResults(l.lease.id, dev, [{ index: 0, ok: false, code: 'work_error', message: 'boom' }], NOW);
+    expect(fail('a', first)).toMatchObject({ requeued: 1, jobsFailed: [] });
+    const again = lease('a')!; // the failed run freed the slot, for this device too
+    expect(fail('a', again).jobsFailed).toEqual([job.id]);
+    expect(store.getJob(job.id)?.error).toMatchObject({ code: 'work_error', input: 0 });
+  });
+});
+
+describe('adaptive jobs', () => {
+  /** Makes `dev` trusted: TRUST_STREAK inputs agreed with `helper`. */
+  function earnTrust(dev: string, helper: string): void {
+    const warmup = store.createJob(spec({ inputs: Array.from({ length: TRUST_STREAK }, (_, i) => i), verify: 'adaptive' }), NOW);
+    report(dev, lease(dev, TRUST_STREAK));
+    report(helper, lease(helper, TRUST_STREAK));
+    expect(store.getJob(warmup.id)?.progress.completed).toBe(TRUST_STREAK);
+  }
+
+  it('gives a trusted device single runs, except for spot checks it cannot tell apart', () => {
+    register('t', 'h');
+    earnTrust('t', 'h');
+    const job = store.createJob(spec({ inputs: [1, 2, 3, 4], verify: 'adaptive' }), NOW);
+    coin = 0.05; // below the spot-check rate: the first input is replicated
+    const checked = lease('t', 1)!;
+    coin = 0.5;
+    const single = lease('t', 3)!;
+    expect(report('t', single).completed).toBe(3); // accepted alone
+    expect(report('t', checked).completed).toBe(0); // waits for a second device
+    expect(lease('h')?.items.map((i) => i.index)).toEqual([0]);
+    expect(store.getJob(job.id)?.progress.completed).toBe(3);
+  });
+
+  it('a caught liar has every result it returned unchecked run again, reopening a completed job', () => {
+    register('t', 'h', 'h2');
+    earnTrust('t', 'h');
+    coin = 0.5;
+    const job = store.createJob(spec({ inputs: [1, 2, 3], verify: 'adaptive', reduce: 'sum' }), NOW);
+    report('t', lease('t'), (x) => (x as number) * 100); // lies, unchecked
+    expect(store.getJob(job.id)?.progress.completed).toBe(3);
+    expect(store.completeJob(job.id, 600, NOW)).toBe(true);
+    // A spot check in another job catches it.
+    const other = store.createJob(spec({ inputs: [7], verify: 'adaptive' }), NOW);
+    coin = 0.01;
+    report('t', lease('t'), () => -1);
+    const caught = report('h', lease('h'));
+    expect(caught.completed).toBe(0);
+    report('h2', lease('h2'));
+    expect(device('t')).toMatchObject({ quarantined: true });
+    const reopened = store.getJob(job.id);
+    expect(reopened).toMatchObject({ status: 'running', progress: { completed: 0 }, rechecked: 3 });
+    expect(reopened?.result).toBeUndefined();
+    expect(store.getResults(job.id, 0, 3)?.missing).toEqual([0, 1, 2]);
+    expect(store.getJob(other.id)?.progress.completed).toBe(1);
+    // The reopened inputs are replicated like any other, on honest devices.
+    report('h', lease('h'));
+    expect(report('h2', lease('h2')).jobsToFinalize).toEqual([job.id]);
+    expect(store.getResults(job.id, 0, 3)?.results).toEqual([1, 2, 3]);
+  });
+});

@@ -1,0 +1,409 @@
+/**
+ * Result verification in the SQLite store: replicas of one input on distinct devices, quorum with
+ * tolerance, more replicas on disagreement (up to 2k, then `no_quorum`), device records,
+ * quarantine, and adaptive single runs with spot checks. Called by SqliteJobStore inside its
+ * transactions; it owns the `replicas` table and the verification columns.
+ */
+import type Database from 'better-sqlite3';
+import { agreeingGroups, type JobError, type JsonValue, limits } from '@edgeswarm/shared';
+
+/** Valid verified results in a row after which an adaptive job gives a device single runs. */
+export const TRUST_STREAK = 10;
+/** Share of a trusted device's inputs still replicated (spot checks), at random. */
+export const SPOT_CHECK_RATE = 0.1;
+
+/** The job columns verification reads. */
+export interface VerifiedJobRow {
+  seq: number;
+  id: string;
+  total: number;
+  next_index: number;
+  verify: 'none' | 'replicate' | 'adaptive';
+  replication: number;
+  quorum: number;
+  tolerance: number;
+  max_attempts: number;
+  status: string;
+  deleted: number;
+}
+
+interface SubtaskRow {
+  state: 'leased' | 'queued' | 'done' | 'failed';
+  attempts: number;
+  losses: number;
+  target: number;
+  result: string | null;
+}
+
+interface ReplicaRow {
+  lease_id: string;
+  device_id: string;
+  state: 'leased' | 'ok' | 'void';
+  result: string | null;
+}
+
+/** One input picked for a device: `target` is set for inputs leased for the first time. */
+export interface Pick {
+  idx: number;
+  fresh: boolean;
+  target: number;
+}
+
+export interface VerifiedRecord {
+  accepted: number;
+  completed: number;
+  dropped: number;
+  rejected: number;
+  failedRuns: number;
+  /** Replica slots that opened again: idle devices should ask. */
+  requeued: number;
+  /** Successful runs this device reported (for its record). */
+  succeeded: number;
+  failedForGood: JobError | null;
+  /** Jobs that had finished (or had results accepted) and must run inputs again: a liar was caught. */
+  reopened: string[];
+}
+
+export interface DeviceSpot {
+  deviceId: string;
+  /** The request's address, compared only while enough distinct addresses are connected. */
+  address: string | null;
+  distinctAddresses: number;
+}
+
+export class VerifiedWork {
+  private readonly q;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly random: () => number,
+  ) {
+    this.q = {
+      // Inputs with a replica slot open that this device (and, when enough addresses are
+      // connected, this address) has not run and is not running.
+      openFor: db.prepare<[number, string, string | null, number, number], { idx: number }>(
+        `SELECT s.idx FROM subtasks s WHERE s.job_seq = ? AND s.state = 'queued' AND NOT EXISTS (
+            SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND r.state IN ('leased', 'ok')
+              AND (r.device_id = ? OR (r.address = ? AND s.target <= ?)))
+          ORDER BY s.idx LIMIT ?`,
+      ),
+      insertFresh: db.prepare<[number, number, string, number]>(
+        'INSERT INTO subtasks (job_seq, idx, state, target) VALUES (?, ?, ?, ?)',
+      ),
+      insertReplica: db.prepare<[number, number, string, string, string | null]>(
+        `INSERT INTO replicas (job_seq, idx, lease_id, device_id, address, state) VALUES (?, ?, ?, ?, ?, 'leased')`,
+      ),
+      subtask: db.prepare<[number, number], SubtaskRow>(
+        'SELECT state, attempts, losses, target, result FROM subtasks WHERE job_seq = ? AND idx = ?',
+      ),
+      replica: db.prepare<[number, number, string], ReplicaRow>(
+        'SELECT lease_id, device_id, state, result FROM replicas WHERE job_seq = ? AND idx = ? AND lease_id = ?',
+      ),
+      taken: db.prepare<[number, number], { out: number; ok: number }>(
+        `SELECT coalesce(sum(state = 'leased'), 0) AS out, coalesce(sum(state = 'ok'), 0) AS ok
+           FROM replicas WHERE job_seq = ? AND idx = ?`,
+      ),
+      reported: db.prepare<[number, number], ReplicaRow>(
+        `SELECT lease_id, device_id, state, result FROM replicas WHERE job_seq = ? AND idx = ? AND state = 'ok' ORDER BY arrival`,
+      ),
+      report: db.prepare<[string, number, number, number, number, string]>(
+        `UPDATE replicas SET state = 'ok', result = ?, arrival = (
+            SELECT count(*) FROM replicas WHERE job_seq = ? AND idx = ? AND state = 'ok') + 1
+          WHERE job_seq = ? AND idx = ? AND lease_id = ?`,
+      ),
+      firstOpen: db.prepare<[number], { idx: number }>(`SELECT idx FROM subtasks WHERE job_seq = ? AND state = 'queued' ORDER BY idx LIMIT 1`),
+      idleDevicesFor: db.prepare<[number, number], { n: number }>(
+        `SELECT count(*) AS n FROM devices d WHERE d.connections > 0 AND d.quarantined_at IS NULL AND NOT EXISTS (
+            SELECT 1 FROM replicas r WHERE r.job_seq = ? AND r.idx = ? AND r.device_id = d.id AND r.state IN ('leased', 'ok'))`,
+      ),
+      dropReplica: db.prepare<[number, number, string]>('DELETE FROM replicas WHERE job_seq = ? AND idx = ? AND lease_id = ?'),
+      verdict: db.prepare<[string, number, number, string]>('UPDATE replicas SET verdict = ? WHERE job_seq = ? AND idx = ? AND lease_id = ?'),
+      setState: db.prepare<[string, number, number, number]>('UPDATE subtasks SET state = ?, target = ? WHERE job_seq = ? AND idx = ?'),
+      accept: db.prepare<[string, number, number]>(`UPDATE subtasks SET state = 'done', result = ? WHERE job_seq = ? AND idx = ?`),
+      attempt: db.prepare<[number, number, number]>('UPDATE subtasks SET attempts = ? WHERE job_seq = ? AND idx = ?'),
+      loss: db.prepare<[number, number, number]>('UPDATE subtasks SET losses = ? WHERE job_seq = ? AND idx = ?'),
+      fail: db.prepare<[number, number]>(`UPDATE subtasks SET state = 'failed' WHERE job_seq = ? AND idx = ?`),
+      counters: db.prepare<[number, number, number, number]>(
+        'UPDATE jobs SET queued = queued + ?, leased = leased + ?, completed = completed + ? WHERE seq = ?',
+      ),
+      leasedOfLease: db.prepare<[string], { job_seq: number; idx: number }>(
+        `SELECT job_seq, idx FROM replicas WHERE lease_id = ? AND state = 'leased'`,
+      ),
+      stillLeased: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM replicas WHERE lease_id = ? AND state = 'leased'`),
+      device: db.prepare<[string], { streak: number; quarantined_at: number | null }>(
+        'SELECT streak, quarantined_at FROM devices WHERE id = ?',
+      ),
+      valid: db.prepare<[string]>('UPDATE devices SET valid = valid + 1, streak = streak + 1 WHERE id = ?'),
+      invalid: db.prepare<[string]>('UPDATE devices SET invalid = invalid + 1, streak = 0 WHERE id = ?'),
+      quarantine: db.prepare<[number, string]>('UPDATE devices SET quarantined_at = ? WHERE id = ? AND quarantined_at IS NULL'),
+      unjudgedOf: db.prepare<[string], { job_seq: number; idx: number; lease_id: string; verdict: string | null }>(
+        `SELECT job_seq, idx, lease_id, verdict FROM replicas WHERE device_id = ? AND state = 'ok' AND (verdict IS NULL OR verdict = 'unchecked')`,
+      ),
+      voidReplica: db.prepare<[number, number, string]>(
+        `UPDATE replicas SET state = 'void', verdict = 'void' WHERE job_seq = ? AND idx = ? AND lease_id = ?`,
+      ),
+      job: db.prepare<[number], VerifiedJobRow & { completed: number }>('SELECT * FROM jobs WHERE seq = ?'),
+      reopenSubtask: db.prepare<[number, number, number]>(
+        `UPDATE subtasks SET state = 'queued', target = ?, result = NULL WHERE job_seq = ? AND idx = ?`,
+      ),
+      reopenJob: db.prepare<[number]>(
+        `UPDATE jobs SET status = 'running', finished_at = NULL, result = NULL WHERE seq = ? AND status = 'completed'`,
+      ),
+      rechecked: db.prepare<[number]>('UPDATE jobs SET rechecked = rechecked + 1 WHERE seq = ?'),
+    };
+  }
+
+  isQuarantined(deviceId: string): boolean {
+    const row = this.q.device.get(deviceId);
+    return row !== undefined && row.quarantined_at !== null;
+  }
+
+  /**
+   * Up to `max` inputs for this device: inputs already started first (their other replicas are out),
+   * then fresh ones. In an adaptive job a trusted device's fresh inputs run alone, but a random
+   * SPOT_CHECK_RATE of them are replicated like anyone's (the device cannot tell which).
+   */
+  pick(job: VerifiedJobRow, spot: DeviceSpot, max: number): Pick[] {
+    const picks: Pick[] = this.q.openFor
+      .all(job.seq, spot.deviceId, spot.address, spot.distinctAddresses, max)
+      .map((r) => ({ idx: r.idx, fresh: false, target: 0 }));
+    const fresh = Math.min(max - picks.length, job.total - job.next_index);
+    const trusted = job.verify === 'adaptive' && (this.q.device.get(spot.deviceId)?.streak ?? 0) >= TRUST_STREAK;
+    for (let i = 0; i < fresh; i++) {
+      const single = trusted && this.random() >= SPOT_CHECK_RATE;
+      picks.push({ idx: job.next_index + i, fresh: true, target: single ? 1 : job.replication });
+    }
+    return picks;
+  }
+
+  /** Records the replicas of a new lease; returns the job counter changes (queued, leased, fresh). */
+  hold(job: VerifiedJobRow, leaseId: string, spot: DeviceSpot, picks: Pick[]): { queued: number; leased: number; fresh: number } {
+    const delta = { queued: 0, leased: 0, fresh: 0 };
+    for (const p of picks) {
+      if (p.fresh) {
+        const state = p.target > 1 ? 'queued' : 'leased';
+        this.q.insertFresh.run(job.seq, p.idx, state, p.target);
+        if (state === 'queued') delta.queued++;
+        else delta.leased++;
+        delta.fresh++;
+      }
+      this.q.insertReplica.run(job.seq, p.idx, leaseId, spot.deviceId, spot.address);
+      if (!p.fresh) {
+        const change = this.settle(job.seq, p.idx);
+        delta.queued += change.queued;
+        delta.leased += change.leased;
+      }
+    }
+    return delta;
+  }
+
+  /** Sets an open subtask's state from its replicas: queued while a slot is open, else leased. */
+  private settle(seq: number, idx: number, target?: number): { queued: number; leased: number } {
+    const sub = this.q.subtask.get(seq, idx);
+    if (!sub || sub.state === 'done' || sub.state === 'failed') return { queued: 0, leased: 0 };
+    const wanted = target ?? sub.target;
+    const taken = this.q.taken.get(seq, idx) ?? { out: 0, ok: 0 };
+    const state = taken.out + taken.ok < wanted ? 'queued' : 'leased';
+    if (state !== sub.state || wanted !== sub.target) this.q.setState.run(state, wanted, seq, idx);
+    if (state === sub.state) return { queued: 0, leased: 0 };
+    return state === 'queued' ? { queued: 1, leased: -1 } : { queued: -1, leased: 1 };
+  }
+
+  private bump(seq: number, change: { queued: number; leased: number }, completed = 0): void {
+    if (change.queued || change.leased || completed) this.q.counters.run(change.queued, change.leased, completed, seq);
+  }
+
+  /** Results of one lease of a verified job. `held`: the lease's inputs; `active`: the job still runs. */
+  record(
+    job: VerifiedJobRow,
+    leaseId: string,
+    deviceId: string,
+    held: ReadonlySet<number>,
+    active: boolean,
+    results: readonly ({ index: number; ok: true; json: string } | { index: number; ok: false; code: JobError['code']; message: string })[],
+    now: number,
+  ): VerifiedRecord {
+    const out: VerifiedRecord = { accepted: 0, completed: 0, dropped: 0, rejected: 0, failedRuns: 0, requeued: 0, succeeded: 0, failedForGood: null, reopened: [] };
+    const quarantined = this.isQuarantined(deviceId);
+    for (const r of results) {
+      if (!held.has(r.index)) {
+        out.rejected++;
+        continue;
+      }
+      const rep = this.q.replica.get(job.seq, r.index, leaseId);
+      if (!rep || rep.state !== 'leased') {
+        out.dropped++;
+        continue;
+      }
+      const sub = this.q.subtask.get(job.seq, r.index);
+      if (!active || out.failedForGood || !sub || sub.state === 'failed' || quarantined) {
+        // A quarantined device's results count for nothing; its slot goes to another device.
+        this.q.dropReplica.run(job.seq, r.index, leaseId);
+        if (active && sub && sub.state !== 'failed' && sub.state !== 'done') {
+          this.bump(job.seq, this.settle(job.seq, r.index, this.afterLoss(job, sub)));
+          out.requeued++;
+        }
+        out.dropped++;
+        continue;
+      }
+      if (!r.ok) {
+        // The run failed: the slot opens again (this device may take it) and the input counts an attempt.
+        this.q.dropReplica.run(job.seq, r.index, leaseId);
+        if (sub.state === 'done') {
+          out.dropped++;
+          continue;
+        }
+        out.accepted++;
+        out.failedRuns++;
+        const attempts = sub.attempts + 1;
+        this.q.attempt.run(attempts, job.seq, r.index);
+        if (attempts >= job.max_attempts) {
+          this.failSubtask(job.seq, r.index, sub);
+          out.failedForGood = { code: r.code, message: `input ${r.index} failed ${attempts} time(s); last error: ${r.message}`, input: r.index };
+        } else {
+          this.bump(job.seq, this.settle(job.seq, r.index, this.afterLoss(job, sub)));
+          out.requeued++;
+        }
+        continue;
+      }
+      this.q.report.run(r.json, job.seq, r.index, job.seq, r.index, leaseId);
+      out.succeeded++;
+      if (sub.state === 'done') {
+        // A late replica of an accepted input: judged against the accepted result.
+        this.judge(job, r.index, leaseId, deviceId, resultsMatch(job, sub.result, r.json), now, out);
+        out.dropped++;
+        continue;
+      }
+      out.accepted++;
+      const decided = this.decide(job, r.index, sub, now, out);
+      if (decided === 'accepted') out.completed++;
+    }
+    return out;
+  }
+
+  /** After a lost or failed single run of an adaptive job, the input is replicated like any other. */
+  private afterLoss(job: VerifiedJobRow, sub: SubtaskRow): number {
+    return sub.target < job.replication ? job.replication : sub.target;
+  }
+
+  private failSubtask(seq: number, idx: number, sub: SubtaskRow): void {
+    this.q.fail.run(seq, idx);
+    this.bump(seq, sub.state === 'queued' ? { queued: -1, leased: 0 } : { queued: 0, leased: -1 });
+  }
+
+  /**
+   * Looks at an undecided input's reported results: accepts the largest agreeing group once it
+   * reaches the quorum (a lone run of an adaptive job is accepted unchecked), asks for more replicas
+   * when the quorum can no longer be reached, and fails the input past 2k replicas.
+   */
+  private decide(job: VerifiedJobRow, idx: number, sub: SubtaskRow, now: number, out: VerifiedRecord): 'accepted' | 'waiting' | 'failed' {
+    const reps = this.q.reported.all(job.seq, idx);
+    const values = reps.map((r) => JSON.parse(r.result ?? 'null') as JsonValue);
+    const groups = agreeingGroups(values, job.tolerance);
+    const best = groups[0] ?? [];
+    const alone = sub.target === 1;
+    if (best.length >= (alone ? 1 : job.quorum)) {
+      const winner = reps[best[0] as number] as ReplicaRow;
+      this.q.accept.run(winner.result ?? 'null', job.seq, idx);
+      this.bump(job.seq, sub.state === 'queued' ? { queued: -1, leased: 0 } : { queued: 0, leased: -1 }, 1);
+      const agreeing = new Set(best);
+      reps.forEach((rep, i) => {
+        if (alone) this.q.verdict.run('unchecked', job.seq, idx, rep.lease_id);
+        else this.judge(job, idx, rep.lease_id, rep.device_id, agreeing.has(i), now, out);
+      });
+      return 'accepted';
+    }
+    const remaining = sub.target - reps.length; // replicas still out or not yet handed out
+    let target = sub.target;
+    if (best.length + remaining < job.quorum) {
+      target = reps.length + (job.quorum - best.length);
+      if (target > 2 * job.replication) {
+        this.failSubtask(job.seq, idx, sub);
+        out.failedForGood = {
+          code: 'no_quorum',
+          message: `input ${idx}: ${reps.length} results from distinct devices, at most ${best.length} agreeing; ${job.quorum} must agree`,
+          input: idx,
+        };
+        return 'failed';
+      }
+    }
+    this.bump(job.seq, this.settle(job.seq, idx, target));
+    if (target > sub.target) out.requeued++;
+    return 'waiting';
+  }
+
+  /** Records a verdict on one device's result; a wrong one quarantines the device. */
+  private judge(job: VerifiedJobRow, idx: number, leaseId: string, deviceId: string, valid: boolean, now: number, out: VerifiedRecord): void {
+    this.q.verdict.run(valid ? 'valid' : 'invalid', job.seq, idx, leaseId);
+    if (valid) {
+      this.q.valid.run(deviceId);
+      return;
+    }
+    this.q.invalid.run(deviceId);
+    if (this.q.quarantine.run(now, deviceId).changes > 0) this.recheck(deviceId, out);
+  }
+
+  /**
+   * A device was caught: every result of it that was accepted unchecked runs again (its job reopens
+   * if it had completed), and its results on inputs not yet decided are thrown away.
+   */
+  private recheck(deviceId: string, out: VerifiedRecord): void {
+    for (const rep of this.q.unjudgedOf.all(deviceId)) {
+      const job = this.q.job.get(rep.job_seq);
+      if (!job) continue;
+      const sub = this.q.subtask.get(rep.job_seq, rep.idx);
+      this.q.voidReplica.run(rep.job_seq, rep.idx, rep.lease_id);
+      const live = job.deleted === 0 && (job.status === 'queued' || job.status === 'running' || job.status === 'completed');
+      if (!sub || !live || sub.state === 'failed') continue;
+      if (rep.verdict === 'unchecked' && sub.state === 'done') {
+        this.q.reopenSubtask.run(job.replication, rep.job_seq, rep.idx);
+        this.q.rechecked.run(rep.job_seq);
+        this.bump(rep.job_seq, { queued: 1, leased: 0 }, -1);
+        this.q.reopenJob.run(rep.job_seq);
+        if (!out.reopened.includes(job.id)) out.reopened.push(job.id);
+      } else if (sub.state !== 'done') {
+        this.bump(rep.job_seq, this.settle(rep.job_seq, rep.idx));
+      }
+    }
+  }
+
+  /**
+   * A lease of a verified job was lost: its replicas still running are given back (a loss each).
+   * Returns the requeued count and the first input lost too often.
+   */
+  release(job: VerifiedJobRow, leaseId: string, countLoss: boolean): { requeued: number; lost: { idx: number; losses: number } | null } {
+    let requeued = 0;
+    let lost: { idx: number; losses: number } | null = null;
+    for (const { idx } of this.q.leasedOfLease.all(leaseId)) {
+      this.q.dropReplica.run(job.seq, idx, leaseId);
+      const sub = this.q.subtask.get(job.seq, idx);
+      if (!sub || sub.state === 'done' || sub.state === 'failed') continue;
+      const losses = sub.losses + (countLoss ? 1 : 0);
+      this.q.loss.run(losses, job.seq, idx);
+      if (losses > limits.MAX_LEASE_LOSSES && !lost) lost = { idx, losses };
+      this.bump(job.seq, this.settle(job.seq, idx, this.afterLoss(job, sub)));
+      requeued++;
+    }
+    return { requeued, lost };
+  }
+
+  /**
+   * Whether a running verified job waits for devices: the first input with a replica slot open
+   * has run (or runs) on every connected device that is not quarantined.
+   */
+  waitingForDevices(seq: number): boolean {
+    const first = this.q.firstOpen.get(seq);
+    if (!first) return false;
+    return (this.q.idleDevicesFor.get(seq, first.idx)?.n ?? 0) === 0;
+  }
+
+  /** Replicas of this lease still running. */
+  stillLeased(leaseId: string): number {
+    return this.q.stillLeased.get(leaseId)?.n ?? 0;
+  }
+}
+
+function resultsMatch(job: VerifiedJobRow, accepted: string | null, json: string): boolean {
+  const groups = agreeingGroups([JSON.parse(accepted ?? 'null') as JsonValue, JSON.parse(json) as JsonValue], job.tolerance);
+  return groups.length === 1;
+}
