@@ -26,6 +26,8 @@ export interface TestDeviceOptions {
   reconnect?: boolean;
   /** A private pool's join token. */
   joinToken?: string;
+  /** A lying device: replaces the JSON of each successful result it reports. */
+  tamper?: (json: string, index: number) => string;
 }
 
 export class TestDevice {
@@ -104,7 +106,8 @@ export class TestDevice {
         for (const item of grant.items) {
           this.runs++;
           const outcome = await runJobFunction(fn, item.input);
-          results.push(outcome.ok ? { index: item.index, ok: true, json: outcome.json } : { index: item.index, ...outcome });
+          const json = outcome.ok && this.options.tamper ? this.options.tamper(outcome.json, item.index) : outcome.ok ? outcome.json : '';
+          results.push(outcome.ok ? { index: item.index, ok: true, json } : { index: item.index, ...outcome });
         }
         if (this.closed || !this.socket.connected) return;
         await this.submit(grant.leaseId, results);
