@@ -37,6 +37,9 @@ export function DevicesTable({ devices, total, offset, pageSize, onPage, pageErr
               <th>State</th>
               <th className="num">Completed</th>
               <th className="num">Failed</th>
+              <th className="num" title="Results of verified jobs that agreed with the accepted result / that did not">
+                Valid / invalid
+              </th>
               <th className="num">Rate /s</th>
               <th>Connected</th>
             </tr>
@@ -44,7 +47,7 @@ export function DevicesTable({ devices, total, offset, pageSize, onPage, pageErr
           <tbody>
             {(devices === null || devices.length === 0) && (
               <tr>
-                <td colSpan={8} className="muted empty">
+                <td colSpan={9} className="muted empty">
                   {devices === null
                     ? 'Loading…'
                     : offset > 0
@@ -60,9 +63,17 @@ export function DevicesTable({ devices, total, offset, pageSize, onPage, pageErr
                 <td className="num">{d.threads}</td>
                 <td>
                   <span className={`badge state-${d.state}`}>{d.state}</span>
+                  {d.quarantined && (
+                    <span className="badge quarantined" data-testid="device-quarantined" title="Returned a result that disagreed with the accepted one: gets no more work">
+                      quarantined
+                    </span>
+                  )}
                 </td>
                 <td className="num">{formatCount(d.completed)}</td>
                 <td className="num">{formatCount(d.failed)}</td>
+                <td className="num nowrap">
+                  {formatCount(d.valid)} / {formatCount(d.invalid)}
+                </td>
                 <td className="num">{formatRate(rates.get(d.id) ?? 0)}</td>
                 <td className="muted">{formatAgo(d.connectedAt)}</td>
               </tr>

@@ -130,6 +130,8 @@ export function JobView({ api, id, feedJob, etas, onClose }: Props) {
             <dd>
               {formatCount(job.timeoutMs)} ms per run, {job.maxAttempts} attempts
             </dd>
+            <dt>Verification</dt>
+            <dd data-testid="job-verification">{describeVerification(job)}</dd>
             <dt>Times</dt>
             <dd className="muted">
               created {formatAgo(job.createdAt)}
@@ -177,4 +179,18 @@ export function JobView({ api, id, feedJob, etas, onClose }: Props) {
       )}
     </section>
   );
+}
+
+/** How the job's results are checked, in words. */
+function describeVerification(job: Job): string {
+  if (job.verify === 'none') return 'none: every result is trusted';
+  const agree = job.quorum === job.replication ? `all ${job.replication} must agree` : `${job.quorum} of ${job.replication} must agree`;
+  const tolerance = job.tolerance > 0 ? `, numbers within ${job.tolerance} (relative)` : '';
+  const mode =
+    job.verify === 'adaptive'
+      ? `adaptive: devices with a record of valid results run inputs alone, one in ten spot-checked on ${job.replication} devices (${agree})`
+      : `each input on ${job.replication} distinct devices, ${agree}`;
+  const waiting = job.waitingForDevices === true ? '; waiting for more devices to connect' : '';
+  const rechecked = job.rechecked ? `; ${job.rechecked} inputs run again after a device was caught returning wrong results` : '';
+  return mode + tolerance + waiting + rechecked;
 }

@@ -108,6 +108,15 @@ export function JobsTable({ api, jobs, total, offset, pageSize, onPage, pageErro
                     <span className={`badge status-${job.status}`} data-testid="job-status-badge">
                       {job.status}
                     </span>
+                    {job.waitingForDevices === true && (
+                      <span
+                        className="badge waiting"
+                        data-testid="job-waiting"
+                        title={`Each input must run on ${job.replication} distinct devices; connect more devices`}
+                      >
+                        waiting for devices
+                      </span>
+                    )}
                   </td>
                   <td>
                     <progress max={Math.max(n, 1)} value={completed + failed} />

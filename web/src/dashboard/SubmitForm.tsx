@@ -2,7 +2,7 @@
 import { Suspense, lazy, memo, useState, type FormEvent } from 'react';
 import { REDUCERS, type Job } from '@edgeswarm/shared';
 import type { HubApi } from './api-client.ts';
-import { buildJobSpec, formFromTemplate, isReducer, type InputsMode, type JobForm } from './job-form.ts';
+import { buildJobSpec, formFromTemplate, isReducer, isVerifyMode, type InputsMode, type JobForm } from './job-form.ts';
 import { JOB_TEMPLATES, SQUARES_TEMPLATE, findTemplate } from './job-templates.ts';
 
 interface Props {
@@ -147,6 +147,36 @@ export const SubmitForm = memo(function SubmitForm({ api, onSubmitted }: Props) 
             <span>Attempts</span>
             <input type="number" min={1} max={20} value={form.maxAttempts} onChange={(e) => set('maxAttempts', e.target.value)} data-testid="job-attempts" />
           </label>
+        </div>
+
+        <div className="field-row">
+          <label className="field">
+            <span>Verify results</span>
+            <select
+              value={form.verify}
+              onChange={(e) => {
+                if (isVerifyMode(e.target.value)) set('verify', e.target.value);
+              }}
+              data-testid="job-verify"
+              title="replicate: every input runs on several distinct devices and a result is kept when they agree; adaptive: devices with a record of valid results run alone, spot-checked"
+            >
+              <option value="none">no (trust every device)</option>
+              <option value="replicate">replicate on distinct devices</option>
+              <option value="adaptive">adaptive (spot checks)</option>
+            </select>
+          </label>
+          {form.verify !== 'none' && (
+            <>
+              <label className="field">
+                <span>Replicas (2 to 5)</span>
+                <input type="number" min={2} max={5} placeholder="2" value={form.replication} onChange={(e) => set('replication', e.target.value)} data-testid="job-replication" />
+              </label>
+              <label className="field">
+                <span>Number tolerance</span>
+                <input type="number" min={0} max={1} step="any" placeholder="0 (exact)" value={form.tolerance} onChange={(e) => set('tolerance', e.target.value)} data-testid="job-tolerance" />
+              </label>
+            </>
+          )}
         </div>
 
         <label className="field">

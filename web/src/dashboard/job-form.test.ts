@@ -48,3 +48,23 @@ describe('buildJobSpec', () => {
     expect(buildJobSpec({ ...base(), rangeEnd: '' })).toMatchObject({ ok: false, message: 'Range end is required.' });
   });
 });
+
+describe('buildJobSpec verification fields', () => {
+  it('sends nothing about verification when it is off, whatever the hidden fields hold', () => {
+    const built = buildJobSpec({ ...base(), verify: 'none', replication: '3', tolerance: '0.1' });
+    expect(built.ok && Object.keys(built.spec)).not.toContain('verify');
+    expect(built.ok && Object.keys(built.spec)).not.toContain('replication');
+  });
+
+  it('sends the mode, and replicas and tolerance when given', () => {
+    const built = buildJobSpec({ ...base(), verify: 'adaptive', replication: '3', tolerance: '1e-9' });
+    expect(built.ok && built.spec).toMatchObject({ verify: 'adaptive', replication: 3, tolerance: 1e-9 });
+    const defaults = buildJobSpec({ ...base(), verify: 'replicate', replication: '', tolerance: '' });
+    expect(defaults.ok && defaults.spec).toMatchObject({ verify: 'replicate' });
+    expect(defaults.ok && Object.keys(defaults.spec)).not.toContain('replication');
+  });
+
+  it('names a replicas field that is not a number', () => {
+    expect(buildJobSpec({ ...base(), verify: 'replicate', replication: 'two' })).toEqual({ ok: false, message: 'Replicas must be a number.' });
+  });
+});

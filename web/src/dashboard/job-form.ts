@@ -1,5 +1,5 @@
 // The submit form's fields and their translation into a JobSpec for POST /api/jobs (the hub does the full validation).
-import { REDUCERS, type JsonValue, type Reducer } from '@edgeswarm/shared';
+import { REDUCERS, VERIFY_MODES, type JsonValue, type Reducer, type VerifyMode } from '@edgeswarm/shared';
 import type { JobTemplate } from './job-templates.ts';
 
 export type InputsMode = 'json' | 'range';
@@ -17,6 +17,10 @@ export interface JobForm {
   timeoutMs: string;
   maxAttempts: string;
   meta: string;
+  /** Result verification: mode, replicas per input (blank: the hub's default, 2), relative tolerance for numbers. */
+  verify: VerifyMode;
+  replication: string;
+  tolerance: string;
 }
 
 export type BuildResult = { ok: true; spec: Record<string, JsonValue> } | { ok: false; message: string };
@@ -37,7 +41,14 @@ export function formFromTemplate(template: JobTemplate, previous?: JobForm): Job
     timeoutMs: previous?.timeoutMs ?? DEFAULT_TIMEOUT_FIELD,
     maxAttempts: previous?.maxAttempts ?? DEFAULT_ATTEMPTS_FIELD,
     meta: JSON.stringify(template.meta),
+    verify: previous?.verify ?? 'none',
+    replication: previous?.replication ?? '',
+    tolerance: previous?.tolerance ?? '',
   };
+}
+
+export function isVerifyMode(value: string): value is VerifyMode {
+  return (VERIFY_MODES as readonly string[]).includes(value);
 }
 
 export function isReducer(value: string): value is Reducer {
@@ -94,6 +105,18 @@ export function buildJobSpec(form: JobForm): BuildResult {
     const field = numberField(label, text);
     if (!field.ok) return field;
     if (field.value !== undefined) spec[key] = field.value;
+  }
+
+  if (form.verify !== 'none') {
+    spec['verify'] = form.verify;
+    for (const [key, label, text] of [
+      ['replication', 'Replicas', form.replication],
+      ['tolerance', 'Tolerance', form.tolerance],
+    ] as const) {
+      const field = numberField(label, text);
+      if (!field.ok) return field;
+      if (field.value !== undefined) spec[key] = field.value;
+    }
   }
 
   if (form.meta.trim() !== '') {
