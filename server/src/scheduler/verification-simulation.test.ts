@@ -1,6 +1,8 @@
 /**
  * Lying devices against result verification, over the real WorkService and SQLite store: how many
  * wrong results reach completed jobs with `replicate` and `adaptive`, and what verification costs.
+ * Every step also checks the store's verification invariants (checkVerifiedInvariants), here with
+ * devices vanishing, keeping leases silently, and the hub restarting.
  */
 import { describe, expect, it } from 'vitest';
 import { SPOT_CHECK_RATE } from '../store/sqlite-verified.ts';
@@ -27,7 +29,7 @@ describe('replicate: liars fewer than the quorum never get a wrong result accept
 
   for (const c of cases) {
     it(`seed ${c.seed}: k=${c.replication}, quorum ${c.quorum}, ${c.fleet.length - 6} liars`, () => {
-      const r = runVerification({ seed: c.seed, verify: 'replicate', replication: c.replication, quorum: c.quorum, fleet: c.fleet, jobs: 3, inputsPerJob: 150, lossRate: 0.02 });
+      const r = runVerification({ seed: c.seed, verify: 'replicate', replication: c.replication, quorum: c.quorum, fleet: c.fleet, jobs: 3, inputsPerJob: 150, lossRate: 0.03, silentRate: 0.03, restartRate: 0.02 });
       reports.push(r);
       expect(r.liesTold, 'the liars lied').toBeGreaterThan(0);
       expect(r.wrongAccepted).toBe(0);
@@ -45,6 +47,7 @@ describe('replicate: liars fewer than the quorum never get a wrong result accept
     expect(reports.reduce((n, r) => n + r.completedJobs, 0)).toBeGreaterThan(cases.length * 2);
     expect(sum(reports, 'liesTold')).toBeGreaterThan(0);
     expect(reports.every((r) => r.liarsFree === 0)).toBe(true);
+    expect(reports.reduce((n, r) => n + r.restarts, 0), 'the hub restarted in some runs').toBeGreaterThan(0);
     console.log(
       `replicate: ${reports.length} runs, ${cases.reduce((s, c) => s + c.fleet.length - 6, 0)} liars, ${sum(reports, 'liesTold')} lies, ` +
         `${sum(reports, 'wrongAccepted')} wrong results accepted, ${reports.reduce((n, r) => n + r.failedJobs, 0)} of ${reports.length * 3} jobs failed with no_quorum`,
@@ -65,8 +68,8 @@ describe('adaptive', () => {
   it('costs an honest fleet far less than plain k = 2, and accepts nothing wrong', () => {
     const fleet = many(10, { kind: 'honest' });
     const runs = seeds(3, 3).map((seed) => ({
-      replicate: runVerification({ seed, verify: 'replicate', fleet, jobs: 6, inputsPerJob: 500 }),
-      adaptive: runVerification({ seed, verify: 'adaptive', fleet, jobs: 6, inputsPerJob: 500 }),
+      replicate: runVerification({ seed, verify: 'replicate', fleet, jobs: 6, inputsPerJob: 500, checkInvariants: false }),
+      adaptive: runVerification({ seed, verify: 'adaptive', fleet, jobs: 6, inputsPerJob: 500, checkInvariants: false }),
     }));
     for (const { replicate, adaptive } of runs) {
       expect(replicate.runsPerInput).toBe(2);
@@ -94,6 +97,27 @@ describe('adaptive', () => {
     }
   });
 
+  it('keeps its books straight with liars, turncoats, lost devices, silent leases and hub restarts', () => {
+    const reports = seeds(6, 6).map((seed) =>
+      runVerification({
+        seed,
+        verify: 'adaptive',
+        fleet: [...many(6, { kind: 'honest' }), ...many(2, { kind: 'turncoat', after: 20, lies: 3 }), ...many(1, { kind: 'liar', rate: 0.2 })],
+        jobs: 3,
+        inputsPerJob: 200,
+        lossRate: 0.05,
+        silentRate: 0.05,
+        restartRate: 0.03,
+      }),
+    );
+    for (const r of reports) {
+      expect(r.unfinishedJobs).toBe(0);
+      expect(r.quarantined.honest).toBe(0);
+      expect(r.wrongAccepted).toBeLessThanOrEqual(r.liesByFree);
+    }
+    expect(reports.reduce((n, r) => n + r.restarts, 0)).toBeGreaterThan(0);
+  });
+
   it('a turncoat caught by a spot check leaves no wrong value in any completed job; one never caught escapes with probability at most 0.9^lies', () => {
     const LIES = 5;
     const reports = seeds(24, 5).map((seed) =>
@@ -103,6 +127,7 @@ describe('adaptive', () => {
         fleet: [...many(8, { kind: 'honest' }), ...many(3, { kind: 'turncoat', after: 30, lies: LIES })],
         jobs: 4,
         inputsPerJob: 300,
+        checkInvariants: false,
       }),
     );
     let turncoats = 0;

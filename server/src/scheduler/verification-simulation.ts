@@ -36,7 +36,13 @@ export interface VerifySimOptions {
   slots?: number;
   /** Chance that a device vanishes with its lease in a step (it comes back next step). */
   lossRate?: number;
+  /** Chance that a device keeps a lease and never answers (the lease expires after its TTL). */
+  silentRate?: number;
+  /** Chance per step that the hub restarts: same file, leases of the old process void. */
+  restartRate?: number;
   maxSteps?: number;
+  /** Check the store's verification invariants after every step (default true; off for pure measurements). */
+  checkInvariants?: boolean;
 }
 
 export interface VerifySimReport {
@@ -62,6 +68,7 @@ export interface VerifySimReport {
   liesByFree: number;
   rechecked: number;
   steps: number;
+  restarts: number;
 }
 
 const CODE = '(x) => x * x';
@@ -86,7 +93,9 @@ interface SimDevice {
 export function runVerification(options: VerifySimOptions): VerifySimReport {
   const rng = new Rng(options.seed);
   const dir = mkdtempSync(join(tmpdir(), 'edgeswarm-verify-sim-'));
-  const store = new SqliteJobStore(join(dir, 'edgeswarm.db'), { random: () => rng.float() });
+  const file = join(dir, 'edgeswarm.db');
+  const open = () => new SqliteJobStore(file, { random: () => rng.float() });
+  let store = open();
   const clock = new ManualClock();
   const deferred: (() => void)[] = [];
   try {
@@ -98,14 +107,17 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
       lies: 0,
       away: false,
     }));
-    const work = new WorkService({
-      store,
-      clock,
-      fleetThreads: () => devices.length,
-      distinctAddresses: () => devices.length,
-      defer: (step) => deferred.push(step),
-      events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: () => {}, jobFinished: () => {} },
-    });
+    const service = () =>
+      new WorkService({
+        store,
+        clock,
+        fleetThreads: () => devices.length,
+        distinctAddresses: () => devices.length,
+        defer: (step) => deferred.push(step),
+        events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: () => {}, jobFinished: () => {} },
+      });
+    let work = service();
+    let restarts = 0;
     for (const d of devices) store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now() });
     const jobIds: string[] = [];
     for (let j = 0; j < options.jobs; j++) {
@@ -163,6 +175,7 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
           work.disconnected(d.conn);
           continue;
         }
+        if (options.silentRate !== undefined && rng.chance(options.silentRate)) continue;
         const results: RunResult[] = grant.items.map((it) => ({
           index: it.index,
           ok: true,
@@ -172,10 +185,25 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
         work.submitResults(d.conn, { leaseId: grant.leaseId, results });
       }
       while (deferred.length > 0) deferred.shift()?.();
-      clock.advance(100);
+      clock.advance(1000);
       work.sweep();
+      if (options.checkInvariants !== false) checkVerifiedInvariants(store);
+      if (options.restartRate !== undefined && rng.chance(options.restartRate)) {
+        // The hub process dies and comes back on the same file; every device reconnects.
+        restarts++;
+        deferred.length = 0;
+        store.close();
+        store = open();
+        work = service();
+        work.recover();
+        for (const d of devices) {
+          d.conn = { ...d.conn, connId: `${d.conn.connId.split('#')[0]}#r${restarts}` };
+          store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now() });
+        }
+        checkVerifiedInvariants(store);
+      }
       idleSteps = progressed ? 0 : idleSteps + 1;
-      if (idleSteps > 50) break; // nothing can run: waiting for devices that will not come
+      if (idleSteps > 100) break; // nothing can run: waiting for devices that will not come
     }
 
     let wrongAccepted = 0;
@@ -231,6 +259,7 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
       liesByFree,
       rechecked,
       steps,
+      restarts,
     };
   } finally {
     store.close();
@@ -241,4 +270,84 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
 /** `n` devices of one behaviour. */
 export function many(n: number, behaviour: Behaviour): Behaviour[] {
   return Array.from({ length: n }, () => behaviour);
+}
+
+/**
+ * The store's verification state is consistent: job counters match subtask rows; an open input's
+ * state matches its replicas; no device holds two replicas of one input; a running replica belongs
+ * to an open lease of its job that holds the input; an accepted input has a quorum of valid results
+ * from distinct devices agreeing with it (or one unchecked result); the hub's counts add up.
+ */
+export function checkVerifiedInvariants(store: SqliteJobStore): void {
+  const db = store.db;
+  const fail = (message: string): never => {
+    throw new Error(`verification invariant: ${message}`);
+  };
+  const jobs = db
+    .prepare<[], { seq: number; status: string; total: number; next_index: number; queued: number; leased: number; completed: number; replication: number; quorum: number; tolerance: number }>(
+      `SELECT * FROM jobs WHERE deleted = 0 AND verify <> 'none'`,
+    )
+    .all();
+  let unleased = 0;
+  for (const job of jobs) {
+    const where = `job ${job.seq} (${job.status})`;
+    const subs = db
+      .prepare<[number], { idx: number; state: string; target: number; result: string | null }>('SELECT idx, state, target, result FROM subtasks WHERE job_seq = ?')
+      .all(job.seq);
+    const count = (state: string) => subs.filter((x) => x.state === state).length;
+    if (subs.length !== job.next_index) fail(`${where}: ${subs.length} subtask rows, next_index ${job.next_index}`);
+    if (count('done') !== job.completed) fail(`${where}: completed ${job.completed}, ${count('done')} done rows`);
+    const active = job.status === 'queued' || job.status === 'running';
+    if (active) {
+      if (count('queued') !== job.queued) fail(`${where}: queued ${job.queued}, ${count('queued')} queued rows`);
+      if (count('leased') !== job.leased) fail(`${where}: leased ${job.leased}, ${count('leased')} leased rows`);
+      unleased += (job.total - job.next_index) * job.replication + job.queued;
+    }
+    if (job.status === 'completed' && job.completed !== job.total) fail(`${where}: completed with ${job.completed}/${job.total}`);
+    const reps = db
+      .prepare<[number], { idx: number; lease_id: string; device_id: string; state: string; verdict: string | null; result: string | null; l_open: number | null; l_job: number | null; l_items: string | null }>(
+        `SELECT r.idx, r.lease_id, r.device_id, r.state, r.verdict, r.result, l.open AS l_open, l.job_seq AS l_job, l.items AS l_items
+           FROM replicas r LEFT JOIN leases l ON l.id = r.lease_id WHERE r.job_seq = ?`,
+      )
+      .all(job.seq);
+    const byIdx = new Map<number, typeof reps>();
+    for (const r of reps) {
+      const list = byIdx.get(r.idx) ?? [];
+      list.push(r);
+      byIdx.set(r.idx, list);
+      if (r.state === 'leased' && active) {
+        if (r.l_open !== 1 || r.l_job !== job.seq) fail(`${where} input ${r.idx}: running replica of lease ${r.lease_id}, which is ${r.l_open === 1 ? 'of another job' : 'closed'}`);
+        if (!(JSON.parse(r.l_items ?? '[]') as number[]).includes(r.idx)) fail(`${where} input ${r.idx}: lease ${r.lease_id} never held it`);
+      }
+    }
+    for (const sub of subs) {
+      const list = (byIdx.get(sub.idx) ?? []).filter((r) => r.state === 'leased' || r.state === 'ok');
+      const devicesOf = new Set(list.map((r) => r.device_id));
+      if (devicesOf.size !== list.length) fail(`${where} input ${sub.idx}: two replicas on one device`);
+      const here = `${where} input ${sub.idx} (${sub.state}, target ${sub.target})`;
+      if (active && (sub.state === 'queued' || sub.state === 'leased')) {
+        const expected = list.length < sub.target ? 'queued' : 'leased';
+        if (sub.state !== expected) fail(`${here}: ${list.length} replicas taken, so it should be ${expected}`);
+        if (sub.target > 2 * job.replication) fail(`${here}: more than 2k replicas wanted`);
+      }
+      if (sub.state === 'done') {
+        const unchecked = list.filter((r) => r.verdict === 'unchecked');
+        const valid = list.filter((r) => r.verdict === 'valid');
+        if (unchecked.length === 1 && sub.target === 1) continue;
+        if (new Set(valid.map((r) => r.device_id)).size < job.quorum) fail(`${here}: accepted with ${valid.length} valid results, quorum ${job.quorum}`);
+        if (valid.some((r) => r.result !== sub.result && job.tolerance === 0)) fail(`${here}: a valid result differs from the accepted one`);
+      }
+    }
+  }
+  const plain = db
+    .prepare<[], { n: number }>(`SELECT coalesce(sum(total - next_index + queued), 0) AS n FROM jobs WHERE deleted = 0 AND verify = 'none' AND status IN ('queued', 'running')`)
+    .get()?.n ?? 0;
+  if (store.unleasedCount() !== unleased + plain) fail(`unleasedCount() ${store.unleasedCount()}, rows say ${unleased + plain}`);
+  const openEmpty = db
+    .prepare<[], { n: number }>(
+      `SELECT count(*) AS n FROM leases l JOIN jobs j ON j.seq = l.job_seq WHERE l.open = 1 AND j.verify <> 'none'
+         AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.lease_id = l.id AND r.state = 'leased')`,
+    )
+    .get()?.n ?? 0;
+  if (openEmpty > 0) fail(`${openEmpty} open lease(s) of verified jobs run no replica`);
 }
