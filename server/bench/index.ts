@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --json] [-- --only NAME,...]`: runs each benchmark several rounds and prints
  * medians (min, max); with --json the last line is one JSON object of every figure. Sections:
- * sqlite, dispatch, efficiency, idle, active, range.
+ * sqlite, dispatch, efficiency, idle, active, range, verify.
  */
 import { measure } from './sqlite-durability.ts';
 import { startEchoServer, startHub, summarise, type Figure } from './harness.ts';
@@ -10,12 +10,14 @@ import { LocalPool, THREADS, calibrate, monteCarloCode, runThroughHub, startAgen
 import { rssPerIdleClient } from './idle.ts';
 import { SimFleet, hubPeakRssMib, runRangeJob } from './fleet.ts';
 import { cpuMicros, dirBytes, rssKib } from './harness.ts';
+import { many, runVerification } from '../src/scheduler/verification-simulation.ts';
+import { SPOT_CHECK_RATE } from '../src/store/sqlite-verified.ts';
 
 const ROUNDS = 5;
 /** Rounds of the scenarios that run a hub process (each a few seconds). */
 const HUB_ROUNDS = 3;
 const json = process.argv.includes('--json');
-const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'idle', 'active', 'range'] as const;
+const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'idle', 'active', 'range', 'verify'] as const;
 type SectionName = (typeof SECTIONS)[number];
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -248,6 +250,39 @@ await section(
       await fleet?.stop().catch(() => {});
       await hub.stop();
     }
+  },
+);
+
+const VERIFY_SEEDS = 5;
+await section(
+  'verify',
+  `Result verification, simulated fleets over the real WorkService and SQLite store; medians of ${VERIFY_SEEDS} seeds (min–max):`,
+  (rows) => {
+    const seeds = Array.from({ length: VERIFY_SEEDS }, (_, i) => 1000 + i);
+    const honest = many(10, { kind: 'honest' });
+    const cost = (verify: 'none' | 'replicate' | 'adaptive') =>
+      seeds.map((seed) => runVerification({ seed, verify, fleet: honest, jobs: 10, inputsPerJob: 1000, checkInvariants: false }).runsPerInput);
+    rows.push(row('runs per input, none', 'verify_runs_per_input_none', cost('none'), 'runs', 3));
+    const plain = cost('replicate');
+    const adaptive = cost('adaptive');
+    rows.push(row('runs per input, replicate k=2', 'verify_runs_per_input_replicate_k2', plain, 'runs', 3));
+    rows.push(row('runs per input, adaptive k=2', 'verify_runs_per_input_adaptive_k2', adaptive, 'runs', 3));
+    rows.push(row('adaptive cost / replicate cost', 'verify_adaptive_over_replicate', adaptive.map((a, i) => a / (plain[i] ?? NaN)), '', 3));
+    const LIES = 5;
+    const escapes = seeds.map((seed) => {
+      const r = runVerification({
+        seed,
+        verify: 'adaptive',
+        fleet: [...many(8, { kind: 'honest' }), ...many(10, { kind: 'turncoat', after: 30, lies: LIES })],
+        jobs: 6,
+        inputsPerJob: 500,
+        checkInvariants: false,
+      });
+      return 1 - r.quarantined.turncoat / 10;
+    });
+    rows.push(
+      row(`turncoats (${LIES} lies) never caught`, 'verify_adaptive_escape_rate_5_lies', escapes, `(bound ${((1 - SPOT_CHECK_RATE) ** LIES).toFixed(2)})`, 3),
+    );
   },
 );
 
