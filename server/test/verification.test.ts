@@ -64,6 +64,8 @@ describe('result verification through the hub', () => {
     expect(caught).toMatchObject({ quarantined: true });
     expect(caught?.invalid).toBeGreaterThan(0);
     expect(record.filter((d) => d.id !== liar.deviceId).every((d) => !d.quarantined && d.invalid === 0)).toBe(true);
+    // It asks for work and is told why it gets none.
+    await expect(liar.request(4)).rejects.toThrow(/^quarantined: this device returned a result that disagreed/);
     const results = (await hub.api<{ results: number[] }>('GET', `/api/jobs/${job.id}/results`)).body.results;
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i * i));
   });

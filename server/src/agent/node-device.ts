@@ -72,6 +72,7 @@ export class NodeDevice {
   private readonly outbox: ResultOutbox;
   private held = 0;
   private requesting = false;
+  private lastRefusal: string | null = null;
   private stopping = false;
   private everConnected = false;
   /** Whether the current outage was already reported, so a hub that stays down prints one line. */
@@ -266,9 +267,12 @@ export class NodeDevice {
           this.requesting = false;
           if (socket !== this.socket || this.stopping) return;
           if (!ack.ok) {
-            this.log(`the hub refused to hand out work: ${ack.error.message}`);
+            // Said once, not at every poll (a quarantined device keeps asking).
+            if (ack.error.message !== this.lastRefusal) this.log(`the hub refused to hand out work: ${ack.error.message}`);
+            this.lastRefusal = ack.error.message;
             return;
           }
+          this.lastRefusal = null;
           const grant = ack.data;
           if (grant === null || grant.items.length === 0) return;
           if (!socket.connected) return; // the hub released the lease with the connection

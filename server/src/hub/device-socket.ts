@@ -18,7 +18,7 @@ import {
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
 import { StoreUnavailableError, type JobStore } from '../store/job-store.ts';
-import type { DeviceConnection, WorkService } from '../scheduler/work-service.ts';
+import { DeviceQuarantinedError, type DeviceConnection, type WorkService } from '../scheduler/work-service.ts';
 import { protocolRefusal, refusal } from './handshake.ts';
 import { limitMessageRate } from './guards.ts';
 import { tokenMatches } from '../admin-token.ts';
@@ -59,6 +59,10 @@ function handle<TSchema extends z.ZodType, TData>(
       return;
     }
     const fail = (err: unknown): void => {
+      if (err instanceof DeviceQuarantinedError) {
+        reply(ackError(err.code, err.message));
+        return;
+      }
       log(`device ${socket.data.hello?.deviceId ?? socket.id} request failed`, err);
       if (err instanceof StoreUnavailableError) {
         reply(ackError('unavailable', 'the hub cannot store anything right now; nothing was saved, send again later'));

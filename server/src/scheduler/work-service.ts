@@ -63,6 +63,15 @@ export interface WorkServiceOptions {
   tailCopies?: boolean;
 }
 
+/** A device caught returning a wrong result asks for work: it gets none, and is told why. */
+export class DeviceQuarantinedError extends Error {
+  override readonly name = 'DeviceQuarantinedError';
+  readonly code = 'quarantined';
+  constructor() {
+    super('this device returned a result that disagreed with the result other devices agreed on, so the hub gives it no more work');
+  }
+}
+
 function toGrant(active: ActiveLease): LeaseGrant {
   return {
     leaseId: active.lease.id,
@@ -100,6 +109,7 @@ export class WorkService {
   /** Leases up to `slots` inputs to a device, fewer when many devices share little work. */
   requestWork(conn: DeviceConnection, slots: number): LeaseGrant | null {
     if (this.draining) return null;
+    if (this.store.isQuarantined(conn.deviceId)) throw new DeviceQuarantinedError();
     const unleased = this.store.unleasedCount();
     if (unleased === 0) return this.tailCopy(conn, slots);
     const room = conn.threads * limits.MAX_HELD_PER_THREAD - this.store.heldCount(conn.connId);

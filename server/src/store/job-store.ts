@@ -202,6 +202,8 @@ export interface JobStore {
   /** Inputs queued or not yet leased, over every active job. */
   unleasedCount(): number;
   getLeaseContext(leaseId: string): LeaseContext | null;
+  /** Whether the device was caught returning a wrong result (it gets no more work). */
+  isQuarantined(deviceId: string): boolean;
   recordResults(leaseId: string, deviceId: string, results: CheckedResult[], now: number): RecordOutcome;
   /** Extends every open lease of a connection to `deadline` (monotonic ms), but never past the lease's own cap. */
   renewLeases(connId: string, deadline: number): number;

@@ -1,5 +1,5 @@
 /** JobStore on an embedded SQLite file (better-sqlite3, WAL): jobs, inputs, subtask state, leases and results. */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import Database from 'better-sqlite3';
 import {
   inputCount,
@@ -175,6 +175,7 @@ const GROUPED: ReadonlySet<string> = new Set([
   'heldCount',
   'unleasedCount',
   'getLeaseContext',
+  'isQuarantined',
   'recordResults',
   'renewLeases',
 ]);
@@ -196,7 +197,7 @@ export interface SqliteStoreOptions {
    * (every call commits before it returns).
    */
   groupCommit?: boolean;
-  /** Random numbers in [0, 1) for adaptive spot checks; default Math.random (tests inject a seeded one). */
+  /** Random numbers in [0, 1) for adaptive spot checks; default from the OS's CSPRNG (tests inject a seeded one). */
   random?: () => number;
 }
 
@@ -252,7 +253,7 @@ export class SqliteJobStore implements JobStore {
     this.db = new Database(file);
     prepareDatabase(this.db);
     this.devices = new DeviceTable(this.db);
-    this.verified = new VerifiedWork(this.db, options.random ?? Math.random);
+    this.verified = new VerifiedWork(this.db, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47));
     const db = this.db;
     this.q = {
       jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),
@@ -659,6 +660,10 @@ export class SqliteJobStore implements JobStore {
 
   unleasedCount(): number {
     return this.q.unleased.get()?.n ?? 0;
+  }
+
+  isQuarantined(deviceId: string): boolean {
+    return this.verified.isQuarantined(deviceId);
   }
 
   getLeaseContext(leaseId: string): LeaseContext | null {
