@@ -522,8 +522,9 @@ export class SqliteJobStore implements JobStore {
     if (!job) return 0;
     return this.db.transaction(() => {
       let removed = 0;
-      for (const table of ['subtasks', 'input_chunks', 'leases']) {
-        const key = table === 'subtasks' ? 'idx' : table === 'input_chunks' ? 'chunk' : 'id';
+      // Replicas go by input (a few rows each), the others by their own key.
+      for (const table of ['replicas', 'subtasks', 'input_chunks', 'leases']) {
+        const key = table === 'subtasks' || table === 'replicas' ? 'idx' : table === 'input_chunks' ? 'chunk' : 'id';
         const info = this.db
           .prepare(
             `DELETE FROM ${table} WHERE job_seq = ? AND ${key} IN (SELECT ${key} FROM ${table} WHERE job_seq = ? LIMIT ?)`,

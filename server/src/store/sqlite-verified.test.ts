@@ -220,3 +220,18 @@ describe('adaptive jobs', () => {
     expect(store.getResults(job.id, 0, 3)?.results).toEqual([1, 2, 3]);
   });
 });
+
+describe('deleting a verified job', () => {
+  it('removes its replicas with its other rows', () => {
+    register('a', 'b');
+    const job = store.createJob(spec({ inputs: [1, 2, 3], verify: 'replicate' }), NOW);
+    report('a', lease('a'));
+    lease('b');
+    const replicas = () => (store.db.prepare('SELECT count(*) AS n FROM replicas').get() as { n: number }).n;
+    expect(replicas()).toBe(6);
+    expect(store.deleteJob(job.id)).toBe(true);
+    while (store.purgeStep(2) > 0);
+    expect(replicas()).toBe(0);
+    expect((store.db.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n).toBe(0);
+  });
+});
