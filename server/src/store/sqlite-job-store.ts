@@ -313,6 +313,7 @@ export class SqliteJobStore implements JobStore {
         `SELECT job_seq, idx, losses FROM subtasks WHERE lease_id = ? AND state = 'leased'`,
       ),
       openLeasesOfConn: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE conn_id = ? AND open = 1'),
+      openLeasesOfDevice: db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE device_id = ? AND open = 1'),
       expiredLeases: db.prepare<[number], LeaseRow>('SELECT * FROM leases WHERE open = 1 AND deadline < ?'),
       allOpenLeases: db.prepare<[], LeaseRow>('SELECT * FROM leases WHERE open = 1'),
       closeLease: db.prepare<[string]>('UPDATE leases SET open = 0 WHERE id = ?'),
@@ -790,6 +791,10 @@ export class SqliteJobStore implements JobStore {
       requeued: v.requeued,
     };
     this.devices.addCounts(deviceId, v.succeeded, v.failedRuns, v.rejected);
+    for (const caught of v.quarantined) {
+      // A caught device's running work goes to others at once instead of waiting for its leases to run out.
+      outcome.requeued += this.releaseRows(this.q.openLeasesOfDevice.all(caught), now, false).requeued;
+    }
     if (v.failedForGood) {
       this.failRow(job.seq, v.failedForGood, now);
       outcome.jobsFailed.push(job.id);

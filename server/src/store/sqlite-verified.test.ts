@@ -102,6 +102,23 @@ describe('replicated jobs', () => {
     expect(lease('other')).not.toBeNull();
   });
 
+  it('gives the work a caught device still holds to others at once', () => {
+    register('h1', 'liar', 'h2');
+    store.createJob(spec({ inputs: [10], verify: 'replicate' }), NOW);
+    report('h1', lease('h1'));
+    const caughtOn = lease('liar')!;
+    const other = store.createJob(spec({ inputs: [1, 2], verify: 'replicate', priority: -10 }), NOW);
+    const held = lease('liar')!; // the liar holds both inputs of the other job
+    expect(held.lease.jobId).toBe(other.id);
+    report('liar', caughtOn, () => 99);
+    expect(report('h2', lease('h2'))).toMatchObject({ completed: 1, requeued: 2 });
+    expect(device('liar')).toMatchObject({ quarantined: true });
+    expect(store.heldCount('c-liar')).toBe(0);
+    report('h1', lease('h1'));
+    expect(report('h2', lease('h2')).completed).toBe(2);
+    expect(store.getJob(other.id)?.progress.completed).toBe(2);
+  });
+
   it('fails the input with no_quorum after 2k replicas without a quorum', () => {
     register('a', 'b', 'c', 'd');
     const job = store.createJob(spec({ inputs: [0], verify: 'replicate', replication: 2 }), NOW);

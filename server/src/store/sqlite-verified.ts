@@ -62,6 +62,8 @@ export interface VerifiedRecord {
   failedForGood: JobError | null;
   /** Jobs that had finished (or had results accepted) and must run inputs again: a liar was caught. */
   reopened: string[];
+  /** Devices quarantined during this call: their open leases must be released. */
+  quarantined: string[];
 }
 
 export interface DeviceSpot {
@@ -223,7 +225,7 @@ export class VerifiedWork {
     results: readonly ({ index: number; ok: true; json: string } | { index: number; ok: false; code: JobError['code']; message: string })[],
     now: number,
   ): VerifiedRecord {
-    const out: VerifiedRecord = { accepted: 0, completed: 0, dropped: 0, rejected: 0, failedRuns: 0, requeued: 0, succeeded: 0, failedForGood: null, reopened: [] };
+    const out: VerifiedRecord = { accepted: 0, completed: 0, dropped: 0, rejected: 0, failedRuns: 0, requeued: 0, succeeded: 0, failedForGood: null, reopened: [], quarantined: [] };
     const quarantined = this.isQuarantined(deviceId);
     for (const r of results) {
       if (!held.has(r.index)) {
@@ -340,7 +342,10 @@ export class VerifiedWork {
       return;
     }
     this.q.invalid.run(deviceId);
-    if (this.q.quarantine.run(now, deviceId).changes > 0) this.recheck(deviceId, out);
+    if (this.q.quarantine.run(now, deviceId).changes > 0) {
+      out.quarantined.push(deviceId);
+      this.recheck(deviceId, out);
+    }
   }
 
   /**
