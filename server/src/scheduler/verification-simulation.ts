@@ -12,7 +12,7 @@ import { parseJobSpec, type RunResult, type VerifyMode } from '@edgeswarm/shared
 import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
 import { Rng } from './swarm-simulation.ts';
-import { WorkService, type DeviceConnection } from './work-service.ts';
+import { DeviceQuarantinedError, WorkService, type DeviceConnection } from './work-service.ts';
 
 export type Behaviour =
   /** Always right. */
@@ -167,7 +167,13 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
           d.conn = { ...d.conn, connId: `${d.conn.connId.split('#')[0]}#${steps}` };
           store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now() });
         }
-        const grant = work.requestWork(d.conn, options.slots ?? 4);
+        let grant;
+        try {
+          grant = work.requestWork(d.conn, options.slots ?? 4);
+        } catch (err) {
+          if (err instanceof DeviceQuarantinedError) continue; // caught: it asks, and gets nothing
+          throw err;
+        }
         if (!grant) continue;
         progressed = true;
         if (options.lossRate !== undefined && rng.chance(options.lossRate)) {
