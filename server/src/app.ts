@@ -96,9 +96,6 @@ export function createHub(options: HubOptions): Hub {
   dashboards.use(cap.middleware);
   devices.on('connection', (socket) => cap.track(socket));
   dashboards.on('connection', (socket) => cap.track(socket));
-  // Distinct addresses of devices alone, so replicas of one input can go to different addresses.
-  const deviceAddresses = new AddressConnectionCap(0);
-  devices.on('connection', (socket) => deviceAddresses.track(socket));
 
   const fleetThreads = () => {
     let threads = 0;
@@ -127,7 +124,6 @@ export function createHub(options: HubOptions): Hub {
     store,
     clock,
     fleetThreads,
-    distinctAddresses: () => deviceAddresses.distinct(),
     leaseTtlMs: options.leaseTtlMs,
     faults: options.faults,
     events: {

@@ -129,7 +129,14 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
       },
     };
     limitMessageRate(socket, () => clock.monotonic());
-    store.registerDevice({ id: hello.deviceId, kind: hello.kind, name: hello.name, threads: hello.threads, now: clock.now() });
+    store.registerDevice({
+      id: hello.deviceId,
+      kind: hello.kind,
+      name: hello.name,
+      threads: hello.threads,
+      now: clock.now(),
+      address: socket.handshake.address,
+    });
     socket.emit('hub:welcome', { protocol: PROTOCOL_VERSION, deviceId: hello.deviceId, heartbeatMs: HEARTBEAT_INTERVAL_MS });
 
     socket.on('work:request', handle(socket, store, workRequestSchema, (req) => work.requestWork(conn, req.slots), log));

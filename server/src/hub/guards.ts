@@ -30,11 +30,6 @@ export class AddressConnectionCap {
     next();
   };
 
-  /** Addresses with at least one connection counted. */
-  distinct(): number {
-    return this.counts.size;
-  }
-
   /** Call on `connection`: counts the socket until it disconnects. */
   track(socket: Socket): void {
     const address = socket.handshake.address;

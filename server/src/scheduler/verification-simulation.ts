@@ -112,13 +112,12 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
         store,
         clock,
         fleetThreads: () => devices.length,
-        distinctAddresses: () => devices.length,
         defer: (step) => deferred.push(step),
         events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: () => {}, jobFinished: () => {} },
       });
     let work = service();
     let restarts = 0;
-    for (const d of devices) store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now() });
+    for (const d of devices) store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now(), address: d.conn.address });
     const jobIds: string[] = [];
     for (let j = 0; j < options.jobs; j++) {
       const parsed = parseJobSpec({
@@ -165,7 +164,7 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
         if (d.away) {
           d.away = false;
           d.conn = { ...d.conn, connId: `${d.conn.connId.split('#')[0]}#${steps}` };
-          store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now() });
+          store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now(), address: d.conn.address });
         }
         let grant;
         try {
@@ -204,7 +203,7 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
         work.recover();
         for (const d of devices) {
           d.conn = { ...d.conn, connId: `${d.conn.connId.split('#')[0]}#r${restarts}` };
-          store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now() });
+          store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now(), address: d.conn.address });
         }
         checkVerifiedInvariants(store);
       }

@@ -45,8 +45,6 @@ export interface WorkServiceOptions {
   events: WorkEvents;
   /** Threads of every connected device; used to size leases so work is spread. */
   fleetThreads: () => number;
-  /** Distinct addresses of the connected devices (for spreading replicas); default 0, never compared. */
-  distinctAddresses?: () => number;
   leaseTtlMs?: number;
   /** Runs the next step of a long aggregation later; default `setImmediate`. */
   defer?: (step: () => void) => void;
@@ -124,9 +122,9 @@ export class WorkService {
       deadline: this.clock.monotonic() + this.ttl,
       slowStart: this.options.slowStart !== false,
       address: conn.address ?? null,
-      distinctAddresses: this.options.distinctAddresses?.() ?? 0,
     });
-    if (!active) return null;
+    // Nothing this device may take (verified jobs may wait for other devices): copies of the tail, if any.
+    if (!active) return this.tailCopy(conn, slots);
     this.afterCommit('lease:committed');
     return toGrant(active);
   }
@@ -248,6 +246,7 @@ export class WorkService {
     if (!job) return;
     this.finalizing.add(jobId);
     const aggregator = new Aggregator(job.reduce);
+    const rechecked = job.rechecked ?? 0;
     let next = 0;
     const step = (): void => {
       try {
@@ -260,7 +259,7 @@ export class WorkService {
             return;
           }
         }
-        this.finishFinalize(jobId, aggregator);
+        this.finishFinalize(jobId, aggregator, rechecked);
         this.finalizing.delete(jobId);
       } catch (err) {
         this.finalizing.delete(jobId); // the next sweep tries again
@@ -270,12 +269,12 @@ export class WorkService {
     step();
   }
 
-  private finishFinalize(jobId: string, aggregator: Aggregator): void {
+  private finishFinalize(jobId: string, aggregator: Aggregator, rechecked: number): void {
     this.faults.reached('job:finalizing');
     const reduced = aggregator.outcome();
     const now = this.clock.now();
     if (reduced.ok) {
-      if (this.store.completeJob(jobId, reduced.value, now)) this.jobEnded(jobId, false);
+      if (this.store.completeJob(jobId, reduced.value, now, rechecked)) this.jobEnded(jobId, false);
     } else if (this.store.failJob(jobId, { code: 'invalid_result', message: reduced.message, input: reduced.input }, now)) {
       this.jobEnded(jobId, true);
     }

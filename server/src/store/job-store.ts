@@ -68,8 +68,6 @@ export interface LeaseRequest {
   slowStart?: boolean;
   /** The device's network address: replicas of one input go to distinct addresses while there are enough. */
   address?: string | null;
-  /** Distinct addresses of the connected devices. */
-  distinctAddresses?: number;
 }
 
 /** One outcome of one input, already checked by the hub (JSON parsed, size and type checked). */
@@ -117,6 +115,8 @@ export interface ResultsPage {
 
 export interface DeviceRegistration {
   id: string;
+  /** Its network address (replicas of one input go to distinct addresses while enough devices have them). */
+  address?: string;
   kind: DeviceKind;
   name: string;
   threads: number;
@@ -217,7 +217,11 @@ export interface JobStore {
   jobsAwaitingFinalize(): string[];
   /** Up to `limit` results of a job from input `fromIndex` on, in input order (for aggregating in steps). */
   resultsChunk(jobId: string, fromIndex: number, limit: number): string[];
-  completeJob(jobId: string, result: JsonValue | undefined, now: number): boolean;
+  /**
+   * Completes a job whose every input is done. `rechecked`: the job's `rechecked` count when its
+   * aggregation began; if inputs were run again since, nothing changes (false) and it is aggregated anew.
+   */
+  completeJob(jobId: string, result: JsonValue | undefined, now: number, rechecked?: number): boolean;
   failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number): boolean;
   getResults(jobId: string, offset: number, limit: number): ResultsPage | null;
 

@@ -39,9 +39,9 @@ export class DeviceTable {
   constructor(private readonly db: Database.Database) {
     this.q = {
       register: db.prepare(
-        `INSERT INTO devices (id, kind, name, threads, state, connections, connected_at, last_seen_at)
-         VALUES (@id, @kind, @name, @threads, 'idle', 1, @now, @now)
-         ON CONFLICT (id) DO UPDATE SET kind = @kind, name = @name, threads = @threads, state = 'idle',
+        `INSERT INTO devices (id, kind, name, threads, state, connections, connected_at, last_seen_at, address)
+         VALUES (@id, @kind, @name, @threads, 'idle', 1, @now, @now, @address)
+         ON CONFLICT (id) DO UPDATE SET kind = @kind, name = @name, threads = @threads, state = 'idle', address = @address,
            connected_at = CASE WHEN connections = 0 THEN @now ELSE connected_at END,
            connections = connections + 1, last_seen_at = @now`,
       ),
@@ -54,7 +54,7 @@ export class DeviceTable {
   }
 
   register(d: DeviceRegistration): void {
-    this.q.register.run({ id: d.id, kind: d.kind, name: d.name, threads: d.threads, now: d.now });
+    this.q.register.run({ id: d.id, kind: d.kind, name: d.name, threads: d.threads, now: d.now, address: d.address ?? null });
   }
 
   seen(id: string, state: DeviceState, threads: number, now: number): void {

@@ -147,7 +147,7 @@ describe('SqliteJobStore', () => {
     store.db.exec(`DROP TABLE replicas; ALTER TABLE jobs DROP COLUMN verify; ALTER TABLE jobs DROP COLUMN replication;
       ALTER TABLE jobs DROP COLUMN quorum; ALTER TABLE jobs DROP COLUMN tolerance; ALTER TABLE jobs DROP COLUMN rechecked;
       ALTER TABLE subtasks DROP COLUMN target; ALTER TABLE devices DROP COLUMN valid; ALTER TABLE devices DROP COLUMN invalid;
-      ALTER TABLE devices DROP COLUMN streak; ALTER TABLE devices DROP COLUMN quarantined_at;
+      ALTER TABLE devices DROP COLUMN streak; ALTER TABLE devices DROP COLUMN quarantined_at; ALTER TABLE devices DROP COLUMN address;
       DROP TABLE submissions; DROP TABLE submitters; DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;
       ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime;
       DROP INDEX leases_open_by_job; ALTER TABLE leases DROP COLUMN reported;

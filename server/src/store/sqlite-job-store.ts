@@ -258,8 +258,14 @@ export class SqliteJobStore implements JobStore {
     this.q = {
       jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),
       jobBySeq: db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE seq = ?'),
-      jobsWithWork: db.prepare<[], JobRow>(
-        `SELECT * FROM jobs WHERE ${ACTIVE} AND (queued > 0 OR next_index < total) ORDER BY vtime, seq LIMIT 20`,
+      // Jobs with work this device may take: a verified job's queued inputs count only when one has a
+      // slot open that this device has not run (so jobs waiting for other devices do not crowd others out).
+      jobsWithWork: db.prepare<[string], JobRow>(
+        `SELECT * FROM jobs j WHERE ${ACTIVE} AND (next_index < total OR (queued > 0 AND (verify = 'none' OR EXISTS (
+            SELECT 1 FROM subtasks s WHERE s.job_seq = j.seq AND s.state = 'queued' AND NOT EXISTS (
+              SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND r.device_id = ?
+                AND (r.state IN ('leased', 'ok') OR (r.state = 'error' AND s.attempts >= j.max_attempts)))))))
+          ORDER BY vtime, seq LIMIT 20`,
       ),
       heldOfJobByConn: db.prepare<[string, number], { n: number }>(
         `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
@@ -503,7 +509,7 @@ export class SqliteJobStore implements JobStore {
       if (!row) return 'not_found';
       if (row.status !== 'queued' && row.status !== 'running') return 'already_finished';
       this.q.setStatus.run('cancelled', now, null, null, row.seq);
-      this.q.closeJobLeases.run(row.seq);
+      this.closeJob(row.seq);
       return 'cancelled';
     })();
   }
@@ -513,7 +519,7 @@ export class SqliteJobStore implements JobStore {
       const row = this.q.jobById.get(id);
       if (!row) return false;
       this.db.prepare('UPDATE jobs SET deleted = 1 WHERE seq = ?').run(row.seq);
-      this.q.closeJobLeases.run(row.seq);
+      this.closeJob(row.seq);
       return true;
     })();
   }
@@ -557,7 +563,7 @@ export class SqliteJobStore implements JobStore {
       // time, so code that fails everywhere fails the job after a few runs, not after every input.
       // After that, leases grow with the job's successes.
       const slow = request.slowStart === true;
-      for (const job of this.q.jobsWithWork.all()) {
+      for (const job of this.q.jobsWithWork.all(request.deviceId)) {
         const verified = job.verify !== 'none';
         if (slow && job.completed === 0) {
           const held = verified ? this.q.replicasOfJobByConn : this.q.heldOfJobByConn;
@@ -585,11 +591,7 @@ export class SqliteJobStore implements JobStore {
 
   /** A lease of replicas of a verified job's inputs, each on a device that has not run it; null when none fits. */
   private leaseReplicas(job: JobRow, request: LeaseRequest, max: number): ActiveLease | null {
-    const spot: DeviceSpot = {
-      deviceId: request.deviceId,
-      address: request.address ?? null,
-      distinctAddresses: request.distinctAddresses ?? 0,
-    };
+    const spot: DeviceSpot = { deviceId: request.deviceId, address: request.address ?? null };
     const picks = this.verified.pick(job, spot, max);
     if (picks.length === 0) return null;
     const active = this.openLease(job, request, picks.map((p) => p.idx), false);
@@ -887,12 +889,14 @@ export class SqliteJobStore implements JobStore {
     return this.devices.onlineCount();
   }
 
-  completeJob(jobId: string, result: JsonValue | undefined, now: number): boolean {
+  completeJob(jobId: string, result: JsonValue | undefined, now: number, rechecked = 0): boolean {
     return this.db.transaction(() => {
       const row = this.q.jobById.get(jobId);
       if (!row || (row.status !== 'queued' && row.status !== 'running') || row.completed < row.total) return false;
+      // Inputs were run again since the aggregate was started: it may hold a caught device's values.
+      if (row.rechecked !== rechecked) return false;
       this.q.setStatus.run('completed', now, result === undefined ? null : JSON.stringify(result), null, row.seq);
-      this.q.closeJobLeases.run(row.seq);
+      this.closeJob(row.seq);
       return true;
     })();
   }
@@ -909,7 +913,13 @@ export class SqliteJobStore implements JobStore {
   private failRow(seq: number, error: JobError, now: number): void {
     this.db.prepare('UPDATE jobs SET failed = failed + 1 WHERE seq = ?').run(seq);
     this.q.setStatus.run('failed', now, null, JSON.stringify(error), seq);
+    this.closeJob(seq);
+  }
+
+  /** A job ended or was deleted: its leases close, and its replicas still running are dropped. */
+  private closeJob(seq: number): void {
     this.q.closeJobLeases.run(seq);
+    this.verified.endJob(seq);
   }
 
   getResults(jobId: string, offset: number, limit: number): ResultsPage | null {
@@ -937,6 +947,7 @@ export class SqliteJobStore implements JobStore {
 
   registerDevice(device: DeviceRegistration): void {
     this.devices.register(device);
+    this.verified.devicesChanged();
   }
 
   devicesSeen(updates: readonly DevicePresence[]): void {
@@ -948,10 +959,12 @@ export class SqliteJobStore implements JobStore {
 
   deviceOffline(id: string, now: number): void {
     this.devices.offline(id, now);
+    this.verified.devicesChanged();
   }
 
   markAllDevicesOffline(): void {
     this.devices.allOffline();
+    this.verified.devicesChanged();
   }
 
   listDevices(offset: number, limit: number) {

@@ -154,21 +154,23 @@ CREATE TABLE replicas (
   lease_id  TEXT NOT NULL,
   device_id TEXT NOT NULL,
   address   TEXT,
-  -- leased (running), ok (reported a result), void (its unchecked result was thrown away)
+  -- leased (running), ok (reported a result), error (the run failed), void (its device was caught; result thrown away)
   state     TEXT NOT NULL,
   result    TEXT,
   -- order of arrival among the input's results (the first of a group is its reference)
   arrival   INTEGER,
-  -- NULL until judged: valid or invalid against the accepted result, or unchecked (accepted alone)
+  -- NULL until judged: valid or invalid against the accepted result, disputed (disagreed with an accepted result
+  -- backed by no majority), or unchecked (accepted alone)
   verdict   TEXT,
   PRIMARY KEY (job_seq, idx, lease_id)
 ) WITHOUT ROWID;
 CREATE INDEX replicas_leased ON replicas (lease_id) WHERE state = 'leased';
-CREATE INDEX replicas_unchecked ON replicas (device_id) WHERE verdict = 'unchecked';
+CREATE INDEX replicas_by_device ON replicas (device_id, state);
 ALTER TABLE devices ADD COLUMN valid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN invalid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN streak INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN quarantined_at INTEGER;
+ALTER TABLE devices ADD COLUMN address TEXT;
 `;
 
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */

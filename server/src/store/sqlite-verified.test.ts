@@ -11,6 +11,8 @@ import type { ActiveLease, CheckedResult } from './job-store.ts';
 let dir: string;
 let store: SqliteJobStore;
 let coin = 0.5;
+/** Random draws to use before `coin` (spot-check decisions, one per fresh input of a trusted device). */
+let coins: number[] = [];
 const NOW = Date.UTC(2026, 0, 1);
 
 function spec(body: Record<string, unknown>): JobSpec {
@@ -19,12 +21,18 @@ function spec(body: Record<string, unknown>): JobSpec {
   return parsed.value;
 }
 
+/** Devices connect, each from its own address unless one is given as `id@address`. */
 function register(...ids: string[]): void {
-  for (const id of ids) store.registerDevice({ id, kind: 'node', name: id, threads: 1, now: NOW });
+  for (const spec of ids) {
+    const [id = spec, address = `addr-${spec}`] = spec.split('@');
+    addresses.set(id, address);
+    store.registerDevice({ id, kind: 'node', name: id, threads: 1, now: NOW, address });
+  }
 }
+const addresses = new Map<string, string>();
 
-const lease = (device: string, max = 10, address: string | null = null, distinctAddresses = 0) =>
-  store.leaseWork({ deviceId: device, connId: `c-${device}`, max, deadline: NOW + 60_000, now: NOW, address, distinctAddresses });
+const lease = (device: string, max = 10) =>
+  store.leaseWork({ deviceId: device, connId: `c-${device}`, max, deadline: NOW + 60_000, now: NOW, address: addresses.get(device) ?? null });
 
 /** Reports `answer(input)` for every input of the lease. */
 function report(device: string, active: ActiveLease | null, answer: (input: JsonValue, index: number) => JsonValue = (x) => x) {
@@ -41,7 +49,9 @@ const device = (id: string) => store.listDevices(0, 100).items.find((d) => d.id 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'edgeswarm-verify-'));
   coin = 0.5;
-  store = new SqliteJobStore(join(dir, 'edgeswarm.db'), { random: () => coin });
+  coins = [];
+  addresses.clear();
+  store = new SqliteJobStore(join(dir, 'edgeswarm.db'), { random: () => coins.shift() ?? coin });
 });
 afterEach(() => {
   store.close();
@@ -75,14 +85,32 @@ describe('replicated jobs', () => {
   });
 
   it('spreads replicas over addresses while enough are connected, and falls back to one address when not', () => {
-    register('a', 'b', 'c');
+    register('a@10.0.0.1', 'b@10.0.0.1', 'c@10.0.0.2');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate' }), NOW);
+    expect(lease('a', 1)).not.toBeNull();
+    expect(lease('b', 1)).toBeNull(); // same address, and a device at another address is connected
+    store.deviceOffline('c', NOW);
+    expect(lease('b', 1)).not.toBeNull(); // one address left: distinct identities suffice
+    expect(store.getJob(job.id)?.waitingForDevices).toBeUndefined();
+  });
+
+  it('does not count a quarantined device\'s address as one that could take the input', () => {
+    register('a@10.0.0.1', 'b@10.0.0.1', 'c@10.0.0.2');
+    store.db.prepare('UPDATE devices SET quarantined_at = ? WHERE id = ?').run(NOW, 'c');
+    store.registerDevice({ id: 'd', kind: 'node', name: 'd', threads: 1, now: NOW, address: '10.0.0.1' }); // counts again
     store.createJob(spec({ inputs: [1], verify: 'replicate' }), NOW);
-    expect(lease('a', 1, '10.0.0.1', 2)).not.toBeNull();
-    expect(lease('b', 1, '10.0.0.1', 2)).toBeNull(); // same address, another one is connected
-    expect(lease('c', 1, '10.0.0.2', 2)).not.toBeNull();
-    store.createJob(spec({ inputs: [1], verify: 'replicate' }), NOW);
-    expect(lease('a', 1, '10.0.0.1', 1)).not.toBeNull();
-    expect(lease('b', 1, '10.0.0.1', 1)).not.toBeNull(); // one address only: distinct identities suffice
+    expect(lease('a', 1)).not.toBeNull();
+    expect(lease('b', 1)).not.toBeNull();
+  });
+
+  it('says a job waits when the only devices that may take its input are at the address that ran it', () => {
+    register('a@10.0.0.1', 'b@10.0.0.1', 'c@10.0.0.2');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', replication: 3 }), NOW);
+    expect(lease('a', 1)).not.toBeNull();
+    expect(lease('c', 1)).not.toBeNull();
+    // Three replicas wanted, two addresses: b may take the third.
+    expect(store.getJob(job.id)?.waitingForDevices).toBeUndefined();
+    expect(lease('b', 1)).not.toBeNull();
   });
 
   it('runs more replicas on disagreement, accepts the majority and quarantines the device that disagreed', () => {
@@ -174,16 +202,64 @@ describe('replicated jobs', () => {
     expect(store.getJob(job.id)?.progress.completed).toBe(1);
   });
 
-  it('retries a replica whose run failed, on any device, and fails the job after maxAttempts', () => {
+  it('retries a failed replica, and fails the job only after maxAttempts errors from two distinct devices', () => {
     register('a', 'b');
     const job = store.createJob(spec({ inputs: [1], verify: 'replicate', maxAttempts: 2 }), NOW);
-    const first = lease('a')!;
-    const fail = (dev: string, l: ActiveLease) =>
-      store.recordResults(l.lease.id, dev, [{ index: 0, ok: false, code: 'work_error', message: 'boom' }], NOW);
-    expect(fail('a', first)).toMatchObject({ requeued: 1, jobsFailed: [] });
-    const again = lease('a')!; // the failed run freed the slot, for this device too
-    expect(fail('a', again).jobsFailed).toEqual([job.id]);
+    const fail = (dev: string) => {
+      const l = lease(dev);
+      if (!l) throw new Error(`${dev} got no lease`);
+      return store.recordResults(l.lease.id, dev, [{ index: 0, ok: false, code: 'work_error', message: 'boom' }], NOW);
+    };
+    expect(fail('a')).toMatchObject({ requeued: 1, jobsFailed: [] });
+    expect(fail('a')).toMatchObject({ requeued: 1, jobsFailed: [] }); // the same device may retry, but cannot fail the job alone
+    expect(lease('a')).toBeNull(); // past maxAttempts, another device must try
+    expect(store.getJob(job.id)?.status).toBe('running');
+    expect(store.getJob(job.id)?.waitingForDevices).toBeUndefined(); // b may still try
+    expect(fail('b').jobsFailed).toEqual([job.id]);
     expect(store.getJob(job.id)?.error).toMatchObject({ code: 'work_error', input: 0 });
+    expect(store.getJob(job.id)?.error?.message).toContain('failed 3 time(s) on 2 devices');
+  });
+
+  it('a lone device reporting errors waits for another device instead of failing the job', () => {
+    register('a');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', maxAttempts: 1 }), NOW);
+    const l = lease('a')!;
+    store.recordResults(l.lease.id, 'a', [{ index: 0, ok: false, code: 'work_error', message: 'lie' }], NOW);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'running', waitingForDevices: true });
+  });
+});
+
+describe('verification edge cases', () => {
+  it('does not let jobs waiting for other devices crowd out a job this device can run', () => {
+    register('a');
+    const jobs = Array.from({ length: 25 }, () => store.createJob(spec({ inputs: [1], verify: 'replicate' }), NOW));
+    for (let i = 0; i < 25; i++) report('a', lease('a', 1));
+    expect(jobs.every((j) => store.getJob(j.id)?.waitingForDevices === true)).toBe(true);
+    const plain = store.createJob(spec({ inputs: [7] }), NOW);
+    expect(lease('a')?.lease.jobId).toBe(plain.id);
+  });
+
+  it('with a tolerance, judges a late result against every accepted one, so an honest device near the edge is not quarantined', () => {
+    register('liar', 'h1', 'h2');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', replication: 3, quorum: 2, tolerance: 0.01 }), NOW);
+    const [ll, l1, l2] = [lease('liar'), lease('h1'), lease('h2')];
+    report('liar', ll, () => 1.0099);
+    report('h1', l1, () => 1.0);
+    report('h2', l2, () => 0.995); // late: agrees with h1 though not with the first result
+    const stored = store.getResults(job.id, 0, 1)?.results[0] as number;
+    expect(Math.abs(stored - 1.0)).toBeLessThanOrEqual(0.01 * 1.0099);
+    expect(['liar', 'h1', 'h2'].map((d) => device(d)?.quarantined)).toEqual([false, false, false]);
+  });
+
+  it('with a quorum below a majority, a result that disagrees is disputed, not punished', () => {
+    register('first', 'second');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', replication: 2, quorum: 1 }), NOW);
+    const l1 = lease('first');
+    const l2 = lease('second');
+    expect(report('first', l1, () => 5).completed).toBe(1);
+    report('second', l2, () => 1);
+    expect(device('second')).toMatchObject({ quarantined: false, invalid: 0 });
+    expect(store.getJob(job.id)?.progress.completed).toBe(1);
   });
 });
 
@@ -208,6 +284,41 @@ describe('adaptive jobs', () => {
     expect(report('t', checked).completed).toBe(0); // waits for a second device
     expect(lease('h')?.items.map((i) => i.index)).toEqual([0]);
     expect(store.getJob(job.id)?.progress.completed).toBe(3);
+  });
+
+  it('a device caught by one result of a batch gets none of the rest of that batch accepted', () => {
+    register('t', 'h', 'h2');
+    earnTrust('t', 'h');
+    const job = store.createJob(spec({ inputs: [1, 2, 3], verify: 'adaptive', replication: 3, quorum: 2 }), NOW);
+    coins = [0.05, 0.5, 0.5]; // input 0 is a spot check, 1 and 2 run alone
+    const batch = lease('t')!;
+    report('h', lease('h', 1));
+    report('h2', lease('h2', 1)); // input 0 accepted by h and h2
+    const outcome = report('t', batch, (x) => (x as number) * 100);
+    expect(outcome.completed).toBe(0);
+    expect(device('t')).toMatchObject({ quarantined: true });
+    expect(store.getResults(job.id, 0, 3)?.results).toEqual([1, null, null]);
+    report('h', lease('h'));
+    report('h2', lease('h2'));
+    expect(store.getResults(job.id, 0, 3)?.results).toEqual([1, 2, 3]);
+  });
+
+  it('will not complete a job with an aggregate begun before inputs were run again', () => {
+    register('t', 'h', 'h2');
+    earnTrust('t', 'h');
+    const job = store.createJob(spec({ inputs: [1, 2], verify: 'adaptive', reduce: 'sum' }), NOW);
+    report('t', lease('t'), (x) => (x as number) * 100);
+    const before = store.getJob(job.id)?.rechecked ?? 0; // an aggregation starts here...
+    store.createJob(spec({ inputs: [7], verify: 'adaptive' }), NOW);
+    coin = 0.01;
+    report('t', lease('t'), () => -1);
+    report('h', lease('h'));
+    report('h2', lease('h2')); // ...t is caught meanwhile, and its inputs run again
+    report('h', lease('h'));
+    report('h2', lease('h2'));
+    expect(store.getJob(job.id)?.progress.completed).toBe(2);
+    expect(store.completeJob(job.id, 300, NOW, before)).toBe(false);
+    expect(store.completeJob(job.id, 3, NOW, store.getJob(job.id)?.rechecked)).toBe(true);
   });
 
   it('a caught liar has every result it returned unchecked run again, reopening a completed job', () => {

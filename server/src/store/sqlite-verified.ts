@@ -5,12 +5,16 @@
  * transactions; it owns the `replicas` table and the verification columns.
  */
 import type Database from 'better-sqlite3';
-import { agreeingGroups, type JobError, type JsonValue, limits } from '@edgeswarm/shared';
+import { agreeingGroups, resultsAgree, type JobError, type JsonValue, limits } from '@edgeswarm/shared';
 
 /** Valid verified results in a row after which an adaptive job gives a device single runs. */
 export const TRUST_STREAK = 10;
 /** Share of a trusted device's inputs still replicated (spot checks), at random. */
 export const SPOT_CHECK_RATE = 0.1;
+/** A verified input fails on errors only once this many distinct devices reported one: no device fails a job alone. */
+export const ERROR_DEVICES = 2;
+/** How long a count of distinct device addresses is reused (ms). */
+const ADDRESS_COUNT_TTL_MS = 1000;
 
 /** The job columns verification reads. */
 export interface VerifiedJobRow {
@@ -38,7 +42,7 @@ interface SubtaskRow {
 interface ReplicaRow {
   lease_id: string;
   device_id: string;
-  state: 'leased' | 'ok' | 'void';
+  state: 'leased' | 'ok' | 'error' | 'void';
   result: string | null;
 }
 
@@ -68,9 +72,8 @@ export interface VerifiedRecord {
 
 export interface DeviceSpot {
   deviceId: string;
-  /** The request's address, compared only while enough distinct addresses are connected. */
+  /** The request's address: replicas of one input go to distinct addresses while enough eligible devices have them. */
   address: string | null;
-  distinctAddresses: number;
 }
 
 export class VerifiedWork {
@@ -81,13 +84,18 @@ export class VerifiedWork {
     private readonly random: () => number,
   ) {
     this.q = {
-      // Inputs with a replica slot open that this device (and, when enough addresses are
-      // connected, this address) has not run and is not running.
-      openFor: db.prepare<[number, string, string | null, number, number], { idx: number }>(
+      // Inputs with a replica slot open that this device has not run and is not running (and, while
+      // enough eligible devices are at other addresses, no device at this address); once an input
+      // failed maxAttempts times, a device that failed it waits for another device to try.
+      openFor: db.prepare<[number, string, number, string | null, number, number], { idx: number }>(
         `SELECT s.idx FROM subtasks s WHERE s.job_seq = ? AND s.state = 'queued' AND NOT EXISTS (
-            SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND r.state IN ('leased', 'ok')
-              AND (r.device_id = ? OR (r.address = ? AND s.target <= ?)))
+            SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND (
+              (r.device_id = ? AND (r.state IN ('leased', 'ok') OR (r.state = 'error' AND s.attempts >= ?)))
+              OR (r.state IN ('leased', 'ok') AND r.address = ? AND s.target <= ?)))
           ORDER BY s.idx LIMIT ?`,
+      ),
+      addresses: db.prepare<[], { n: number }>(
+        `SELECT count(DISTINCT address) AS n FROM devices WHERE connections > 0 AND quarantined_at IS NULL AND address IS NOT NULL`,
       ),
       insertFresh: db.prepare<[number, number, string, number]>(
         'INSERT INTO subtasks (job_seq, idx, state, target) VALUES (?, ?, ?, ?)',
@@ -113,11 +121,25 @@ export class VerifiedWork {
             SELECT count(*) FROM replicas WHERE job_seq = ? AND idx = ? AND state = 'ok') + 1
           WHERE job_seq = ? AND idx = ? AND lease_id = ?`,
       ),
-      firstOpen: db.prepare<[number], { idx: number }>(`SELECT idx FROM subtasks WHERE job_seq = ? AND state = 'queued' ORDER BY idx LIMIT 1`),
-      idleDevicesFor: db.prepare<[number, number], { n: number }>(
-        `SELECT count(*) AS n FROM devices d WHERE d.connections > 0 AND d.quarantined_at IS NULL AND NOT EXISTS (
-            SELECT 1 FROM replicas r WHERE r.job_seq = ? AND r.idx = ? AND r.device_id = d.id AND r.state IN ('leased', 'ok'))`,
+      firstOpen: db.prepare<[number], { idx: number; attempts: number; target: number }>(
+        `SELECT idx, attempts, target FROM subtasks WHERE job_seq = ? AND state = 'queued' ORDER BY idx LIMIT 1`,
       ),
+      // Connected devices that are not quarantined and that `openFor` would give this input.
+      idleDevicesFor: db.prepare<[number, number, number, number, number], { n: number }>(
+        `SELECT count(*) AS n FROM devices d, (SELECT ? AS attempts, ? AS target, ? AS spread) p
+          WHERE d.connections > 0 AND d.quarantined_at IS NULL AND NOT EXISTS (
+            SELECT 1 FROM replicas r, jobs j WHERE r.job_seq = ? AND r.idx = ? AND j.seq = r.job_seq AND (
+              (r.device_id = d.id AND (r.state IN ('leased', 'ok') OR (r.state = 'error' AND p.attempts >= j.max_attempts)))
+              OR (r.state IN ('leased', 'ok') AND r.address = d.address AND p.target <= p.spread)))`,
+      ),
+      markError: db.prepare<[number, number, string]>(`UPDATE replicas SET state = 'error' WHERE job_seq = ? AND idx = ? AND lease_id = ?`),
+      errorDevices: db.prepare<[number, number], { n: number }>(
+        `SELECT count(DISTINCT device_id) AS n FROM replicas WHERE job_seq = ? AND idx = ? AND state = 'error'`,
+      ),
+      validResults: db.prepare<[number, number], { result: string | null }>(
+        `SELECT result FROM replicas WHERE job_seq = ? AND idx = ? AND state = 'ok' AND verdict = 'valid'`,
+      ),
+      dropLeasedOfJob: db.prepare<[number]>(`DELETE FROM replicas WHERE job_seq = ? AND state = 'leased'`),
       dropReplica: db.prepare<[number, number, string]>('DELETE FROM replicas WHERE job_seq = ? AND idx = ? AND lease_id = ?'),
       verdict: db.prepare<[string, number, number, string]>('UPDATE replicas SET verdict = ? WHERE job_seq = ? AND idx = ? AND lease_id = ?'),
       setState: db.prepare<[string, number, number, number]>('UPDATE subtasks SET state = ?, target = ? WHERE job_seq = ? AND idx = ?'),
@@ -160,6 +182,22 @@ export class VerifiedWork {
     return row !== undefined && row.quarantined_at !== null;
   }
 
+  private addressCount = { at: -Infinity, n: 0 };
+
+  /** Devices connected, left or were quarantined: count their addresses again. */
+  devicesChanged(): void {
+    this.addressCount = { at: -Infinity, n: 0 };
+  }
+
+  /** Distinct addresses of connected devices that are not quarantined (reused for a second). */
+  private distinctAddresses(): number {
+    const now = performance.now();
+    if (now - this.addressCount.at >= ADDRESS_COUNT_TTL_MS) {
+      this.addressCount = { at: now, n: this.q.addresses.get()?.n ?? 0 };
+    }
+    return this.addressCount.n;
+  }
+
   /**
    * Up to `max` inputs for this device: inputs already started first (their other replicas are out),
    * then fresh ones. In an adaptive job a trusted device's fresh inputs run alone, but a random
@@ -167,7 +205,7 @@ export class VerifiedWork {
    */
   pick(job: VerifiedJobRow, spot: DeviceSpot, max: number): Pick[] {
     const picks: Pick[] = this.q.openFor
-      .all(job.seq, spot.deviceId, spot.address, spot.distinctAddresses, max)
+      .all(job.seq, spot.deviceId, job.max_attempts, spot.address, this.distinctAddresses(), max)
       .map((r) => ({ idx: r.idx, fresh: false, target: 0 }));
     const fresh = Math.min(max - picks.length, job.total - job.next_index);
     const trusted = job.verify === 'adaptive' && (this.q.device.get(spot.deviceId)?.streak ?? 0) >= TRUST_STREAK;
@@ -211,6 +249,12 @@ export class VerifiedWork {
     return state === 'queued' ? { queued: 1, leased: -1 } : { queued: -1, leased: 1 };
   }
 
+  /** Settles and books the change; `opened`: a replica slot opened (idle devices should ask). */
+  private resettle(seq: number, idx: number, target: number | undefined, out: VerifiedRecord, opened: boolean): void {
+    this.bump(seq, this.settle(seq, idx, target));
+    if (opened) out.requeued++;
+  }
+
   private bump(seq: number, change: { queued: number; leased: number }, completed = 0): void {
     if (change.queued || change.leased || completed) this.q.counters.run(change.queued, change.leased, completed, seq);
   }
@@ -226,7 +270,7 @@ export class VerifiedWork {
     now: number,
   ): VerifiedRecord {
     const out: VerifiedRecord = { accepted: 0, completed: 0, dropped: 0, rejected: 0, failedRuns: 0, requeued: 0, succeeded: 0, failedForGood: null, reopened: [], quarantined: [] };
-    const quarantined = this.isQuarantined(deviceId);
+    const wasQuarantined = this.isQuarantined(deviceId);
     for (const r of results) {
       if (!held.has(r.index)) {
         out.rejected++;
@@ -238,49 +282,66 @@ export class VerifiedWork {
         continue;
       }
       const sub = this.q.subtask.get(job.seq, r.index);
-      if (!active || out.failedForGood || !sub || sub.state === 'failed' || quarantined) {
-        // A quarantined device's results count for nothing; its slot goes to another device.
+      // Caught before or by an earlier result of this batch: what it says now counts for nothing.
+      const caught = wasQuarantined || out.quarantined.includes(deviceId);
+      if (!active || out.failedForGood || !sub || sub.state === 'failed' || caught) {
         this.q.dropReplica.run(job.seq, r.index, leaseId);
-        if (active && sub && sub.state !== 'failed' && sub.state !== 'done') {
-          this.bump(job.seq, this.settle(job.seq, r.index, this.afterLoss(job, sub)));
-          out.requeued++;
-        }
+        if (active && sub && sub.state !== 'failed' && sub.state !== 'done') this.resettle(job.seq, r.index, this.afterLoss(job, sub), out, true);
         out.dropped++;
         continue;
       }
       if (!r.ok) {
-        // The run failed: the slot opens again (this device may take it) and the input counts an attempt.
-        this.q.dropReplica.run(job.seq, r.index, leaseId);
-        if (sub.state === 'done') {
-          out.dropped++;
-          continue;
-        }
-        out.accepted++;
-        out.failedRuns++;
-        const attempts = sub.attempts + 1;
-        this.q.attempt.run(attempts, job.seq, r.index);
-        if (attempts >= job.max_attempts) {
-          this.failSubtask(job.seq, r.index, sub);
-          out.failedForGood = { code: r.code, message: `input ${r.index} failed ${attempts} time(s); last error: ${r.message}`, input: r.index };
-        } else {
-          this.bump(job.seq, this.settle(job.seq, r.index, this.afterLoss(job, sub)));
-          out.requeued++;
-        }
+        this.recordError(job, r.index, leaseId, sub, r, out);
         continue;
       }
       this.q.report.run(r.json, job.seq, r.index, job.seq, r.index, leaseId);
       out.succeeded++;
       if (sub.state === 'done') {
-        // A late replica of an accepted input: judged against the accepted result.
-        this.judge(job, r.index, leaseId, deviceId, resultsMatch(job, sub.result, r.json), now, out);
+        // A late replica of an accepted input: judged against the results that were accepted.
+        this.judgeLate(job, r.index, leaseId, deviceId, r.json, now, out);
         out.dropped++;
         continue;
       }
       out.accepted++;
-      const decided = this.decide(job, r.index, sub, now, out);
-      if (decided === 'accepted') out.completed++;
+      if (this.decide(job, r.index, sub, now, out) === 'accepted') out.completed++;
     }
     return out;
+  }
+
+  /**
+   * A failed run: its slot opens again and the input counts an attempt. The input fails for good
+   * after `maxAttempts` failed runs from at least ERROR_DEVICES distinct devices, so no single device
+   * can fail a verified job; past `maxAttempts`, a device that failed it waits for another to try.
+   */
+  private recordError(
+    job: VerifiedJobRow,
+    idx: number,
+    leaseId: string,
+    sub: SubtaskRow,
+    r: { code: JobError['code']; message: string },
+    out: VerifiedRecord,
+  ): void {
+    if (sub.state === 'done') {
+      this.q.dropReplica.run(job.seq, idx, leaseId);
+      out.dropped++;
+      return;
+    }
+    this.q.markError.run(job.seq, idx, leaseId);
+    out.accepted++;
+    out.failedRuns++;
+    const attempts = sub.attempts + 1;
+    this.q.attempt.run(attempts, job.seq, idx);
+    const devices = this.q.errorDevices.get(job.seq, idx)?.n ?? 0;
+    if (attempts >= job.max_attempts && devices >= Math.min(ERROR_DEVICES, job.replication)) {
+      this.failSubtask(job.seq, idx, sub);
+      out.failedForGood = {
+        code: r.code,
+        message: `input ${idx} failed ${attempts} time(s) on ${devices} devices; last error: ${r.message}`,
+        input: idx,
+      };
+      return;
+    }
+    this.resettle(job.seq, idx, this.afterLoss(job, sub), out, true);
   }
 
   /** After a lost or failed single run of an adaptive job, the input is replicated like any other. */
@@ -305,13 +366,20 @@ export class VerifiedWork {
     const best = groups[0] ?? [];
     const alone = sub.target === 1;
     if (best.length >= (alone ? 1 : job.quorum)) {
-      const winner = reps[best[0] as number] as ReplicaRow;
-      this.q.accept.run(winner.result ?? 'null', job.seq, idx);
+      // The stored value: the member that agrees with the most results (tolerance is not transitive).
+      const agreements = (i: number) => values.filter((v) => resultsAgree(values[i] as JsonValue, v, job.tolerance)).length;
+      const central = best.reduce((a, b) => (agreements(b) > agreements(a) ? b : a));
+      this.q.accept.run((reps[central] as ReplicaRow).result ?? 'null', job.seq, idx);
       this.bump(job.seq, sub.state === 'queued' ? { queued: -1, leased: 0 } : { queued: 0, leased: -1 }, 1);
-      const agreeing = new Set(best);
+      const members = best.map((i) => values[i] as JsonValue);
       reps.forEach((rep, i) => {
-        if (alone) this.q.verdict.run('unchecked', job.seq, idx, rep.lease_id);
-        else this.judge(job, idx, rep.lease_id, rep.device_id, agreeing.has(i), now, out);
+        if (alone) {
+          this.q.verdict.run('unchecked', job.seq, idx, rep.lease_id);
+          return;
+        }
+        // Valid when it agrees with any result of the accepted group.
+        const valid = members.some((m) => resultsAgree(m, values[i] as JsonValue, job.tolerance));
+        this.judge(job, idx, rep.lease_id, rep.device_id, valid, best.length, now, out);
       });
       return 'accepted';
     }
@@ -329,20 +397,37 @@ export class VerifiedWork {
         return 'failed';
       }
     }
-    this.bump(job.seq, this.settle(job.seq, idx, target));
-    if (target > sub.target) out.requeued++;
+    this.resettle(job.seq, idx, target, out, target > sub.target);
     return 'waiting';
   }
 
-  /** Records a verdict on one device's result; a wrong one quarantines the device. */
-  private judge(job: VerifiedJobRow, idx: number, leaseId: string, deviceId: string, valid: boolean, now: number, out: VerifiedRecord): void {
-    this.q.verdict.run(valid ? 'valid' : 'invalid', job.seq, idx, leaseId);
+  /** A replica reported after its input was accepted: compared with the results that were. */
+  private judgeLate(job: VerifiedJobRow, idx: number, leaseId: string, deviceId: string, json: string, now: number, out: VerifiedRecord): void {
+    const value = JSON.parse(json) as JsonValue;
+    const accepted = this.q.validResults.all(job.seq, idx).map((r) => JSON.parse(r.result ?? 'null') as JsonValue);
+    const valid = accepted.some((a) => resultsAgree(a, value, job.tolerance));
+    this.judge(job, idx, leaseId, deviceId, valid, accepted.length + (valid ? 1 : 0), now, out);
+  }
+
+  /**
+   * Records a verdict on one device's result. A result that disagrees with an accepted result backed
+   * by a majority of k devices quarantines its device; against a smaller group (a quorum below a
+   * majority) it is only marked disputed, so an honest device is not thrown out by a minority.
+   */
+  private judge(job: VerifiedJobRow, idx: number, leaseId: string, deviceId: string, valid: boolean, support: number, now: number, out: VerifiedRecord): void {
     if (valid) {
+      this.q.verdict.run('valid', job.seq, idx, leaseId);
       this.q.valid.run(deviceId);
       return;
     }
+    if (2 * support <= job.replication) {
+      this.q.verdict.run('disputed', job.seq, idx, leaseId);
+      return;
+    }
+    this.q.verdict.run('invalid', job.seq, idx, leaseId);
     this.q.invalid.run(deviceId);
     if (this.q.quarantine.run(now, deviceId).changes > 0) {
+      this.devicesChanged();
       out.quarantined.push(deviceId);
       this.recheck(deviceId, out);
     }
@@ -350,7 +435,8 @@ export class VerifiedWork {
 
   /**
    * A device was caught: every result of it that was accepted unchecked runs again (its job reopens
-   * if it had completed), and its results on inputs not yet decided are thrown away.
+   * if it had completed), and its results on inputs not yet decided are thrown away. (Its running
+   * replicas are released by the store with its open leases.)
    */
   private recheck(deviceId: string, out: VerifiedRecord): void {
     for (const rep of this.q.unjudgedOf.all(deviceId)) {
@@ -364,10 +450,11 @@ export class VerifiedWork {
         this.q.reopenSubtask.run(job.replication, rep.job_seq, rep.idx);
         this.q.rechecked.run(rep.job_seq);
         this.bump(rep.job_seq, { queued: 1, leased: 0 }, -1);
+        out.requeued++;
         this.q.reopenJob.run(rep.job_seq);
         if (!out.reopened.includes(job.id)) out.reopened.push(job.id);
-      } else if (sub.state !== 'done') {
-        this.bump(rep.job_seq, this.settle(rep.job_seq, rep.idx));
+      } else if (sub.state !== 'done' && rep.verdict === null) {
+        this.resettle(rep.job_seq, rep.idx, undefined, out, true);
       }
     }
   }
@@ -392,14 +479,19 @@ export class VerifiedWork {
     return { requeued, lost };
   }
 
+  /** A verified job ended: replicas still running are dropped (their late results are not needed). */
+  endJob(seq: number): void {
+    this.q.dropLeasedOfJob.run(seq);
+  }
+
   /**
-   * Whether a running verified job waits for devices: the first input with a replica slot open
-   * has run (or runs) on every connected device that is not quarantined.
+   * Whether a running verified job waits for devices: no connected device that is not quarantined
+   * may take the first input with a replica slot open (by the same rules as `pick`).
    */
   waitingForDevices(seq: number): boolean {
     const first = this.q.firstOpen.get(seq);
     if (!first) return false;
-    return (this.q.idleDevicesFor.get(seq, first.idx)?.n ?? 0) === 0;
+    return (this.q.idleDevicesFor.get(first.attempts, first.target, this.distinctAddresses(), seq, first.idx)?.n ?? 0) === 0;
   }
 
   /** Replicas of this lease still running. */
@@ -408,7 +500,3 @@ export class VerifiedWork {
   }
 }
 
-function resultsMatch(job: VerifiedJobRow, accepted: string | null, json: string): boolean {
-  const groups = agreeingGroups([JSON.parse(accepted ?? 'null') as JsonValue, JSON.parse(json) as JsonValue], job.tolerance);
-  return groups.length === 1;
-}
