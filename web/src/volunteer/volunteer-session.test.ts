@@ -301,6 +301,19 @@ describe('VolunteerSession', () => {
     expect(socket().openRequests()).toHaveLength(1); // one request at a time
   });
 
+  it('shows why the hub refuses work (a quarantined device), and keeps asking now and then', async () => {
+    startSession(1);
+    await settle(0);
+    const request = socket().openRequests()[0];
+    request?.answer({ ok: false, error: { code: 'quarantined', message: 'this device returned a result that disagreed with the result other devices agreed on, so the hub gives it no more work' } });
+    await settle(300); // snapshots are throttled
+    expect(session.getSnapshot().statusText).toBe(
+      'The hub refused to hand out work: this device returned a result that disagreed with the result other devices agreed on, so the hub gives it no more work',
+    );
+    await settle(IDLE_POLL_MS);
+    expect(socket().openRequests()).toHaveLength(1);
+  });
+
   it('asks further ahead once runs prove short, keeping a local queue', async () => {
     startSession(2);
     await settle(0);
