@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DeviceInfo, Job } from '@edgeswarm/shared';
 import { startTestHub, waitFor, type TestHub } from './support/test-hub.ts';
 import { DeviceFleet } from './support/test-device.ts';
+import { parsePrometheusText, sampleValue } from './support/prometheus-text.ts';
 
 let hub: TestHub;
 const fleet = new DeviceFleet();
@@ -66,6 +67,10 @@ describe('result verification through the hub', () => {
     expect(record.filter((d) => d.id !== liar.deviceId).every((d) => !d.quarantined && d.invalid === 0)).toBe(true);
     // It asks for work and is told why it gets none.
     await expect(liar.request(4)).rejects.toThrow(/^quarantined: this device returned a result that disagreed/);
+    const metrics = parsePrometheusText(await (await fetch(`${hub.url}/metrics`, { headers: { Authorization: `Bearer ${hub.token}` } })).text());
+    expect(sampleValue(metrics, 'edgeswarm_devices_quarantined_total')).toBe(1);
+    // Replicas waiting for their quorum are not failed runs.
+    expect(sampleValue(metrics, 'edgeswarm_subtasks_retried_total')).toBe(0);
     const results = (await hub.api<{ results: number[] }>('GET', `/api/jobs/${job.id}/results`)).body.results;
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i * i));
   });

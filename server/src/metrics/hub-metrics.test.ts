@@ -22,7 +22,7 @@ async function render(metrics: HubMetrics): Promise<Sample[]> {
   return parsePrometheusText(await metrics.render());
 }
 
-const outcome = (o: Partial<RecordOutcome>): RecordOutcome => ({ accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [], jobsReopened: [], requeued: 0, ...o });
+const outcome = (o: Partial<RecordOutcome>): RecordOutcome => ({ accepted: 0, completed: 0, failedRuns: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [], jobsReopened: [], requeued: 0, quarantined: 0, ...o });
 const fail = (index: number, code: 'work_error' | 'timeout' | 'invalid_result' | 'result_too_large'): CheckedResult => ({ index, ok: false, code, message: 'x' });
 const ok = (index: number): CheckedResult => ({ index, ok: true, json: '1', value: 1 });
 
@@ -53,8 +53,8 @@ describe('HubMetrics', () => {
 
   it('attributes failed runs to their codes and counts retries, drops and rejections', async () => {
     const metrics = metricsWith();
-    metrics.resultsRecorded([ok(0), fail(1, 'work_error'), fail(2, 'timeout'), fail(3, 'invalid_result')], outcome({ accepted: 3, completed: 1, dropped: 1 }));
-    metrics.resultsRecorded([fail(4, 'result_too_large'), fail(5, 'work_error')], outcome({ accepted: 1, dropped: 1, jobsFailed: ['job_x'] }));
+    metrics.resultsRecorded([ok(0), fail(1, 'work_error'), fail(2, 'timeout'), fail(3, 'invalid_result')], outcome({ accepted: 3, completed: 1, failedRuns: 2, dropped: 1 }));
+    metrics.resultsRecorded([fail(4, 'result_too_large'), fail(5, 'work_error')], outcome({ accepted: 1, failedRuns: 1, dropped: 1, jobsFailed: ['job_x'] }));
     metrics.resultsRecorded([ok(6), ok(7)], outcome({ rejected: 2 }));
     const m = await render(metrics);
     expect(sampleValue(m, 'edgeswarm_subtasks_completed_total')).toBe(1);
@@ -72,7 +72,7 @@ describe('HubMetrics', () => {
     const before = hubSeries(await render(metrics));
     for (let i = 0; i < 100; i++) {
       metrics.leaseGranted(1 + (i % 300));
-      metrics.resultsRecorded([ok(i), fail(i + 1, 'timeout')], outcome({ accepted: 2, completed: 1 }));
+      metrics.resultsRecorded([ok(i), fail(i + 1, 'timeout')], outcome({ accepted: 2, completed: 1, failedRuns: 1 }));
       metrics.leasesReleased(i % 2 ? 'expired' : 'disconnected', { requeued: i, jobsFailed: [`job_${i}`] });
       metrics.storeWriteTook('recordResults', i / 1000);
     }

@@ -36,7 +36,7 @@ export const LEASE_LOSS_REASONS = ['expired', 'disconnected', 'restart'] as cons
 export type LeaseLossReason = (typeof LEASE_LOSS_REASONS)[number];
 
 /** Codes of a failed run (what a device can report); anything else is counted as `other`. */
-export const RUN_ERROR_CODES = Object.keys(JOB_ERROR_CODES).filter((code) => code !== 'device_lost');
+export const RUN_ERROR_CODES = Object.keys(JOB_ERROR_CODES).filter((code) => code !== 'device_lost' && code !== 'no_quorum');
 
 /** Lease sizes run from 1 to MAX_LEASE_ITEMS (256). */
 const LEASE_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
@@ -84,6 +84,7 @@ export class HubMetrics {
   private readonly subtasksCompleted: Counter;
   private readonly runsFailed: Counter<'code'>;
   private readonly subtasksRetried: Counter;
+  private readonly devicesQuarantined: Counter;
   private readonly resultsDropped: Counter<'reason'>;
   private readonly leaseLost: Counter<'reason'>;
   private readonly storeWrite: Histogram<'op'>;
@@ -124,6 +125,11 @@ export class HubMetrics {
     this.subtasksRetried = new Counter({
       name: 'edgeswarm_subtasks_retried_total',
       help: 'Subtasks queued again after a failed run (attempts left)',
+      registers,
+    });
+    this.devicesQuarantined = new Counter({
+      name: 'edgeswarm_devices_quarantined_total',
+      help: 'Devices quarantined for returning a result that disagreed with the accepted one (verified jobs)',
       registers,
     });
     this.resultsDropped = new Counter({
@@ -208,7 +214,8 @@ export class HubMetrics {
     if (outcome.completed > 0) this.subtasksCompleted.inc(outcome.completed);
     if (outcome.dropped > 0) this.resultsDropped.inc({ reason: 'dropped' }, outcome.dropped);
     if (outcome.rejected > 0) this.resultsDropped.inc({ reason: 'rejected' }, outcome.rejected);
-    const failedRuns = outcome.accepted - outcome.completed;
+    if (outcome.quarantined > 0) this.devicesQuarantined.inc(outcome.quarantined);
+    const failedRuns = outcome.failedRuns;
     if (failedRuns <= 0) return;
     // The outcome gives how many failed runs counted, not which: when none was dropped that is every
     // failed result; otherwise the first ones in order (the store drops those after a job fails).

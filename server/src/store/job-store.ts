@@ -78,8 +78,10 @@ export type CheckedResult =
 export interface RecordOutcome {
   /** Results stored: successes plus failed runs that counted as an attempt. */
   accepted: number;
-  /** Successes among `accepted`. */
+  /** Successes among `accepted` (inputs now done). */
   completed: number;
+  /** Failed runs among `accepted` (each counted an attempt). */
+  failedRuns: number;
   dropped: number;
   /** Results from inputs this lease never held: counted against the device. */
   rejected: number;
@@ -91,6 +93,8 @@ export interface RecordOutcome {
   requeued: number;
   /** Verified jobs that must run inputs again (a device caught lying had returned them unchecked): tell devices. */
   jobsReopened: string[];
+  /** Devices quarantined during this call (caught returning a wrong result). */
+  quarantined: number;
 }
 
 export interface ReleaseOutcome {

@@ -685,7 +685,7 @@ export class SqliteJobStore implements JobStore {
 
   recordResults(leaseId: string, deviceId: string, results: CheckedResult[], now: number): RecordOutcome {
     return this.db.transaction((): RecordOutcome => {
-      const outcome: RecordOutcome = { accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [], jobsReopened: [], requeued: 0 };
+      const outcome: RecordOutcome = { accepted: 0, completed: 0, dropped: 0, rejected: 0, jobsToFinalize: [], jobsFailed: [], jobsReopened: [], requeued: 0, failedRuns: 0, quarantined: 0 };
       const leaseRow = this.q.lease.get(leaseId);
       const job = leaseRow ? this.q.jobBySeq.get(leaseRow.job_seq) : undefined;
       if (!leaseRow || !job) {
@@ -751,6 +751,7 @@ export class SqliteJobStore implements JobStore {
       }
       this.q.jobResults.run(completed, leasedDelta, queuedDelta, job.seq);
       outcome.completed = completed;
+      outcome.failedRuns = failedRuns;
       this.devices.addCounts(deviceId, completed, failedRuns, outcome.rejected);
       if (failedForGood) {
         this.failRow(job.seq, failedForGood, now);
@@ -791,6 +792,8 @@ export class SqliteJobStore implements JobStore {
       jobsFailed: [],
       jobsReopened: v.reopened,
       requeued: v.requeued,
+      failedRuns: v.failedRuns,
+      quarantined: v.quarantined.length,
     };
     this.devices.addCounts(deviceId, v.succeeded, v.failedRuns, v.rejected);
     for (const caught of v.quarantined) {
