@@ -394,3 +394,23 @@ function reverse<T>(xs: T[]): T[] {
 function interleave<T>(xs: T[]): T[] {
   return [...xs.filter((_, i) => i % 2), ...xs.filter((_, i) => i % 2 === 0)];
 }
+
+describe('WorkService with verified jobs', () => {
+  it('runs again the unchecked results that broke an aggregate, instead of failing the adaptive job', () => {
+    store.close();
+    store = new SqliteJobStore(join(dir, 'edgeswarm.db'), { random: () => 0.5 }); // never a spot check
+    work = service();
+    // device-1 has a long record of valid results: it gets single runs.
+    store.db.prepare('UPDATE devices SET streak = 100 WHERE id = ?').run('device-1');
+    const job = store.createJob(spec({ code: '(n) => n', inputs: [1, 2], reduce: 'sum', verify: 'adaptive' }), clock.now());
+    const grant = work.requestWork(dev(1), 2);
+    expect(grant?.items).toHaveLength(2);
+    work.submitResults(dev(1), { leaseId: grant!.leaseId, results: [ok(0, 1e308), ok(1, 1e308)] });
+    expect(store.getJob(job.id)).toMatchObject({ status: 'running', progress: { completed: 0 }, rechecked: 2 });
+    for (const n of [2, 3]) {
+      const g = work.requestWork(dev(n), 2);
+      work.submitResults(dev(n), { leaseId: g!.leaseId, results: g!.items.map((it) => ok(it.index, it.input)) });
+    }
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 3 });
+  });
+});

@@ -275,7 +275,10 @@ export class WorkService {
     const now = this.clock.now();
     if (reduced.ok) {
       if (this.store.completeJob(jobId, reduced.value, now, rechecked)) this.jobEnded(jobId, false);
-    } else if (this.store.failJob(jobId, { code: 'invalid_result', message: reduced.message, input: reduced.input }, now)) {
+    } else if (this.store.reopenUnchecked(jobId) > 0) {
+      // Unchecked results (one device's word each) may have broken the aggregate: they run again on k devices.
+      this.events.workAvailable();
+    } else if (this.store.failJob(jobId, { code: 'invalid_result', message: reduced.message, input: reduced.input }, now, rechecked)) {
       this.jobEnded(jobId, true);
     }
   }

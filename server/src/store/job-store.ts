@@ -226,7 +226,13 @@ export interface JobStore {
    * aggregation began; if inputs were run again since, nothing changes (false) and it is aggregated anew.
    */
   completeJob(jobId: string, result: JsonValue | undefined, now: number, rechecked?: number): boolean;
-  failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number): boolean;
+  /**
+   * A verified job's aggregate failed: every result it accepted unchecked (one device's word,
+   * adaptive) runs again on k devices instead. Returns how many inputs were reopened.
+   */
+  reopenUnchecked(jobId: string): number;
+  /** `rechecked`: as for completeJob; the failure is refused when inputs were run again since. */
+  failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number, rechecked?: number): boolean;
   getResults(jobId: string, offset: number, limit: number): ResultsPage | null;
 
   registerDevice(device: DeviceRegistration): void;

@@ -259,12 +259,13 @@ export class SqliteJobStore implements JobStore {
       jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),
       jobBySeq: db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE seq = ?'),
       // Jobs with work this device may take: a verified job's queued inputs count only when one has a
-      // slot open that this device has not run (so jobs waiting for other devices do not crowd others out).
-      jobsWithWork: db.prepare<[string], JobRow>(
+      // slot open that this device may fill (the rules of VerifiedWork.pick), so jobs waiting for other
+      // devices do not crowd out the rest.
+      jobsWithWork: db.prepare<[string, string | null, number], JobRow>(
         `SELECT * FROM jobs j WHERE ${ACTIVE} AND (next_index < total OR (queued > 0 AND (verify = 'none' OR EXISTS (
             SELECT 1 FROM subtasks s WHERE s.job_seq = j.seq AND s.state = 'queued' AND NOT EXISTS (
-              SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND r.device_id = ?
-                AND (r.state IN ('leased', 'ok') OR (r.state = 'error' AND s.attempts >= j.max_attempts)))))))
+              SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND r.state IN ('leased', 'ok')
+                AND (r.device_id = ? OR (r.address = ? AND s.target <= ?)))))))
           ORDER BY vtime, seq LIMIT 20`,
       ),
       heldOfJobByConn: db.prepare<[string, number], { n: number }>(
@@ -563,7 +564,7 @@ export class SqliteJobStore implements JobStore {
       // time, so code that fails everywhere fails the job after a few runs, not after every input.
       // After that, leases grow with the job's successes.
       const slow = request.slowStart === true;
-      for (const job of this.q.jobsWithWork.all(request.deviceId)) {
+      for (const job of this.q.jobsWithWork.all(request.deviceId, request.address ?? null, this.verified.distinctAddresses())) {
         const verified = job.verify !== 'none';
         if (slow && job.completed === 0) {
           const held = verified ? this.q.replicasOfJobByConn : this.q.heldOfJobByConn;
@@ -664,6 +665,14 @@ export class SqliteJobStore implements JobStore {
 
   unleasedCount(): number {
     return this.q.unleased.get()?.n ?? 0;
+  }
+
+  reopenUnchecked(jobId: string): number {
+    return this.db.transaction(() => {
+      const row = this.q.jobById.get(jobId);
+      if (!row || row.verify === 'none' || (row.status !== 'queued' && row.status !== 'running')) return 0;
+      return this.verified.reopenUnchecked(row);
+    })();
   }
 
   isQuarantined(deviceId: string): boolean {
@@ -904,10 +913,11 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
-  failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number): boolean {
+  failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number, rechecked?: number): boolean {
     return this.db.transaction(() => {
       const row = this.q.jobById.get(jobId);
       if (!row || (row.status !== 'queued' && row.status !== 'running')) return false;
+      if (rechecked !== undefined && row.rechecked !== rechecked) return false; // judged on results since run again
       this.failRow(row.seq, error, now);
       return true;
     })();

@@ -202,7 +202,7 @@ describe('replicated jobs', () => {
     expect(store.getJob(job.id)?.progress.completed).toBe(1);
   });
 
-  it('retries a failed replica, and fails the job only after maxAttempts errors from two distinct devices', () => {
+  it('retries a failed replica, and fails the job after maxAttempts errors from two distinct devices', () => {
     register('a', 'b');
     const job = store.createJob(spec({ inputs: [1], verify: 'replicate', maxAttempts: 2 }), NOW);
     const fail = (dev: string) => {
@@ -211,21 +211,34 @@ describe('replicated jobs', () => {
       return store.recordResults(l.lease.id, dev, [{ index: 0, ok: false, code: 'work_error', message: 'boom' }], NOW);
     };
     expect(fail('a')).toMatchObject({ requeued: 1, jobsFailed: [] });
-    expect(fail('a')).toMatchObject({ requeued: 1, jobsFailed: [] }); // the same device may retry, but cannot fail the job alone
-    expect(lease('a')).toBeNull(); // past maxAttempts, another device must try
+    expect(fail('a')).toMatchObject({ requeued: 1, jobsFailed: [] }); // maxAttempts reached, but from one device only
     expect(store.getJob(job.id)?.status).toBe('running');
-    expect(store.getJob(job.id)?.waitingForDevices).toBeUndefined(); // b may still try
     expect(fail('b').jobsFailed).toEqual([job.id]);
     expect(store.getJob(job.id)?.error).toMatchObject({ code: 'work_error', input: 0 });
     expect(store.getJob(job.id)?.error?.message).toContain('failed 3 time(s) on 2 devices');
   });
 
-  it('a lone device reporting errors waits for another device instead of failing the job', () => {
+  it('a device whose run failed may take the input again, so the job does not wait for a third device', () => {
+    register('a', 'b');
+    const job = store.createJob(spec({ inputs: [3], verify: 'replicate', maxAttempts: 2 }), NOW);
+    for (let i = 0; i < 2; i++) {
+      const l = lease('a')!;
+      store.recordResults(l.lease.id, 'a', [{ index: 0, ok: false, code: 'timeout', message: 'slow' }], NOW);
+    }
+    report('b', lease('b'));
+    expect(store.getJob(job.id)?.waitingForDevices).toBeUndefined();
+    expect(report('a', lease('a')).completed).toBe(1);
+  });
+
+  it('a lone device whose runs keep failing fails the job after twice maxAttempts, instead of looping forever', () => {
     register('a');
-    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', maxAttempts: 1 }), NOW);
-    const l = lease('a')!;
-    store.recordResults(l.lease.id, 'a', [{ index: 0, ok: false, code: 'work_error', message: 'lie' }], NOW);
-    expect(store.getJob(job.id)).toMatchObject({ status: 'running', waitingForDevices: true });
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', maxAttempts: 2 }), NOW);
+    const outcomes = [0, 1, 2, 3].map(() => {
+      const l = lease('a')!;
+      return store.recordResults(l.lease.id, 'a', [{ index: 0, ok: false, code: 'work_error', message: 'always' }], NOW);
+    });
+    expect(outcomes.map((o) => o.jobsFailed.length)).toEqual([0, 0, 0, 1]);
+    expect(store.getJob(job.id)?.error?.message).toContain('failed 4 time(s) on 1 devices');
   });
 });
 
@@ -237,6 +250,15 @@ describe('verification edge cases', () => {
     expect(jobs.every((j) => store.getJob(j.id)?.waitingForDevices === true)).toBe(true);
     const plain = store.createJob(spec({ inputs: [7] }), NOW);
     expect(lease('a')?.lease.jobId).toBe(plain.id);
+  });
+
+  it('does not let jobs this device may not take because of the address rule crowd out the rest', () => {
+    register('a1@10.0.0.1', 'a2@10.0.0.1', 'b@10.0.0.2');
+    const jobs = Array.from({ length: 25 }, () => store.createJob(spec({ inputs: [1], verify: 'replicate' }), NOW));
+    for (let i = 0; i < 25; i++) report('a1', lease('a1', 1));
+    expect(jobs.every((j) => store.getJob(j.id)?.progress.completed === 0)).toBe(true);
+    const plain = store.createJob(spec({ inputs: [7, 8] }), NOW);
+    expect(lease('a2')?.lease.jobId).toBe(plain.id);
   });
 
   it('with a tolerance, judges a late result against every accepted one, so an honest device near the edge is not quarantined', () => {
@@ -319,6 +341,36 @@ describe('adaptive jobs', () => {
     expect(store.getJob(job.id)?.progress.completed).toBe(2);
     expect(store.completeJob(job.id, 300, NOW, before)).toBe(false);
     expect(store.completeJob(job.id, 3, NOW, store.getJob(job.id)?.rechecked)).toBe(true);
+  });
+
+  it('a caught liar\'s unchecked value does not stay in a job that failed meanwhile', () => {
+    register('t', 'h', 'h2');
+    earnTrust('t', 'h');
+    const job = store.createJob(spec({ inputs: [1, 2], verify: 'adaptive' }), NOW);
+    report('t', lease('t', 1), () => 100); // input 0, unchecked
+    expect(store.failJob(job.id, { code: 'work_error', message: 'x', input: 1 }, NOW)).toBe(true);
+    store.createJob(spec({ inputs: [7], verify: 'adaptive' }), NOW);
+    coin = 0.01;
+    report('t', lease('t'), () => -1);
+    report('h', lease('h'));
+    report('h2', lease('h2'));
+    expect(device('t')?.quarantined).toBe(true);
+    expect(store.getResults(job.id, 0, 2)).toMatchObject({ results: [null, null], missing: [0, 1] });
+    expect(store.getJob(job.id)?.progress.completed).toBe(0);
+  });
+
+  it('when an aggregate fails, the results accepted unchecked run again instead of failing the job', () => {
+    register('t', 'h', 'h2');
+    earnTrust('t', 'h');
+    const job = store.createJob(spec({ inputs: [1, 2], verify: 'adaptive', reduce: 'sum' }), NOW);
+    report('t', lease('t'), () => 1e308); // finite each, but their sum is not
+    expect(store.getJob(job.id)?.progress.completed).toBe(2);
+    expect(store.reopenUnchecked(job.id)).toBe(2);
+    expect(store.getJob(job.id)).toMatchObject({ status: 'running', progress: { completed: 0 }, rechecked: 2 });
+    report('h', lease('h'));
+    expect(report('h2', lease('h2')).jobsToFinalize).toEqual([job.id]);
+    expect(store.getResults(job.id, 0, 2)?.results).toEqual([1, 2]);
+    expect(store.reopenUnchecked(job.id)).toBe(0); // all checked now: a failure would stand
   });
 
   it('a caught liar has every result it returned unchecked run again, reopening a completed job', () => {

@@ -11,7 +11,10 @@ import { agreeingGroups, resultsAgree, type JobError, type JsonValue, limits } f
 export const TRUST_STREAK = 10;
 /** Share of a trusted device's inputs still replicated (spot checks), at random. */
 export const SPOT_CHECK_RATE = 0.1;
-/** A verified input fails on errors only once this many distinct devices reported one: no device fails a job alone. */
+/**
+ * A verified input fails on errors after `maxAttempts` failed runs from this many distinct devices, or
+ * after twice `maxAttempts` failed runs in all (a lone device whose runs keep failing must not loop forever).
+ */
 export const ERROR_DEVICES = 2;
 /** How long a count of distinct device addresses is reused (ms). */
 const ADDRESS_COUNT_TTL_MS = 1000;
@@ -85,13 +88,12 @@ export class VerifiedWork {
   ) {
     this.q = {
       // Inputs with a replica slot open that this device has not run and is not running (and, while
-      // enough eligible devices are at other addresses, no device at this address); once an input
-      // failed maxAttempts times, a device that failed it waits for another device to try.
-      openFor: db.prepare<[number, string, number, string | null, number, number], { idx: number }>(
+      // enough eligible devices are at other addresses, no device at this address). A device whose run
+      // failed may take the input again.
+      openFor: db.prepare<[number, string, string | null, number, number], { idx: number }>(
         `SELECT s.idx FROM subtasks s WHERE s.job_seq = ? AND s.state = 'queued' AND NOT EXISTS (
-            SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND (
-              (r.device_id = ? AND (r.state IN ('leased', 'ok') OR (r.state = 'error' AND s.attempts >= ?)))
-              OR (r.state IN ('leased', 'ok') AND r.address = ? AND s.target <= ?)))
+            SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND r.state IN ('leased', 'ok')
+              AND (r.device_id = ? OR (r.address = ? AND s.target <= ?)))
           ORDER BY s.idx LIMIT ?`,
       ),
       addresses: db.prepare<[], { n: number }>(
@@ -121,17 +123,17 @@ export class VerifiedWork {
             SELECT count(*) FROM replicas WHERE job_seq = ? AND idx = ? AND state = 'ok') + 1
           WHERE job_seq = ? AND idx = ? AND lease_id = ?`,
       ),
-      firstOpen: db.prepare<[number], { idx: number; attempts: number; target: number }>(
-        `SELECT idx, attempts, target FROM subtasks WHERE job_seq = ? AND state = 'queued' ORDER BY idx LIMIT 1`,
+      firstOpen: db.prepare<[number], { idx: number; target: number }>(
+        `SELECT idx, target FROM subtasks WHERE job_seq = ? AND state = 'queued' ORDER BY idx LIMIT 1`,
       ),
       // Connected devices that are not quarantined and that `openFor` would give this input.
-      idleDevicesFor: db.prepare<[number, number, number, number, number], { n: number }>(
-        `SELECT count(*) AS n FROM devices d, (SELECT ? AS attempts, ? AS target, ? AS spread) p
+      idleDevicesFor: db.prepare<[number, number, number, number], { n: number }>(
+        `SELECT count(*) AS n FROM devices d, (SELECT ? AS target, ? AS spread) p
           WHERE d.connections > 0 AND d.quarantined_at IS NULL AND NOT EXISTS (
-            SELECT 1 FROM replicas r, jobs j WHERE r.job_seq = ? AND r.idx = ? AND j.seq = r.job_seq AND (
-              (r.device_id = d.id AND (r.state IN ('leased', 'ok') OR (r.state = 'error' AND p.attempts >= j.max_attempts)))
-              OR (r.state IN ('leased', 'ok') AND r.address = d.address AND p.target <= p.spread)))`,
+            SELECT 1 FROM replicas r WHERE r.job_seq = ? AND r.idx = ? AND r.state IN ('leased', 'ok')
+              AND (r.device_id = d.id OR (r.address = d.address AND p.target <= p.spread)))`,
       ),
+      uncheckedOfJob: db.prepare<[number], { idx: number }>(`SELECT idx FROM subtasks WHERE job_seq = ? AND state = 'done' AND target = 1`),
       markError: db.prepare<[number, number, string]>(`UPDATE replicas SET state = 'error' WHERE job_seq = ? AND idx = ? AND lease_id = ?`),
       errorDevices: db.prepare<[number, number], { n: number }>(
         `SELECT count(DISTINCT device_id) AS n FROM replicas WHERE job_seq = ? AND idx = ? AND state = 'error'`,
@@ -190,7 +192,7 @@ export class VerifiedWork {
   }
 
   /** Distinct addresses of connected devices that are not quarantined (reused for a second). */
-  private distinctAddresses(): number {
+  distinctAddresses(): number {
     const now = performance.now();
     if (now - this.addressCount.at >= ADDRESS_COUNT_TTL_MS) {
       this.addressCount = { at: now, n: this.q.addresses.get()?.n ?? 0 };
@@ -205,7 +207,7 @@ export class VerifiedWork {
    */
   pick(job: VerifiedJobRow, spot: DeviceSpot, max: number): Pick[] {
     const picks: Pick[] = this.q.openFor
-      .all(job.seq, spot.deviceId, job.max_attempts, spot.address, this.distinctAddresses(), max)
+      .all(job.seq, spot.deviceId, spot.address, this.distinctAddresses(), max)
       .map((r) => ({ idx: r.idx, fresh: false, target: 0 }));
     const fresh = Math.min(max - picks.length, job.total - job.next_index);
     const trusted = job.verify === 'adaptive' && (this.q.device.get(spot.deviceId)?.streak ?? 0) >= TRUST_STREAK;
@@ -309,9 +311,9 @@ export class VerifiedWork {
   }
 
   /**
-   * A failed run: its slot opens again and the input counts an attempt. The input fails for good
-   * after `maxAttempts` failed runs from at least ERROR_DEVICES distinct devices, so no single device
-   * can fail a verified job; past `maxAttempts`, a device that failed it waits for another to try.
+   * A failed run: its slot opens again (any device may take it, this one too) and the input counts an
+   * attempt. The input fails for good after `maxAttempts` failed runs from at least ERROR_DEVICES
+   * distinct devices, or after twice `maxAttempts` failed runs in all.
    */
   private recordError(
     job: VerifiedJobRow,
@@ -332,7 +334,7 @@ export class VerifiedWork {
     const attempts = sub.attempts + 1;
     this.q.attempt.run(attempts, job.seq, idx);
     const devices = this.q.errorDevices.get(job.seq, idx)?.n ?? 0;
-    if (attempts >= job.max_attempts && devices >= Math.min(ERROR_DEVICES, job.replication)) {
+    if ((attempts >= job.max_attempts && devices >= Math.min(ERROR_DEVICES, job.replication)) || attempts >= 2 * job.max_attempts) {
       this.failSubtask(job.seq, idx, sub);
       out.failedForGood = {
         code: r.code,
@@ -444,8 +446,16 @@ export class VerifiedWork {
       if (!job) continue;
       const sub = this.q.subtask.get(rep.job_seq, rep.idx);
       this.q.voidReplica.run(rep.job_seq, rep.idx, rep.lease_id);
-      const live = job.deleted === 0 && (job.status === 'queued' || job.status === 'running' || job.status === 'completed');
-      if (!sub || !live || sub.state === 'failed') continue;
+      if (!sub || job.deleted !== 0 || sub.state === 'failed') continue;
+      const live = job.status === 'queued' || job.status === 'running' || job.status === 'completed';
+      if (!live) {
+        // A failed or cancelled job runs nothing more, but does not keep the caught device's value.
+        if (rep.verdict === 'unchecked' && sub.state === 'done') {
+          this.q.reopenSubtask.run(job.replication, rep.job_seq, rep.idx);
+          this.bump(rep.job_seq, { queued: 0, leased: 0 }, -1);
+        }
+        continue;
+      }
       if (rep.verdict === 'unchecked' && sub.state === 'done') {
         this.q.reopenSubtask.run(job.replication, rep.job_seq, rep.idx);
         this.q.rechecked.run(rep.job_seq);
@@ -479,6 +489,22 @@ export class VerifiedWork {
     return { requeued, lost };
   }
 
+  /**
+   * An adaptive job's aggregate failed: every result it accepted unchecked (one device's word) runs
+   * again on k devices instead of failing the job. Returns how many inputs were reopened (0: every
+   * result was checked, the failure stands).
+   */
+  reopenUnchecked(job: VerifiedJobRow): number {
+    const singles = this.q.uncheckedOfJob.all(job.seq);
+    for (const { idx } of singles) {
+      for (const r of this.q.reported.all(job.seq, idx)) this.q.voidReplica.run(job.seq, idx, r.lease_id);
+      this.q.reopenSubtask.run(job.replication, job.seq, idx);
+      this.q.rechecked.run(job.seq);
+    }
+    if (singles.length > 0) this.bump(job.seq, { queued: singles.length, leased: 0 }, -singles.length);
+    return singles.length;
+  }
+
   /** A verified job ended: replicas still running are dropped (their late results are not needed). */
   endJob(seq: number): void {
     this.q.dropLeasedOfJob.run(seq);
@@ -491,7 +517,7 @@ export class VerifiedWork {
   waitingForDevices(seq: number): boolean {
     const first = this.q.firstOpen.get(seq);
     if (!first) return false;
-    return (this.q.idleDevicesFor.get(first.attempts, first.target, this.distinctAddresses(), seq, first.idx)?.n ?? 0) === 0;
+    return (this.q.idleDevicesFor.get(first.target, this.distinctAddresses(), seq, first.idx)?.n ?? 0) === 0;
   }
 
   /** Replicas of this lease still running. */
