@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IdentityError, loadDeviceIds } from './device-identity.ts';
+import { IdentityError, claimDeviceIds, loadDeviceIds } from './device-identity.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -47,5 +47,32 @@ describe('loadDeviceIds', () => {
     writeFileSync(file, 'not json');
     expect(() => loadDeviceIds(file, 1)).toThrow(/is not JSON/);
     expect(readFileSync(file, 'utf8')).toBe('not json');
+  });
+});
+
+describe('claimDeviceIds', () => {
+  it('gives a second agent of the same folder other ids while the first runs, and the first ids back once it is gone', () => {
+    const file = tempFile();
+    const running = new Set([111]);
+    const alive = (pid: number) => running.has(pid);
+    const first = claimDeviceIds(file, 2, 111, alive);
+    const second = claimDeviceIds(file, 1, 222, alive);
+    expect(second.inUse).toBe(2);
+    expect(first.ids).not.toContain(second.ids[0]);
+    expect(JSON.parse(readFileSync(file, 'utf8')).deviceIds).toEqual([...first.ids, ...second.ids]);
+    // The first agent died without cleaning up: its ids are taken over.
+    running.clear();
+    const third = claimDeviceIds(file, 2, 333, alive);
+    expect(third.ids).toEqual(first.ids);
+    expect(third.inUse).toBe(0);
+    second.release();
+    third.release();
+  });
+
+  it('frees its ids when released, so the next agent gets the same ones', () => {
+    const file = tempFile();
+    const a = claimDeviceIds(file, 1, 111, () => true);
+    a.release();
+    expect(claimDeviceIds(file, 1, 222, () => true).ids).toEqual(a.ids);
   });
 });

@@ -1,6 +1,10 @@
-/** The agent's device ids: random, kept in one JSON file beside the agent (`{"deviceIds": [...]}`), one id per device it runs. */
+/**
+ * The agent's device ids: random, kept in one JSON file beside the agent (`{"deviceIds": [...]}`), one
+ * id per device it runs. A running agent claims its ids with a lock file each, so a second agent started
+ * from the same folder takes other ids (a device identity is one device: verified jobs need distinct ones).
+ */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** What the hub accepts in the handshake (`deviceHelloSchema`). */
@@ -40,14 +44,7 @@ function readIds(path: string): string[] {
   return ids;
 }
 
-/**
- * The ids of `count` devices: those kept in `path` first, new ones added (and saved) when there
- * are fewer. Running fewer devices later keeps the ids of the others in the file.
- */
-export function loadDeviceIds(path: string, count: number): string[] {
-  const ids = readIds(path);
-  if (ids.length >= count) return ids.slice(0, count);
-  while (ids.length < count) ids.push(generateDeviceId());
+function writeIds(path: string, ids: readonly string[]): void {
   try {
     mkdirSync(dirname(path), { recursive: true });
     const temp = `${path}.${process.pid}.tmp`;
@@ -56,5 +53,98 @@ export function loadDeviceIds(path: string, count: number): string[] {
   } catch (err) {
     throw new IdentityError(`cannot write the device id file ${path}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The ids of `count` devices: those kept in `path` first, new ones added (and saved) when there
+ * are fewer. Running fewer devices later keeps the ids of the others in the file.
+ */
+export function loadDeviceIds(path: string, count: number): string[] {
+  const ids = readIds(path);
+  if (ids.length >= count) return ids.slice(0, count);
+  while (ids.length < count) ids.push(generateDeviceId());
+  writeIds(path, ids);
   return ids;
+}
+
+/** Whether a process runs (signal 0 checks without signalling; EPERM: it runs as another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface ClaimedIds {
+  ids: string[];
+  /** Ids of the file that another running agent holds (skipped). */
+  inUse: number;
+  /** Removes this process's lock files (also done when the process exits). */
+  release(): void;
+}
+
+/**
+ * Like `loadDeviceIds`, but each id is claimed with a lock file (`PATH.ID.lock` holding the pid):
+ * ids that another live process holds are skipped and new ones added instead, so two agents started
+ * from one folder are distinct devices. A lock left by a process that died is taken over.
+ */
+export function claimDeviceIds(path: string, count: number, pid = process.pid, alive: (pid: number) => boolean = processAlive): ClaimedIds {
+  const ids = readIds(path);
+  const claimed: string[] = [];
+  const locks: string[] = [];
+  let inUse = 0;
+  const tryLock = (id: string): boolean => {
+    const lock = `${path}.${id}.lock`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(lock, String(pid), { flag: 'wx' });
+        locks.push(lock);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new IdentityError(`cannot write the lock file ${lock}: ${(err as Error).message}`);
+        }
+      }
+      let holder = NaN;
+      try {
+        holder = Number(readFileSync(lock, 'utf8').trim());
+      } catch {
+        // Removed meanwhile: try again.
+      }
+      if (Number.isInteger(holder) && holder > 0 && holder !== pid && alive(holder)) return false;
+      try {
+        unlinkSync(lock); // stale: its process is gone
+      } catch {
+        // Someone else took it over first; the next attempt says who holds it.
+      }
+    }
+    return false;
+  };
+  for (const id of ids) {
+    if (claimed.length === count) break;
+    if (tryLock(id)) claimed.push(id);
+    else inUse++;
+  }
+  while (claimed.length < count) {
+    const id = generateDeviceId();
+    if (!tryLock(id)) continue;
+    claimed.push(id);
+    // Re-read before saving: another agent may have added ids since.
+    const current = readIds(path);
+    writeIds(path, [...current, id]);
+  }
+  const release = (): void => {
+    process.removeListener('exit', release);
+    for (const lock of locks.splice(0)) {
+      try {
+        unlinkSync(lock);
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  process.once('exit', release);
+  return { ids: claimed, inUse, release };
 }

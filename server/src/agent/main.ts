@@ -1,7 +1,7 @@
 /** Entry point of `npm run device`: parses flags, loads the device ids, prints what it runs and where, runs until SIGINT/SIGTERM. */
 import { availableParallelism, hostname } from 'node:os';
 import { AgentConfigError, USAGE, parseAgentArgs } from './agent-config.ts';
-import { IdentityError, loadDeviceIds } from './device-identity.ts';
+import { IdentityError, claimDeviceIds } from './device-identity.ts';
 import { Agent, TRUST_WARNING } from './agent.ts';
 
 const PREFIX = 'edgeswarm device:';
@@ -28,8 +28,9 @@ function main(): void {
     return;
   }
   let deviceIds: string[];
+  let inUse = 0;
   try {
-    deviceIds = loadDeviceIds(config.idFile, config.devices);
+    ({ ids: deviceIds, inUse } = claimDeviceIds(config.idFile, config.devices));
   } catch (err) {
     if (!(err instanceof IdentityError)) throw err;
     console.error(`${PREFIX} ${err.message}`);
@@ -67,6 +68,9 @@ function main(): void {
   );
   for (const d of agent.info) {
     console.log(`Device ${d.number}: id ${d.deviceId}, name "${d.name}", ${d.threads} thread(s) reported, hub ${hubUrl}`);
+  }
+  if (inUse > 0) {
+    console.log(`${inUse} id(s) of ${idFile} belong to another agent running from this folder: this one runs as other devices`);
   }
   console.log(TRUST_WARNING);
   process.on('SIGINT', () => stop(0, 'SIGINT'));
