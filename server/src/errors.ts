@@ -5,6 +5,7 @@ export const HTTP_ERROR_STATUS = {
   invalid_json: 400,
   invalid_request: 400,
   unauthorized: 401,
+  forbidden: 403,
   origin_not_allowed: 403,
   not_found: 404,
   conflict: 409,

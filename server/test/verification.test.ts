@@ -4,6 +4,7 @@ import type { DeviceInfo, Job } from '@edgeswarm/shared';
 import { startTestHub, waitFor, type TestHub } from './support/test-hub.ts';
 import { DeviceFleet } from './support/test-device.ts';
 import { parsePrometheusText, sampleValue } from './support/prometheus-text.ts';
+import { hashToken, newSubmitterToken } from '../src/auth/principal.ts';
 
 let hub: TestHub;
 const fleet = new DeviceFleet();
@@ -71,6 +72,17 @@ describe('result verification through the hub', () => {
     expect(sampleValue(metrics, 'edgeswarm_devices_quarantined_total')).toBe(1);
     // Replicas waiting for their quorum are not failed runs.
     expect(sampleValue(metrics, 'edgeswarm_subtasks_retried_total')).toBe(0);
+    // The admin lifts the quarantine; a submitter may not, and an unknown or free device is a 404.
+    const lift = (id: string, token = hub.token) =>
+      fetch(`${hub.url}/api/devices/${id}/quarantine`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
+    expect((await lift(liar.deviceId, 'not-a-token')).status).toBe(401);
+    const submitter = newSubmitterToken();
+    hub.store.createSubmitter('verifier', hashToken(submitter), { maxRunning: 1, maxInputs: 10, perMinute: 1 }, Date.now());
+    expect((await lift(liar.deviceId, submitter)).status).toBe(403);
+    expect((await lift(liar.deviceId)).status).toBe(204);
+    expect((await lift(liar.deviceId)).status).toBe(404);
+    expect((await devices()).find((d) => d.id === liar.deviceId)).toMatchObject({ quarantined: false });
+    await expect(liar.request(4)).resolves.toBeNull(); // asks again, and is refused no more (no work left)
     const results = (await hub.api<{ results: number[] }>('GET', `/api/jobs/${job.id}/results`)).body.results;
     expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i * i));
   });

@@ -140,6 +140,13 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     const page = store.listDevices(offset, limit);
     return c.json({ total: page.total, devices: page.items });
   });
+  // Lifts a quarantine (admin): the device gets work again and must earn its record anew.
+  api.delete('/api/devices/:id/quarantine', (c) => {
+    if (c.get('principal').kind !== 'admin') throw new HubError('forbidden', 'only the admin token may lift a quarantine');
+    const id = c.req.param('id');
+    if (!store.releaseQuarantine(id)) throw new HubError('not_found', `no quarantined device ${JSON.stringify(id)}`);
+    return c.body(null, 204);
+  });
   app.get('/api/stats', (c) => c.json(options.stats()));
   app.all('/api/*', () => {
     throw new HubError('not_found', 'no such API route; see the HTTP API in the README');

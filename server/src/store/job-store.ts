@@ -208,6 +208,8 @@ export interface JobStore {
   getLeaseContext(leaseId: string): LeaseContext | null;
   /** Whether the device was caught returning a wrong result (it gets no more work). */
   isQuarantined(deviceId: string): boolean;
+  /** Lifts a device's quarantine (its streak of valid results starts again from 0); false when it was not quarantined. */
+  releaseQuarantine(deviceId: string): boolean;
   recordResults(leaseId: string, deviceId: string, results: CheckedResult[], now: number): RecordOutcome;
   /** Extends every open lease of a connection to `deadline` (monotonic ms), but never past the lease's own cap. */
   renewLeases(connId: string, deadline: number): number;

@@ -679,6 +679,14 @@ export class SqliteJobStore implements JobStore {
     return this.verified.isQuarantined(deviceId);
   }
 
+  releaseQuarantine(deviceId: string): boolean {
+    const changed = this.db
+      .prepare<[string]>('UPDATE devices SET quarantined_at = NULL, streak = 0 WHERE id = ? AND quarantined_at IS NOT NULL')
+      .run(deviceId).changes;
+    this.verified.devicesChanged();
+    return changed > 0;
+  }
+
   getLeaseContext(leaseId: string): LeaseContext | null {
     const row = this.q.lease.get(leaseId);
     if (!row) return null;

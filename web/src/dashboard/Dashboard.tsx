@@ -143,6 +143,7 @@ export function Dashboard({ token, onUnauthorized, onLogout }: Props) {
         onPage={setDevicesOffset}
         pageError={devicesPage?.error ?? null}
         rates={devicesPage ? pageDeviceRates : rates}
+        onReleaseQuarantine={(id) => api.releaseQuarantine(id)}
       />
     </div>
   );

@@ -1,4 +1,5 @@
 // One page of connected devices: name, kind, threads, state, completed and a rate derived from successive observations.
+import { useState } from 'react';
 import type { DeviceInfo } from '@edgeswarm/shared';
 import { formatAgo, formatCount, formatRate } from './format.ts';
 import { Pager } from './Pager.tsx';
@@ -13,15 +14,27 @@ interface Props {
   /** Why the page could not be loaded (pages other than the first come from the HTTP API). */
   pageError: string | null;
   rates: ReadonlyMap<string, number>;
+  /** Lifts a device's quarantine (the hub allows it to the admin token only). */
+  onReleaseQuarantine?(deviceId: string): Promise<void>;
 }
 
-export function DevicesTable({ devices, total, offset, pageSize, onPage, pageError, rates }: Props) {
+export function DevicesTable({ devices, total, offset, pageSize, onPage, pageError, rates, onReleaseQuarantine }: Props) {
+  const [releaseError, setReleaseError] = useState<string | null>(null);
+  const release = (id: string) => {
+    setReleaseError(null);
+    onReleaseQuarantine?.(id).catch((err: unknown) => setReleaseError(err instanceof Error ? err.message : String(err)));
+  };
   return (
     <section className="panel">
       <div className="panel-head">
         <h2>Devices</h2>
         <Pager name="devices" offset={offset} pageSize={pageSize} total={total} shown={devices ? devices.length : null} onPage={onPage} />
       </div>
+      {releaseError && (
+        <p className="error" role="alert" data-testid="release-quarantine-error">
+          Could not lift the quarantine: {releaseError}
+        </p>
+      )}
       {pageError && (
         <p className="error" role="alert" data-testid="devices-page-error">
           Could not load this page: {pageError}
@@ -64,9 +77,16 @@ export function DevicesTable({ devices, total, offset, pageSize, onPage, pageErr
                 <td>
                   <span className={`badge state-${d.state}`}>{d.state}</span>
                   {d.quarantined && (
-                    <span className="badge quarantined" data-testid="device-quarantined" title="Returned a result that disagreed with the accepted one: gets no more work">
-                      quarantined
-                    </span>
+                    <>
+                      <span className="badge quarantined" data-testid="device-quarantined" title="Returned a result that disagreed with the accepted one: gets no more work">
+                        quarantined
+                      </span>
+                      {onReleaseQuarantine && (
+                        <button type="button" className="link-button" data-testid="release-quarantine" onClick={() => release(d.id)} title="Let this device work again (admin token only)">
+                          release
+                        </button>
+                      )}
+                    </>
                   )}
                 </td>
                 <td className="num">{formatCount(d.completed)}</td>

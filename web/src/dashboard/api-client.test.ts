@@ -34,6 +34,7 @@ describe('fetchAllResults', () => {
       streamResults: fail,
       cancelJob: fail,
       deleteJob: fail,
+      releaseQuarantine: fail,
     };
   }
 

@@ -57,6 +57,8 @@ export interface HubApi {
   streamResults(id: string, signal?: AbortSignal): Promise<ResultsStream>;
   cancelJob(id: string): Promise<Job>;
   deleteJob(id: string): Promise<void>;
+  /** Lifts a device's quarantine (admin token only). */
+  releaseQuarantine(deviceId: string): Promise<void>;
 }
 
 /** `onUnauthorized` runs when the hub answers 401, so the page can ask for the token again. */
@@ -112,6 +114,7 @@ export function createHubApi(token: string, onUnauthorized: () => void): HubApi 
     streamResults,
     cancelJob: (id) => call('POST', `${job(id)}/cancel`),
     deleteJob: (id) => call('DELETE', job(id)),
+    releaseQuarantine: (deviceId) => call('DELETE', `/api/devices/${encodeURIComponent(deviceId)}/quarantine`),
   };
 }
 

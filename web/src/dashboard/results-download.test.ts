@@ -29,6 +29,7 @@ function fakeApi(values: JsonValue[], stream: 'ndjson' | 'json', sent = values):
     getJob: fail,
     cancelJob: fail,
     deleteJob: fail,
+    releaseQuarantine: fail,
   };
   return api;
 }
