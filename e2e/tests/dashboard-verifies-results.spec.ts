@@ -1,7 +1,10 @@
 // Result verification from the dashboard: a replicated job waits for a second distinct device and says so, then
-// completes on two browser volunteers, whose records count the results that agreed.
+// completes on two browser volunteers, whose records count the results that agreed; a lying device is quarantined
+// and the admin releases it from the devices table.
 import { expect, test } from '@playwright/test';
-import { E2E_TOKEN, cancelActiveJobs, getResults, listJobs, openVolunteer, waitForStatus } from './support.ts';
+import { io } from 'socket.io-client';
+import { DEVICE_NAMESPACE, PROTOCOL_VERSION, type LeaseGrant } from '@edgeswarm/shared';
+import { E2E_TOKEN, cancelActiveJobs, getResults, listJobs, openVolunteer, submitJob, waitForStatus } from './support.ts';
 
 test('a replicated job waits for devices on the dashboard, then two volunteers complete it', async ({ browser, page, request }) => {
   await cancelActiveJobs(request);
@@ -42,5 +45,47 @@ test('a replicated job waits for devices on the dashboard, then two volunteers c
   } finally {
     await first.context.close();
     await second?.context.close();
+  }
+});
+
+/** A device that answers every input with a wrong number, over the real device protocol. */
+function lyingDevice(baseURL: string) {
+  const socket = io(baseURL + DEVICE_NAMESPACE, {
+    auth: { protocol: PROTOCOL_VERSION, deviceId: `liar_${Date.now()}`, kind: 'node', name: 'liar', threads: 1 },
+    transports: ['websocket'],
+    forceNew: true,
+  });
+  const pump = async (): Promise<void> => {
+    for (;;) {
+      const ack = (await socket.timeout(5000).emitWithAck('work:request', { slots: 4 })) as { ok: boolean; data?: LeaseGrant | null };
+      if (!ack.ok || !ack.data) return;
+      const results = ack.data.items.map((it) => ({ index: it.index, ok: true, json: JSON.stringify(-1 - Number(it.input)) }));
+      await socket.timeout(5000).emitWithAck('work:submit', { leaseId: ack.data.leaseId, results });
+    }
+  };
+  socket.on('connect', () => void pump().catch(() => {}));
+  socket.on('work:available', () => void pump().catch(() => {}));
+  return socket;
+}
+
+test('a lying device is quarantined, shown on the dashboard, and released by the admin', async ({ browser, page, request, baseURL }) => {
+  await cancelActiveJobs(request);
+  const liar = lyingDevice(baseURL ?? '');
+  const volunteers = [await openVolunteer(browser, 'autostart=1&threads=1'), await openVolunteer(browser, 'autostart=1&threads=1')];
+  try {
+    await page.goto('/dashboard');
+    await page.getByTestId('token-input').fill(E2E_TOKEN);
+    await page.getByTestId('token-submit').click();
+    await expect(page.getByTestId('stat-devices')).toHaveText('3');
+    const job = await submitJob(request, { name: 'checked', code: '(n) => n * 3', inputs: Array.from({ length: 30 }, (_, i) => i), reduce: 'sum', verify: 'replicate' });
+    const done = await waitForStatus(request, job.id, 'completed', 30_000);
+    expect(done.result).toBe(1305);
+    const liarRow = page.locator('[data-testid="device-row"]', { hasText: 'liar' });
+    await expect(liarRow.getByTestId('device-quarantined')).toBeVisible();
+    await liarRow.getByTestId('release-quarantine').click();
+    await expect(liarRow.getByTestId('device-quarantined')).toHaveCount(0);
+  } finally {
+    liar.close();
+    for (const v of volunteers) await v.context.close();
   }
 });
