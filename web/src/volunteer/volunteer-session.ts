@@ -1,12 +1,12 @@
 // Framework-free volunteer runtime: holds the hub connection, pulls leases, runs their inputs in the worker pool and reports results.
 import {
   CONNECT_REFUSALS,
-  HEARTBEAT_INTERVAL_MS,
   PROTOCOL_VERSION,
+  HubLink,
+  countAccepted,
   errorText,
   type DeviceHello,
   type DeviceState,
-  type HubWelcome,
   type LeaseGrant,
   type LeaseItem,
   type RunOutcome,
@@ -15,8 +15,8 @@ import {
 } from '@edgeswarm/shared';
 import { SnapshotStore } from '../common/snapshot-store.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
-import { wasRefusedByHub, type DeviceSocket } from '../socket/create-hub-socket.ts';
-import { ResultOutbox, RunPace } from '@edgeswarm/shared';
+import type { DeviceSocket } from '../socket/create-hub-socket.ts';
+import { RunPace } from '@edgeswarm/shared';
 import type { PoolOutcome, PoolTask } from './worker-pool.ts';
 
 /** What the session needs from the worker pool (`WorkerPool`). */
@@ -107,11 +107,10 @@ function toRunResult(index: number, outcome: RunOutcome): RunResult {
 }
 
 export class VolunteerSession {
-  private socket: DeviceSocket | null = null;
+  private link: HubLink | null = null;
   private pool: RunPool | null = null;
   private readonly leases = new Map<string, HeldLease>();
   private queue: QueuedItem[] = [];
-  private readonly outbox: ResultOutbox;
   private phase: ConnectionPhase = 'stopped';
   private readonly pauseReasons = new Set<PauseReason>();
   private threads: number;
@@ -119,16 +118,11 @@ export class VolunteerSession {
   /** Workers resting after a run, to keep within the CPU limit. */
   private resting = 0;
   private readonly restTimers = new Set<ReturnType<typeof setTimeout>>();
-  private requesting = false;
   private notice: string | null = null;
   private done = 0;
   private failed = 0;
   /** Smoothed wall time of one run; decides how far ahead to ask for work. */
   private readonly pace = new RunPace();
-  private heartbeatMs = HEARTBEAT_INTERVAL_MS;
-  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
-  private pollTimer: ReturnType<typeof setInterval> | null = null;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly store: SnapshotStore<VolunteerSnapshot>;
   private readonly now: () => number;
 
@@ -136,17 +130,6 @@ export class VolunteerSession {
     this.now = options.now ?? (() => performance.now());
     this.threads = options.threads;
     this.store = new SnapshotStore(() => this.buildSnapshot(), NOTIFY_INTERVAL_MS);
-    this.outbox = new ResultOutbox({
-      send: (submit) => this.requireSocket().timeout(SUBMIT_TIMEOUT_MS).emitWithAck('work:submit', submit),
-      canSend: () => this.socket?.connected === true,
-      onReceipt: (results, receipt) => this.countReceipt(results, receipt),
-      onGiveUp: (results, reason) => {
-        this.notice = `Gave up reporting ${results.length} result(s): ${reason}`;
-        // Heartbeats would keep the lease alive forever: reconnect so the hub gives the work to others.
-        this.reconnect();
-        this.changed();
-      },
-    });
   }
 
   // ---- observable state (useSyncExternalStore-compatible) ----
@@ -171,16 +154,42 @@ export class VolunteerSession {
     this.pool = this.options.createPool(threads);
     const hello: DeviceHello = { protocol: PROTOCOL_VERSION, deviceId, kind: 'browser', name, threads };
     if (this.options.joinToken) hello.joinToken = this.options.joinToken;
-    const socket = this.options.openSocket(hello);
-    this.socket = socket;
-    socket.on('connect', () => this.onConnect());
-    socket.on('disconnect', (reason) => this.onDisconnect(reason));
-    socket.on('connect_error', (err) => this.onConnectError(err));
-    socket.on('hub:welcome', (welcome) => this.onWelcome(welcome));
-    socket.on('work:available', () => this.requestWork());
-    socket.on('job:stopped', (payload) => this.stopJob(payload.jobId));
-    this.restartHeartbeat();
-    this.pollTimer = setInterval(() => this.requestWork(), IDLE_POLL_MS);
+    this.link = new HubLink(
+      this.options.openSocket(hello),
+      {
+        slots: () => {
+          if (this.paused) return null;
+          const slots = this.freeSlots();
+          return this.pace.worthAsking(this.threads, slots) ? slots : null;
+        },
+        grant: (grant) => {
+          if (this.paused) return false; // paused while asking: the link gives the lease back
+          this.acceptGrant(grant);
+          return true;
+        },
+        status: () => ({ state: this.deviceState(), threads: this.threads }),
+        jobStopped: (jobId) => this.stopJob(jobId),
+        connected: () => this.onConnect(),
+        disconnected: () => this.onDisconnect(),
+        connectFailed: (err) => this.onConnectError(err),
+        refused: (message) => {
+          if (message === null) return;
+          this.notice = `The hub refused to hand out work: ${message}`;
+          this.changed();
+        },
+        unanswered: (detail) => {
+          this.notice = `A work request went unanswered (${detail}); reconnecting`;
+          this.changed();
+        },
+        receipt: (results, receipt) => this.countReceipt(results, receipt),
+        gaveUp: (results, reason) => {
+          this.notice = `Gave up reporting ${results.length} result(s): ${reason}`;
+          this.changed();
+        },
+      },
+      { serverDisconnectRetryMs: REFUSED_RETRY_MS },
+    );
+    this.link.start();
     this.changed(true);
   }
 
@@ -188,19 +197,14 @@ export class VolunteerSession {
   stop(): void {
     if (!this.started) return;
     this.dropAllWork();
-    this.outbox.clear();
-    for (const timer of [this.heartbeatTimer, this.pollTimer]) if (timer !== null) clearInterval(timer);
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.heartbeatTimer = this.pollTimer = this.reconnectTimer = null;
-    this.socket?.removeAllListeners();
-    this.socket?.disconnect();
-    this.socket = null;
+    this.link?.outbox.clear();
+    this.link?.stop();
+    this.link = null;
     this.pool?.dispose();
     this.pool = null;
     for (const timer of this.restTimers) clearTimeout(timer);
     this.restTimers.clear();
     this.resting = 0;
-    this.requesting = false;
     this.phase = 'stopped';
     this.changed(true);
   }
@@ -275,29 +279,24 @@ export class VolunteerSession {
   private onConnect(): void {
     this.phase = 'connected';
     this.notice = null;
-    this.sendStatus();
-    this.outbox.resendAll();
-    this.requestWork();
     this.changed(true);
   }
 
-  private onDisconnect(reason: string): void {
+  private onDisconnect(): void {
     this.phase = 'disconnected';
     // The hub released this device's leases: inputs not started yet are someone else's now.
     // Runs in progress finish and are reported after the reconnect; the hub drops what it no longer needs.
     this.dropQueued(() => true);
-    if (reason === 'io server disconnect') this.scheduleReconnect(REFUSED_RETRY_MS);
     this.changed(true);
   }
 
-  private onConnectError(err: Error): void {
-    const socket = this.socket;
-    if (!socket) return;
+  /** False when retrying cannot help (the page reloads itself). */
+  private onConnectError(err: Error): boolean {
     if (err.message === CONNECT_REFUSALS.clientTooOld) {
       this.notice = 'This page is out of date; reloading…';
       this.changed(true);
       (this.options.reloadPage ?? (() => location.reload()))();
-      return;
+      return false;
     }
     this.phase = this.phase === 'connected' ? 'disconnected' : this.phase;
     this.notice =
@@ -308,36 +307,16 @@ export class VolunteerSession {
           : err.message === CONNECT_REFUSALS.originNotAllowed
             ? 'The hub does not accept pages from this address; open the volunteer link the hub printed.'
           : `Cannot reach the hub (${err.message}); retrying…`;
-    if (wasRefusedByHub(socket)) this.scheduleReconnect(REFUSED_RETRY_MS);
     this.changed(true);
+    return true;
   }
 
-  private onWelcome(welcome: HubWelcome): void {
-    const ms = Number(welcome.heartbeatMs);
-    if (Number.isFinite(ms) && ms >= 500 && ms !== this.heartbeatMs) {
-      this.heartbeatMs = Math.min(ms, 60_000);
-      this.restartHeartbeat();
-    }
-  }
-
-  private scheduleReconnect(delayMs: number): void {
-    if (this.reconnectTimer !== null) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (this.socket && !this.socket.connected) this.socket.connect();
-    }, delayMs);
+  private sendStatus(): void {
+    this.link?.sendStatus();
   }
 
   private reconnect(): void {
-    const socket = this.socket;
-    if (!socket?.connected) return;
-    socket.disconnect();
-    socket.connect();
-  }
-
-  private restartHeartbeat(): void {
-    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = setInterval(() => this.sendStatus(), this.heartbeatMs);
+    this.link?.reconnect();
   }
 
   private deviceState(): DeviceState {
@@ -345,16 +324,6 @@ export class VolunteerSession {
     return (this.pool?.busy ?? 0) > 0 || this.queue.length > 0 ? 'working' : 'idle';
   }
 
-  private sendStatus(): void {
-    if (this.socket?.connected) {
-      this.socket.emit('device:status', { state: this.deviceState(), threads: this.threads });
-    }
-  }
-
-  private requireSocket(): DeviceSocket {
-    if (!this.socket) throw new Error('the volunteer session is stopped');
-    return this.socket;
-  }
 
   // ---- pulling work ----
 
@@ -368,41 +337,7 @@ export class VolunteerSession {
   }
 
   private requestWork(): void {
-    const socket = this.socket;
-    if (!socket?.connected || this.paused || this.requesting) return;
-    const slots = this.freeSlots();
-    if (!this.pace.worthAsking(this.threads, slots)) return;
-    this.requesting = true;
-    socket
-      .timeout(REQUEST_TIMEOUT_MS)
-      .emitWithAck('work:request', { slots })
-      .then(
-        (ack) => {
-          this.requesting = false;
-          if (socket !== this.socket) return;
-          if (!ack.ok) {
-            this.notice = `The hub refused to hand out work: ${ack.error.message}`;
-            this.changed();
-            return;
-          }
-          const grant = ack.data;
-          if (grant === null || grant.items.length === 0) return;
-          if (this.paused || !socket.connected) {
-            this.reconnect(); // release the lease we no longer want
-            return;
-          }
-          this.acceptGrant(grant);
-          this.requestWork();
-        },
-        (err: unknown) => {
-          this.requesting = false;
-          if (socket !== this.socket || !socket.connected) return;
-          // The hub may have granted a lease whose answer never arrived; the heartbeat would keep it alive forever.
-          this.notice = `A work request went unanswered (${errorText(err)}); reconnecting`;
-          this.reconnect();
-          this.changed();
-        },
-      );
+    this.link?.requestWork();
   }
 
   private acceptGrant(grant: LeaseGrant): void {
@@ -479,7 +414,7 @@ export class VolunteerSession {
     const results = lease.buffer;
     lease.buffer = [];
     lease.bufferChars = 0;
-    this.outbox.add(lease.grant.leaseId, lease.grant.jobId, results);
+    this.link?.outbox.add(lease.grant.leaseId, lease.grant.jobId, results);
   }
 
   private closeLease(lease: HeldLease): void {
@@ -489,12 +424,10 @@ export class VolunteerSession {
   }
 
   private countReceipt(results: readonly RunResult[], receipt: SubmitReceipt): void {
-    const succeeded = results.filter((r) => r.ok).length;
-    const accepted = Number.isFinite(receipt.accepted) ? receipt.accepted : results.length;
     // Only what the hub counted is shown: a duplicate of someone else's result is not work done here.
-    const done = Math.min(succeeded, accepted);
+    const { done, failed } = countAccepted(results, receipt);
     this.done += done;
-    this.failed += Math.min(results.length - succeeded, accepted - done);
+    this.failed += failed;
     this.changed();
     // The hub counts inputs as held until their results are acknowledged: room for more work may be free now.
     this.requestWork();
@@ -511,7 +444,7 @@ export class VolunteerSession {
       if (lease.flushTimer !== null) clearTimeout(lease.flushTimer);
       this.leases.delete(lease.grant.leaseId);
     }
-    this.outbox.dropJob(jobId);
+    this.link?.outbox.dropJob(jobId);
     this.dispatch();
     this.requestWork();
   }
