@@ -5,10 +5,12 @@ import {
   DEVICE_NAMESPACE,
   PROTOCOL_VERSION,
   HubLink,
+  LeaseBatches,
   RunPace,
   countAccepted,
   errorText,
   type DeviceHello,
+  type HeldLease,
   type DeviceToHubEvents,
   type HubToDeviceEvents,
   type LeaseGrant,
@@ -43,15 +45,6 @@ export interface NodeDeviceOptions {
 import { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS } from '@edgeswarm/shared';
 export { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS };
 
-interface HeldLease {
-  grant: LeaseGrant;
-  /** Items queued or running; the lease is closed when it reaches 0. */
-  outstanding: number;
-  buffer: RunResult[];
-  bufferChars: number;
-  flushTimer: ReturnType<typeof setTimeout> | null;
-}
-
 export interface NodeDeviceStats {
   connected: boolean;
   /** Inputs handed to the pool and not finished. */
@@ -67,7 +60,7 @@ function toRunResult(index: number, outcome: RunOutcome): RunResult {
 
 export class NodeDevice {
   private link: HubLink | null = null;
-  private readonly leases = new Map<string, HeldLease>();
+  private readonly leases = new LeaseBatches((leaseId, jobId, results) => this.link?.outbox.add(leaseId, jobId, results));
   private held = 0;
   private stopping = false;
   private everConnected = false;
@@ -138,8 +131,7 @@ export class NodeDevice {
     this.stopping = true;
     const link = this.link;
     this.options.pool.abandon((_task, owner) => owner === this, { running: true });
-    for (const lease of this.leases.values()) this.flush(lease);
-    this.leases.clear();
+    this.leases.releaseAll();
     if (link?.connected) await link.outbox.drained(graceMs);
     link?.outbox.clear();
     link?.stop();
@@ -209,8 +201,7 @@ export class NodeDevice {
   }
 
   private acceptGrant(grant: LeaseGrant): void {
-    const lease: HeldLease = { grant, outstanding: grant.items.length, buffer: [], bufferChars: 0, flushTimer: null };
-    this.leases.set(grant.leaseId, lease);
+    const lease = this.leases.open(grant);
     const { jobId, code, timeoutMs } = grant;
     for (const item of grant.items) {
       this.held++;
@@ -226,30 +217,9 @@ export class NodeDevice {
 
   private finishItem(lease: HeldLease, item: LeaseItem, result: PoolResult): void {
     this.held--;
-    lease.outstanding--;
-    const current = this.leases.get(lease.grant.leaseId) === lease;
-    if (result !== null && current) {
-      this.pace.record(result.runMs);
-      const run = toRunResult(item.index, result.outcome);
-      lease.buffer.push(run);
-      lease.bufferChars += run.ok ? run.json.length : run.message.length;
-      if (lease.bufferChars >= MAX_BATCH_CHARS) this.flush(lease);
-      else lease.flushTimer ??= setTimeout(() => this.flush(lease), FLUSH_DELAY_MS);
-    }
-    if (current && lease.outstanding === 0) {
-      this.flush(lease);
-      this.leases.delete(lease.grant.leaseId);
-    }
+    if (result !== null && this.leases.holds(lease)) this.pace.record(result.runMs);
+    this.leases.finish(lease, result === null ? null : toRunResult(item.index, result.outcome));
     this.requestWork();
-  }
-
-  private flush(lease: HeldLease): void {
-    if (lease.flushTimer !== null) clearTimeout(lease.flushTimer);
-    lease.flushTimer = null;
-    const results = lease.buffer;
-    lease.buffer = [];
-    lease.bufferChars = 0;
-    this.link?.outbox.add(lease.grant.leaseId, lease.grant.jobId, results);
   }
 
   private countReceipt(results: readonly RunResult[], receipt: SubmitReceipt): void {
@@ -264,11 +234,7 @@ export class NodeDevice {
 
   /** `job:stopped`: the job was cancelled, failed or deleted. */
   private stopJob(jobId: string): void {
-    for (const lease of [...this.leases.values()]) {
-      if (lease.grant.jobId !== jobId) continue;
-      if (lease.flushTimer !== null) clearTimeout(lease.flushTimer);
-      this.leases.delete(lease.grant.leaseId);
-    }
+    this.leases.dropJob(jobId);
     this.options.pool.abandon((task, owner) => owner === this && task.jobId === jobId, { running: true });
     this.link?.outbox.dropJob(jobId);
     this.requestWork();

@@ -3,9 +3,11 @@ import {
   CONNECT_REFUSALS,
   PROTOCOL_VERSION,
   HubLink,
+  LeaseBatches,
   countAccepted,
   errorText,
   type DeviceHello,
+  type HeldLease,
   type DeviceState,
   type LeaseGrant,
   type LeaseItem,
@@ -86,15 +88,6 @@ import { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUES
 export { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS };
 const NOTIFY_INTERVAL_MS = 100;
 
-interface HeldLease {
-  grant: LeaseGrant;
-  /** Items queued or running; the lease is closed when it reaches 0. */
-  outstanding: number;
-  buffer: RunResult[];
-  bufferChars: number;
-  flushTimer: ReturnType<typeof setTimeout> | null;
-}
-
 interface QueuedItem {
   lease: HeldLease;
   item: LeaseItem;
@@ -109,7 +102,7 @@ function toRunResult(index: number, outcome: RunOutcome): RunResult {
 export class VolunteerSession {
   private link: HubLink | null = null;
   private pool: RunPool | null = null;
-  private readonly leases = new Map<string, HeldLease>();
+  private readonly leases = new LeaseBatches((leaseId, jobId, results) => this.link?.outbox.add(leaseId, jobId, results));
   private queue: QueuedItem[] = [];
   private phase: ConnectionPhase = 'stopped';
   private readonly pauseReasons = new Set<PauseReason>();
@@ -341,8 +334,7 @@ export class VolunteerSession {
   }
 
   private acceptGrant(grant: LeaseGrant): void {
-    const lease: HeldLease = { grant, outstanding: grant.items.length, buffer: [], bufferChars: 0, flushTimer: null };
-    this.leases.set(grant.leaseId, lease);
+    const lease = this.leases.open(grant);
     for (const item of grant.items) this.queue.push({ lease, item });
     this.dispatch();
   }
@@ -394,33 +386,12 @@ export class VolunteerSession {
 
   private finishItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {
     if (outcome !== null && this.cpuLimit < 100 && elapsedMs > 0) this.rest((elapsedMs * (100 - this.cpuLimit)) / this.cpuLimit);
-    if (outcome !== null && this.leases.get(lease.grant.leaseId) === lease) {
+    if (outcome !== null && this.leases.holds(lease)) {
       this.pace.record(elapsedMs);
-      const result = toRunResult(item.index, outcome);
-      lease.buffer.push(result);
-      lease.bufferChars += result.ok ? result.json.length : result.message.length;
-      lease.outstanding--;
-      if (lease.outstanding === 0) this.closeLease(lease);
-      else if (lease.bufferChars >= MAX_BATCH_CHARS) this.flush(lease);
-      else lease.flushTimer ??= setTimeout(() => this.flush(lease), FLUSH_DELAY_MS);
+      this.leases.finish(lease, toRunResult(item.index, outcome));
     }
     this.dispatch();
     this.requestWork();
-  }
-
-  private flush(lease: HeldLease): void {
-    if (lease.flushTimer !== null) clearTimeout(lease.flushTimer);
-    lease.flushTimer = null;
-    const results = lease.buffer;
-    lease.buffer = [];
-    lease.bufferChars = 0;
-    this.link?.outbox.add(lease.grant.leaseId, lease.grant.jobId, results);
-  }
-
-  private closeLease(lease: HeldLease): void {
-    this.flush(lease);
-    this.leases.delete(lease.grant.leaseId);
-    this.changed();
   }
 
   private countReceipt(results: readonly RunResult[], receipt: SubmitReceipt): void {
@@ -439,11 +410,7 @@ export class VolunteerSession {
   private stopJob(jobId: string): void {
     this.dropQueued((q) => q.lease.grant.jobId === jobId);
     this.pool?.abandonJob(jobId);
-    for (const lease of [...this.leases.values()]) {
-      if (lease.grant.jobId !== jobId) continue;
-      if (lease.flushTimer !== null) clearTimeout(lease.flushTimer);
-      this.leases.delete(lease.grant.leaseId);
-    }
+    this.leases.dropJob(jobId);
     this.link?.outbox.dropJob(jobId);
     this.dispatch();
     this.requestWork();
@@ -456,20 +423,17 @@ export class VolunteerSession {
         kept.push(queued);
         continue;
       }
-      queued.lease.outstanding--;
-      if (queued.lease.outstanding === 0 && this.leases.get(queued.lease.grant.leaseId) === queued.lease) {
-        this.closeLease(queued.lease);
-      }
+      this.leases.finish(queued.lease, null);
     }
     this.queue = kept;
+    this.changed();
   }
 
   /** Abandons queued and running inputs; results already finished still go to the hub. */
   private dropAllWork(): void {
     this.queue = [];
     this.pool?.abandonAll();
-    for (const lease of this.leases.values()) this.flush(lease);
-    this.leases.clear();
+    this.leases.releaseAll();
   }
 
   // ---- notifications ----
