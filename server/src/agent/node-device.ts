@@ -130,6 +130,7 @@ export class NodeDevice {
     if (this.stopping) return;
     this.stopping = true;
     const link = this.link;
+    link?.quiesce(); // no more requests, heartbeats or reconnects; a lease on its way is ignored
     this.options.pool.abandon((_task, owner) => owner === this, { running: true });
     this.leases.releaseAll();
     if (link?.connected) await link.outbox.drained(graceMs);

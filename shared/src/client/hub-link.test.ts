@@ -105,6 +105,35 @@ describe('HubLink', () => {
     expect(calls.filter((c) => c.startsWith('refused'))).toEqual(['refused no more work for you', 'refused null']);
   });
 
+  it('says a refusal that still holds again after a reconnect (the host cleared its notice)', async () => {
+    socket.connect();
+    socket.requests.at(-1)?.answer({ ok: false, error: { code: 'quarantined', message: 'Q' } });
+    await vi.advanceTimersByTimeAsync(0);
+    socket.connected = false;
+    socket.listeners.get('disconnect')?.('transport close');
+    socket.connect();
+    socket.requests.at(-1)?.answer({ ok: false, error: { code: 'quarantined', message: 'Q' } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(calls.filter((c) => c.startsWith('refused'))).toEqual(['refused Q', 'refused Q']);
+  });
+
+  it('once quiesced, ignores a lease on its way and asks, polls and reconnects no more', async () => {
+    socket.connect();
+    const granted: string[] = [];
+    handlers.grant = (g) => {
+      granted.push(g.leaseId);
+      return true;
+    };
+    link.quiesce();
+    socket.requests[0]?.answer({ ok: true, data: grant() });
+    await vi.advanceTimersByTimeAsync(IDLE_POLL_MS * 3);
+    expect(granted).toEqual([]);
+    expect(socket.requests).toHaveLength(1);
+    link.reconnect();
+    expect(socket.disconnects).toBe(0);
+    handlers.grant = () => keep;
+  });
+
   it('gives back a lease the host no longer wants by reconnecting', async () => {
     socket.connect();
     keep = false;

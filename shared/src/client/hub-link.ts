@@ -79,6 +79,8 @@ export class HubLink {
   readonly outbox: ResultOutbox;
   private requesting = false;
   private stopped = false;
+  /** Winding down (`quiesce`): results still go out, nothing else starts. */
+  private quiet = false;
   private lastRefusal: string | null = null;
   private heartbeatMs = HEARTBEAT_INTERVAL_MS;
   private heartbeatTimer: unknown = null;
@@ -97,7 +99,7 @@ export class HubLink {
       onGiveUp: (results, reason) => {
         handlers.gaveUp(results, reason);
         // Heartbeats would keep the lease alive forever: reconnect so the hub gives the work to others.
-        this.reconnect();
+        if (!this.quiet) this.reconnect();
       },
     });
   }
@@ -120,10 +122,22 @@ export class HubLink {
     this.pollTimer = setInterval(() => this.requestWork(), IDLE_POLL_MS);
   }
 
+  /**
+   * Winds down before `stop`: no more heartbeats, polls, work requests or reconnects, and a lease still
+   * on its way is ignored (the disconnect releases it); results in the outbox still go out.
+   */
+  quiesce(): void {
+    this.quiet = true;
+    for (const timer of [this.heartbeatTimer, this.pollTimer]) if (timer !== null) clearInterval(timer);
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.heartbeatTimer = this.pollTimer = this.reconnectTimer = null;
+  }
+
   /** Stops timers and listeners and disconnects; the outbox is the host's to drain or clear first. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.quiet = true;
     for (const timer of [this.heartbeatTimer, this.pollTimer]) if (timer !== null) clearInterval(timer);
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.heartbeatTimer = this.pollTimer = this.reconnectTimer = null;
@@ -135,7 +149,7 @@ export class HubLink {
   /** Asks for work when the host has room for it, one request at a time. */
   requestWork(): void {
     const { socket } = this;
-    if (this.stopped || !socket.connected || this.requesting) return;
+    if (this.quiet || !socket.connected || this.requesting) return;
     const slots = this.handlers.slots();
     if (slots === null) return;
     this.requesting = true;
@@ -145,7 +159,7 @@ export class HubLink {
       .then(
         (ack) => {
           this.requesting = false;
-          if (this.stopped) return;
+          if (this.quiet) return;
           if (!ack.ok) {
             if (ack.error.message !== this.lastRefusal) this.handlers.refused(ack.error.message);
             this.lastRefusal = ack.error.message;
@@ -164,7 +178,7 @@ export class HubLink {
         },
         (err: unknown) => {
           this.requesting = false;
-          if (this.stopped || !socket.connected) return;
+          if (this.quiet || !socket.connected) return;
           // The hub may have granted a lease whose answer never arrived; the heartbeat would keep it alive forever.
           this.handlers.unanswered(errorText(err));
           this.reconnect();
@@ -178,13 +192,15 @@ export class HubLink {
 
   /** Disconnects and connects again at once: the hub releases this device's leases. */
   reconnect(): void {
-    if (this.stopped || !this.socket.connected) return;
+    if (this.quiet || !this.socket.connected) return;
     this.socket.disconnect();
     this.socket.connect();
   }
 
   private onConnect(): void {
     if (this.stopped) return;
+    // A new connection: a refusal that still holds is said again (the host clears what it shows on connect).
+    this.lastRefusal = null;
     this.handlers.connected();
     this.sendStatus();
     this.outbox.resendAll();
@@ -194,7 +210,7 @@ export class HubLink {
   private onDisconnect(reason: string): void {
     if (this.stopped) return;
     this.handlers.disconnected(reason);
-    if (reason === 'io server disconnect') this.scheduleReconnect(this.options.serverDisconnectRetryMs);
+    if (reason === 'io server disconnect' && !this.quiet) this.scheduleReconnect(this.options.serverDisconnectRetryMs);
   }
 
   private onConnectError(err: Error): void {
@@ -211,7 +227,7 @@ export class HubLink {
   }
 
   private scheduleReconnect(delayMs: number): void {
-    if (this.reconnectTimer !== null || this.stopped) return;
+    if (this.reconnectTimer !== null || this.quiet) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (!this.stopped && !this.socket.connected) this.socket.connect();

@@ -312,6 +312,13 @@ describe('VolunteerSession', () => {
     );
     await settle(IDLE_POLL_MS);
     expect(socket().openRequests()).toHaveLength(1);
+    // After a reconnect (which clears notices) the refusal that still holds is shown again.
+    socket().drop();
+    socket().accept();
+    await settle(0);
+    socket().openRequests()[0]?.answer({ ok: false, error: { code: 'quarantined', message: 'this device returned a result that disagreed with the result other devices agreed on, so the hub gives it no more work' } });
+    await settle(300);
+    expect(session.getSnapshot().statusText).toMatch(/^The hub refused to hand out work: this device returned/);
   });
 
   it('asks further ahead once runs prove short, keeping a local queue', async () => {
