@@ -94,9 +94,10 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
   const rng = new Rng(options.seed);
   const dir = mkdtempSync(join(tmpdir(), 'edgeswarm-verify-sim-'));
   const file = join(dir, 'edgeswarm.db');
-  const open = () => new SqliteJobStore(file, { random: () => rng.float() });
-  let store = open();
   const clock = new ManualClock();
+  // Seeded and on the manual clock throughout, so a run is the same every time.
+  const open = () => new SqliteJobStore(file, { random: () => rng.float(), monotonic: () => clock.monotonic() });
+  let store = open();
   const deferred: (() => void)[] = [];
   try {
     const devices: SimDevice[] = options.fleet.map((behaviour, i) => ({
@@ -142,7 +143,7 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
       let wrong = right(x) + 1 + rng.int(1, 1_000_000);
       if (b.kind === 'liar') lie = rng.chance(b.rate);
       else if (b.kind === 'colluder') {
-        lie = sharedChance(jobId, index) < b.rate;
+        lie = sharedChance(String(jobIds.indexOf(jobId)), index) < b.rate; // job ids are random; their order is not
         wrong = right(x) + 1;
       } else if (b.kind === 'turncoat') lie = d.reported > b.after && d.lies < b.lies;
       if (!lie) return right(x);

@@ -199,6 +199,8 @@ export interface SqliteStoreOptions {
   groupCommit?: boolean;
   /** Random numbers in [0, 1) for adaptive spot checks; default from the OS's CSPRNG (tests inject a seeded one). */
   random?: () => number;
+  /** Monotonic milliseconds for the store's short-lived caches; default performance.now (simulations inject their clock). */
+  monotonic?: () => number;
 }
 
 interface CommitGroup {
@@ -253,7 +255,7 @@ export class SqliteJobStore implements JobStore {
     this.db = new Database(file);
     prepareDatabase(this.db);
     this.devices = new DeviceTable(this.db);
-    this.verified = new VerifiedWork(this.db, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47));
+    this.verified = new VerifiedWork(this.db, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47), options.monotonic);
     const db = this.db;
     this.q = {
       jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),

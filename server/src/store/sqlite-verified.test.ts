@@ -273,6 +273,18 @@ describe('verification edge cases', () => {
     expect(['liar', 'h1', 'h2'].map((d) => device(d)?.quarantined)).toEqual([false, false, false]);
   });
 
+  it('with a quorum below a majority, a late result that disagrees with a majority-backed one is punished', () => {
+    register('a', 'b', 'c', 'd');
+    const job = store.createJob(spec({ inputs: [1], verify: 'replicate', replication: 4, quorum: 2 }), NOW);
+    const [la, lb, lc, ld] = ['a', 'b', 'c', 'd'].map((dev) => lease(dev));
+    report('a', la, () => 1);
+    expect(report('b', lb, () => 1).completed).toBe(1); // accepted by 2 of 4: no majority yet
+    report('c', lc, () => 1); // now 3 of 4 agree
+    report('d', ld, () => 2);
+    expect(device('d')).toMatchObject({ quarantined: true, invalid: 1 });
+    expect(store.getJob(job.id)?.progress.completed).toBe(1);
+  });
+
   it('with a quorum below a majority, a result that disagrees is disputed, not punished', () => {
     register('first', 'second');
     const job = store.createJob(spec({ inputs: [1], verify: 'replicate', replication: 2, quorum: 1 }), NOW);
@@ -413,5 +425,18 @@ describe('deleting a verified job', () => {
     while (store.purgeStep(2) > 0);
     expect(replicas()).toBe(0);
     expect((store.db.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n).toBe(0);
+  });
+});
+
+describe('lifting a quarantine', () => {
+  it('lets the device work again, its streak of valid results starting from 0', () => {
+    register('a');
+    store.db.prepare('UPDATE devices SET quarantined_at = ?, streak = 50 WHERE id = ?').run(NOW, 'a');
+    store.createJob(spec({ inputs: [1] }), NOW);
+    expect(lease('a')).toBeNull();
+    expect(store.releaseQuarantine('a')).toBe(true);
+    expect(store.releaseQuarantine('a')).toBe(false);
+    expect((store.db.prepare('SELECT streak FROM devices WHERE id = ?').get('a') as { streak: number }).streak).toBe(0);
+    expect(lease('a')).not.toBeNull();
   });
 });

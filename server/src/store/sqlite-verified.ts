@@ -85,6 +85,8 @@ export class VerifiedWork {
   constructor(
     private readonly db: Database.Database,
     private readonly random: () => number,
+    /** Monotonic milliseconds, for reusing the count of addresses (injected in simulations). */
+    private readonly monotonic: () => number = () => performance.now(),
   ) {
     this.q = {
       // Inputs with a replica slot open that this device has not run and is not running (and, while
@@ -193,7 +195,7 @@ export class VerifiedWork {
 
   /** Distinct addresses of connected devices that are not quarantined (reused for a second). */
   distinctAddresses(): number {
-    const now = performance.now();
+    const now = this.monotonic();
     if (now - this.addressCount.at >= ADDRESS_COUNT_TTL_MS) {
       this.addressCount = { at: now, n: this.q.addresses.get()?.n ?? 0 };
     }
