@@ -276,7 +276,7 @@ describe('verification edge cases', () => {
   it('with a quorum below a majority, a late result that disagrees with a majority-backed one is punished', () => {
     register('a', 'b', 'c', 'd');
     const job = store.createJob(spec({ inputs: [1], verify: 'replicate', replication: 4, quorum: 2 }), NOW);
-    const [la, lb, lc, ld] = ['a', 'b', 'c', 'd'].map((dev) => lease(dev));
+    const [la = null, lb = null, lc = null, ld = null] = ['a', 'b', 'c', 'd'].map((dev) => lease(dev));
     report('a', la, () => 1);
     expect(report('b', lb, () => 1).completed).toBe(1); // accepted by 2 of 4: no majority yet
     report('c', lc, () => 1); // now 3 of 4 agree
