@@ -76,3 +76,39 @@ describe('claimDeviceIds', () => {
     expect(claimDeviceIds(file, 1, 222, () => true).ids).toEqual(a.ids);
   });
 });
+
+describe('claimDeviceIds across processes', () => {
+  it('gives agents started together from one folder distinct ids, all kept in the file', async () => {
+    const file = tempFile();
+    claimDeviceIds(file, 2, 999, () => false).release(); // the folder already has two ids: only one agent may run as them
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const module = fileURLToPath(new URL('./device-identity.ts', import.meta.url));
+    const script = `import { claimDeviceIds } from ${JSON.stringify(module)};
+      const { ids } = claimDeviceIds(${JSON.stringify(file)}, 2);
+      console.log(ids.join(','));
+      setTimeout(() => {}, 1500);`;
+    const runs = Array.from({ length: 4 }, () =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}`))));
+      }),
+    );
+    const ids = (await Promise.all(runs)).flatMap((line) => line.split(','));
+    expect(ids).toHaveLength(8);
+    expect(new Set(ids).size).toBe(8);
+    const kept = new Set(JSON.parse(readFileSync(file, 'utf8')).deviceIds as string[]);
+    expect(ids.every((id) => kept.has(id))).toBe(true);
+  }, 30_000);
+
+  it('takes over a lock file that names no live process (empty, garbage or dead)', () => {
+    const file = tempFile();
+    const first = claimDeviceIds(file, 1, 111, () => false);
+    first.release();
+    writeFileSync(`${file}.${first.ids[0]}.lock`, '');
+    expect(claimDeviceIds(file, 1, 222, () => true).ids).toEqual(first.ids);
+  });
+});

@@ -4,7 +4,7 @@
  * from the same folder takes other ids (a device identity is one device: verified jobs need distinct ones).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** What the hub accepts in the handshake (`deviceHelloSchema`). */
@@ -86,6 +86,62 @@ export interface ClaimedIds {
 }
 
 /**
+ * Takes the lock file `lock` for `pid`: created whole and at once (a temporary file hard-linked into
+ * place, so no one reads it half written). A lock whose process is gone is taken over by moving it
+ * aside first (only one taker can), and put back if it turned out to be fresh. False when a live
+ * process holds it.
+ */
+export function acquireLock(lock: string, pid: number, alive: (pid: number) => boolean): boolean {
+  const holderOf = (file: string): number => {
+    try {
+      return Number(readFileSync(file, 'utf8').trim());
+    } catch {
+      return NaN;
+    }
+  };
+  const held = (holder: number) => Number.isInteger(holder) && holder > 0 && holder !== pid && alive(holder);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const temp = `${lock}.${pid}.${attempt}.tmp`;
+    try {
+      writeFileSync(temp, String(pid));
+      linkSync(temp, lock);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new IdentityError(`cannot write the lock file ${lock}: ${(err as Error).message}`);
+      }
+    } finally {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // Not created.
+      }
+    }
+    if (held(holderOf(lock))) return false;
+    // Stale (or unreadable): move it aside, then look again at what was moved.
+    const aside = `${lock}.${pid}.${attempt}.stale`;
+    try {
+      renameSync(lock, aside);
+    } catch {
+      continue; // someone else moved it first
+    }
+    const moved = holderOf(aside);
+    if (held(moved)) {
+      // A fresh lock was created between the two looks: give it back.
+      try {
+        linkSync(aside, lock);
+      } catch {
+        // Someone holds it now anyway.
+      }
+      unlinkSync(aside);
+      return false;
+    }
+    unlinkSync(aside);
+  }
+  return false;
+}
+
+/**
  * Like `loadDeviceIds`, but each id is claimed with a lock file (`PATH.ID.lock` holding the pid):
  * ids that another live process holds are skipped and new ones added instead, so two agents started
  * from one folder are distinct devices. A lock left by a process that died is taken over.
@@ -97,43 +153,37 @@ export function claimDeviceIds(path: string, count: number, pid = process.pid, a
   let inUse = 0;
   const tryLock = (id: string): boolean => {
     const lock = `${path}.${id}.lock`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        writeFileSync(lock, String(pid), { flag: 'wx' });
-        locks.push(lock);
-        return true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new IdentityError(`cannot write the lock file ${lock}: ${(err as Error).message}`);
-        }
-      }
-      let holder = NaN;
-      try {
-        holder = Number(readFileSync(lock, 'utf8').trim());
-      } catch {
-        // Removed meanwhile: try again.
-      }
-      if (Number.isInteger(holder) && holder > 0 && holder !== pid && alive(holder)) return false;
-      try {
-        unlinkSync(lock); // stale: its process is gone
-      } catch {
-        // Someone else took it over first; the next attempt says who holds it.
-      }
-    }
-    return false;
+    if (!acquireLock(lock, pid, alive)) return false;
+    locks.push(lock);
+    return true;
   };
   for (const id of ids) {
     if (claimed.length === count) break;
     if (tryLock(id)) claimed.push(id);
     else inUse++;
   }
+  const added: string[] = [];
   while (claimed.length < count) {
     const id = generateDeviceId();
     if (!tryLock(id)) continue;
     claimed.push(id);
-    // Re-read before saving: another agent may have added ids since.
-    const current = readIds(path);
-    writeIds(path, [...current, id]);
+    added.push(id);
+  }
+  if (added.length > 0) {
+    // Read, add, write under the file's own lock, so agents starting together do not lose each other's ids.
+    const fileLock = `${path}.lock`;
+    const deadline = Date.now() + 2_000;
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    let locked = acquireLock(fileLock, pid, alive);
+    while (!locked && Date.now() < deadline) {
+      Atomics.wait(sleeper, 0, 0, 20);
+      locked = acquireLock(fileLock, pid, alive);
+    }
+    try {
+      writeIds(path, [...readIds(path), ...added]); // (after 2 s without the lock, written anyway)
+    } finally {
+      if (locked) unlinkSync(fileLock);
+    }
   }
   const release = (): void => {
     process.removeListener('exit', release);
