@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --json] [-- --only NAME,...]`: runs each benchmark several rounds and prints
  * medians (min, max); with --json the last line is one JSON object of every figure. Sections:
- * sqlite, dispatch, efficiency, idle, active, range, verify.
+ * sqlite, dispatch, efficiency, browser, idle, active, range, verify.
  */
 import { measure } from './sqlite-durability.ts';
 import { startEchoServer, startHub, summarise, type Figure } from './harness.ts';
@@ -11,13 +11,14 @@ import { rssPerIdleClient } from './idle.ts';
 import { SimFleet, hubPeakRssMib, runRangeJob } from './fleet.ts';
 import { cpuMicros, dirBytes, rssKib } from './harness.ts';
 import { many, runVerification } from '../src/scheduler/verification-simulation.ts';
+import { BROWSER_THREADS, chromiumPath, ensureWebBuild, nodeCallMs, openVolunteerPage, type BrowserDevice } from './browser.ts';
 import { SPOT_CHECK_RATE } from '../src/store/sqlite-verified.ts';
 
 const ROUNDS = 5;
 /** Rounds of the scenarios that run a hub process (each a few seconds). */
 const HUB_ROUNDS = 3;
 const json = process.argv.includes('--json');
-const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'idle', 'active', 'range', 'verify'] as const;
+const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'browser', 'idle', 'active', 'range', 'verify'] as const;
 type SectionName = (typeof SECTIONS)[number];
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -249,6 +250,58 @@ await section(
     } finally {
       await fleet?.stop().catch(() => {});
       await hub.stop();
+    }
+  },
+);
+
+/** Inputs per browser round: about 5 s of the local pool's wall time at each size. */
+const BROWSER_WORK_MS = 5_000;
+await section(
+  'browser',
+  `Browser: one headless Chromium volunteer page with ${BROWSER_THREADS} threads (sandboxed runner frames) through a hub process; medians of ${HUB_ROUNDS} rounds (min–max):`,
+  async (rows) => {
+    const executablePath = chromiumPath();
+    if (executablePath === null) {
+      rows.push('skipped: no Chromium at /usr/bin/chromium (set CHROMIUM_PATH)');
+      return;
+    }
+    ensureWebBuild();
+    const pool = new LocalPool();
+    let hub: Awaited<ReturnType<typeof startHub>> | null = null;
+    let page: BrowserDevice | null = null;
+    try {
+      const pointsPerMs = await calibrate(pool);
+      hub = await startHub();
+      page = await openVolunteerPage(hub, executablePath);
+      await runThroughHub(hub, '(x) => x', 1000, 60_000); // warm-up: runners start on first use
+      const trivial: number[] = [];
+      for (let round = 0; round < HUB_ROUNDS; round++) trivial.push(await runThroughHub(hub, '(x) => x', 10_000, 120_000));
+      rows.push(row('(x) => x inputs/s', 'browser_trivial_inputs_per_s', trivial, 'inputs/s'));
+      for (const ms of [1, 10]) {
+        const code = monteCarloCode(Math.round(pointsPerMs * ms));
+        const count = Math.round((BROWSER_THREADS * BROWSER_WORK_MS) / ms);
+        const pageRates: number[] = [];
+        const localRates: number[] = [];
+        for (let round = 0; round < HUB_ROUNDS; round++) {
+          pageRates.push(await runThroughHub(hub, code, count, 120_000));
+          localRates.push(await pool.run(code, count));
+        }
+        // What this Chromium's workers could do alone: THREADS runs at a time, each as long as in a plain worker.
+        const callMs = await page.workerCallMs(code, Math.max(20, Math.round(1000 / ms)));
+        const ideal = (BROWSER_THREADS * 1000) / callMs;
+        rows.push(row(`page inputs/s, ${ms} ms each`, `browser_${ms}ms_inputs_per_s`, pageRates, 'inputs/s', 1));
+        rows.push(row(`page / ideal for this Chromium, ${ms} ms`, `browser_pipeline_efficiency_${ms}ms`, pageRates.map((p) => p / ideal), '', 3));
+        rows.push(row(`page / local pool (Node), ${ms} ms`, `browser_efficiency_${ms}ms`, pageRates.map((p, i) => p / (localRates[i] ?? NaN)), '', 3));
+      }
+      // How fast this Chromium runs the same function as Node, without Edgeswarm: the ceiling of page / local pool.
+      const probe = monteCarloCode(Math.round(pointsPerMs * 10));
+      const speed: number[] = [];
+      for (let round = 0; round < HUB_ROUNDS; round++) speed.push(nodeCallMs(probe, 100) / (await page.workerCallMs(probe, 100)));
+      rows.push(row('Chromium worker / Node, JS speed', 'browser_js_speed_vs_node', speed, '×', 3));
+    } finally {
+      await page?.close();
+      await pool.close();
+      await hub?.stop();
     }
   },
 );

@@ -1,0 +1,79 @@
+/**
+ * The volunteer page as a device: headless Chromium (Debian's /usr/bin/chromium, or CHROMIUM_PATH)
+ * opens the hub's volunteer page with 2 threads, and jobs run through it end to end (sandboxed
+ * runner frames, Web Workers, the page's hub link). Skipped with a reason when there is no Chromium.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { ServerProcess } from './harness.ts';
+
+export const BROWSER_THREADS = 2;
+const WEB_DIR = join(import.meta.dirname, '../../web');
+
+/** Where Chromium is, or null when this machine has none. */
+export function chromiumPath(): string | null {
+  const candidate = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+  return existsSync(candidate) ? candidate : null;
+}
+
+/** Builds the web app when it has not been built (the hub serves web/dist). */
+export function ensureWebBuild(): void {
+  if (existsSync(join(WEB_DIR, 'dist', 'index.html'))) return;
+  const build = spawnSync('npm', ['run', 'build', '-w', 'web'], { cwd: join(WEB_DIR, '..'), stdio: 'ignore' });
+  if (build.status !== 0) throw new Error('npm run build -w web failed');
+}
+
+export interface BrowserDevice {
+  page: Page;
+  /** Milliseconds one call of `code(seed)` takes in a plain Web Worker of this Chromium (no hub, no sandbox), median of `calls`. */
+  workerCallMs(code: string, calls: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** One volunteer page with `threads` workers, connected to the hub. */
+export async function openVolunteerPage(hub: ServerProcess, executablePath: string, threads = BROWSER_THREADS): Promise<BrowserDevice> {
+  const browser: Browser = await chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${hub.url}/?autostart=1&threads=${threads}`);
+    await page.getByTestId('connection-status').filter({ hasText: /\bconnected\b/i }).waitFor({ timeout: 30_000 });
+    const workerCallMs = async (code: string, calls: number): Promise<number> => {
+      const blank = await browser.newPage(); // no CSP: a plain worker
+      try {
+        // A string expression: it runs in the page, which this file's types (Node's) do not describe.
+        const worker = `const f = (${code}); onmessage = () => { f(0); const times = []; for (let i = 0; i < ${calls}; i++) {
+          const t = performance.now(); f(i); times.push(performance.now() - t); } times.sort((a, b) => a - b); postMessage(times[times.length >> 1]); };`;
+        return await blank.evaluate<number>(`new Promise((resolve) => {
+          const w = new Worker(URL.createObjectURL(new Blob([${JSON.stringify(worker)}])));
+          w.onmessage = (e) => { resolve(e.data); w.terminate(); };
+          w.postMessage(0);
+        })`);
+      } finally {
+        await blank.close();
+      }
+    };
+    return { page, workerCallMs, close: () => browser.close() };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
+}
+
+/** Milliseconds one call of `code(seed)` takes on this thread of Node, median of `calls` (the same measure as `workerCallMs`). */
+export function nodeCallMs(code: string, calls: number): number {
+  const f = new Function(`return (${code});`)() as (seed: number) => unknown;
+  f(0);
+  const times: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const t = performance.now();
+    f(i);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1] ?? NaN;
+}
