@@ -16,6 +16,7 @@ import {
 } from '@edgeswarm/shared';
 import { prepareDatabase } from './sqlite-schema.ts';
 import { DeviceTable } from './sqlite-devices.ts';
+import { SubmitterTable } from './sqlite-submitters.ts';
 import { VerifiedWork, type DeviceSpot } from './sqlite-verified.ts';
 import { StoreUnavailableError } from './job-store.ts';
 import type {
@@ -98,25 +99,6 @@ interface SubtaskRow {
   attempts: number;
   losses: number;
   lease_id: string | null;
-}
-
-interface SubmitterRow {
-  name: string;
-  token_hash: string;
-  max_running: number;
-  max_inputs: number;
-  per_minute: number;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-function toSubmitter(row: SubmitterRow): Submitter {
-  return {
-    name: row.name,
-    limits: { maxRunning: row.max_running, maxInputs: row.max_inputs, perMinute: row.per_minute },
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
-  };
 }
 
 export function newId(prefix: string): string {
@@ -211,6 +193,7 @@ interface CommitGroup {
 export class SqliteJobStore implements JobStore {
   readonly db: Database.Database;
   private readonly devices: DeviceTable;
+  private readonly submitters: SubmitterTable;
   private readonly verified: VerifiedWork;
   private readonly q;
   private group: CommitGroup | null = null;
@@ -255,6 +238,7 @@ export class SqliteJobStore implements JobStore {
     this.db = new Database(file);
     prepareDatabase(this.db);
     this.devices = new DeviceTable(this.db);
+    this.submitters = new SubmitterTable(this.db);
     this.verified = new VerifiedWork(this.db, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47), options.monotonic);
     const db = this.db;
     this.q = {
@@ -458,45 +442,23 @@ export class SqliteJobStore implements JobStore {
   // ---- submitters -------------------------------------------------------------------------
 
   findSubmitter(tokenHash: string): Submitter | null {
-    const row = this.db
-      .prepare<[string], SubmitterRow>('SELECT * FROM submitters WHERE token_hash = ? AND revoked_at IS NULL')
-      .get(tokenHash);
-    return row ? toSubmitter(row) : null;
+    return this.submitters.find(tokenHash);
   }
 
   createSubmitter(name: string, tokenHash: string, limits: SubmitterLimits, now: number): boolean {
-    return this.db.transaction(() => {
-      // A name is never reused, revoked or not: jobs are owned by name, and a new token must not inherit old jobs.
-      if (this.db.prepare<[string], SubmitterRow>('SELECT * FROM submitters WHERE name = ?').get(name)) return false;
-      this.db
-        .prepare(
-          `INSERT INTO submitters (name, token_hash, max_running, max_inputs, per_minute, created_at, revoked_at)
-             VALUES (?, ?, ?, ?, ?, ?, NULL)`,
-        )
-        .run(name, tokenHash, limits.maxRunning, limits.maxInputs, limits.perMinute, now);
-      return true;
-    })();
+    return this.db.transaction(() => this.submitters.create(name, tokenHash, limits, now))();
   }
 
   listSubmitters(): Submitter[] {
-    return this.db.prepare<[], SubmitterRow>('SELECT * FROM submitters ORDER BY name').all().map(toSubmitter);
+    return this.submitters.list();
   }
 
   revokeSubmitter(name: string, now: number): boolean {
-    return this.db.prepare('UPDATE submitters SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL').run(now, name).changes > 0;
+    return this.submitters.revoke(name, now);
   }
 
   submitterActivity(name: string, since: number): SubmitterActivity {
-    const active =
-      this.db
-        .prepare<[string], { n: number }>(`SELECT count(*) AS n FROM jobs WHERE owner = ? AND ${ACTIVE}`)
-        .get(name)?.n ?? 0;
-    // From the submissions log, not the jobs: deleting jobs must not make room.
-    const recent = this.db
-      .prepare<[string, number], { at: number }>('SELECT at FROM submissions WHERE owner = ? AND at > ? ORDER BY at')
-      .all(name, since)
-      .map((r) => r.at);
-    return { active, recent };
+    return this.submitters.activity(name, since);
   }
 
   jobCountsByStatus(): Partial<Record<JobStatus, number>> {
