@@ -18,7 +18,7 @@ import { prepareDatabase } from './sqlite-schema.ts';
 import { DeviceTable } from './sqlite-devices.ts';
 import { SubmitterTable } from './sqlite-submitters.ts';
 import { VerifiedWork, type DeviceSpot } from './sqlite-verified.ts';
-import { StoreUnavailableError } from './job-store.ts';
+import { CommitGroups, translateError } from './sqlite-commit-groups.ts';
 import type {
   ActiveLease,
   CancelOutcome,
@@ -135,17 +135,6 @@ function toJob(row: JobRow): Job {
   return job;
 }
 
-/** SQLite result codes that mean "not now" rather than "this request is wrong". */
-const UNAVAILABLE = /^SQLITE_(FULL|BUSY|LOCKED|IOERR|READONLY|CANTOPEN|PROTOCOL|NOMEM)/;
-
-function translateError(err: unknown): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof Database.SqliteError && typeof code === 'string' && UNAVAILABLE.test(code)) {
-    return new StoreUnavailableError(`the database cannot take this now (${code}: ${err.message})`, { cause: err });
-  }
-  return err;
-}
-
 /**
  * Calls on the devices' hot path: with group commit they join the open group transaction, so the
  * writes of many requests share one commit (one fsync). Every other public call commits the open
@@ -161,16 +150,7 @@ const GROUPED: ReadonlySet<string> = new Set([
   'recordResults',
   'renewLeases',
 ]);
-const OWN: ReadonlySet<string> = new Set([
-  'constructor',
-  'afterCommit',
-  'observeCommits',
-  'close',
-  'commitGroup',
-  'enterGroup',
-  'settleGroup',
-  'dropStrayTransaction',
-]);
+const OWN: ReadonlySet<string> = new Set(['constructor', 'afterCommit', 'observeCommits', 'close']);
 
 export interface SqliteStoreOptions {
   /**
@@ -185,22 +165,16 @@ export interface SqliteStoreOptions {
   monotonic?: () => number;
 }
 
-interface CommitGroup {
-  calls: number;
-  waiting: ((err: Error | null) => void)[];
-}
-
 export class SqliteJobStore implements JobStore {
   readonly db: Database.Database;
   private readonly devices: DeviceTable;
   private readonly submitters: SubmitterTable;
   private readonly verified: VerifiedWork;
   private readonly q;
-  private group: CommitGroup | null = null;
+  private readonly groups: CommitGroups;
   /** Nesting of wrapped calls: 0 outside the store. */
   private depth = 0;
   private readonly groupCommit: boolean;
-  private commitObserver: (seconds: number, calls: number) => void = () => {};
 
   constructor(file: string, options: SqliteStoreOptions = {}) {
     this.groupCommit = options.groupCommit === true;
@@ -220,10 +194,10 @@ export class SqliteJobStore implements JobStore {
           try {
             if (entry && this.groupCommit) {
               if (grouped) {
-                this.enterGroup();
+                this.groups.enter();
               } else {
-                if (this.group) this.commitGroup();
-                this.dropStrayTransaction();
+                this.groups.commitOpen();
+                this.groups.dropStrayTransaction();
               }
             }
             return (method as (...a: unknown[]) => unknown).apply(this, args);
@@ -236,6 +210,7 @@ export class SqliteJobStore implements JobStore {
       });
     }
     this.db = new Database(file);
+    this.groups = new CommitGroups(this.db);
     prepareDatabase(this.db);
     this.devices = new DeviceTable(this.db);
     this.submitters = new SubmitterTable(this.db);
@@ -971,93 +946,16 @@ export class SqliteJobStore implements JobStore {
   }
 
   afterCommit(callback: (err: Error | null) => void): void {
-    if (this.group) this.group.waiting.push(callback);
-    else callback(null);
+    this.groups.afterCommit(callback);
   }
 
   observeCommits(observer: (seconds: number, calls: number) => void): void {
-    this.commitObserver = observer;
+    this.groups.observe(observer);
   }
 
   close(): void {
-    if (this.group) this.commitGroup();
+    this.groups.commitOpen();
     if (this.db.open) this.db.close();
-  }
-
-  /** Joins the open group transaction, or opens one and schedules its commit. */
-  private enterGroup(): void {
-    if (this.group && !this.db.inTransaction) {
-      // SQLite rolled the whole transaction back after an error (disk full, I/O): its writes are gone.
-      this.settleGroup(new StoreUnavailableError('the database rolled back a group of writes after an error; nothing in it was saved'));
-    }
-    if (!this.group) {
-      this.dropStrayTransaction();
-      this.db.exec('BEGIN IMMEDIATE');
-      this.group = { calls: 0, waiting: [] };
-      setImmediate(() => {
-        if (this.group) this.commitGroup();
-      });
-    }
-    this.group.calls++;
-  }
-
-  /**
-   * A transaction open with no group is left over from a failed ROLLBACK: whatever it holds was
-   * never acknowledged. Roll it back before anything else runs, or refuse to run.
-   */
-  private dropStrayTransaction(): void {
-    if (!this.db.inTransaction) return;
-    try {
-      this.db.exec('ROLLBACK');
-    } catch {
-      // Checked below.
-    }
-    if (this.db.inTransaction) throw new StoreUnavailableError('the database holds a transaction it cannot roll back; restart the hub');
-  }
-
-  /** Commits the open group, then tells everyone waiting in `afterCommit`. */
-  private commitGroup(): void {
-    const group = this.group;
-    if (!group) return;
-    const start = performance.now();
-    let failure: Error | null = null;
-    try {
-      if (!this.db.inTransaction) throw new Error('the group transaction was rolled back after an error');
-      this.db.exec('COMMIT');
-    } catch (err) {
-      if (this.db.inTransaction) {
-        try {
-          this.db.exec('ROLLBACK');
-        } catch {
-          // Nothing more to undo.
-        }
-      }
-      const translated = translateError(err);
-      failure =
-        translated instanceof StoreUnavailableError
-          ? translated
-          : new StoreUnavailableError(`the database could not commit (${err instanceof Error ? err.message : String(err)})`, { cause: err });
-    }
-    if (failure === null) {
-      try {
-        this.commitObserver((performance.now() - start) / 1000, group.calls);
-      } catch {
-        // Metrics must not turn a commit into a failure.
-      }
-    }
-    this.settleGroup(failure);
-  }
-
-  private settleGroup(failure: Error | null): void {
-    const group = this.group;
-    this.group = null;
-    for (const callback of group?.waiting ?? []) {
-      try {
-        callback(failure);
-      } catch {
-        // A caller's acknowledgement failing must not stop the others.
-      }
-    }
   }
 }
 
