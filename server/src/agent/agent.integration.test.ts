@@ -1,7 +1,7 @@
 /** The agent against real hubs (in-process and as a process, killed and restarted) and the CLI as a child process: devices, results, reconnects, exit codes. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -161,6 +161,25 @@ describe('npm run device (the CLI as a process)', () => {
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     expect(performance.now() - stoppedAt).toBeLessThan(5_000);
+  });
+
+  it('a second agent started from the same folder runs as other devices and says so; each removes its locks on exit', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    const dir = tempDir();
+    const idFile = join(dir, 'ids.json');
+    const first = spawnAgent(['--hub', hub.url, '--threads', '1', '--id-file', idFile]);
+    await waitFor(() => (first.output().includes('connected to the hub') ? true : undefined), 15_000, 'the first agent to connect');
+    const second = spawnAgent(['--hub', hub.url, '--threads', '1', '--id-file', idFile]);
+    await waitFor(() => (second.output().includes('connected to the hub') ? true : undefined), 15_000, 'the second agent to connect');
+    expect(second.output()).toContain(`1 id(s) of ${idFile} belong to another agent running from this folder: this one runs as other devices`);
+    const { body } = await hub.api<{ devices: DeviceInfo[] }>('GET', '/api/devices');
+    expect(new Set(body.devices.map((d) => d.id)).size).toBe(2);
+    for (const agent of [first, second]) {
+      agent.child.kill('SIGTERM');
+      expect(await agent.exited).toBe(0);
+    }
+    expect(readdirSync(dir).filter((f) => f.endsWith('.lock'))).toEqual([]);
   });
 
   it("runs under Node's permission model: reads anywhere, writes only its id file's folder, starts its worker threads", async () => {
