@@ -6,6 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { agreeingGroups, resultsAgree, type JobError, type JsonValue, limits } from '@edgeswarm/shared';
+import type { CheckedResult } from './job-store.ts';
 
 /** Valid verified results in a row after which an adaptive job gives a device single runs. */
 export const TRUST_STREAK = 10;
@@ -270,7 +271,7 @@ export class VerifiedWork {
     deviceId: string,
     held: ReadonlySet<number>,
     active: boolean,
-    results: readonly ({ index: number; ok: true; json: string } | { index: number; ok: false; code: JobError['code']; message: string })[],
+    results: readonly CheckedResult[],
     now: number,
   ): VerifiedRecord {
     const out: VerifiedRecord = { accepted: 0, completed: 0, dropped: 0, rejected: 0, failedRuns: 0, requeued: 0, succeeded: 0, failedForGood: null, reopened: [], quarantined: [] };
@@ -336,7 +337,7 @@ export class VerifiedWork {
     const attempts = sub.attempts + 1;
     this.q.attempt.run(attempts, job.seq, idx);
     const devices = this.q.errorDevices.get(job.seq, idx)?.n ?? 0;
-    if ((attempts >= job.max_attempts && devices >= Math.min(ERROR_DEVICES, job.replication)) || attempts >= 2 * job.max_attempts) {
+    if ((attempts >= job.max_attempts && devices >= ERROR_DEVICES) || attempts >= 2 * job.max_attempts) {
       this.failSubtask(job.seq, idx, sub);
       out.failedForGood = {
         code: r.code,
@@ -355,7 +356,17 @@ export class VerifiedWork {
 
   private failSubtask(seq: number, idx: number, sub: SubtaskRow): void {
     this.q.fail.run(seq, idx);
-    this.bump(seq, sub.state === 'queued' ? { queued: -1, leased: 0 } : { queued: 0, leased: -1 });
+    this.bump(seq, leaving(sub));
+  }
+
+  /**
+   * Throws away an input's accepted value (one device's unchecked word): it runs again on k devices,
+   * or, in a job that no longer runs, stays missing from its results.
+   */
+  private rerun(job: VerifiedJobRow, idx: number, live: boolean): void {
+    this.q.reopenSubtask.run(job.replication, job.seq, idx);
+    this.q.rechecked.run(job.seq);
+    this.bump(job.seq, { queued: live ? 1 : 0, leased: 0 }, -1);
   }
 
   /**
@@ -374,7 +385,7 @@ export class VerifiedWork {
       const agreements = (i: number) => values.filter((v) => resultsAgree(values[i] as JsonValue, v, job.tolerance)).length;
       const central = best.reduce((a, b) => (agreements(b) > agreements(a) ? b : a));
       this.q.accept.run((reps[central] as ReplicaRow).result ?? 'null', job.seq, idx);
-      this.bump(job.seq, sub.state === 'queued' ? { queued: -1, leased: 0 } : { queued: 0, leased: -1 }, 1);
+      this.bump(job.seq, leaving(sub), 1);
       const members = best.map((i) => values[i] as JsonValue);
       reps.forEach((rep, i) => {
         if (alone) {
@@ -449,23 +460,15 @@ export class VerifiedWork {
       const sub = this.q.subtask.get(rep.job_seq, rep.idx);
       this.q.voidReplica.run(rep.job_seq, rep.idx, rep.lease_id);
       if (!sub || job.deleted !== 0 || sub.state === 'failed') continue;
+      // A failed or cancelled job runs nothing more, but does not keep the caught device's value either.
       const live = job.status === 'queued' || job.status === 'running' || job.status === 'completed';
-      if (!live) {
-        // A failed or cancelled job runs nothing more, but does not keep the caught device's value.
-        if (rep.verdict === 'unchecked' && sub.state === 'done') {
-          this.q.reopenSubtask.run(job.replication, rep.job_seq, rep.idx);
-          this.bump(rep.job_seq, { queued: 0, leased: 0 }, -1);
-        }
-        continue;
-      }
       if (rep.verdict === 'unchecked' && sub.state === 'done') {
-        this.q.reopenSubtask.run(job.replication, rep.job_seq, rep.idx);
-        this.q.rechecked.run(rep.job_seq);
-        this.bump(rep.job_seq, { queued: 1, leased: 0 }, -1);
+        this.rerun(job, rep.idx, live);
+        if (!live) continue;
         out.requeued++;
         this.q.reopenJob.run(rep.job_seq);
         if (!out.reopened.includes(job.id)) out.reopened.push(job.id);
-      } else if (sub.state !== 'done' && rep.verdict === null) {
+      } else if (live && sub.state !== 'done' && rep.verdict === null) {
         this.resettle(rep.job_seq, rep.idx, undefined, out, true);
       }
     }
@@ -500,10 +503,8 @@ export class VerifiedWork {
     const singles = this.q.uncheckedOfJob.all(job.seq);
     for (const { idx } of singles) {
       for (const r of this.q.reported.all(job.seq, idx)) this.q.voidReplica.run(job.seq, idx, r.lease_id);
-      this.q.reopenSubtask.run(job.replication, job.seq, idx);
-      this.q.rechecked.run(job.seq);
+      this.rerun(job, idx, true);
     }
-    if (singles.length > 0) this.bump(job.seq, { queued: singles.length, leased: 0 }, -singles.length);
     return singles.length;
   }
 
@@ -528,3 +529,7 @@ export class VerifiedWork {
   }
 }
 
+/** Counter change when an open input (queued or leased) is decided. */
+function leaving(sub: SubtaskRow): { queued: number; leased: number } {
+  return sub.state === 'queued' ? { queued: -1, leased: 0 } : { queued: 0, leased: -1 };
+}
