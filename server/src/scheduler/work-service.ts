@@ -107,7 +107,13 @@ export class WorkService {
   /** Leases up to `slots` inputs to a device, fewer when many devices share little work. */
   requestWork(conn: DeviceConnection, slots: number): LeaseGrant | null {
     if (this.draining) return null;
-    if (this.store.isQuarantined(conn.deviceId)) throw new DeviceQuarantinedError();
+    const grant = this.lease(conn, slots);
+    // The store leases nothing to a quarantined device; asked only when nothing came, so not on the busy path.
+    if (grant === null && this.store.isQuarantined(conn.deviceId)) throw new DeviceQuarantinedError();
+    return grant;
+  }
+
+  private lease(conn: DeviceConnection, slots: number): LeaseGrant | null {
     const unleased = this.store.unleasedCount();
     if (unleased === 0) return this.tailCopy(conn, slots);
     const room = conn.threads * limits.MAX_HELD_PER_THREAD - this.store.heldCount(conn.connId);

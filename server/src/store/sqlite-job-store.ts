@@ -161,8 +161,6 @@ export interface SqliteStoreOptions {
   groupCommit?: boolean;
   /** Random numbers in [0, 1) for adaptive spot checks; default from the OS's CSPRNG (tests inject a seeded one). */
   random?: () => number;
-  /** Monotonic milliseconds for the store's short-lived caches; default performance.now (simulations inject their clock). */
-  monotonic?: () => number;
 }
 
 export class SqliteJobStore implements JobStore {
@@ -214,7 +212,7 @@ export class SqliteJobStore implements JobStore {
     prepareDatabase(this.db);
     this.devices = new DeviceTable(this.db);
     this.submitters = new SubmitterTable(this.db);
-    this.verified = new VerifiedWork(this.db, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47), options.monotonic);
+    this.verified = new VerifiedWork(this.db, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47));
     const db = this.db;
     this.q = {
       jobById: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ? AND deleted = 0'),
@@ -222,11 +220,11 @@ export class SqliteJobStore implements JobStore {
       // Jobs with work this device may take: a verified job's queued inputs count only when one has a
       // slot open that this device may fill (the rules of VerifiedWork.pick), so jobs waiting for other
       // devices do not crowd out the rest.
-      jobsWithWork: db.prepare<[string, string | null, number], JobRow>(
+      jobsWithWork: db.prepare<[string, string | null], JobRow>(
         `SELECT * FROM jobs j WHERE ${ACTIVE} AND (next_index < total OR (queued > 0 AND (verify = 'none' OR EXISTS (
             SELECT 1 FROM subtasks s WHERE s.job_seq = j.seq AND s.state = 'queued' AND NOT EXISTS (
               SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND r.state IN ('leased', 'ok')
-                AND (r.device_id = ? OR (r.address = ? AND s.target <= ?)))))))
+                AND (r.device_id = ? OR (r.address = ? AND s.target <= spread_addresses())))))))
           ORDER BY vtime, seq LIMIT 20`,
       ),
       heldOfJobByConn: db.prepare<[string, number], { n: number }>(
@@ -503,7 +501,7 @@ export class SqliteJobStore implements JobStore {
       // time, so code that fails everywhere fails the job after a few runs, not after every input.
       // After that, leases grow with the job's successes.
       const slow = request.slowStart === true;
-      for (const job of this.q.jobsWithWork.all(request.deviceId, request.address ?? null, this.verified.distinctAddresses())) {
+      for (const job of this.q.jobsWithWork.all(request.deviceId, request.address ?? null)) {
         const verified = job.verify !== 'none';
         if (slow && job.completed === 0) {
           const held = verified ? this.q.replicasOfJobByConn : this.q.heldOfJobByConn;
@@ -561,6 +559,7 @@ export class SqliteJobStore implements JobStore {
 
   leaseTail(request: LeaseRequest): ActiveLease | null {
     return this.db.transaction((): ActiveLease | null => {
+      if (this.verified.isQuarantined(request.deviceId)) return null;
       if ((this.q.openLeasesOfConnCount.get(request.connId)?.n ?? 0) > 0) return null;
       for (const job of this.q.jobsInTail.all()) {
         const indexes = this.q.tailCandidates.all(job.seq, request.deviceId, request.max).map((r) => r.idx);

@@ -17,8 +17,6 @@ export const SPOT_CHECK_RATE = 0.1;
  * after twice `maxAttempts` failed runs in all (a lone device whose runs keep failing must not loop forever).
  */
 export const ERROR_DEVICES = 2;
-/** How long a count of distinct device addresses is reused (ms). */
-const ADDRESS_COUNT_TTL_MS = 1000;
 
 /** The job columns verification reads. */
 export interface VerifiedJobRow {
@@ -86,17 +84,19 @@ export class VerifiedWork {
   constructor(
     private readonly db: Database.Database,
     private readonly random: () => number,
-    /** Monotonic milliseconds, for reusing the count of addresses (injected in simulations). */
-    private readonly monotonic: () => number = () => performance.now(),
   ) {
+    // The queries' address rule reads the count through this function (a query cannot run inside
+    // another on one connection, so it is counted beforehand, and only for verified jobs). Not counted
+    // yet reads as 0: no address rule, which only lets more devices be considered.
+    db.function('spread_addresses', { deterministic: false }, () => this.addresses ?? 0);
     this.q = {
       // Inputs with a replica slot open that this device has not run and is not running (and, while
       // enough eligible devices are at other addresses, no device at this address). A device whose run
       // failed may take the input again.
-      openFor: db.prepare<[number, string, string | null, number, number], { idx: number }>(
+      openFor: db.prepare<[number, string, string | null, number], { idx: number }>(
         `SELECT s.idx FROM subtasks s WHERE s.job_seq = ? AND s.state = 'queued' AND NOT EXISTS (
             SELECT 1 FROM replicas r WHERE r.job_seq = s.job_seq AND r.idx = s.idx AND r.state IN ('leased', 'ok')
-              AND (r.device_id = ? OR (r.address = ? AND s.target <= ?)))
+              AND (r.device_id = ? OR (r.address = ? AND s.target <= spread_addresses())))
           ORDER BY s.idx LIMIT ?`,
       ),
       addresses: db.prepare<[], { n: number }>(
@@ -130,11 +130,11 @@ export class VerifiedWork {
         `SELECT idx, target FROM subtasks WHERE job_seq = ? AND state = 'queued' ORDER BY idx LIMIT 1`,
       ),
       // Connected devices that are not quarantined and that `openFor` would give this input.
-      idleDevicesFor: db.prepare<[number, number, number, number], { n: number }>(
-        `SELECT count(*) AS n FROM devices d, (SELECT ? AS target, ? AS spread) p
+      idleDevicesFor: db.prepare<[number, number, number], { n: number }>(
+        `SELECT count(*) AS n FROM devices d, (SELECT ? AS target) p
           WHERE d.connections > 0 AND d.quarantined_at IS NULL AND NOT EXISTS (
             SELECT 1 FROM replicas r WHERE r.job_seq = ? AND r.idx = ? AND r.state IN ('leased', 'ok')
-              AND (r.device_id = d.id OR (r.address = d.address AND p.target <= p.spread)))`,
+              AND (r.device_id = d.id OR (r.address = d.address AND p.target <= spread_addresses())))`,
       ),
       uncheckedOfJob: db.prepare<[number], { idx: number }>(`SELECT idx FROM subtasks WHERE job_seq = ? AND state = 'done' AND target = 1`),
       markError: db.prepare<[number, number, string]>(`UPDATE replicas SET state = 'error' WHERE job_seq = ? AND idx = ? AND lease_id = ?`),
@@ -187,20 +187,17 @@ export class VerifiedWork {
     return row !== undefined && row.quarantined_at !== null;
   }
 
-  private addressCount = { at: -Infinity, n: 0 };
+  /** Distinct addresses of connected devices that are not quarantined; null once they changed. */
+  private addresses: number | null = null;
 
-  /** Devices connected, left or were quarantined: count their addresses again. */
+  /** Devices connected, left, or were quarantined or released: their addresses are counted again when needed. */
   devicesChanged(): void {
-    this.addressCount = { at: -Infinity, n: 0 };
+    this.addresses = null;
   }
 
-  /** Distinct addresses of connected devices that are not quarantined (reused for a second). */
-  distinctAddresses(): number {
-    const now = this.monotonic();
-    if (now - this.addressCount.at >= ADDRESS_COUNT_TTL_MS) {
-      this.addressCount = { at: now, n: this.q.addresses.get()?.n ?? 0 };
-    }
-    return this.addressCount.n;
+  /** Counts the addresses if they changed since (before a query of a verified job reads them). */
+  private countAddresses(): void {
+    this.addresses ??= this.q.addresses.get()?.n ?? 0;
   }
 
   /**
@@ -209,8 +206,9 @@ export class VerifiedWork {
    * SPOT_CHECK_RATE of them are replicated like anyone's (the device cannot tell which).
    */
   pick(job: VerifiedJobRow, spot: DeviceSpot, max: number): Pick[] {
+    this.countAddresses();
     const picks: Pick[] = this.q.openFor
-      .all(job.seq, spot.deviceId, spot.address, this.distinctAddresses(), max)
+      .all(job.seq, spot.deviceId, spot.address, max)
       .map((r) => ({ idx: r.idx, fresh: false, target: 0 }));
     const fresh = Math.min(max - picks.length, job.total - job.next_index);
     const trusted = job.verify === 'adaptive' && (this.q.device.get(spot.deviceId)?.streak ?? 0) >= TRUST_STREAK;
@@ -520,7 +518,8 @@ export class VerifiedWork {
   waitingForDevices(seq: number): boolean {
     const first = this.q.firstOpen.get(seq);
     if (!first) return false;
-    return (this.q.idleDevicesFor.get(first.target, this.distinctAddresses(), seq, first.idx)?.n ?? 0) === 0;
+    this.countAddresses();
+    return (this.q.idleDevicesFor.get(first.target, seq, first.idx)?.n ?? 0) === 0;
   }
 
   /** Replicas of this lease still running. */
