@@ -15,6 +15,12 @@ afterEach(async () => {
 });
 
 const getJob = async (id: string) => (await hub.api<Job>('GET', `/api/jobs/${id}`)).body;
+/** The job once `ready(job)` holds. */
+const jobWhen = (id: string, ready: (job: Job) => boolean, what: string, ms = 15_000) =>
+  waitFor(async () => {
+    const job = await getJob(id);
+    return ready(job) ? job : undefined;
+  }, ms, what);
 const devices = async () => (await hub.api<{ devices: DeviceInfo[] }>('GET', '/api/devices')).body.devices;
 
 describe('result verification through the hub', () => {
@@ -29,16 +35,10 @@ describe('result verification through the hub', () => {
     });
     expect(status).toBe(201);
     expect(job).toMatchObject({ verify: 'replicate', replication: 2, quorum: 2, tolerance: 0 });
-    const waiting = await waitFor(async () => {
-      const j = await getJob(job.id);
-      return j.waitingForDevices === true ? j : undefined;
-    }, 10_000, 'the job to wait for devices');
+    const waiting = await jobWhen(job.id, (j) => j.waitingForDevices === true, 'the job to wait for devices');
     expect(waiting).toMatchObject({ status: 'running', progress: { completed: 0, failed: 0 } });
     await fleet.join(hub.url);
-    const done = await waitFor(async () => {
-      const j = await getJob(job.id);
-      return j.status === 'completed' ? j : undefined;
-    }, 10_000, 'the job to complete');
+    const done = await jobWhen(job.id, (j) => j.status === 'completed', 'the job to complete');
     expect(done.result).toBe(20);
     expect(done.waitingForDevices).toBeUndefined();
     const record = await devices();
@@ -56,10 +56,7 @@ describe('result verification through the hub', () => {
     });
     await fleet.join(hub.url);
     await fleet.join(hub.url);
-    const done = await waitFor(async () => {
-      const j = await getJob(job.id);
-      return j.status === 'completed' ? j : undefined;
-    }, 15_000, 'the job to complete');
+    const done = await jobWhen(job.id, (j) => j.status === 'completed', 'the job to complete');
     expect(done.result).toBe(2470);
     const record = await devices();
     const caught = record.find((d) => d.id === liar.deviceId);

@@ -78,5 +78,5 @@ export {
   SUBMIT_TIMEOUT_MS,
 } from './client/device-timing.ts';
 export { RunPace, TARGET_HELD_MS, MAX_BATCH_PER_THREAD, LONG_RUN_MS } from './client/run-pace.ts';
-export { LeaseBatches, type HeldLease } from './client/lease-batches.ts';
+export { LeaseBatches, toRunResult, type HeldLease } from './client/lease-batches.ts';
 export { HubLink, countAccepted, type DeviceLinkSocket, type HubLinkHandlers, type HubLinkOptions } from './client/hub-link.ts';

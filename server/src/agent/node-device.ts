@@ -8,6 +8,7 @@ import {
   LeaseBatches,
   RunPace,
   countAccepted,
+  toRunResult,
   errorText,
   type DeviceHello,
   type HeldLease,
@@ -15,7 +16,6 @@ import {
   type HubToDeviceEvents,
   type LeaseGrant,
   type LeaseItem,
-  type RunOutcome,
   type RunResult,
   type SubmitReceipt,
 } from '@edgeswarm/shared';
@@ -42,8 +42,6 @@ export interface NodeDeviceOptions {
   reconnectDelayMaxMs?: number;
 }
 
-import { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS } from '@edgeswarm/shared';
-export { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS };
 
 export interface NodeDeviceStats {
   connected: boolean;
@@ -52,10 +50,6 @@ export interface NodeDeviceStats {
   /** Results the hub acknowledged: successes and failed runs. */
   done: number;
   failed: number;
-}
-
-function toRunResult(index: number, outcome: RunOutcome): RunResult {
-  return outcome.ok ? { index, ok: true, json: outcome.json } : { index, ok: false, code: outcome.code, message: outcome.message };
 }
 
 export class NodeDevice {

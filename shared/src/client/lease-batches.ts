@@ -4,11 +4,17 @@
  * lease has no input left to run), so a lease of many short inputs costs a few messages, not one each.
  */
 import type { LeaseGrant, RunResult } from '../protocol/messages.ts';
+import type { RunOutcome } from '../runtime/job-function.ts';
 import { FLUSH_DELAY_MS, MAX_BATCH_CHARS } from './device-timing.ts';
 
 // Both runtimes (browsers, Node) have these timers; shared code compiles without platform types.
 declare function setTimeout(fn: () => void, ms: number): unknown;
 declare function clearTimeout(handle: unknown): void;
+
+/** The wire form of one input's outcome. */
+export function toRunResult(index: number, outcome: RunOutcome): RunResult {
+  return outcome.ok ? { index, ok: true, json: outcome.json } : { index, ok: false, code: outcome.code, message: outcome.message };
+}
 
 export interface HeldLease {
   readonly grant: LeaseGrant;

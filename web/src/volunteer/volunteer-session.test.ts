@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type LeaseGrant, type WorkSubmit } from '@edgeswarm/shared';
 import { FakeHubSocket } from './testing/fake-hub-socket.ts';
 import { createInProcessRunner } from './testing/in-process-runner.ts';
-import { MAX_BATCH_PER_THREAD } from '@edgeswarm/shared';
-import { IDLE_POLL_MS, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS, VolunteerSession } from './volunteer-session.ts';
+import { IDLE_POLL_MS, MAX_BATCH_PER_THREAD, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS } from '@edgeswarm/shared';
+import { VolunteerSession } from './volunteer-session.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 const HANG = '() => new Promise(() => {})';

@@ -4,21 +4,22 @@ import {
   PROTOCOL_VERSION,
   HubLink,
   LeaseBatches,
+  REFUSED_RETRY_MS,
+  RunPace,
   countAccepted,
+  toRunResult,
   errorText,
   type DeviceHello,
   type HeldLease,
   type DeviceState,
   type LeaseGrant,
   type LeaseItem,
-  type RunOutcome,
   type RunResult,
   type SubmitReceipt,
 } from '@edgeswarm/shared';
 import { SnapshotStore } from '../common/snapshot-store.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import type { DeviceSocket } from '../socket/create-hub-socket.ts';
-import { RunPace } from '@edgeswarm/shared';
 import type { PoolOutcome, PoolTask } from './worker-pool.ts';
 
 /** What the session needs from the worker pool (`WorkerPool`). */
@@ -84,19 +85,11 @@ export interface VolunteerSnapshot {
   statusText: string;
 }
 
-import { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS } from '@edgeswarm/shared';
-export { FLUSH_DELAY_MS, IDLE_POLL_MS, MAX_BATCH_CHARS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS };
 const NOTIFY_INTERVAL_MS = 100;
 
 interface QueuedItem {
   lease: HeldLease;
   item: LeaseItem;
-}
-
-function toRunResult(index: number, outcome: RunOutcome): RunResult {
-  return outcome.ok
-    ? { index, ok: true, json: outcome.json }
-    : { index, ok: false, code: outcome.code, message: outcome.message };
 }
 
 export class VolunteerSession {
