@@ -297,10 +297,6 @@ export class SqliteJobStore implements JobStore {
         `UPDATE jobs SET queued = queued - ?, next_index = next_index + ?, leased = leased + ?,
            status = 'running', started_at = coalesce(started_at, ?), vtime = vtime + ? WHERE seq = ?`,
       ),
-      replicasLeased: db.prepare<[number, number, number, number, number, number]>(
-        `UPDATE jobs SET queued = queued + ?, leased = leased + ?, next_index = next_index + ?, status = 'running',
-           started_at = coalesce(started_at, ?), vtime = vtime + ? WHERE seq = ?`,
-      ),
       deviceWorking: db.prepare<[string]>(`UPDATE devices SET state = 'working' WHERE id = ? AND state <> 'working'`),
       unleased: db.prepare<[], { n: number }>(
         `SELECT coalesce(sum((total - next_index) * replication + queued), 0) AS n FROM jobs WHERE ${ACTIVE}`,
@@ -534,8 +530,8 @@ export class SqliteJobStore implements JobStore {
     if (picks.length === 0) return null;
     const active = this.openLease(job, request, picks.map((p) => p.idx), false);
     const delta = this.verified.hold(job, active.lease.id, spot, picks);
-    // Counters: `queued` and `leased` count inputs by state; fresh inputs leave `next_index`.
-    this.q.replicasLeased.run(delta.queued, delta.leased, delta.fresh, request.now, picks.length / priorityWeight(job.priority), job.seq);
+    // Counters: `queued` and `leased` count inputs by state (a fresh input may stay queued, with slots open).
+    this.q.jobLeased.run(-delta.queued, delta.fresh, delta.leased, request.now, picks.length / priorityWeight(job.priority), job.seq);
     return active;
   }
 
