@@ -158,11 +158,11 @@ export const SubmitForm = memo(function SubmitForm({ api, onSubmitted }: Props) 
                 if (isVerifyMode(e.target.value)) set('verify', e.target.value);
               }}
               data-testid="job-verify"
-              title="replicate: every input runs on several distinct devices and a result is kept when they agree; adaptive: devices with a record of valid results run alone, spot-checked"
+              title="no: every result is trusted; replicate: every input runs on several distinct devices and a result is kept when they agree; adaptive: devices with a record of valid results run alone, spot-checked"
             >
-              <option value="none">no (trust every device)</option>
-              <option value="replicate">replicate on distinct devices</option>
-              <option value="adaptive">adaptive (spot checks)</option>
+              <option value="none">no</option>
+              <option value="replicate">replicate</option>
+              <option value="adaptive">adaptive</option>
             </select>
           </label>
           {form.verify !== 'none' && (
