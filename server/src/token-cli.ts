@@ -1,5 +1,5 @@
 /**
- * `npm run token -- create NAME [--max-running N] [--max-inputs N] [--per-minute N] | list | revoke NAME [--data-dir DIR]`:
+ * `npm run token -- create NAME [--max-running N] [--max-inputs N] [--per-minute N] [--max-blob-bytes N] | list | revoke NAME [--data-dir DIR]`:
  * named submitter tokens in the hub's database, stored hashed. A running hub reads them at each call, so changes count
  * at once. `create` prints the new token alone on its last line (it cannot be shown again).
  */
@@ -11,11 +11,12 @@ import { SqliteJobStore } from './store/sqlite-job-store.ts';
 import { DEFAULT_SUBMITTER_LIMITS, SUBMITTER_NAME, hashToken, newSubmitterToken } from './auth/principal.ts';
 import type { SubmitterLimits } from './store/job-store.ts';
 
-const USAGE = `Usage: npm run token -- create NAME [--max-running N] [--max-inputs N] [--per-minute N]
+const USAGE = `Usage: npm run token -- create NAME [--max-running N] [--max-inputs N] [--per-minute N] [--max-blob-bytes N]
        npm run token -- list
        npm run token -- revoke NAME
   options: --data-dir DIR (default ./data, or EDGESWARM_DATA_DIR)
-  limits of a new token: --max-running ${DEFAULT_SUBMITTER_LIMITS.maxRunning} jobs queued or running, --max-inputs ${DEFAULT_SUBMITTER_LIMITS.maxInputs} inputs per job, --per-minute ${DEFAULT_SUBMITTER_LIMITS.perMinute} jobs`;
+  limits of a new token: --max-running ${DEFAULT_SUBMITTER_LIMITS.maxRunning} jobs queued or running, --max-inputs ${DEFAULT_SUBMITTER_LIMITS.maxInputs} inputs per job, --per-minute ${DEFAULT_SUBMITTER_LIMITS.perMinute} jobs,
+    --max-blob-bytes ${DEFAULT_SUBMITTER_LIMITS.maxBlobBytes} bytes of uploaded work modules and shared files kept at once`;
 
 function fail(message: string): never {
   console.error(`edgeswarm token: ${message}\n${USAGE}`);
@@ -38,6 +39,7 @@ try {
       'max-running': { type: 'string' },
       'max-inputs': { type: 'string' },
       'per-minute': { type: 'string' },
+      'max-blob-bytes': { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -73,6 +75,7 @@ switch (command) {
       maxRunning: integer(values['max-running'], '--max-running', DEFAULT_SUBMITTER_LIMITS.maxRunning, 10_000),
       maxInputs: integer(values['max-inputs'], '--max-inputs', DEFAULT_SUBMITTER_LIMITS.maxInputs, 10_000_000),
       perMinute: integer(values['per-minute'], '--per-minute', DEFAULT_SUBMITTER_LIMITS.perMinute, 100_000),
+      maxBlobBytes: integer(values['max-blob-bytes'], '--max-blob-bytes', DEFAULT_SUBMITTER_LIMITS.maxBlobBytes, 2 ** 50),
     };
     const store = open(true);
     const token = newSubmitterToken();
@@ -80,7 +83,7 @@ switch (command) {
     store.close();
     if (!created) fail(`the name "${submitter}" is taken (names are never reused, even after revoke, so a new token never sees old jobs); choose another`);
     console.log(
-      `Created submitter token "${submitter}" (at most ${limits.maxRunning} jobs at once, ${limits.maxInputs} inputs per job, ${limits.perMinute} jobs a minute).`,
+      `Created submitter token "${submitter}" (at most ${limits.maxRunning} jobs at once, ${limits.maxInputs} inputs per job, ${limits.perMinute} jobs a minute, ${limits.maxBlobBytes} bytes of blobs).`,
     );
     console.log('It is shown only now; the hub keeps only its hash:');
     console.log(token);
@@ -95,7 +98,7 @@ switch (command) {
     for (const s of all) {
       const state = s.revokedAt === null ? 'active' : `revoked ${new Date(s.revokedAt).toISOString()}`;
       console.log(
-        `${s.name}\t${state}\tcreated ${new Date(s.createdAt).toISOString()}\tmax-running ${s.limits.maxRunning}\tmax-inputs ${s.limits.maxInputs}\tper-minute ${s.limits.perMinute}`,
+        `${s.name}\t${state}\tcreated ${new Date(s.createdAt).toISOString()}\tmax-running ${s.limits.maxRunning}\tmax-inputs ${s.limits.maxInputs}\tper-minute ${s.limits.perMinute}\tmax-blob-bytes ${s.limits.maxBlobBytes}`,
       );
     }
     break;

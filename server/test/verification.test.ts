@@ -74,7 +74,7 @@ describe('result verification through the hub', () => {
       fetch(`${hub.url}/api/devices/${id}/quarantine`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
     expect((await lift(liar.deviceId, 'not-a-token')).status).toBe(401);
     const submitter = newSubmitterToken();
-    hub.store.createSubmitter('verifier', hashToken(submitter), { maxRunning: 1, maxInputs: 10, perMinute: 1 }, Date.now());
+    hub.store.createSubmitter('verifier', hashToken(submitter), { maxRunning: 1, maxInputs: 10, perMinute: 1, maxBlobBytes: 0 }, Date.now());
     expect((await lift(liar.deviceId, submitter)).status).toBe(403);
     expect((await lift(liar.deviceId)).status).toBe(204);
     expect((await lift(liar.deviceId)).status).toBe(404);

@@ -24,10 +24,24 @@ export {
   VERIFY_MODES,
   DEFAULT_REPLICATION,
   type JobSpec,
+  type SharedSpec,
   type JobInputs,
   type ParseResult,
   type VerifyMode,
 } from './domain/job-spec.ts';
+export {
+  SHA256_HEX,
+  BLOB_REF,
+  SHARED_NAME,
+  SHARED_AS,
+  BUNDLE_POSITION,
+  blobRef,
+  parseBlobRef,
+  bundleFileName,
+  type SharedAs,
+  type SharedFile,
+  type BundleRef,
+} from './domain/blobs.ts';
 export { resultsAgree, agreeingGroups, numbersAgree } from './domain/agreement.ts';
 export { rangeAt, rangeLength, type InputRange } from './domain/range.ts';
 export {

@@ -8,7 +8,12 @@ export type Principal = { kind: 'admin' } | { kind: 'submitter'; name: string; l
 export const ADMIN: Principal = { kind: 'admin' };
 
 /** Limits of a new submitter token unless `npm run token -- create` says otherwise. */
-export const DEFAULT_SUBMITTER_LIMITS: SubmitterLimits = { maxRunning: 10, maxInputs: 10_000_000, perMinute: 60 };
+export const DEFAULT_SUBMITTER_LIMITS: SubmitterLimits = {
+  maxRunning: 10,
+  maxInputs: 10_000_000,
+  perMinute: 60,
+  maxBlobBytes: 2 * 1024 ** 3,
+};
 
 /** Submitter token names: what `npm run token` and the dashboard show. */
 export const SUBMITTER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -5,7 +5,7 @@ import { checkJobCode } from './code-check.ts';
 import { HubError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { noFaults, type Faults } from '../faults.ts';
-import type { JobStore, Page, ResultsPage } from '../store/job-store.ts';
+import { MissingBlobError, type JobStore, type Page, type ResultsPage } from '../store/job-store.ts';
 
 export interface JobEvents {
   jobSubmitted(job: Job): void;
@@ -24,11 +24,19 @@ export class JobService {
   submit(body: unknown, principal: Principal = ADMIN): Job {
     const spec = parseJobSpec(body);
     if (!spec.ok) throw new HubError('invalid_job', spec.message);
-    const code = checkJobCode(spec.value.code);
-    if (!code.ok) throw new HubError('invalid_code', code.message);
+    if (spec.value.code !== null) {
+      const code = checkJobCode(spec.value.code);
+      if (!code.ok) throw new HubError('invalid_code', code.message);
+    }
     const now = this.clock.now();
     if (principal.kind === 'submitter') this.checkLimits(principal, inputCount(spec.value.inputs), now);
-    const job = this.store.createJob(spec.value, now, principal.kind === 'submitter' ? principal.name : null);
+    let job: Job;
+    try {
+      job = this.store.createJob(spec.value, now, principal.kind === 'submitter' ? principal.name : null);
+    } catch (err) {
+      if (err instanceof MissingBlobError) throw new HubError('invalid_job', err.message);
+      throw err;
+    }
     this.faults.reached('job:committed');
     this.events.jobSubmitted(job);
     return job;

@@ -10,6 +10,8 @@
  * anything to do with sockets.
  */
 import type {
+  BundleRef,
+  SharedFile,
   DeviceInfo,
   DeviceKind,
   DeviceState,
@@ -31,6 +33,47 @@ export class StoreUnavailableError extends Error {
   readonly code = 'unavailable';
 }
 
+/** A job names a blob (`field`: `bundle` or `shared.NAME`) that is not stored, or that its submitter never uploaded. */
+export class MissingBlobError extends Error {
+  override readonly name = 'MissingBlobError';
+  readonly code = 'missing_blob';
+  constructor(
+    readonly field: string,
+    readonly blob: string,
+  ) {
+    super(`${field}: the hub has no blob sha256:${blob} for this token; upload it first (PUT /api/blobs/${blob})`);
+  }
+}
+
+/** Claiming a blob would take its owner past its quota of blob bytes: nothing was claimed. */
+export class BlobQuotaError extends Error {
+  override readonly name = 'BlobQuotaError';
+  readonly code = 'blob_quota';
+  constructor(
+    readonly quota: number,
+    readonly used: number,
+    readonly size: number,
+  ) {
+    super(
+      `this token may keep at most ${quota} bytes of blobs; it keeps ${used} and this blob is ${size} more ` +
+        '(blobs go when no job refers to them: delete finished jobs to make room)',
+    );
+  }
+}
+
+export interface ClaimOutcome {
+  /** True when these bytes were stored now; false when they were already there. */
+  created: boolean;
+  size: number;
+}
+
+export interface BlobPurgeOutcome {
+  /** Owners' claims dropped (no live job of theirs refers to the blob, and it was not touched lately). */
+  claims: number;
+  /** Rows of blob bytes removed (0 when nothing is left to remove). */
+  rows: number;
+}
+
 export interface LeaseRecord {
   id: string;
   jobId: string;
@@ -46,7 +89,10 @@ export interface ActiveLease {
   /** A tail copy: inputs another device still holds, run again so the slowest holder does not hold up the job. */
   speculative?: boolean;
   items: LeaseItem[];
+  /** The inline function expression; '' when the job runs a bundle. */
   code: string;
+  bundle: BundleRef | null;
+  shared: SharedFile[];
   timeoutMs: number;
   jobName: string;
   owner: string | null;
@@ -155,6 +201,8 @@ export interface SubmitterLimits {
   maxInputs: number;
   /** Jobs submitted in any 60 s. */
   perMinute: number;
+  /** Bytes of blobs (bundles, shared files) it may keep on the hub at once. */
+  maxBlobBytes: number;
 }
 
 export interface Submitter {
@@ -173,7 +221,11 @@ export interface SubmitterActivity {
 }
 
 export interface JobStore {
-  /** `owner`: the submitter token's name, or null for the admin token. */
+  /**
+   * `owner`: the submitter token's name, or null for the admin token. Every blob the spec names must
+   * be stored and, for a submitter, claimed by it (`MissingBlobError` otherwise); the job then keeps
+   * them, and its owner's claims, until it is deleted.
+   */
   createJob(spec: JobSpec, now: number, owner?: string | null): Job;
   getJob(id: string): Job | null;
   /** Newest first; only `owner`'s jobs when given. */
@@ -263,6 +315,35 @@ export interface JobStore {
   /** False when there is no live submitter of that name. */
   revokeSubmitter(name: string, now: number): boolean;
   submitterActivity(name: string, since: number): SubmitterActivity;
+  // ---- blobs: content-addressed bytes, stored in chunks, claimed by owners (null: the admin) ----
+
+  /** Starts an upload of a blob's bytes; returns its handle. An upload never finished is removed by `purgeBlobs`. */
+  beginBlob(now: number): number;
+  /** Appends chunk `index` (BLOB_CHUNK_BYTES bytes; the last may be shorter) to an upload. */
+  appendBlobChunk(upload: number, index: number, bytes: Uint8Array): void;
+  /**
+   * Names an upload's bytes by their SHA-256 (the caller hashed them) and claims the blob for `owner`
+   * within `quota` bytes of claims (null: no quota), or throws `BlobQuotaError` and keeps nothing.
+   * When the bytes were stored meanwhile by another upload, this upload's copy is dropped.
+   */
+  finishBlob(upload: number, hex: string, owner: string | null, now: number, quota: number | null): ClaimOutcome;
+  abortBlob(upload: number): void;
+  /** Claims a stored blob for `owner`, who showed it has the bytes; null when they are not stored. */
+  claimBlob(hex: string, owner: string | null, now: number, quota: number | null): ClaimOutcome | null;
+  /** The size of a blob `owner` may use (the admin: any stored blob; a submitter: its own claims), touching the claim; else null. */
+  blobSize(hex: string, owner: string | null, now: number): number | null;
+  /** Bytes of the blobs `owner` claims (its quota's use). */
+  claimedBlobBytes(owner: string | null): number;
+  /** Chunk `index` of a stored blob; null when there is none. */
+  readBlobChunk(hex: string, index: number): Uint8Array | null;
+  /** The blob's size when connection `connId` holds an open lease of a job that refers to it; null otherwise (it may not read it). */
+  leasedBlobSize(connId: string, hex: string): number | null;
+  /**
+   * Drops claims untouched since `cutoff` that no live job of their owner refers to, then removes up
+   * to `maxRows` rows of the bytes of blobs nobody claims or refers to (and of uploads never finished).
+   */
+  purgeBlobs(cutoff: number, now: number, maxRows: number): BlobPurgeOutcome;
+
   /** Reports each group commit: how long it took and how many store calls it held (stores that group commits). */
   observeCommits?(observer: (seconds: number, calls: number) => void): void;
 

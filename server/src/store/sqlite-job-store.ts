@@ -12,16 +12,22 @@ import {
   type JsonValue,
   type LeaseItem,
   type Reducer,
+  type SharedFile,
+  blobRef,
   limits,
 } from '@edgeswarm/shared';
 import { prepareDatabase } from './sqlite-schema.ts';
 import { DeviceTable } from './sqlite-devices.ts';
 import { SubmitterTable } from './sqlite-submitters.ts';
+import { BlobTable } from './sqlite-blobs.ts';
 import { VerifiedWork, type DeviceSpot } from './sqlite-verified.ts';
 import { CommitGroups, translateError } from './sqlite-commit-groups.ts';
+import { MissingBlobError } from './job-store.ts';
 import type {
   ActiveLease,
+  BlobPurgeOutcome,
   CancelOutcome,
+  ClaimOutcome,
   CheckedResult,
   DevicePresence,
   DeviceRegistration,
@@ -79,6 +85,10 @@ interface JobRow {
   quorum: number;
   tolerance: number;
   rechecked: number;
+  bundle: string | null;
+  bundle_size: number | null;
+  /** JSON of SharedFile[], or null when the job shares nothing. */
+  shared: string | null;
 }
 
 interface LeaseRow {
@@ -132,7 +142,14 @@ function toJob(row: JobRow): Job {
   }
   if (row.error !== null) job.error = JSON.parse(row.error) as JobError;
   if (row.rechecked > 0) job.rechecked = row.rechecked;
+  if (row.bundle !== null) job.bundle = { blob: blobRef(row.bundle), size: row.bundle_size ?? 0 };
+  const shared = sharedOf(row);
+  if (shared.length > 0) job.shared = shared.map((f) => ({ ...f, blob: blobRef(f.blob) }));
   return job;
+}
+
+function sharedOf(row: JobRow): SharedFile[] {
+  return row.shared === null ? [] : (JSON.parse(row.shared) as SharedFile[]);
 }
 
 /**
@@ -149,6 +166,9 @@ const GROUPED: ReadonlySet<string> = new Set([
   'isQuarantined',
   'recordResults',
   'renewLeases',
+  // Devices reading blobs: reads only, so they need not commit the open group first.
+  'readBlobChunk',
+  'leasedBlobSize',
 ]);
 const OWN: ReadonlySet<string> = new Set(['constructor', 'afterCommit', 'observeCommits', 'close']);
 
@@ -167,6 +187,7 @@ export class SqliteJobStore implements JobStore {
   readonly db: Database.Database;
   private readonly devices: DeviceTable;
   private readonly submitters: SubmitterTable;
+  private readonly blobs: BlobTable;
   private readonly verified: VerifiedWork;
   private readonly q;
   private readonly groups: CommitGroups;
@@ -212,6 +233,7 @@ export class SqliteJobStore implements JobStore {
     prepareDatabase(this.db);
     this.devices = new DeviceTable(this.db);
     this.submitters = new SubmitterTable(this.db);
+    this.blobs = new BlobTable(this.db);
     this.verified = new VerifiedWork(this.db, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47));
     const db = this.db;
     this.q = {
@@ -337,16 +359,25 @@ export class SqliteJobStore implements JobStore {
     const rangeStep = spec.inputs.kind === 'range' ? spec.inputs.range.step : null;
     const insertJob = this.db.prepare(
       `INSERT INTO jobs (id, name, code, inputs_kind, range_start, range_step, total, reduce, timeout_ms,
-         max_attempts, meta, status, created_at, priority, owner, verify, replication, quorum, tolerance, vtime)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?,
+         max_attempts, meta, status, created_at, priority, owner, verify, replication, quorum, tolerance,
+         bundle, bundle_size, shared, vtime)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
          (SELECT coalesce(min(vtime), 0) FROM jobs WHERE ${ACTIVE}))`,
     );
     const insertChunk = this.db.prepare('INSERT INTO input_chunks (job_seq, chunk, items) VALUES (?, ?, ?)');
     this.db.transaction(() => {
+      // Every blob named must be one the owner may use; sizes are kept with the job.
+      const sizeOf = (field: string, hex: string): number => {
+        const size = this.blobs.size(hex, owner, now);
+        if (size === null) throw new MissingBlobError(field, hex);
+        return size;
+      };
+      const bundleSize = spec.bundle === null ? null : sizeOf('bundle', spec.bundle);
+      const shared: SharedFile[] = spec.shared.map((f) => ({ ...f, size: sizeOf(`shared.${f.name}`, f.blob) }));
       const info = insertJob.run(
         id,
         spec.name,
-        spec.code,
+        spec.code ?? '',
         spec.inputs.kind,
         rangeStart,
         rangeStep,
@@ -362,7 +393,14 @@ export class SqliteJobStore implements JobStore {
         spec.replication,
         spec.quorum,
         spec.tolerance,
+        spec.bundle,
+        bundleSize,
+        shared.length > 0 ? JSON.stringify(shared) : null,
       );
+      const seq = Number(info.lastInsertRowid);
+      for (const hex of new Set([...(spec.bundle === null ? [] : [spec.bundle]), ...shared.map((f) => f.blob)])) {
+        this.blobs.refer(seq, hex, owner, now);
+      }
       if (owner !== null) {
         this.db.prepare('DELETE FROM submissions WHERE at < ?').run(now - SUBMISSIONS_KEPT_MS);
         this.db.prepare('INSERT INTO submissions (owner, at) VALUES (?, ?)').run(owner, now);
@@ -464,8 +502,8 @@ export class SqliteJobStore implements JobStore {
     return this.db.transaction(() => {
       let removed = 0;
       // Replicas go by input (a few rows each), the others by their own key.
-      for (const table of ['replicas', 'subtasks', 'input_chunks', 'leases']) {
-        const key = table === 'subtasks' || table === 'replicas' ? 'idx' : table === 'input_chunks' ? 'chunk' : 'id';
+      for (const table of ['replicas', 'subtasks', 'input_chunks', 'leases', 'job_blobs']) {
+        const key = table === 'subtasks' || table === 'replicas' ? 'idx' : table === 'input_chunks' ? 'chunk' : table === 'job_blobs' ? 'sha256' : 'id';
         const info = this.db
           .prepare(
             `DELETE FROM ${table} WHERE job_seq = ? AND ${key} IN (SELECT ${key} FROM ${table} WHERE job_seq = ? LIMIT ?)`,
@@ -485,6 +523,48 @@ export class SqliteJobStore implements JobStore {
         `UPDATE jobs SET deleted = 1 WHERE deleted = 0 AND status IN ('completed', 'failed', 'cancelled') AND finished_at < ?`,
       )
       .run(cutoff).changes;
+  }
+
+  // ---- blobs ------------------------------------------------------------------------------
+
+  beginBlob(now: number): number {
+    return this.blobs.begin(now);
+  }
+
+  appendBlobChunk(upload: number, index: number, bytes: Uint8Array): void {
+    this.blobs.append(upload, index, bytes);
+  }
+
+  finishBlob(upload: number, hex: string, owner: string | null, now: number, quota: number | null): ClaimOutcome {
+    return this.db.transaction(() => this.blobs.finish(upload, hex, owner, now, quota))();
+  }
+
+  abortBlob(upload: number): void {
+    this.db.transaction(() => this.blobs.abort(upload))();
+  }
+
+  claimBlob(hex: string, owner: string | null, now: number, quota: number | null): ClaimOutcome | null {
+    return this.db.transaction(() => this.blobs.claim(hex, owner, now, quota))();
+  }
+
+  blobSize(hex: string, owner: string | null, now: number): number | null {
+    return this.blobs.size(hex, owner, now);
+  }
+
+  claimedBlobBytes(owner: string | null): number {
+    return this.blobs.claimedBytes(owner);
+  }
+
+  readBlobChunk(hex: string, index: number): Uint8Array | null {
+    return this.blobs.readChunk(hex, index);
+  }
+
+  leasedBlobSize(connId: string, hex: string): number | null {
+    return this.blobs.leasedSize(connId, hex);
+  }
+
+  purgeBlobs(cutoff: number, now: number, maxRows: number): BlobPurgeOutcome {
+    return this.db.transaction(() => this.blobs.purge(cutoff, now, maxRows))();
   }
 
   // ---- leases -----------------------------------------------------------------------------
@@ -548,7 +628,16 @@ export class SqliteJobStore implements JobStore {
     const maxDeadline = request.deadline + indexes.length * job.timeout_ms;
     this.q.insertLease.run(lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, maxDeadline, JSON.stringify(indexes), speculative ? 1 : 0);
     this.q.deviceWorking.run(request.deviceId);
-    const active: ActiveLease = { lease, items: this.inputsOf(job, indexes), code: job.code, timeoutMs: job.timeout_ms, jobName: job.name, owner: job.owner };
+    const active: ActiveLease = {
+      lease,
+      items: this.inputsOf(job, indexes),
+      code: job.code,
+      bundle: job.bundle === null ? null : { blob: job.bundle, size: job.bundle_size ?? 0 },
+      shared: sharedOf(job),
+      timeoutMs: job.timeout_ms,
+      jobName: job.name,
+      owner: job.owner,
+    };
     if (speculative) active.speculative = true;
     return active;
   }

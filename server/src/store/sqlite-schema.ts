@@ -1,7 +1,7 @@
 /** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 const V1 = `
 CREATE TABLE jobs (
@@ -173,6 +173,46 @@ ALTER TABLE devices ADD COLUMN quarantined_at INTEGER;
 ALTER TABLE devices ADD COLUMN address TEXT;
 `;
 
+/**
+ * Version 8: blobs (work modules' bundles and shared files), content-addressed. Bytes are kept in
+ * chunks of BLOB_CHUNK_BYTES (`sha256` is NULL while an upload writes them); `blob_owners` holds each
+ * owner's claim (the admin's under ''), counted in its quota; `job_blobs` the blobs each job refers to.
+ * Jobs name their bundle (or keep inline code) and shared files; submitters get a bytes quota.
+ */
+const V8 = `
+CREATE TABLE blobs (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  sha256     TEXT UNIQUE,
+  size       INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+-- A rowid table: its rows are large, and WITHOUT ROWID tables want small ones.
+CREATE TABLE blob_chunks (
+  blob_seq INTEGER NOT NULL,
+  chunk    INTEGER NOT NULL,
+  data     BLOB NOT NULL,
+  UNIQUE (blob_seq, chunk)
+);
+CREATE TABLE blob_owners (
+  owner      TEXT NOT NULL,
+  sha256     TEXT NOT NULL,
+  size       INTEGER NOT NULL,
+  touched_at INTEGER NOT NULL,
+  PRIMARY KEY (owner, sha256)
+) WITHOUT ROWID;
+CREATE INDEX blob_owners_by_blob ON blob_owners (sha256);
+CREATE TABLE job_blobs (
+  job_seq INTEGER NOT NULL,
+  sha256  TEXT NOT NULL,
+  PRIMARY KEY (job_seq, sha256)
+) WITHOUT ROWID;
+CREATE INDEX job_blobs_by_blob ON job_blobs (sha256);
+ALTER TABLE jobs ADD COLUMN bundle TEXT;
+ALTER TABLE jobs ADD COLUMN bundle_size INTEGER;
+ALTER TABLE jobs ADD COLUMN shared TEXT;
+ALTER TABLE submitters ADD COLUMN max_blob_bytes INTEGER NOT NULL DEFAULT 2147483648;
+`;
+
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
 export function prepareDatabase(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
@@ -195,6 +235,7 @@ export function prepareDatabase(db: Database.Database): void {
     [5, V5],
     [6, V6],
     [7, V7],
+    [8, V8],
   ];
   for (const [target, sql] of migrations) {
     if (version >= target) continue;

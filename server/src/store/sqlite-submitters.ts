@@ -8,6 +8,7 @@ interface SubmitterRow {
   max_running: number;
   max_inputs: number;
   per_minute: number;
+  max_blob_bytes: number;
   created_at: number;
   revoked_at: number | null;
 }
@@ -15,7 +16,7 @@ interface SubmitterRow {
 function toSubmitter(row: SubmitterRow): Submitter {
   return {
     name: row.name,
-    limits: { maxRunning: row.max_running, maxInputs: row.max_inputs, perMinute: row.per_minute },
+    limits: { maxRunning: row.max_running, maxInputs: row.max_inputs, perMinute: row.per_minute, maxBlobBytes: row.max_blob_bytes },
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
   };
@@ -28,9 +29,9 @@ export class SubmitterTable {
     this.q = {
       byHash: db.prepare<[string], SubmitterRow>('SELECT * FROM submitters WHERE token_hash = ? AND revoked_at IS NULL'),
       byName: db.prepare<[string], SubmitterRow>('SELECT * FROM submitters WHERE name = ?'),
-      insert: db.prepare<[string, string, number, number, number, number]>(
-        `INSERT INTO submitters (name, token_hash, max_running, max_inputs, per_minute, created_at, revoked_at)
-           VALUES (?, ?, ?, ?, ?, ?, NULL)`,
+      insert: db.prepare<[string, string, number, number, number, number, number]>(
+        `INSERT INTO submitters (name, token_hash, max_running, max_inputs, per_minute, max_blob_bytes, created_at, revoked_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
       ),
       all: db.prepare<[], SubmitterRow>('SELECT * FROM submitters ORDER BY name'),
       revoke: db.prepare<[number, string]>('UPDATE submitters SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL'),
@@ -51,7 +52,7 @@ export class SubmitterTable {
   /** False when the name was ever used: jobs are owned by name, and a new token must not inherit old jobs. Call in a transaction. */
   create(name: string, tokenHash: string, limits: SubmitterLimits, now: number): boolean {
     if (this.q.byName.get(name)) return false;
-    this.q.insert.run(name, tokenHash, limits.maxRunning, limits.maxInputs, limits.perMinute, now);
+    this.q.insert.run(name, tokenHash, limits.maxRunning, limits.maxInputs, limits.perMinute, limits.maxBlobBytes, now);
     return true;
   }
 

@@ -23,6 +23,8 @@ describe('parseJobSpec defaults', () => {
     expect(accepted(base)).toEqual({
       name: 'job',
       code: '(n) => n * n',
+      bundle: null,
+      shared: [],
       inputs: { kind: 'array', values: [1, 2, 3] },
       reduce: 'collect',
       timeoutMs: 60000,
@@ -54,6 +56,8 @@ describe('parseJobSpec defaults', () => {
     expect(spec).toEqual({
       name: 'squares',
       code: 'async function (x) { return x; }',
+      bundle: null,
+      shared: [],
       inputs: { kind: 'range', range: { start: 5, end: 50, step: 5 } },
       reduce: 'sum',
       timeoutMs: 1234,
@@ -139,7 +143,7 @@ describe('parseJobSpec name', () => {
 
 describe('parseJobSpec code', () => {
   it('rejects a missing code with "code is required"', () => {
-    expect(rejected({ inputs: [1] })).toBe('code is required');
+    expect(rejected({ inputs: [1] })).toBe('code is required (or bundle: "sha256:HEX", a work module uploaded as a blob)');
   });
 
   it.each([
@@ -435,5 +439,49 @@ describe('parseJobSpec result verification', () => {
     [{ verify: 'replicate', tolerance: '0.1' }, 'tolerance must be a number from 0 to 1'],
   ])('rejects %j: %s', (fields, message) => {
     expect(rejected({ ...base, ...fields })).toBe(message);
+  });
+});
+
+describe('parseJobSpec work modules and shared files', () => {
+  const hex = 'ab'.repeat(32);
+  const other = 'cd'.repeat(32);
+
+  it('takes a bundle instead of code, and shared files as plain references or with "as"', () => {
+    const spec = accepted({
+      bundle: `sha256:${hex}`,
+      inputs: [1],
+      shared: { table: `sha256:${other}`, config: { blob: `sha256:${hex}`, as: 'json' }, raw: { blob: `sha256:${other}` } },
+    });
+    expect(spec.code).toBeNull();
+    expect(spec.bundle).toBe(hex);
+    expect(spec.shared).toEqual([
+      { name: 'table', blob: other, as: 'bytes' },
+      { name: 'config', blob: hex, as: 'json' },
+      { name: 'raw', blob: other, as: 'bytes' },
+    ]);
+  });
+
+  it('lets inline code have shared files too', () => {
+    expect(accepted({ ...base, shared: { t: `sha256:${hex}` } }).shared).toEqual([{ name: 't', blob: hex, as: 'bytes' }]);
+  });
+
+  it('requires exactly one of code and bundle', () => {
+    expect(rejected({ inputs: [1] })).toMatch(/^code is required \(or bundle/);
+    expect(rejected({ ...base, bundle: `sha256:${hex}` })).toBe('give code or bundle, not both');
+  });
+
+  it('names the field and the problem of a bad reference', () => {
+    expect(rejected({ bundle: hex, inputs: [1] })).toMatch(/^bundle must be "sha256:" followed by the 64 lowercase hex digits/);
+    expect(rejected({ bundle: `sha256:${hex.toUpperCase()}`, inputs: [1] })).toMatch(/^bundle must be/);
+    expect(rejected({ ...base, shared: { t: 'sha256:abc' } })).toMatch(/^shared\.t must be "sha256:HEX"/);
+    expect(rejected({ ...base, shared: { t: { blob: `sha256:${hex}`, as: 'text' } } })).toBe('shared.t.as must be "bytes" or "json"');
+    expect(rejected({ ...base, shared: { t: { blob: `sha256:${hex}`, mode: 1 } } })).toMatch(/^shared\.t has an unknown field "mode"/);
+    expect(rejected({ ...base, shared: { 'a b': `sha256:${hex}` } })).toMatch(/^shared\.a b is not a valid name/);
+    expect(rejected({ ...base, shared: [`sha256:${hex}`] })).toMatch(/^shared must be a JSON object/);
+  });
+
+  it('caps the number of shared files', () => {
+    const many = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`f${i}`, `sha256:${hex}`]));
+    expect(rejected({ ...base, shared: many })).toBe('shared names 33 files; a job may share at most 32');
   });
 });

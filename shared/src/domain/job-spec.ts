@@ -11,6 +11,7 @@ import {
   MAX_NAME_CHARS,
   MAX_PRIORITY,
   MAX_REPLICATION,
+  MAX_SHARED_FILES,
   MIN_PRIORITY,
   MAX_RANGE_INPUTS,
   MAX_TIMEOUT_MS,
@@ -21,6 +22,7 @@ import { REDUCERS, type JsonValue, type Reducer } from './job.ts';
 import { rangeLength, type InputRange } from './range.ts';
 import { utf8Length } from './utf8.ts';
 import { findJsonShapeProblem } from './json-shape.ts';
+import { SHARED_AS, SHARED_NAME, parseBlobRef, type SharedAs } from './blobs.ts';
 
 export type JobInputs =
   | { kind: 'array'; values: JsonValue[] }
@@ -29,7 +31,12 @@ export type JobInputs =
 /** A validated JobSpec with its defaults filled in. */
 export interface JobSpec {
   name: string;
-  code: string;
+  /** The work function as a function expression (inline form); null when `bundle` names a work module. */
+  code: string | null;
+  /** The SHA-256 (hex) of the blob holding the work module's bundle; null for inline code. */
+  bundle: string | null;
+  /** Read-only files every run sees as `ctx.shared[name]` (blobs, checked to exist when the job is created). */
+  shared: SharedSpec[];
   inputs: JobInputs;
   reduce: Reducer;
   timeoutMs: number;
@@ -51,6 +58,14 @@ export const VERIFY_MODES = ['none', 'replicate', 'adaptive'] as const;
 export type VerifyMode = (typeof VERIFY_MODES)[number];
 /** Replicas per input when `verify` is set and `replication` is not. */
 export const DEFAULT_REPLICATION = 2;
+
+/** A shared file as a JobSpec names it (its size comes from the stored blob). */
+export interface SharedSpec {
+  name: string;
+  /** SHA-256 (hex) of its blob. */
+  blob: string;
+  as: SharedAs;
+}
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -152,6 +167,42 @@ const metaSchema = z.unknown().transform((value, ctx): Record<string, JsonValue>
   return value as Record<string, JsonValue>;
 });
 
+const sharedSchema = z.unknown().transform((value, ctx): SharedSpec[] => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of NAME: "sha256:HEX" or NAME: {"blob": "sha256:HEX", "as": "bytes" | "json"}' });
+    return z.NEVER;
+  }
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length > MAX_SHARED_FILES) {
+    ctx.addIssue({ code: 'custom', message: `names ${entries.length} files; a job may share at most ${MAX_SHARED_FILES}` });
+    return z.NEVER;
+  }
+  const files: SharedSpec[] = [];
+  for (const [name, entry] of entries) {
+    const field = `shared.${name}`;
+    const fail = (problem: string, sub = '') => {
+      ctx.addIssue({ code: 'custom', message: `${field}${sub} ${problem}`, params: { full: true } });
+      return z.NEVER;
+    };
+    if (!SHARED_NAME.test(name)) {
+      return fail('is not a valid name: use 1 to 100 letters, digits, "_", "$", "." or "-", starting with a letter, "_" or "$"');
+    }
+    let ref: unknown = entry;
+    let as: unknown = 'bytes';
+    if (entry !== null && typeof entry === 'object' && !Array.isArray(entry)) {
+      const extra = Object.keys(entry).filter((k) => k !== 'blob' && k !== 'as');
+      if (extra.length > 0) return fail(`has an unknown field "${extra[0]}" (only "blob" and "as")`);
+      ref = (entry as { blob?: unknown }).blob;
+      as = (entry as { as?: unknown }).as ?? 'bytes';
+    }
+    const blob = parseBlobRef(ref);
+    if (blob === null) return fail('must be "sha256:HEX" (the 64 lowercase hex digits of the file\'s SHA-256) or {"blob": "sha256:HEX", "as": "bytes" | "json"}');
+    if (!SHARED_AS.includes(as as SharedAs)) return fail('must be "bytes" or "json"', '.as');
+    files.push({ name, blob, as: as as SharedAs });
+  }
+  return files;
+});
+
 const jobSpecSchema = z.strictObject({
   name: z
     .string({ error: 'must be a string' })
@@ -160,7 +211,20 @@ const jobSpecSchema = z.strictObject({
   code: z
     .string({ error: 'must be a string holding a JavaScript function expression' })
     .refine((s) => s.trim().length > 0, { error: 'must not be empty' })
-    .refine((s) => utf8Bytes(s) <= MAX_CODE_BYTES, { error: `must be at most ${MAX_CODE_BYTES} bytes` }),
+    .refine((s) => utf8Bytes(s) <= MAX_CODE_BYTES, { error: `must be at most ${MAX_CODE_BYTES} bytes` })
+    .optional(),
+  bundle: z
+    .unknown()
+    .transform((value, ctx): string => {
+      const hex = parseBlobRef(value);
+      if (hex === null) {
+        ctx.addIssue({ code: 'custom', message: 'must be "sha256:" followed by the 64 lowercase hex digits of the bundle\'s SHA-256' });
+        return z.NEVER;
+      }
+      return hex;
+    })
+    .optional(),
+  shared: sharedSchema.default([]),
   inputs: inputsSchema,
   reduce: z.enum(REDUCERS, { error: `must be one of ${REDUCERS.map((r) => `"${r}"`).join(', ')}` }).default('collect'),
   timeoutMs: intBetween(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS).default(DEFAULT_TIMEOUT_MS),
@@ -198,7 +262,14 @@ function withVerification(raw: RawSpec): ParseResult<JobSpec> {
   if (quorum > replication) {
     return { ok: false, message: `quorum must be from 1 to replication (${replication}); it is ${quorum}` };
   }
-  return { ok: true, value: { ...(rest as Omit<JobSpec, 'verify' | 'replication' | 'quorum' | 'tolerance'>), verify, replication, quorum, tolerance: tolerance ?? 0 } };
+  const { code, bundle, ...others } = rest;
+  if (code === undefined && bundle === undefined) return { ok: false, message: 'code is required (or bundle: "sha256:HEX", a work module uploaded as a blob)' };
+  if (code !== undefined && bundle !== undefined) return { ok: false, message: 'give code or bundle, not both' };
+  const work = { code: code ?? null, bundle: bundle ?? null };
+  return {
+    ok: true,
+    value: { ...(others as Omit<JobSpec, 'verify' | 'replication' | 'quorum' | 'tolerance' | 'code' | 'bundle'>), ...work, verify, replication, quorum, tolerance: tolerance ?? 0 },
+  };
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -57,6 +57,10 @@ export interface Job {
   rechecked?: number;
   /** The submitter token's name that submitted the job; null for the admin token. */
   owner: string | null;
+  /** A work module's bundle (instead of inline code): its blob as `sha256:HEX` and its size in bytes. */
+  bundle?: { blob: string; size: number };
+  /** Shared files every run reads as `ctx.shared[name]`. */
+  shared?: { name: string; blob: string; as: 'bytes' | 'json'; size: number }[];
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

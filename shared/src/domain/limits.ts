@@ -31,3 +31,9 @@ export const MIN_PRIORITY = -10;
 export const MAX_PRIORITY = 10;
 /** Result verification: at most this many replicas per input to start with (`replication`); disagreement may double it. */
 export const MAX_REPLICATION = 5;
+/** One blob (a work module's bundle or a shared file): `PUT /api/blobs/:sha256` takes at most this many bytes. */
+export const MAX_BLOB_BYTES = 64 * 1024 * 1024;
+/** Blobs are stored and sent to devices in chunks of this many bytes (the last one may be shorter). */
+export const BLOB_CHUNK_BYTES = 1024 * 1024;
+/** Shared files one job may name. */
+export const MAX_SHARED_FILES = 32;
