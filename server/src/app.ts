@@ -8,6 +8,7 @@ import type { Clock } from './clock.ts';
 import type { Faults } from './faults.ts';
 import type { JobStore } from './store/job-store.ts';
 import { JobService } from './jobs/job-service.ts';
+import { BLOB_UNUSED_KEEP_MS, BlobService } from './blobs/blob-service.ts';
 import { WorkService } from './scheduler/work-service.ts';
 import { ThroughputMeter } from './stats/throughput.ts';
 import { createHttpApi } from './hub/http-api.ts';
@@ -59,6 +60,10 @@ export interface Hub {
 const DEVICES_IN_FEED = 100;
 const JOBS_IN_FEED = 50;
 const PURGE_ROWS_PER_STEP = 5000;
+/** Blob chunks (1 MiB each) removed per step. */
+const BLOB_PURGE_ROWS_PER_STEP = 16;
+/** How often blobs no job refers to any more are looked for. */
+const BLOB_PURGE_INTERVAL_MS = 600_000;
 /** Largest Socket.IO message: a batch of results, one of which may be 1 MiB of JSON escaped inside a string. */
 export const MAX_SOCKET_MESSAGE_BYTES = 8 * 1024 * 1024;
 
@@ -109,6 +114,12 @@ export function createHub(options: HubOptions): Hub {
     const step = () => {
       try {
         if (store.purgeStep(PURGE_ROWS_PER_STEP) > 0) {
+          setTimeout(step, 10).unref();
+          return;
+        }
+        // Then blobs that no live job refers to and that nobody used lately.
+        const now = clock.now();
+        if (store.purgeBlobs(now - BLOB_UNUSED_KEEP_MS, now, BLOB_PURGE_ROWS_PER_STEP).rows > 0) {
           setTimeout(step, 10).unref();
           return;
         }
@@ -169,7 +180,8 @@ export function createHub(options: HubOptions): Hub {
     };
   };
 
-  const app = createHttpApi({ jobs, store, stats, metrics, origins, adminToken: options.adminToken, webRoot: options.webRoot, log });
+  const blobs = new BlobService(store, clock);
+  const app = createHttpApi({ jobs, blobs, store, stats, metrics, origins, adminToken: options.adminToken, webRoot: options.webRoot, log });
   let stopping = false;
   attachDeviceNamespace(devices, { store, work, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
   const stopFeed = attachDashboardFeed(dashboards, {
@@ -200,10 +212,13 @@ export function createHub(options: HubOptions): Hub {
   retention();
   const retentionTimer = setInterval(retention, 3_600_000);
   retentionTimer.unref();
+  const blobTimer = setInterval(purge, BLOB_PURGE_INTERVAL_MS);
+  blobTimer.unref();
 
   const close = async (): Promise<void> => {
     clearInterval(sweep);
     clearInterval(retentionTimer);
+    clearInterval(blobTimer);
     stopFeed();
     await new Promise<void>((resolve) => {
       void io.close(() => resolve());

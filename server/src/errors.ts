@@ -4,6 +4,7 @@ export const HTTP_ERROR_STATUS = {
   invalid_code: 400,
   invalid_json: 400,
   invalid_request: 400,
+  hash_mismatch: 400,
   unauthorized: 401,
   forbidden: 403,
   origin_not_allowed: 403,

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { PAGE_CSP, SANDBOX_CSP, SECURITY_HEADERS, limits, sandboxCspFor, type HubStats } from '@edgeswarm/shared';
+import { PAGE_CSP, SANDBOX_CSP, SECURITY_HEADERS, blobRef, limits, sandboxCspFor, type HubStats } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import { tokenMatches } from '../admin-token.ts';
 import type { JobService } from '../jobs/job-service.ts';
+import { parseBlobName, type BlobService } from '../blobs/blob-service.ts';
 import type { OriginPolicy } from './origin-policy.ts';
 import { resolvePrincipal, type Principal } from '../auth/principal.ts';
 
@@ -32,6 +33,7 @@ export interface MetricsEndpoint {
 
 export interface HttpApiOptions {
   jobs: JobService;
+  blobs: BlobService;
   store: JobStore;
   stats: () => HubStats;
   /** Served at `GET /metrics` (admin token required); no route without it. */
@@ -45,7 +47,7 @@ export interface HttpApiOptions {
 }
 
 export function createHttpApi(options: HttpApiOptions): Hono {
-  const { jobs, store } = options;
+  const { jobs, blobs, store } = options;
   const app = new Hono();
 
   app.use('*', async (c, next) => {
@@ -98,15 +100,14 @@ export function createHttpApi(options: HttpApiOptions): Hono {
       return c.body(text, 200, { 'Content-Type': metrics.contentType });
     });
   }
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: limits.MAX_BODY_BYTES,
-      onError: () => {
-        throw new HubError('payload_too_large', `the request body must be at most ${limits.MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
+  const jsonBodyLimit = bodyLimit({
+    maxSize: limits.MAX_BODY_BYTES,
+    onError: () => {
+      throw new HubError('payload_too_large', `the request body must be at most ${limits.MAX_BODY_BYTES} bytes`);
+    },
+  });
+  // Blobs are streamed into the store in chunks, up to MAX_BLOB_BYTES (checked by BlobService).
+  app.use('/api/*', (c, next) => (c.req.path.startsWith('/api/blobs/') ? next() : jsonBodyLimit(c, next)));
 
   const api = app as unknown as Hono<Env>;
   api.post('/api/jobs', async (c) => {
@@ -134,6 +135,20 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   api.delete('/api/jobs/:id', (c) => {
     jobs.delete(c.req.param('id'), c.get('principal'));
     return c.body(null, 204);
+  });
+  api.put('/api/blobs/:sha256', async (c) => {
+    const hex = parseBlobName(c.req.param('sha256'));
+    const header = c.req.header('content-length');
+    const length = header !== undefined && /^\d+$/.test(header) ? Number(header) : null;
+    const outcome = await blobs.upload(hex, c.req.raw.body, length, c.get('principal'));
+    return c.json({ blob: blobRef(hex), size: outcome.size }, outcome.created ? 201 : 200);
+  });
+  // GET streams the bytes back to a token that may use them; HEAD (answered by this route too) only says their size.
+  api.get('/api/blobs/:sha256', (c) => {
+    const hex = parseBlobName(c.req.param('sha256'));
+    const size = blobs.size(hex, c.get('principal'));
+    if (size === null) throw new HubError('not_found', `no blob sha256:${hex} for this token`);
+    return c.body(streamBlob(store, hex, size), 200, { 'Content-Length': String(size), 'Content-Type': 'application/octet-stream' });
   });
   app.get('/api/devices', (c) => {
     const { offset, limit } = paging(c, limits.DEFAULT_LIST_PAGE, limits.MAX_LIST_PAGE);
@@ -265,6 +280,26 @@ function streamResults(
       },
       cancel() {
         cancelled = true;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** A blob's chunks, read one at a time as the client takes them; cut off (no clean end) if the blob goes meanwhile. */
+function streamBlob(store: JobStore, hex: string, size: number): ReadableStream<Uint8Array> {
+  const chunks = Math.ceil(size / limits.BLOB_CHUNK_BYTES);
+  let index = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (index >= chunks) {
+          controller.close();
+          return;
+        }
+        const chunk = store.readBlobChunk(hex, index++);
+        if (!chunk) controller.error(new Error(`blob sha256:${hex} was removed while it was read`));
+        else controller.enqueue(chunk);
       },
     },
     { highWaterMark: 0 },

@@ -532,7 +532,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   appendBlobChunk(upload: number, index: number, bytes: Uint8Array): void {
-    this.blobs.append(upload, index, bytes);
+    this.db.transaction(() => this.blobs.append(upload, index, bytes))();
   }
 
   finishBlob(upload: number, hex: string, owner: string | null, now: number, quota: number | null): ClaimOutcome {
