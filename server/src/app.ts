@@ -142,6 +142,7 @@ export function createHub(options: HubOptions): Hub {
       workAvailable: () => devices.emit('work:available'),
       subtasksCompleted: (n) => meter.record(n, clock.now()),
       jobFinished: () => {},
+      blobServed: (bytes) => metrics.blobServed(bytes),
     },
   });
   const jobs = new JobService(

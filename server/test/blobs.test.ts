@@ -15,7 +15,7 @@ afterEach(async () => {
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-function put(hex: string, body: BodyInit, token = hub.token, headers: Record<string, string> = {}) {
+function put(hex: string, body: Uint8Array | ReadableStream<Uint8Array>, token = hub.token, headers: Record<string, string> = {}) {
   return fetch(`${hub.url}/api/blobs/${hex}`, {
     method: 'PUT',
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream', ...headers },

@@ -61,6 +61,9 @@ export {
   workSubmitSchema,
   deviceStatusSchema,
   runResultSchema,
+  blobReadSchema,
+  type BlobRead,
+  type BlobChunk,
   type DeviceHello,
   type DashboardHello,
   type WorkRequest,
@@ -80,7 +83,26 @@ export type {
   DashboardToHubEvents,
   HubToDashboardEvents,
 } from './protocol/events.ts';
-export { compileJobFunction, toResultJson, runJobFunction, errorText, type JobFunction, type RunOutcome } from './runtime/job-function.ts';
+export {
+  compileJobFunction,
+  toResultJson,
+  runJobFunction,
+  errorText,
+  workErrorText,
+  bundleFrames,
+  type JobFunction,
+  type RunOutcome,
+} from './runtime/job-function.ts';
+export {
+  compileWork,
+  compileBundle,
+  defaultExport,
+  deepFreeze,
+  type WorkSource,
+  type SharedInput,
+  type WorkContext,
+  type LoadedWork,
+} from './runtime/work-source.ts';
 export { SECURITY_HEADERS, SANDBOX_CSP, SANDBOX_HEADERS, PAGE_CSP, pageCsp, sandboxCsp, sandboxCspFor } from './http/security-headers.ts';
 export { ResultOutbox, type OutboxOptions } from './client/result-outbox.ts';
 export {
@@ -94,3 +116,12 @@ export {
 export { RunPace, TARGET_HELD_MS, MAX_BATCH_PER_THREAD, LONG_RUN_MS } from './client/run-pace.ts';
 export { LeaseBatches, toRunResult, type HeldLease } from './client/lease-batches.ts';
 export { HubLink, countAccepted, type DeviceLinkSocket, type HubLinkHandlers, type HubLinkOptions } from './client/hub-link.ts';
+export {
+  BlobCache,
+  BlobFetchError,
+  JobWork,
+  needsBlobs,
+  type BlobCacheOptions,
+  type BlobChunkReader,
+  type PersistentBlobs,
+} from './client/job-work.ts';

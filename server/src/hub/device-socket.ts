@@ -7,11 +7,13 @@ import {
   PROTOCOL_VERSION,
   ackError,
   ackOk,
+  blobReadSchema,
   deviceHelloSchema,
   deviceStatusSchema,
   workRequestSchema,
   workSubmitSchema,
   type Ack,
+  type BlobChunk,
   type DeviceHello,
   type DeviceToHubEvents,
   type HubToDeviceEvents,
@@ -141,6 +143,27 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
 
     socket.on('work:request', handle(socket, store, workRequestSchema, (req) => work.requestWork(conn, req.slots), log));
     socket.on('work:submit', handle(socket, store, workSubmitSchema, (sub) => work.submitResults(conn, sub), log));
+    // Reads only: answered at once (nothing to make durable first).
+    socket.on('blob:read', (payload: unknown, ack: unknown) => {
+      if (typeof ack !== 'function') return;
+      const reply = ack as (res: Ack<BlobChunk>) => void;
+      const request = blobReadSchema.safeParse(payload);
+      if (!request.success) {
+        reply(ackError('invalid_payload', 'blob:read needs {"blob": the 64 hex digits of a SHA-256, "chunk": an integer from 0}'));
+        return;
+      }
+      try {
+        const outcome = work.readBlob(conn, request.data);
+        reply(outcome.ok ? ackOk(outcome.chunk) : ackError(outcome.code, outcome.message));
+      } catch (err) {
+        log(`device ${hello.deviceId} could not read blob ${request.data.blob}`, err);
+        reply(
+          err instanceof StoreUnavailableError
+            ? ackError('unavailable', 'the hub cannot read its storage right now; ask again later')
+            : ackError('internal', 'the hub could not read this blob'),
+        );
+      }
+    });
     socket.on('device:status', (payload: unknown) => {
       const status = deviceStatusSchema.safeParse(payload);
       if (!status.success) return;

@@ -85,6 +85,7 @@ export class HubMetrics {
   private readonly runsFailed: Counter<'code'>;
   private readonly subtasksRetried: Counter;
   private readonly devicesQuarantined: Counter;
+  private readonly blobBytesServed: Counter;
   private readonly resultsDropped: Counter<'reason'>;
   private readonly leaseLost: Counter<'reason'>;
   private readonly storeWrite: Histogram<'op'>;
@@ -130,6 +131,11 @@ export class HubMetrics {
     this.devicesQuarantined = new Counter({
       name: 'edgeswarm_devices_quarantined_total',
       help: 'Devices quarantined for returning a result that disagreed with the accepted one (verified jobs)',
+      registers,
+    });
+    this.blobBytesServed = new Counter({
+      name: 'edgeswarm_blob_bytes_served_total',
+      help: 'Bytes of blobs (work module bundles and shared files) sent to devices',
       registers,
     });
     this.resultsDropped = new Counter({
@@ -229,6 +235,10 @@ export class HubMetrics {
     // A failed run either queues its subtask again or, on its last attempt, fails the job (one per batch).
     const retried = failedRuns - outcome.jobsFailed.length;
     if (retried > 0) this.subtasksRetried.inc(retried);
+  }
+
+  blobServed(bytes: number): void {
+    this.blobBytesServed.inc(bytes);
   }
 
   leasesReleased(reason: LeaseLossReason, outcome: ReleaseOutcome): void {

@@ -1,6 +1,8 @@
 /** Payloads of the device and dashboard protocols, with the schemas that parse them from `unknown` at the hub's edge. */
 import { z } from 'zod';
 import type { DeviceInfo, HubStats, Job, JsonValue } from '../domain/job.ts';
+import type { BundleRef, SharedFile } from '../domain/blobs.ts';
+import { SHA256_HEX } from '../domain/blobs.ts';
 import { MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES } from '../domain/limits.ts';
 import { truncate } from '../domain/text.ts';
 
@@ -49,6 +51,21 @@ export const workSubmitSchema = z.object({
 });
 export type WorkSubmit = z.infer<typeof workSubmitSchema>;
 
+/** A device asks for one chunk (BLOB_CHUNK_BYTES) of a blob of a job it holds a lease of. */
+export const blobReadSchema = z.object({
+  blob: z.string().regex(SHA256_HEX),
+  chunk: z.number().int().min(0).max(1_000_000),
+});
+export type BlobRead = z.infer<typeof blobReadSchema>;
+
+/** One chunk of a blob, with the blob's size (so the device knows how many chunks there are). */
+export interface BlobChunk {
+  size: number;
+  chunk: number;
+  /** Binary: a Buffer from the hub, an ArrayBuffer in the browser. */
+  bytes: Uint8Array | ArrayBuffer;
+}
+
 /** Heartbeat: renews the device's leases and reports what it is doing. */
 export const deviceStatusSchema = z.object({
   state: z.enum(['idle', 'working', 'paused']),
@@ -68,7 +85,12 @@ export interface LeaseGrant {
   /** The job's name and who submitted it (a submitter token's name, null for the admin), for the volunteer to see. */
   jobName?: string;
   owner?: string | null;
+  /** The inline function expression; '' when the job runs a work module (`bundle`). */
   code: string;
+  /** The work module's bundle, to fetch with `blob:read` (once per connection) and evaluate. */
+  bundle?: BundleRef;
+  /** Shared files every run reads as `ctx.shared[name]`, fetched with `blob:read` too. */
+  shared?: SharedFile[];
   timeoutMs: number;
   items: LeaseItem[];
 }

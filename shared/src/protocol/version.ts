@@ -1,5 +1,5 @@
 /** The wire protocol version hub and pages compare when they connect; bump it on any incompatible change to ./events.ts or ./messages.ts. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Why a connection was refused before any event flowed. */
 export const CONNECT_REFUSALS = {

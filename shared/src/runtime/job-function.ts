@@ -4,7 +4,8 @@ import { truncate } from '../domain/text.ts';
 import type { RunErrorCode } from '../domain/job.ts';
 import { utf8Length } from '../domain/utf8.ts';
 
-export type JobFunction = (input: unknown) => unknown;
+/** A job's work function: called with one input and the job's read-only `ctx` (its shared files). */
+export type JobFunction = (input: unknown, ctx?: unknown) => unknown;
 
 export type RunOutcome =
   | { ok: true; json: string }
@@ -57,15 +58,41 @@ export function toResultJson(value: unknown): RunOutcome {
   return { ok: true, json };
 }
 
-/** Runs the job function on one input; errors thrown by job code become `work_error` data. */
-export async function runJobFunction(fn: JobFunction, input: unknown): Promise<RunOutcome> {
+/**
+ * Runs the job function on one input with its `ctx`; errors thrown by job code become `work_error`
+ * data. For a bundle (`file`), the message also carries the error's frames in the bundle, which the
+ * submitter's client maps back to the work module's own lines.
+ */
+export async function runJobFunction(fn: JobFunction, input: unknown, ctx?: unknown, file: string | null = null): Promise<RunOutcome> {
   let value: unknown;
   try {
-    value = await fn(input);
+    value = await fn(input, ctx);
   } catch (err) {
-    return { ok: false, code: 'work_error', message: errorText(err) };
+    return { ok: false, code: 'work_error', message: workErrorText(err, file) };
   }
   return toResultJson(value);
+}
+
+/** `errorText`, plus the error's frames in the bundle `file` when there is one. */
+export function workErrorText(err: unknown, file: string | null): string {
+  const frames = file === null ? [] : bundleFrames(err, file);
+  return truncate([errorText(err), ...frames].join('\n'), MAX_ERROR_MESSAGE_CHARS);
+}
+
+/** Frames of an error's stack that point into `file` (a bundle), at most `max`, as `    at NAME (FILE:LINE:COL)` lines. */
+export function bundleFrames(err: unknown, file: string, max = 5): string[] {
+  let stack: unknown;
+  try {
+    stack = (err as { stack?: unknown } | null)?.stack;
+  } catch {
+    return [];
+  }
+  if (typeof stack !== 'string') return [];
+  return stack
+    .split('\n')
+    .filter((line) => line.includes(file))
+    .slice(0, max)
+    .map((line) => `    ${line.trim()}`);
 }
 
 /** A readable, bounded description of anything thrown. */
