@@ -70,7 +70,7 @@ test('the sandbox frame is served with a CSP that forbids network and gives it a
   expect(csp).not.toContain('allow-same-origin');
   // Scripts only from the hub's /assets/: job code cannot import() any other URL of the hub.
   const scriptSrc = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('script-src')) ?? '';
-  expect(scriptSrc).toMatch(/^script-src http:\/\/[^ ]+\/assets\/ 'unsafe-eval' blob:$/);
+  expect(scriptSrc).toMatch(/^script-src http:\/\/[^ ]+\/assets\/ 'unsafe-eval' 'wasm-unsafe-eval' blob:$/);
 });
 
 test('job code reaches neither the network nor storage by any route, and the volunteer carries on', async ({ browser, request }) => {

@@ -6,7 +6,17 @@
  */
 import { errorText } from '../runtime/job-function.ts';
 import type { Ack } from '../protocol/ack.ts';
-import type { DeviceStatus, HubWelcome, LeaseGrant, RunResult, SubmitReceipt, WorkRequest, WorkSubmit } from '../protocol/messages.ts';
+import type {
+  BlobChunk,
+  BlobRead,
+  DeviceStatus,
+  HubWelcome,
+  LeaseGrant,
+  RunResult,
+  SubmitReceipt,
+  WorkRequest,
+  WorkSubmit,
+} from '../protocol/messages.ts';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/version.ts';
 import { IDLE_POLL_MS, REFUSED_RETRY_MS, REQUEST_TIMEOUT_MS, SUBMIT_TIMEOUT_MS } from './device-timing.ts';
 import { ResultOutbox } from './result-outbox.ts';
@@ -32,6 +42,7 @@ export interface DeviceLinkSocket {
   timeout(ms: number): {
     emitWithAck(event: 'work:request', request: WorkRequest): Promise<Ack<LeaseGrant | null>>;
     emitWithAck(event: 'work:submit', submit: WorkSubmit): Promise<Ack<SubmitReceipt>>;
+    emitWithAck(event: 'blob:read', request: BlobRead): Promise<Ack<BlobChunk>>;
   };
   connect(): unknown;
   disconnect(): unknown;
@@ -184,6 +195,11 @@ export class HubLink {
           this.reconnect();
         },
       );
+  }
+
+  /** Asks the hub for one chunk of a blob of a job this device holds a lease of (see `BlobCache`). */
+  readBlob(request: BlobRead): Promise<Ack<BlobChunk>> {
+    return this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('blob:read', request);
   }
 
   sendStatus(): void {

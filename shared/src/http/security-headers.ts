@@ -32,13 +32,15 @@ export const PAGE_CSP = pageCsp();
  * The job sandbox frame (/sandbox): an opaque origin (no cookies, storage or IndexedDB of the hub's
  * origin), no network of any kind (fetch, XHR, WebSocket, EventSource, WebTransport, beacons,
  * import(), importScripts), no frames; scripts only from the hub, `eval` because job code is a
- * string, and workers only from blob: URLs (the frame's runner, which inherits this policy).
+ * string, `wasm-unsafe-eval` because work modules compile WebAssembly (compiling, not loading: a
+ * module's bytes come inside its bundle), and workers only from blob: URLs (the frame's runner,
+ * which inherits this policy).
  */
 export function sandboxCsp(scriptSources: readonly string[] = ["'self'"]): string {
   return [
     'sandbox allow-scripts',
     "default-src 'none'",
-    ['script-src', ...scriptSources, "'unsafe-eval'", 'blob:'].join(' '),
+    ['script-src', ...scriptSources, "'unsafe-eval'", "'wasm-unsafe-eval'", 'blob:'].join(' '),
     'worker-src blob:',
     "connect-src 'none'",
     "frame-src 'none'",

@@ -4,7 +4,8 @@
 import * as Comlink from 'comlink';
 import runnerSource from 'virtual:edgeswarm-runner-source';
 import type { Runner } from '../volunteer/runner.worker.ts';
-import { SANDBOX_API_VERSION } from './sandbox-api.ts';
+import { SANDBOX_API_VERSION, transferables } from './sandbox-api.ts';
+import type { WorkSource } from '@edgeswarm/shared';
 
 // A classic worker from a blob: URL: it inherits this frame's CSP; an opaque origin cannot start module workers here.
 const worker = new Worker(URL.createObjectURL(new Blob([runnerSource], { type: 'text/javascript' })), { name: 'edgeswarm-runner' });
@@ -17,7 +18,8 @@ failed.catch(() => undefined);
 const api = {
   version: SANDBOX_API_VERSION,
   ping: () => Promise.race([runner.ping(), failed]),
-  load: (code: string) => runner.load(code),
+  // The shared files' buffers arrived transferred from the page; they move on to the worker the same way.
+  load: (work: WorkSource) => runner.load(Comlink.transfer(work, transferables(work))),
   run: (input: unknown) => runner.run(input),
 };
 export type SandboxApi = typeof api;

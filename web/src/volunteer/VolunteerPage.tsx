@@ -127,6 +127,18 @@ export function VolunteerPage({ threads, autostart, joinToken }: Props) {
           />{' '}
           Pause while this tab is hidden
         </label>
+        {controls.storedData && (
+          <p className="stored-data" data-testid="stored-data">
+            Job data kept in this browser:{' '}
+            <span data-testid="stored-data-bytes" data-bytes={controls.storedData.bytes}>
+              {formatBytes(controls.storedData.bytes)}
+            </span>{' '}
+            of {formatBytes(controls.storedData.budget)} ({controls.storedData.blobs} {controls.storedData.blobs === 1 ? 'file' : 'files'}){' '}
+            <button type="button" data-testid="clear-stored-data" onClick={controls.clearStoredData} disabled={controls.storedData.blobs === 0}>
+              Clear
+            </button>
+          </p>
+        )}
         {controls.onlyWhileCharging !== null && (
           <label>
             <input
@@ -141,6 +153,11 @@ export function VolunteerPage({ threads, autostart, joinToken }: Props) {
       </fieldset>
     </main>
   );
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes === 0 ? 0 : 1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function describeJob(job: HeldJob): string {

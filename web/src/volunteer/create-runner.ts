@@ -2,7 +2,7 @@
 // and exposes nothing to it. Terminating a runner removes its frame, which ends its worker at once.
 import * as Comlink from 'comlink';
 import type { SandboxApi } from '../sandbox/sandbox-frame.ts';
-import { SANDBOX_API_VERSION, SANDBOX_PATH } from '../sandbox/sandbox-api.ts';
+import { SANDBOX_API_VERSION, SANDBOX_PATH, copyForTransfer, transferables } from '../sandbox/sandbox-api.ts';
 import type { RunnerHandle } from './worker-pool.ts';
 
 /** A frame that never answers (blocked, crashed) fails the runner's start after this long. */
@@ -33,7 +33,11 @@ export function createBrowserRunner(): RunnerHandle {
   ready.catch(() => undefined); // awaited by the pool on every run; this only silences an early rejection
   return {
     ready,
-    load: (code) => sandbox.load(code),
+    // Each runner gets its own copy of the shared files' bytes, transferred (the page keeps the original).
+    load: (work) => {
+      const copy = copyForTransfer(work);
+      return sandbox.load(Comlink.transfer(copy, transferables(copy)));
+    },
     run: (input) => sandbox.run(input),
     terminate: () => {
       if (terminated) return;

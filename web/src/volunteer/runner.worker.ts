@@ -1,6 +1,6 @@
 // Runs on a dedicated Worker thread started by the job sandbox frame: compiles job code and runs it on one input at a time, in order. It holds no socket, token or device id.
 import * as Comlink from 'comlink';
-import { compileJobFunction, errorText, runJobFunction, type JobFunction, type RunOutcome } from '@edgeswarm/shared';
+import { compileWork, errorText, runJobFunction, type LoadedWork, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 import { lockDownGlobals } from '../sandbox/lockdown.ts';
 
 // Before any job code: no network, storage or thread globals (the sandbox frame's CSP blocks them anyway).
@@ -8,10 +8,8 @@ lockDownGlobals(self);
 
 export type LoadOutcome = { ok: true } | { ok: false; message: string };
 
-/** Compiled functions by code string; a job's code never changes, and a worker rarely sees more than a few jobs. */
-const compiled = new Map<string, JobFunction>();
-const MAX_CACHED = 8;
-let current: JobFunction | null = null;
+/** The job loaded last: the pool loads a job's work when this worker switches to it. */
+let current: LoadedWork | null = null;
 /** The last run: runs go one after another even when their code is asynchronous. */
 let previous: Promise<unknown> = Promise.resolve();
 
@@ -21,19 +19,15 @@ const runner = {
     return true;
   },
 
-  /** Makes `code` the function that `run` calls. Compiling evaluates the expression, so it runs under the caller's timeout too. */
-  load(code: string): LoadOutcome {
-    const cached = compiled.get(code);
-    if (cached) {
-      current = cached;
-      return { ok: true };
-    }
+  /**
+   * Makes `work` (inline code, or a work module's bundle, with the job's shared files, whose buffers
+   * were transferred to this worker) what `run` calls. Compiling evaluates the code (a bundle's
+   * top level, its WebAssembly modules), so it runs under the caller's timeout too.
+   */
+  load(work: WorkSource): LoadOutcome {
     current = null;
     try {
-      const fn = compileJobFunction(code);
-      if (compiled.size >= MAX_CACHED) compiled.clear();
-      compiled.set(code, fn);
-      current = fn;
+      current = compileWork(work);
       return { ok: true };
     } catch (err) {
       return { ok: false, message: errorText(err) };
@@ -44,7 +38,7 @@ const runner = {
   run(input: unknown): Promise<RunOutcome> {
     const result = previous.then(() => {
       if (!current) return { ok: false, code: 'work_error', message: 'no job code is loaded in this worker' } as const;
-      return runJobFunction(current, input);
+      return runJobFunction(current.fn, input, current.ctx, current.file);
     });
     previous = result.then(
       () => undefined,

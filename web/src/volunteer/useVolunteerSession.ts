@@ -7,6 +7,7 @@ import { loadDeviceId } from './device-identity.ts';
 import { deviceNameFromUserAgent } from './device-name.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { VolunteerSession, type CpuLimit, type VolunteerSnapshot } from './volunteer-session.ts';
+import { BrowserBlobStore, type BlobStoreUsage } from './blob-store.ts';
 
 export interface VolunteerControls {
   snapshot: VolunteerSnapshot;
@@ -20,14 +21,18 @@ export interface VolunteerControls {
   /** Null where the browser has no Battery Status API (the option is then not offered). */
   onlyWhileCharging: boolean | null;
   setOnlyWhileCharging(on: boolean): void;
+  /** Job data (work modules, shared files) kept in this browser's storage; null until read or without IndexedDB. */
+  storedData: BlobStoreUsage | null;
+  clearStoredData(): void;
 }
 
 interface BatteryManagerLike extends EventTarget {
   charging: boolean;
 }
 
-function createSession(threads: number, joinToken: string | undefined): VolunteerSession {
+function createSession(threads: number, joinToken: string | undefined, blobStore: BrowserBlobStore): VolunteerSession {
   return new VolunteerSession({
+    blobStore,
     deviceId: loadDeviceId(),
     name: deviceNameFromUserAgent(navigator.userAgent),
     threads,
@@ -43,7 +48,15 @@ function batteryApi(): (() => Promise<BatteryManagerLike>) | null {
 }
 
 export function useVolunteerSession(threads: number, autostart: boolean, joinToken?: string): VolunteerControls {
-  const [session] = useState(() => createSession(threads, joinToken));
+  const [blobStore] = useState(() => new BrowserBlobStore());
+  const [session] = useState(() => createSession(threads, joinToken, blobStore));
+  const [storedData, setStoredData] = useState<BlobStoreUsage | null>(null);
+
+  useEffect(() => {
+    const read = () => void blobStore.usage().then(setStoredData, () => setStoredData(null));
+    read();
+    return blobStore.subscribe(read);
+  }, [blobStore]);
   const snapshot = useSyncExternalStore(session.subscribe, session.getSnapshot);
   const [pauseWhenHidden, setPauseWhenHidden] = useState(false);
   const [onlyWhileCharging, setOnlyWhileCharging] = useState<boolean | null>(() => (batteryApi() ? false : null));
@@ -98,5 +111,7 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     setPauseWhenHidden,
     onlyWhileCharging,
     setOnlyWhileCharging: (on) => setOnlyWhileCharging(batteryApi() ? on : null),
+    storedData,
+    clearStoredData: () => void blobStore.clear().catch(() => undefined),
   };
 }

@@ -338,4 +338,71 @@ describe('VolunteerSession', () => {
     await settle(1);
     expect(socket().connected).toBe(true);
   });
+
+  it('fetches a work module and its shared files once, then runs every input with ctx.shared', async () => {
+    startSession();
+    await settle(0);
+    const bundleHex = 'a'.repeat(64);
+    const tableHex = 'b'.repeat(64);
+    const bundle = new TextEncoder().encode('module.exports = { default: (n, ctx) => n * ctx.shared.table.k + ctx.shared.raw[0] };');
+    const table = new TextEncoder().encode('{"k": 10}');
+    const raw = new Uint8Array([7]);
+    const blobs: Record<string, Uint8Array> = { [bundleHex]: bundle, [tableHex]: table, ['c'.repeat(64)]: raw };
+    const serveBlobs = () => {
+      for (const read of socket().openBlobReads()) {
+        const { blob, chunk } = read.payload as { blob: string; chunk: number };
+        const bytes = blobs[blob] ?? new Uint8Array();
+        read.answer({ ok: true, data: { size: bytes.length, chunk, bytes } });
+      }
+    };
+    const withWork = (leaseId: string, items: LeaseGrant['items']) =>
+      grant({
+        leaseId,
+        code: '',
+        bundle: { blob: bundleHex, size: bundle.length },
+        shared: [
+          { name: 'table', blob: tableHex, as: 'json', size: table.length },
+          { name: 'raw', blob: 'c'.repeat(64), as: 'bytes', size: 1 },
+        ],
+        items,
+      });
+    answerRequest(withWork('lease-1', [{ index: 0, input: 2 }, { index: 1, input: 3 }]));
+    for (let i = 0; i < 5; i++) {
+      await settle(0);
+      serveBlobs();
+    }
+    await settle(0);
+    const submit = socket().openSubmits()[0];
+    expect(submit?.payload).toEqual({
+      leaseId: 'lease-1',
+      results: [
+        { index: 0, ok: true, json: '27' },
+        { index: 1, ok: true, json: '37' },
+      ],
+    });
+    // A second lease of the same job needs nothing fetched again.
+    expect(socket().blobReads).toHaveLength(3);
+    submit?.answer({ ok: true, data: { accepted: 2, dropped: 0 } });
+    await settle(0);
+    answerRequest(withWork('lease-2', [{ index: 2, input: 4 }]));
+    await settle(0);
+    expect(socket().openSubmits()[0]?.payload).toEqual({ leaseId: 'lease-2', results: [{ index: 2, ok: true, json: '47' }] });
+    expect(socket().blobReads).toHaveLength(3);
+    await settle(200);
+    expect(session.getSnapshot().blobBytesFetched).toBe(bundle.length + table.length + 1);
+  });
+
+  it('gives a lease back when its job data cannot be fetched, and says why', async () => {
+    startSession();
+    await settle(0);
+    answerRequest(grant({ code: '', bundle: { blob: 'd'.repeat(64), size: 10 } }));
+    for (let i = 0; i < 5 && socket().openBlobReads().length === 0; i++) await settle(0);
+    const read = socket().openBlobReads()[0];
+    expect(read).toBeDefined();
+    read?.answer({ ok: false, error: { code: 'not_leased', message: 'this device holds no lease of a job that uses blob' } });
+    await settle(0);
+    expect(session.getSnapshot().statusText).toMatch(/^Could not fetch the data of job job-1: BlobFetchError: this device holds no lease/);
+    expect(socket().disconnectCalls).toBe(1);
+    expect(socket().openSubmits()).toHaveLength(0);
+  });
 });

@@ -9,6 +9,11 @@ import {
   countAccepted,
   toRunResult,
   errorText,
+  BlobCache,
+  JobWork,
+  needsBlobs,
+  type PersistentBlobs,
+  type WorkSource,
   type DeviceHello,
   type HeldLease,
   type DeviceState,
@@ -44,6 +49,8 @@ export interface VolunteerSessionOptions {
   joinToken?: string | undefined;
   openSocket(hello: DeviceHello): DeviceSocket;
   createPool(threads: number): RunPool;
+  /** Where blobs (bundles, shared files) are kept between visits: the page's IndexedDB. */
+  blobStore?: PersistentBlobs | undefined;
   /** Called when the hub says this page is older than the hub. @defaultValue `location.reload()` */
   reloadPage?: () => void;
   now?: () => number;
@@ -82,6 +89,9 @@ export interface VolunteerSnapshot {
   /** Results of this device the hub acknowledged: successes and failed runs. */
   done: number;
   failed: number;
+  /** Bytes of job data (work modules, shared files) fetched from the hub, and blobs taken from this browser's storage instead. */
+  blobBytesFetched: number;
+  blobsFromStorage: number;
   statusText: string;
 }
 
@@ -90,6 +100,8 @@ const NOTIFY_INTERVAL_MS = 100;
 interface QueuedItem {
   lease: HeldLease;
   item: LeaseItem;
+  /** The job's work when it needed blobs fetched; inline code runs from the lease alone. */
+  work?: WorkSource;
 }
 
 export class VolunteerSession {
@@ -111,6 +123,15 @@ export class VolunteerSession {
   private readonly pace = new RunPace();
   private readonly store: SnapshotStore<VolunteerSnapshot>;
   private readonly now: () => number;
+  /** Blobs of the jobs this page runs, kept across reconnects (fetched at most once per connection). */
+  private jobWork: JobWork | null = null;
+  /** Inputs of leases whose job data is still being fetched. */
+  private preparing = 0;
+  private lastBlobBytes = 0;
+  /** Why the data of a job could not be fetched (kept across the reconnect that gives its lease back). */
+  private dataNotice: string | null = null;
+  /** Bumped at each disconnect: work prepared for a lease of an earlier connection is not run (the hub released it). */
+  private epoch = 0;
 
   constructor(private readonly options: VolunteerSessionOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -175,6 +196,8 @@ export class VolunteerSession {
       },
       { serverDisconnectRetryMs: REFUSED_RETRY_MS },
     );
+    const link = this.link;
+    this.jobWork = new JobWork(new BlobCache({ read: (request) => link.readBlob(request), persistent: this.options.blobStore }));
     this.link.start();
     this.changed(true);
   }
@@ -186,6 +209,9 @@ export class VolunteerSession {
     this.link?.outbox.clear();
     this.link?.stop();
     this.link = null;
+    this.lastBlobBytes = this.jobWork?.blobs.fetchedBytes ?? 0;
+    this.jobWork = null;
+    this.epoch++;
     this.pool?.dispose();
     this.pool = null;
     for (const timer of this.restTimers) clearTimeout(timer);
@@ -270,6 +296,7 @@ export class VolunteerSession {
 
   private onDisconnect(): void {
     this.phase = 'disconnected';
+    this.epoch++;
     // The hub released this device's leases: inputs not started yet are someone else's now.
     // Runs in progress finish and are reported after the reconnect; the hub drops what it no longer needs.
     this.dropQueued(() => true);
@@ -307,7 +334,7 @@ export class VolunteerSession {
 
   private deviceState(): DeviceState {
     if (this.paused) return 'paused';
-    return (this.pool?.busy ?? 0) > 0 || this.queue.length > 0 ? 'working' : 'idle';
+    return (this.pool?.busy ?? 0) > 0 || this.queue.length > 0 || this.preparing > 0 ? 'working' : 'idle';
   }
 
 
@@ -319,7 +346,7 @@ export class VolunteerSession {
   }
 
   private freeSlots(): number {
-    return this.capacity() - this.queue.length - (this.pool?.busy ?? 0) - (this.pool?.posted ?? 0);
+    return this.capacity() - this.queue.length - this.preparing - (this.pool?.busy ?? 0) - (this.pool?.posted ?? 0);
   }
 
   private requestWork(): void {
@@ -328,8 +355,39 @@ export class VolunteerSession {
 
   private acceptGrant(grant: LeaseGrant): void {
     const lease = this.leases.open(grant);
-    for (const item of grant.items) this.queue.push({ lease, item });
-    this.dispatch();
+    const jobWork = this.jobWork;
+    if (!needsBlobs(grant) || !jobWork) {
+      for (const item of grant.items) this.queue.push({ lease, item });
+      this.dispatch();
+      return;
+    }
+    // A work module or shared files: fetched first (once per job), so runs' time budgets do not include the download.
+    const count = grant.items.length;
+    const epoch = this.epoch;
+    this.preparing += count;
+    jobWork.prepare(grant).then(
+      (work) => {
+        this.preparing -= count;
+        this.dataNotice = null;
+        if (!this.leases.holds(lease) || epoch !== this.epoch) {
+          for (let i = 0; i < count; i++) this.leases.finish(lease, null);
+        } else {
+          for (const item of grant.items) this.queue.push({ lease, item, work });
+        }
+        this.dispatch();
+        this.requestWork();
+      },
+      (err: unknown) => {
+        this.preparing -= count;
+        if (!this.leases.holds(lease) || epoch !== this.epoch) return;
+        this.dataNotice = `Could not fetch the data of job ${grant.jobName ?? grant.jobId}: ${errorText(err)}`;
+        for (let i = 0; i < count; i++) this.leases.finish(lease, null);
+        // The hub would keep the lease alive with every heartbeat: reconnecting gives it back.
+        this.reconnect();
+        this.changed(true);
+      },
+    );
+    this.changed();
   }
 
   // ---- running ----
@@ -364,11 +422,13 @@ export class VolunteerSession {
   }
 
   /** Hands one queued input to the pool with `submit`; false when the pool did not take it. */
-  private runItem({ lease, item }: QueuedItem, submit: (task: PoolTask) => Promise<PoolOutcome> | null): boolean {
+  private runItem({ lease, item, work }: QueuedItem, submit: (task: PoolTask) => Promise<PoolOutcome> | null): boolean {
     const { jobId, code, timeoutMs } = lease.grant;
     let startedAt = this.now();
     const owner = lease.grant.owner ?? null;
-    const pending = submit({ jobId, code, timeoutMs, input: item.input, owner, onStart: () => (startedAt = this.now()) });
+    const task: PoolTask = { jobId, code, timeoutMs, input: item.input, owner, onStart: () => (startedAt = this.now()) };
+    if (work) task.work = work;
+    const pending = submit(task);
     if (!pending) return false;
     pending.then(
       (outcome) => this.finishItem(lease, item, outcome, this.now() - startedAt),
@@ -401,6 +461,7 @@ export class VolunteerSession {
 
   /** `job:stopped`: the job was cancelled, failed or deleted. */
   private stopJob(jobId: string): void {
+    this.jobWork?.forget(jobId);
     this.dropQueued((q) => q.lease.grant.jobId === jobId);
     this.pool?.abandonJob(jobId);
     this.leases.dropJob(jobId);
@@ -453,7 +514,9 @@ export class VolunteerSession {
       jobs: [...jobs.values()],
       done: this.done,
       failed: this.failed,
-      statusText: this.notice ?? this.describe(jobIds.length),
+      blobBytesFetched: this.jobWork?.blobs.fetchedBytes ?? this.lastBlobBytes,
+      blobsFromStorage: this.jobWork?.blobs.fetchedFromStore ?? 0,
+      statusText: this.notice ?? this.dataNotice ?? this.describe(jobIds.length),
     };
   }
 

@@ -1,13 +1,14 @@
 // Main thread: a fixed number of job-code runners, one input running per runner with the next input of the same job
 // already posted behind it (so a runner does not wait on this thread between runs), each run bounded by the job's timeoutMs.
-import { errorText, type JsonValue, type RunOutcome } from '@edgeswarm/shared';
+import { errorText, type JsonValue, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 import type { LoadOutcome } from './runner.worker.ts';
 
 /** One runner thread as the pool sees it; `createBrowserRunner` makes the real one, tests make in-process ones. */
 export interface RunnerHandle {
   /** Settles when the thread can take calls; rejects if it failed to start. */
   ready: Promise<void>;
-  load(code: string): Promise<LoadOutcome>;
+  /** Makes `work` what `run` runs; the handle copies its buffers (each runner gets its own). */
+  load(work: WorkSource): Promise<LoadOutcome>;
   run(input: JsonValue): Promise<RunOutcome>;
   /** Stops the thread at once, even in the middle of an endless loop. */
   terminate(): void;
@@ -15,7 +16,10 @@ export interface RunnerHandle {
 
 export interface PoolTask {
   jobId: string;
+  /** Inline job code; ignored when `work` is given. */
   code: string;
+  /** The job's work (a bundle, shared files) as built from its blobs; default: `code` alone. */
+  work?: WorkSource;
   timeoutMs: number;
   input: JsonValue;
   /** Called when the run starts on its runner (at once, or when the run ahead of it ends). */
@@ -150,7 +154,7 @@ export class WorkerPool {
       if (slot.run !== run) return timeoutOutcome(task.timeoutMs); // abandoned while starting; ignored
       if (slot.loadedJobId !== task.jobId) {
         slot.loadedJobId = null;
-        const loaded = await handle.load(task.code);
+        const loaded = await handle.load(task.work ?? { code: task.code, bundle: null, shared: [] });
         if (!loaded.ok) return { ok: false, code: 'work_error', message: `the job code failed to compile: ${loaded.message}` };
         if (slot.handle === handle) slot.loadedJobId = task.jobId;
       }

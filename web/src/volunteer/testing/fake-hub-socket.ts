@@ -1,5 +1,5 @@
 // Test double of the `/device` socket: records what the session emits and lets a test answer acks, connect and drop.
-import type { Ack, HubToDeviceEvents, LeaseGrant, SubmitReceipt } from '@edgeswarm/shared';
+import type { Ack, BlobChunk, HubToDeviceEvents, LeaseGrant, SubmitReceipt } from '@edgeswarm/shared';
 import type { DeviceSocket } from '../../socket/create-hub-socket.ts';
 
 interface Pending<TAck> {
@@ -18,6 +18,7 @@ export class FakeHubSocket {
   disconnectCalls = 0;
   readonly requests: Array<Pending<Ack<LeaseGrant | null>>> = [];
   readonly submits: Array<Pending<Ack<SubmitReceipt>>> = [];
+  readonly blobReads: Array<Pending<Ack<BlobChunk>>> = [];
   readonly statuses: unknown[] = [];
   private readonly handlers = new Map<string, Handler[]>();
   private readonly rejecters = new Set<(err: Error) => void>();
@@ -61,6 +62,7 @@ export class FakeHubSocket {
           const timer = setTimeout(() => onDisconnect(new Error('operation has timed out')), ms);
           this.rejecters.add(onDisconnect);
           if (event === 'work:request') this.requests.push(entry);
+          else if (event === 'blob:read') this.blobReads.push(entry);
           else this.submits.push(entry);
         }),
     };
@@ -112,5 +114,9 @@ export class FakeHubSocket {
 
   openSubmits(): Array<Pending<Ack<SubmitReceipt>>> {
     return this.submits.filter((s) => !s.settled);
+  }
+
+  openBlobReads(): Array<Pending<Ack<BlobChunk>>> {
+    return this.blobReads.filter((r) => !r.settled);
   }
 }

@@ -1,5 +1,5 @@
 // A RunnerHandle that runs job code on the calling thread: for tests in Node, where there are no Web Workers. No isolation at all.
-import { compileJobFunction, errorText, runJobFunction, type JobFunction } from '@edgeswarm/shared';
+import { compileWork, errorText, runJobFunction, type LoadedWork } from '@edgeswarm/shared';
 import type { RunnerHandle } from '../worker-pool.ts';
 
 export interface InProcessRunner extends RunnerHandle {
@@ -8,7 +8,7 @@ export interface InProcessRunner extends RunnerHandle {
 }
 
 export function createInProcessRunner(): InProcessRunner {
-  let fn: JobFunction | null = null;
+  let loaded: LoadedWork | null = null;
   let terminated = false;
   let loads = 0;
   return {
@@ -19,20 +19,20 @@ export function createInProcessRunner(): InProcessRunner {
     get loads() {
       return loads;
     },
-    load(code) {
+    load(work) {
       loads++;
       try {
-        fn = compileJobFunction(code);
+        loaded = compileWork(work);
         return Promise.resolve({ ok: true });
       } catch (err) {
-        fn = null;
+        loaded = null;
         return Promise.resolve({ ok: false, message: errorText(err) });
       }
     },
     run(input) {
-      if (!fn) return Promise.resolve({ ok: false, code: 'work_error', message: 'no job code is loaded' });
+      if (!loaded) return Promise.resolve({ ok: false, code: 'work_error', message: 'no job code is loaded' });
       // A terminated worker never answers; neither does this.
-      return terminated ? new Promise(() => undefined) : runJobFunction(fn, input);
+      return terminated ? new Promise(() => undefined) : runJobFunction(loaded.fn, input, loaded.ctx, loaded.file);
     },
     terminate() {
       terminated = true;
