@@ -125,3 +125,4 @@ export {
   type BlobChunkReader,
   type PersistentBlobs,
 } from './client/job-work.ts';
+export { truncate } from './domain/text.ts';

@@ -7,7 +7,7 @@ import type { FromWorker, ToWorker } from './worker-protocol.ts';
 const port = parentPort;
 if (!port) throw new Error('job-runner.ts runs only inside a worker thread');
 
-/** Sandboxes by code string; a job's code never changes, and a worker rarely sees more than a few jobs. */
+/** Sandboxes of inline code without shared files, by code string (a worker rarely sees more than a few jobs); a work module or shared files are compiled each time the pool sends them. */
 const sandboxes = new Map<string, JobSandbox>();
 const MAX_CACHED = 8;
 let current: JobSandbox | null = null;
@@ -17,10 +17,12 @@ process.on('unhandledRejection', () => {});
 
 async function handle(request: ToWorker): Promise<FromWorker> {
   const started = performance.now();
-  if (request.code !== null) {
-    current = sandboxes.get(request.code) ?? null;
+  const work = request.work;
+  if (work !== null) {
+    const key = work.bundle === null && work.shared.length === 0 ? work.code : null;
+    current = key === null ? null : (sandboxes.get(key) ?? null);
     if (!current) {
-      const compiled = JobSandbox.compile(request.code, request.timeoutMs);
+      const compiled = JobSandbox.compile(work, request.timeoutMs);
       if (!compiled.ok) {
         const outcome: RunOutcome = compiled.timedOut
           ? { ok: false, code: 'timeout', message: `the run took longer than timeoutMs (${request.timeoutMs} ms)` }
@@ -28,7 +30,7 @@ async function handle(request: ToWorker): Promise<FromWorker> {
         return { type: 'done', id: request.id, loaded: false, outcome };
       }
       if (sandboxes.size >= MAX_CACHED) sandboxes.clear();
-      sandboxes.set(request.code, compiled.sandbox);
+      if (key !== null) sandboxes.set(key, compiled.sandbox);
       current = compiled.sandbox;
     }
   }

@@ -86,3 +86,71 @@ describe('JobSandbox', () => {
     await expect(compiled.sandbox.run('5', { timeoutMs: 150, syncTimeoutMs: 150 })).resolves.toEqual({ ok: true, json: '5' });
   });
 });
+
+describe('JobSandbox with work modules', () => {
+  const file = 'edgeswarm-bundle-0123456789ab.js';
+  // A minimal WebAssembly module exporting add(i32, i32) -> i32, as a bundle would embed it.
+  const ADD_WASM = [0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1, 127, 3, 2, 1, 0, 7, 7, 1, 3, 97, 100, 100, 0, 0, 10, 9, 1, 7, 0, 32, 0, 32, 1, 106, 11];
+  const bundle = [
+    '"use strict";',
+    `const wasm = new WebAssembly.Module(new Uint8Array(${JSON.stringify(ADD_WASM)}));`,
+    'const { add } = new WebAssembly.Instance(wasm).exports;',
+    'module.exports = { default: function work(n, ctx) {',
+    '  if (n < 0) throw new RangeError("negative input " + n);',
+    '  const text = new TextDecoder().decode(ctx.shared.words);',
+    '  return { sum: add(n, ctx.shared.cfg.k), words: text.split(" ").length, frozen: Object.isFrozen(ctx.shared.cfg), typed: ctx.shared.words instanceof Uint8Array };',
+    '} };',
+  ].join('\n');
+  const work = {
+    code: null,
+    bundle: { source: bundle, file },
+    shared: [
+      { name: 'words', as: 'bytes' as const, bytes: new TextEncoder().encode('héllo wörld again') },
+      { name: 'cfg', as: 'json' as const, text: '{"k": 40}' },
+    ],
+  };
+
+  it('evaluates a bundle, compiles its WebAssembly and hands each run the shared files in ctx', async () => {
+    const compiled = JobSandbox.compile(work, 1000);
+    if (!compiled.ok) throw new Error(compiled.message);
+    await expect(compiled.sandbox.run('2', BUDGET)).resolves.toEqual({ ok: true, json: '{"sum":42,"words":3,"frozen":true,"typed":true}' });
+  });
+
+  it("reports a thrown error with its frames in the bundle, which the client maps to the module's lines", async () => {
+    const compiled = JobSandbox.compile(work, 1000);
+    if (!compiled.ok) throw new Error(compiled.message);
+    const outcome = await compiled.sandbox.run('-1', BUDGET);
+    expect(outcome).toMatchObject({ ok: false, code: 'work_error' });
+    const message = (outcome as { message: string }).message;
+    expect(message.split('\n')[0]).toBe('RangeError: negative input -1');
+    expect(message).toContain(`(${file}:5:`);
+  });
+
+  it('refuses a bundle without a default export function, and reports one whose top level throws', () => {
+    const none = JobSandbox.compile({ ...work, bundle: { source: 'module.exports = { default: 42 };', file } }, 1000);
+    expect(none).toMatchObject({ ok: false, message: expect.stringMatching(/has no default export that is a function/) as unknown });
+    const throwing = JobSandbox.compile({ ...work, bundle: { source: '\nthrow new Error("at load");', file } }, 1000);
+    expect(throwing).toMatchObject({ ok: false, message: expect.stringContaining(`Error: at load\n    at ${file}:2:7`) as unknown });
+  });
+
+  it('gives TextEncoder and TextDecoder that agree with the host on UTF-8', async () => {
+    const text = 'a é € 😀 \u0000 end';
+    const compiled = JobSandbox.compile('(s) => [...new TextEncoder().encode(s)]', 1000);
+    if (!compiled.ok) throw new Error(compiled.message);
+    const outcome = await compiled.sandbox.run(JSON.stringify(text), BUDGET);
+    expect(outcome).toEqual({ ok: true, json: JSON.stringify([...new TextEncoder().encode(text)]) });
+    const bytes = [...new TextEncoder().encode(text), 0xff, 0xc3];
+    const decode = JobSandbox.compile('(b) => new TextDecoder().decode(new Uint8Array(b))', 1000);
+    if (!decode.ok) throw new Error(decode.message);
+    const decoded = await decode.sandbox.run(JSON.stringify(bytes), BUDGET);
+    expect(decoded).toEqual({ ok: true, json: JSON.stringify(new TextDecoder().decode(new Uint8Array(bytes))) });
+  });
+
+  it('lets no shared bytes or ctx lead back to the host realm', async () => {
+    const probe = 'constructor.constructor("return typeof process")()';
+    const source = `module.exports = { default: (x, ctx) => [ctx.${probe}, ctx.shared.words.${probe}, ctx.shared.cfg.${probe}, ctx.shared.words.buffer.${probe}] };`;
+    const compiled = JobSandbox.compile({ ...work, bundle: { source, file } }, 1000);
+    if (!compiled.ok) throw new Error(compiled.message);
+    await expect(compiled.sandbox.run('0', BUDGET)).resolves.toEqual({ ok: true, json: JSON.stringify(Array(4).fill('undefined')) });
+  });
+});

@@ -1,7 +1,7 @@
 /** Job code in a fresh `vm` context that holds only JavaScript's standard built-ins; no object of the host realm ever crosses into it. */
 import vm from 'node:vm';
 import { types } from 'node:util';
-import { errorText, toResultJson, type RunOutcome } from '@edgeswarm/shared';
+import { bundleFrames, errorText, toResultJson, truncate, limits, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 
 /**
  * Our own code, evaluated in the context before the job's: it keeps the built-ins it needs (job
@@ -20,39 +20,134 @@ const PRELUDE = `(function () {
     value: Object.freeze({ __proto__: null, timeOrigin: origin, now: () => now() - origin }),
     enumerable: false,
   });
+  // What a Web Worker has and bundled libraries use: UTF-8 TextEncoder and TextDecoder, and a console that prints nothing.
+  const fromCharCode = String.fromCharCode;
+  class TextEncoder {
+    get encoding() { return 'utf-8'; }
+    encode(text = '') {
+      const s = String(text);
+      const out = new Uint8Array(s.length * 3);
+      let n = 0;
+      for (let i = 0; i < s.length; i++) {
+        let c = s.charCodeAt(i);
+        if (c >= 0xd800 && c < 0xe000) {
+          const d = s.charCodeAt(i + 1);
+          if (c < 0xdc00 && d >= 0xdc00 && d < 0xe000) { c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00); i++; } else c = 0xfffd;
+        }
+        if (c < 0x80) out[n++] = c;
+        else if (c < 0x800) { out[n++] = 0xc0 | (c >> 6); out[n++] = 0x80 | (c & 63); }
+        else if (c < 0x10000) { out[n++] = 0xe0 | (c >> 12); out[n++] = 0x80 | ((c >> 6) & 63); out[n++] = 0x80 | (c & 63); }
+        else { out[n++] = 0xf0 | (c >> 18); out[n++] = 0x80 | ((c >> 12) & 63); out[n++] = 0x80 | ((c >> 6) & 63); out[n++] = 0x80 | (c & 63); }
+      }
+      return out.slice(0, n);
+    }
+  }
+  class TextDecoder {
+    constructor(label = 'utf-8', options = undefined) {
+      if (!/^utf-?8$/i.test(String(label))) throw new RangeError('TextDecoder: only utf-8 is available to job code here');
+      this.fatal = Boolean(options && options.fatal);
+    }
+    get encoding() { return 'utf-8'; }
+    decode(input = new Uint8Array(0)) {
+      const b = ArrayBuffer.isView(input) ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : new Uint8Array(input);
+      const fatal = this.fatal;
+      const bad = () => { if (fatal) throw new TypeError('The encoded data was not valid utf-8'); return 0xfffd; };
+      let out = '';
+      const units = [];
+      let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0;
+      while (i < b.length) {
+        const x = b[i];
+        let c;
+        let need = x < 0x80 ? 0 : x >= 0xc2 && x < 0xe0 ? 1 : x >= 0xe0 && x < 0xf0 ? 2 : x >= 0xf0 && x < 0xf5 ? 3 : -1;
+        if (need < 0) { c = bad(); i++; }
+        else if (need === 0) { c = x; i++; }
+        else {
+          c = x & (0x3f >> need);
+          let ok = i + need < b.length;
+          for (let k = 1; ok && k <= need; k++) { const y = b[i + k]; if ((y & 0xc0) !== 0x80) ok = false; else c = (c << 6) | (y & 63); }
+          const min = need === 1 ? 0x80 : need === 2 ? 0x800 : 0x10000;
+          if (!ok || c < min || c > 0x10ffff || (c >= 0xd800 && c < 0xe000)) { c = bad(); i++; } else i += need + 1;
+        }
+        if (c > 0xffff) { c -= 0x10000; units.push(0xd800 + (c >> 10), 0xdc00 + (c & 0x3ff)); } else units.push(c);
+        if (units.length >= 8192) { out += fromCharCode(...units); units.length = 0; }
+      }
+      return out + fromCharCode(...units);
+    }
+  }
+  const quiet = () => undefined;
+  const hidden = (value) => ({ value, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, 'TextEncoder', hidden(TextEncoder));
+  Object.defineProperty(globalThis, 'TextDecoder', hidden(TextDecoder));
+  Object.defineProperty(globalThis, 'console', hidden(Object.freeze({ log: quiet, info: quiet, warn: quiet, error: quiet, debug: quiet, trace: quiet })));
   const parse = JSON.parse;
+  const U8 = Uint8Array;
   const P = Promise;
   const then = P.prototype.then;
   const defineProperty = Object.defineProperty;
+  const freeze = Object.freeze;
+  const isFrozen = Object.isFrozen;
+  const values = Object.values;
   const apply = Reflect.apply;
   const shield = (p) => defineProperty(p, 'constructor', { value: undefined });
-  return function makeRunner(fn) {
-    return function run(inputJson) {
-      let value;
-      try {
-        value = fn(parse(inputJson));
-      } catch (error) {
-        return { __proto__: null, settled: true, ok: false, error };
-      }
-      let thenable = false;
-      try {
-        thenable = value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
-      } catch (error) {
-        return { __proto__: null, settled: true, ok: false, error };
-      }
-      if (!thenable) return { __proto__: null, settled: true, ok: true, value };
-      const pending = shield(new P((resolve) => resolve(value)));
-      const done = shield(apply(then, pending, [
-        (v) => ({ __proto__: null, ok: true, value: v }),
-        (e) => ({ __proto__: null, ok: false, error: e }),
-      ]));
-      return { __proto__: null, settled: false, done };
-    };
+  const deepFreeze = (value) => {
+    const stack = [value];
+    while (stack.length > 0) {
+      const item = stack.pop();
+      if (item === null || typeof item !== 'object' || isFrozen(item)) continue;
+      freeze(item);
+      for (const child of values(item)) stack.push(child);
+    }
+    return value;
+  };
+  return {
+    __proto__: null,
+    /** The job's ctx, built from primitives and this context's own objects: { shared: { NAME: value } }, frozen. */
+    newContext() {
+      const shared = { __proto__: null };
+      return {
+        __proto__: null,
+        json(name, text) { shared[name] = deepFreeze(parse(text)); },
+        bytes(name, array) { shared[name] = array; },
+        done() { return freeze({ shared: freeze(shared) }); },
+      };
+    },
+    newBytes(size) { return new U8(size); },
+    /** A CommonJS factory's default export (or module.exports itself). */
+    load(factory) {
+      const module = { exports: {} };
+      factory(module, module.exports);
+      const exported = module.exports;
+      return exported !== null && typeof exported === 'object' && typeof exported.default === 'function' ? exported.default : exported;
+    },
+    makeRunner(fn, ctx) {
+      return function run(inputJson) {
+        let value;
+        try {
+          value = fn(parse(inputJson), ctx);
+        } catch (error) {
+          return { __proto__: null, settled: true, ok: false, error };
+        }
+        let thenable = false;
+        try {
+          thenable = value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
+        } catch (error) {
+          return { __proto__: null, settled: true, ok: false, error };
+        }
+        if (!thenable) return { __proto__: null, settled: true, ok: true, value };
+        const pending = shield(new P((resolve) => resolve(value)));
+        const done = shield(apply(then, pending, [
+          (v) => ({ __proto__: null, ok: true, value: v }),
+          (e) => ({ __proto__: null, ok: false, error: e }),
+        ]));
+        return { __proto__: null, settled: false, done };
+      };
+    },
   };
 })()`;
 
 const RUN_FN = '__edgeswarmRun';
 const INPUT = '__edgeswarmInput';
+const LOAD_FN = '__edgeswarmLoad';
 const RUN_SCRIPT = new vm.Script(`${RUN_FN}(${INPUT})`, { filename: 'edgeswarm-run.js' });
 const PRELUDE_SCRIPT = new vm.Script(PRELUDE, { filename: 'edgeswarm-prelude.js' });
 
@@ -72,18 +167,23 @@ function isVmTimeout(err: unknown): boolean {
   return types.isNativeError(err) && (err as NodeJS.ErrnoException).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
 }
 
-/** `errorText` for values thrown in the context, whose errors are not `instanceof` the host's `Error`. */
-export function thrownText(err: unknown): string {
+/**
+ * `errorText` for values thrown in the context, whose errors are not `instanceof` the host's `Error`;
+ * with a bundle's `file`, the error's frames in it follow (the client maps them to the work module's lines).
+ */
+export function thrownText(err: unknown, file: string | null = null): string {
+  let text = errorText(err);
   if (types.isNativeError(err)) {
     try {
       const copy = new Error(String(err.message));
       copy.name = String(err.name);
-      return errorText(copy);
+      text = errorText(copy);
     } catch {
-      // a getter threw: fall through to the generic description
+      // a getter threw: keep the generic description
     }
   }
-  return errorText(err);
+  const frames = file === null ? [] : bundleFrames(err, file);
+  return truncate([text, ...frames].join('\n'), limits.MAX_ERROR_MESSAGE_CHARS);
 }
 
 export type CompileOutcome = { ok: true; sandbox: JobSandbox } | { ok: false; message: string; timedOut: boolean };
@@ -105,32 +205,71 @@ function wrapWithLocalBuiltins(code: string): string {
   return `(() => { const { ${LOCAL_BUILTINS.join(', ')} } = globalThis; return (${code}\n); })()`;
 }
 
+/**
+ * A bundle as one script that evaluates it as `function (module, exports)` and returns its default
+ * export. Everything before the bundle's text is on its first line, so its line numbers are the bundle's.
+ */
+function wrapBundle(source: string): string {
+  return `${LOAD_FN}((() => { const { ${LOCAL_BUILTINS.join(', ')} } = globalThis; return (function (module, exports) {${source}\n}); })())`;
+}
+
+interface Prelude {
+  newContext(): { json(name: string, text: string): void; bytes(name: string, array: Uint8Array): void; done(): unknown };
+  newBytes(size: number): Uint8Array;
+  load(factory: unknown): unknown;
+  makeRunner(fn: unknown, ctx: unknown): unknown;
+}
+
 export class JobSandbox {
-  private constructor(private readonly context: vm.Context) {}
+  private constructor(
+    private readonly context: vm.Context,
+    /** The bundle's file name, for the frames of its errors; null for inline code. */
+    private readonly file: string | null,
+  ) {}
 
   /**
-   * Evaluates a function expression such as `(n) => n * n` in a new context. Evaluating it runs
-   * job code, so it is bounded by `timeoutMs` too.
+   * Evaluates a job's work in a new context: a function expression such as `(n) => n * n`, or a work
+   * module's bundle (whose top level, WebAssembly modules included, runs now), and builds its `ctx`
+   * (shared files: bytes copied into the context's own `Uint8Array`s, JSON parsed there). Evaluating
+   * runs job code, so it is bounded by `timeoutMs` too.
    */
-  static compile(code: string, timeoutMs: number): CompileOutcome {
+  static compile(work: WorkSource | string, timeoutMs: number): CompileOutcome {
+    const source: WorkSource = typeof work === 'string' ? { code: work, bundle: null, shared: [] } : work;
     const sandbox: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     const context = vm.createContext(sandbox, { name: 'edgeswarm job', codeGeneration: { strings: true, wasm: true } });
     // The prelude runs first, so it keeps the built-ins before job code can replace them.
-    const makeRunner = PRELUDE_SCRIPT.runInContext(context) as (f: unknown) => unknown;
+    const prelude = PRELUDE_SCRIPT.runInContext(context) as Prelude;
+    const file = source.bundle?.file ?? null;
+    const timeout = Math.max(1, Math.ceil(timeoutMs));
     let fn: unknown;
     try {
-      const script = new vm.Script(wrapWithLocalBuiltins(code), { filename: 'job.js' });
-      fn = script.runInContext(context, { timeout: Math.max(1, Math.ceil(timeoutMs)) });
+      if (source.bundle) {
+        Object.defineProperty(sandbox, LOAD_FN, { value: prelude.load, writable: false, enumerable: false, configurable: false });
+        fn = new vm.Script(wrapBundle(source.bundle.source), { filename: source.bundle.file }).runInContext(context, { timeout });
+      } else if (source.code !== null) {
+        fn = new vm.Script(wrapWithLocalBuiltins(source.code), { filename: 'job.js' }).runInContext(context, { timeout });
+      } else {
+        return { ok: false, message: 'TypeError: the job has neither code nor a bundle', timedOut: false };
+      }
     } catch (err) {
       const timedOut = isVmTimeout(err);
-      return { ok: false, message: timedOut ? `evaluating the code took longer than ${timeoutMs} ms` : thrownText(err), timedOut };
+      return { ok: false, message: timedOut ? `evaluating the code took longer than ${timeoutMs} ms` : thrownText(err, file), timedOut };
     }
     if (typeof fn !== 'function') {
-      return { ok: false, message: `TypeError: code must evaluate to a function, got ${fn === null ? 'null' : typeof fn}`, timedOut: false };
+      const message = source.bundle
+        ? 'TypeError: the work module has no default export that is a function: write `export default function (input, ctx) { ... }`'
+        : `TypeError: code must evaluate to a function, got ${fn === null ? 'null' : typeof fn}`;
+      return { ok: false, message, timedOut: false };
     }
-    Object.defineProperty(sandbox, RUN_FN, { value: makeRunner(fn), writable: false, enumerable: false, configurable: false });
+    let ctx: unknown;
+    try {
+      ctx = buildContext(prelude, source);
+    } catch (err) {
+      return { ok: false, message: thrownText(err), timedOut: false };
+    }
+    Object.defineProperty(sandbox, RUN_FN, { value: prelude.makeRunner(fn, ctx), writable: false, enumerable: false, configurable: false });
     Object.defineProperty(sandbox, INPUT, { value: 'null', writable: true, enumerable: false, configurable: false });
-    return { ok: true, sandbox: new JobSandbox(context) };
+    return { ok: true, sandbox: new JobSandbox(context, file) };
   }
 
   /**
@@ -148,7 +287,7 @@ export class JobSandbox {
       record = RUN_SCRIPT.runInContext(this.context, options) as RunRecord;
     } catch (err) {
       if (isVmTimeout(err)) return timeoutOutcome(timeoutMs);
-      return { ok: false, code: 'work_error', message: thrownText(err) };
+      return { ok: false, code: 'work_error', message: thrownText(err, this.file) };
     } finally {
       (this.context as Record<string, unknown>)[INPUT] = 'null';
     }
@@ -156,7 +295,28 @@ export class JobSandbox {
       // The host's own `then`, applied to the shielded promise: see PRELUDE.
       Reflect.apply(Promise.prototype.then, record.done, [resolve]);
     });
-    if (!settled.ok) return { ok: false, code: 'work_error', message: thrownText(settled.error) };
+    if (!settled.ok) return { ok: false, code: 'work_error', message: thrownText(settled.error, this.file) };
     return toResultJson(settled.value);
   }
+}
+
+/** The job's `ctx` inside the context: each shared file's bytes copied into a `Uint8Array` of the context, JSON parsed there. */
+function buildContext(prelude: Prelude, work: WorkSource): unknown {
+  const builder = prelude.newContext();
+  for (const file of work.shared) {
+    if (file.as === 'json') {
+      try {
+        builder.json(file.name, file.text);
+      } catch (err) {
+        throw new TypeError(`shared file ${file.name} is not valid JSON: ${thrownText(err)}`);
+      }
+      continue;
+    }
+    const array = prelude.newBytes(file.bytes.length);
+    if (!types.isUint8Array(array)) throw new TypeError('the job sandbox could not make room for a shared file');
+    // The host's own `set`, applied to the context's array: no property job code could have redefined is read.
+    Reflect.apply(Uint8Array.prototype.set, array, [file.bytes]);
+    builder.bytes(file.name, array);
+  }
+  return builder.done();
 }

@@ -10,6 +10,9 @@ import {
   countAccepted,
   toRunResult,
   errorText,
+  BlobCache,
+  JobWork,
+  needsBlobs,
   type DeviceHello,
   type HeldLease,
   type DeviceToHubEvents,
@@ -37,6 +40,8 @@ export interface NodeDeviceOptions {
   log?: (line: string) => void;
   /** The hub and this agent speak different protocol versions: retrying cannot help. */
   onFatal?: (message: string) => void;
+  /** Job data (bundles, shared files) kept in memory beyond this many bytes is dropped, least recently used first. @defaultValue 1 GiB */
+  blobMemoryBytes?: number;
   /** Socket.IO's reconnection backoff. @defaultValue 1000 and 5000 ms */
   reconnectDelayMs?: number;
   reconnectDelayMaxMs?: number;
@@ -45,6 +50,8 @@ export interface NodeDeviceOptions {
 
 export interface NodeDeviceStats {
   connected: boolean;
+  /** Bytes of job data (bundles, shared files) fetched from the hub. */
+  blobBytesFetched: number;
   /** Inputs handed to the pool and not finished. */
   held: number;
   /** Results the hub acknowledged: successes and failed runs. */
@@ -65,6 +72,10 @@ export class NodeDevice {
   /** Smoothed time of one run in a thread; decides how far ahead to ask for work. */
   private readonly pace = new RunPace();
   private readonly log: (line: string) => void;
+  /** Blobs of the jobs this device runs, kept across reconnects (fetched at most once per connection). */
+  private jobWork: JobWork | null = null;
+  /** Bumped at each disconnect: work prepared for a lease of an earlier connection is not run (the hub released it). */
+  private epoch = 0;
 
   constructor(private readonly options: NodeDeviceOptions) {
     this.log = options.log ?? (() => {});
@@ -75,7 +86,13 @@ export class NodeDevice {
   }
 
   stats(): NodeDeviceStats {
-    return { connected: this.link?.connected === true, held: this.held, done: this.done, failed: this.failed };
+    return {
+      connected: this.link?.connected === true,
+      held: this.held,
+      done: this.done,
+      failed: this.failed,
+      blobBytesFetched: this.jobWork?.blobs.fetchedBytes ?? 0,
+    };
   }
 
   start(): void {
@@ -113,6 +130,9 @@ export class NodeDevice {
       },
       { serverDisconnectRetryMs: this.options.reconnectDelayMs ?? 1000 },
     );
+    const link = this.link;
+    const memoryBudgetBytes = this.options.blobMemoryBytes;
+    this.jobWork = new JobWork(new BlobCache({ read: (request) => link.readBlob(request), ...(memoryBudgetBytes === undefined ? {} : { memoryBudgetBytes }) }));
     this.link.start();
   }
 
@@ -144,6 +164,7 @@ export class NodeDevice {
     if (this.stopping) return;
     this.log(`lost the connection to the hub (${reason}); reconnecting`);
     this.outageLogged = true;
+    this.epoch++;
     // The hub released this device's leases: inputs not started yet are someone else's now.
     // Runs in progress finish and are reported after the reconnect; the hub drops what it no longer needs.
     this.options.pool.abandon((_task, owner) => owner === this, { running: false });
@@ -197,15 +218,48 @@ export class NodeDevice {
 
   private acceptGrant(grant: LeaseGrant): void {
     const lease = this.leases.open(grant);
-    const { jobId, code, timeoutMs } = grant;
-    for (const item of grant.items) {
-      this.held++;
+    this.held += grant.items.length;
+    const jobWork = this.jobWork;
+    if (!needsBlobs(grant) || !jobWork) {
+      this.runItems(lease, grant.items, undefined);
+      return;
+    }
+    // A work module or shared files: fetched first (once per job), so runs' time budgets do not include the download.
+    const epoch = this.epoch;
+    jobWork.prepare(grant).then(
+      (work) => {
+        if (this.stopping || epoch !== this.epoch || !this.leases.holds(lease)) this.dropItems(lease, grant.items.length);
+        else this.runItems(lease, grant.items, work);
+      },
+      (err: unknown) => {
+        this.dropItems(lease, grant.items.length);
+        if (this.stopping || epoch !== this.epoch) return;
+        this.log(`could not fetch the data of job ${grant.jobName ?? grant.jobId}: ${errorText(err)}; giving its lease back`);
+        // The hub would keep the lease alive with every heartbeat: reconnecting gives it back.
+        this.link?.reconnect();
+      },
+    );
+  }
+
+  private runItems(lease: HeldLease, items: readonly LeaseItem[], work: PoolTask['work']): void {
+    const { jobId, code, timeoutMs } = lease.grant;
+    for (const item of items) {
       const task: PoolTask = { jobId, code, timeoutMs, input: item.input };
+      if (work) task.work = work;
       this.options.pool.run(task, this).then(
         (result) => this.finishItem(lease, item, result),
         (err: unknown) => this.finishItem(lease, item, { outcome: { ok: false, code: 'work_error', message: errorText(err) }, runMs: 0 }),
       );
     }
+  }
+
+  /** Inputs that will not run here (their lease is gone, or their job's data could not be fetched). */
+  private dropItems(lease: HeldLease, count: number): void {
+    for (let i = 0; i < count; i++) {
+      this.held--;
+      this.leases.finish(lease, null);
+    }
+    this.requestWork();
   }
 
   // ---- results ----
@@ -229,6 +283,7 @@ export class NodeDevice {
 
   /** `job:stopped`: the job was cancelled, failed or deleted. */
   private stopJob(jobId: string): void {
+    this.jobWork?.forget(jobId);
     this.leases.dropJob(jobId);
     this.options.pool.abandon((task, owner) => owner === this && task.jobId === jobId, { running: true });
     this.link?.outbox.dropJob(jobId);

@@ -4,13 +4,16 @@
  * run bounded by its timeoutMs and the thread's memory limits.
  */
 import { Worker } from 'node:worker_threads';
-import { errorText, type JsonValue, type RunOutcome } from '@edgeswarm/shared';
+import { errorText, type JsonValue, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 import { timeoutOutcome } from './job-sandbox.ts';
 import type { FromWorker, RunRequest } from './worker-protocol.ts';
 
 export interface PoolTask {
   jobId: string;
+  /** Inline job code; ignored when `work` is given. */
   code: string;
+  /** The job's work (a bundle, shared files) as built from its blobs; default: `code` alone. */
+  work?: WorkSource;
   timeoutMs: number;
   input: JsonValue;
 }
@@ -315,7 +318,7 @@ export class ThreadPool implements RunPool {
     const request: RunRequest = {
       type: 'run',
       id,
-      code: slot.loadedJobId === task.jobId ? null : task.code,
+      work: slot.loadedJobId === task.jobId ? null : (task.work ?? { code: task.code, bundle: null, shared: [] }),
       inputJson: JSON.stringify(task.input),
       timeoutMs: task.timeoutMs,
       vmTimeout,

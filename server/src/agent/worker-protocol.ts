@@ -1,11 +1,12 @@
 /** Messages between the agent's thread pool (main thread) and a job worker thread; the worker holds no socket, token or device id. */
-import type { RunOutcome } from '@edgeswarm/shared';
+import type { RunOutcome, WorkSource } from '@edgeswarm/shared';
 
-/** Pool → worker: run one input. `code` is null when the worker already has this job's code loaded. */
+/** Pool → worker: run one input. `work` is null when the worker already has this job's work loaded. */
 export interface RunRequest {
   type: 'run';
   id: number;
-  code: string | null;
+  /** The job's work (inline code, or a bundle and shared files: their bytes are copied to the thread). */
+  work: WorkSource | null;
   /** The input as JSON text; it is parsed inside the job's context so no host object reaches job code. */
   inputJson: string;
   timeoutMs: number;

@@ -90,7 +90,7 @@ export function bundleFrames(err: unknown, file: string, max = 5): string[] {
   if (typeof stack !== 'string') return [];
   return stack
     .split('\n')
-    .filter((line) => line.includes(file))
+    .filter((line) => /^\s*at /.test(line) && line.includes(file))
     .slice(0, max)
     .map((line) => `    ${line.trim()}`);
 }
