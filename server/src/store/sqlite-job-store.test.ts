@@ -144,7 +144,9 @@ describe('SqliteJobStore', () => {
 
   it('migrates a version 1 database to the current schema, keeping its jobs, with priority 0', () => {
     const job = store.createJob(spec({ code: '(x) => x', inputs: [1] }), NOW);
-    store.db.exec(`DROP TABLE replicas; ALTER TABLE jobs DROP COLUMN verify; ALTER TABLE jobs DROP COLUMN replication;
+    store.db.exec(`DROP TABLE blob_chunks; DROP TABLE blob_owners; DROP TABLE job_blobs; DROP TABLE blobs;
+      ALTER TABLE jobs DROP COLUMN bundle; ALTER TABLE jobs DROP COLUMN bundle_size; ALTER TABLE jobs DROP COLUMN shared;
+      DROP TABLE replicas; ALTER TABLE jobs DROP COLUMN verify; ALTER TABLE jobs DROP COLUMN replication;
       ALTER TABLE jobs DROP COLUMN quorum; ALTER TABLE jobs DROP COLUMN tolerance; ALTER TABLE jobs DROP COLUMN rechecked;
       ALTER TABLE subtasks DROP COLUMN target; ALTER TABLE devices DROP COLUMN valid; ALTER TABLE devices DROP COLUMN invalid;
       ALTER TABLE devices DROP COLUMN streak; ALTER TABLE devices DROP COLUMN quarantined_at; ALTER TABLE devices DROP COLUMN address;
