@@ -59,14 +59,17 @@ function toBuildError(messages: Message[], root: string): BuildError {
 const wasmPlugin: Plugin = {
   name: 'edgeswarm-wasm',
   setup(b) {
+    const root = b.initialOptions.absWorkingDir ?? process.cwd();
     b.onResolve({ filter: /\.wasm$/ }, (args) => {
-      if (args.namespace !== 'file' && args.namespace !== 'edgeswarm-wasm') return undefined;
-      const path = resolve(args.resolveDir, args.path);
-      if (!existsSync(path)) return { errors: [{ text: `cannot find WebAssembly file "${args.path}"` }] };
-      return { path, namespace: 'edgeswarm-wasm' };
+      if (args.namespace !== 'file') return undefined;
+      const file = resolve(args.resolveDir, args.path);
+      if (!existsSync(file)) return { errors: [{ text: `cannot find WebAssembly file "${args.path}"` }] };
+      // Named relative to the module's folder: the bundle's bytes must not depend on where the project lives.
+      return { path: relative(root, file), namespace: 'edgeswarm-wasm', pluginData: { file } };
     });
     b.onLoad({ filter: /.*/, namespace: 'edgeswarm-wasm' }, (args) => {
-      const base64 = readFileSync(args.path).toString('base64');
+      const file = (args.pluginData as { file: string }).file;
+      const base64 = readFileSync(file).toString('base64');
       // A decoder of our own: atob is not in every runtime job code meets (the Node agent's context).
       const contents = `const text = ${JSON.stringify(base64)};
 const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -82,7 +85,7 @@ for (let i = 0, j = 0; i < text.length; i += 4) {
 }
 export default new WebAssembly.Module(bytes);
 `;
-      return { contents, loader: 'js', resolveDir: dirname(args.path) };
+      return { contents, loader: 'js', resolveDir: dirname(file) };
     });
   },
 };
