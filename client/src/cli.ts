@@ -142,6 +142,9 @@ async function runCommand(work: string, options: Record<string, unknown>): Promi
   copy('priority', 'priority');
   if (options['shared']) runOptions.shared = options['shared'] as Record<string, SharedValue>;
   const job = await hub.run(work, inputs, runOptions);
+  for (const u of job.uploads) {
+    process.stderr.write(`${u.what}: sha256:${u.hex} (${u.size} bytes) ${u.uploaded ? 'uploaded' : 'already on the hub'}\n`);
+  }
   if (options['detach']) {
     process.stdout.write(`${job.id}\n`);
     return EXIT.done;

@@ -120,6 +120,14 @@ export async function sharedBlobs(shared: Record<string, SharedValue>): Promise<
   return blobs;
 }
 
+/** A blob a run needed: the bundle or a shared file, and whether it was sent (false: the hub had it). */
+export interface UploadReport {
+  what: string;
+  hex: string;
+  size: number;
+  uploaded: boolean;
+}
+
 export class Hub {
   readonly http: HubHttp;
   /** Source maps of the bundles built here: device errors are reported at the module's lines. */
@@ -161,11 +169,17 @@ export class Hub {
     const { shared, signal, ...fields } = options;
     if (signal?.aborted) throw new CancelledError('the signal was aborted before the job was submitted', null);
     const spec: Record<string, unknown> = { ...fields };
+    const uploads: UploadReport[] = [];
+    const send = async (what: string, bytes: Uint8Array) => {
+      const { hex, uploaded } = await this.upload(bytes);
+      uploads.push({ what, hex, size: bytes.length, uploaded });
+      return `sha256:${hex}`;
+    };
     if (typeof work === 'function') {
       spec['code'] = inlineFunctionSource(work);
     } else if (typeof work === 'string' || work instanceof URL) {
       const built = await this.build(work instanceof URL ? fileURLToPath(work) : work);
-      spec['bundle'] = `sha256:${(await this.upload(built.bytes)).hex}`;
+      spec['bundle'] = await send('bundle', built.bytes);
     } else {
       throw new BuildError('work must be a path to a work module or an inline function', null, null);
     }
@@ -173,11 +187,11 @@ export class Hub {
     spec['inputs'] = collected;
     if (shared && Object.keys(shared).length > 0) {
       const refs: Record<string, { blob: string; as: 'bytes' | 'json' }> = {};
-      for (const blob of await sharedBlobs(shared)) refs[blob.name] = { blob: `sha256:${(await this.upload(blob.bytes)).hex}`, as: blob.as };
+      for (const blob of await sharedBlobs(shared)) refs[blob.name] = { blob: await send(`shared.${blob.name}`, blob.bytes), as: blob.as };
       spec['shared'] = refs;
     }
     const job = await this.http.json<Job>('POST', '/api/jobs', spec);
-    const handle = new JobHandle(job.id, this.http, this.maps, job);
+    const handle = new JobHandle(job.id, this.http, this.maps, job, uploads);
     if (signal) {
       const abort = () => void handle.cancel().catch(() => undefined);
       if (signal.aborted) abort();

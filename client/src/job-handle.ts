@@ -3,6 +3,7 @@ import { isFinished, type Job, type JobProgress, type JsonValue } from '@edgeswa
 import { CancelledError, JobFailedError } from './errors.ts';
 import type { HubHttp } from './hub-http.ts';
 import type { SourceMaps } from './source-maps.ts';
+import type { UploadReport } from './hub.ts';
 
 /** What `progress` listeners receive: the job's counts and status, each time they change. */
 export interface ProgressEvent extends JobProgress {
@@ -30,6 +31,8 @@ export class JobHandle {
     private readonly http: HubHttp,
     private readonly maps: SourceMaps,
     first: Job | null = null,
+    /** The blobs the run needed (bundle, shared files) and whether each was sent or already on the hub. */
+    readonly uploads: readonly UploadReport[] = [],
   ) {
     this.last = first;
   }
