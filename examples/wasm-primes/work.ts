@@ -10,6 +10,6 @@ export const BLOCK = 100_000;
 const { count } = new WebAssembly.Instance(kernel).exports as { count(lo: number, hi: number): number };
 
 export default function primesInBlock(k: number): number {
-  if (!Number.isInteger(k) || k < 0 || (k + 1) * BLOCK > 2 ** 31) throw new RangeError(`block ${k} is outside 0..${2 ** 31 / BLOCK - 1}`);
+  if (!Number.isInteger(k) || k < 0 || (k + 1) * BLOCK > 2 ** 31) throw new RangeError(`block ${k} is outside 0..${Math.floor(2 ** 31 / BLOCK) - 1}`);
   return count(k * BLOCK, (k + 1) * BLOCK);
 }

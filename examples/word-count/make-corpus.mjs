@@ -1,4 +1,4 @@
-// Writes corpus.txt beside this file: about 4 MiB of English-like text, the same bytes every time (a seeded generator
+// Writes corpus.txt beside this file: just under 4 MiB of English-like text, the same bytes every time (a seeded generator
 // over a fixed vocabulary), for the word-count example. `node examples/word-count/make-corpus.mjs [MiB]`.
 import { writeFileSync } from 'node:fs';
 
@@ -30,13 +30,14 @@ const next = () => {
 const parts = [];
 let length = 0;
 let sentence = 0;
-while (length < size) {
+for (;;) {
   const word = VOCABULARY[Math.floor(next() * VOCABULARY.length)];
   const text = sentence === 0 ? word[0].toUpperCase() + word.slice(1) : word;
   sentence++;
   const end = sentence > 6 && next() < 0.15;
   if (end) sentence = 0;
   const piece = `${text}${end ? '.' : ''}${end && next() < 0.2 ? '\n' : ' '}`;
+  if (length + piece.length > size) break;
   parts.push(piece);
   length += piece.length;
 }
