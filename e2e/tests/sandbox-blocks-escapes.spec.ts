@@ -1,9 +1,12 @@
 // Job code cannot reach the network or the page's storage from the browser sandbox: one job per escape route, each trying
 // a canary server on loopback; the canary must see no connection, each job fails with a clear error, and the page carries on.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { expect, test } from '@playwright/test';
-import { cancelActiveJobs, getResults, openVolunteer, submitJob, waitForStatus } from './support.ts';
+import { cancelActiveJobs, edgeswarm, getResults, openVolunteer, submitJob, waitForStatus } from './support.ts';
 
 /** Each job: `async () => { <attempt>; return 'escaped'; }`; URL and WS stand for the canary's addresses. */
 const ESCAPES: Record<string, string> = {
@@ -101,5 +104,58 @@ test('job code reaches neither the network nor storage by any route, and the vol
     await expect(volunteer.page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
   } finally {
     await volunteer.context.close();
+  }
+});
+
+/**
+ * A work module whose input picks an escape route. Each hides its global from the bundler's check (which refuses
+ * `fetch` and friends in a module's own code) and reports what stopped it instead of failing.
+ */
+const ESCAPING_MODULE = `
+const routes = {
+  fetch: (url) => globalThis['fe' + 'tch'](url),
+  xhr: (url) => { const X = self['XMLHttp' + 'Request']; const x = new X(); x.open('GET', url); x.send(); return new Promise((ok, fail) => { x.onload = ok; x.onerror = () => fail(new Error('xhr failed')); }); },
+  websocket: (url) => new self['Web' + 'Socket'](url.replace('http:', 'ws:')),
+  'import() through Function': (url) => new Function('u', 'return imp' + 'ort(u)')(url),
+  'WebAssembly from the network': (url) => WebAssembly.compileStreaming(globalThis['fe' + 'tch'](url)),
+  indexedDB: () => self['indexed' + 'DB'].open('edgeswarm'),
+  localStorage: () => self['local' + 'Storage'].getItem('edgeswarm.deviceId'),
+};
+export default async function escape({ route, url }) {
+  try {
+    await routes[route](url);
+    return 'escaped';
+  } catch (err) {
+    return String(err && err.message ? err.message : err);
+  }
+}
+`;
+
+test('a work module reaches neither the network nor storage either, whatever it hides from the bundler', async ({ browser, request }) => {
+  test.setTimeout(120_000);
+  await cancelActiveJobs(request);
+  const { port } = canary.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}/canary-module`;
+  const dir = mkdtempSync(join(tmpdir(), 'edgeswarm-escape-module-'));
+  const volunteer = await openVolunteer(browser, 'autostart=1&threads=2');
+  try {
+    writeFileSync(join(dir, 'escape.mjs'), ESCAPING_MODULE);
+    const routes = ['fetch', 'xhr', 'websocket', 'import() through Function', 'WebAssembly from the network', 'indexedDB', 'localStorage'];
+    writeFileSync(join(dir, 'inputs.json'), JSON.stringify(routes.map((route) => ({ route, url }))));
+    const run = await edgeswarm(['run', join(dir, 'escape.mjs'), '--inputs', join(dir, 'inputs.json'), '--timeout-ms', '10000'], {
+      EDGESWARM_CACHE_DIR: join(dir, 'cache'),
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const outcomes = run.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as string);
+    expect(outcomes).toHaveLength(routes.length);
+    for (const [i, outcome] of outcomes.entries()) {
+      expect(outcome, routes[i]).not.toBe('escaped');
+      expect(outcome, routes[i]).toMatch(/is not available to job code|Failed to fetch dynamically imported module|Cannot read properties of undefined|is not a function|is not a constructor/);
+    }
+    expect(requests.filter((r) => r.includes('canary-module'))).toEqual([]);
+    expect(connections).toBe(0);
+  } finally {
+    await volunteer.context.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

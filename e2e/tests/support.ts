@@ -1,4 +1,6 @@
 /** Helpers shared by the end-to-end specs: the hub's HTTP API and volunteer pages in their own browser contexts. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { expect, type APIRequestContext, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import type { Job } from '@edgeswarm/shared';
 
@@ -64,4 +66,26 @@ export async function openVolunteer(browser: Browser, query = 'autostart=1&threa
 export async function deviceCount(request: APIRequestContext): Promise<number> {
   const res = await request.get('/api/devices', { headers: auth });
   return ((await res.json()) as { total: number }).total;
+}
+
+/** The repository root, where `npx edgeswarm` resolves. */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * `npx edgeswarm ARGS` from the repository root, as a user runs it, against the e2e hub. Asynchronous on purpose:
+ * a test process blocked in spawnSync stops reading the browser's protocol pipe, and the browser stalls with it.
+ */
+export function edgeswarm(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('npx', ['edgeswarm', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, EDGESWARM_URL: 'http://127.0.0.1:3100', EDGESWARM_TOKEN: E2E_TOKEN, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }

@@ -1,17 +1,16 @@
 // A Chromium volunteer and a Node agent run a TypeScript work module (a local helper, an npm package, WebAssembly) with
 // two shared files, submitted with `npx edgeswarm run`: exact results, each blob fetched once per device, and a reloaded
 // page that takes the blobs from its IndexedDB instead of the hub.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect, test, type APIRequestContext } from '@playwright/test';
 import type { DeviceInfo, Job } from '@edgeswarm/shared';
-import { E2E_TOKEN, cancelActiveJobs, openVolunteer } from './support.ts';
+import { E2E_TOKEN, REPO_ROOT, cancelActiveJobs, edgeswarm as npxEdgeswarm, openVolunteer } from './support.ts';
 import { FIXTURE_CFG, expectedResult, fixtureData } from '../fixtures/full-module/expected.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = REPO_ROOT;
 const HUB = 'http://127.0.0.1:3100';
 const auth = { Authorization: `Bearer ${E2E_TOKEN}` };
 
@@ -29,16 +28,8 @@ test.afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** `npx edgeswarm ARGS` from the repository root, as a user runs it. */
-function edgeswarm(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync('npx', ['edgeswarm', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, EDGESWARM_URL: HUB, EDGESWARM_TOKEN: E2E_TOKEN, EDGESWARM_CACHE_DIR: join(dir, 'cache') },
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
+/** `npx edgeswarm ARGS` with this spec's cache folder. */
+const edgeswarm = (args: string[]) => npxEdgeswarm(args, { EDGESWARM_CACHE_DIR: join(dir, 'cache') });
 
 async function blobBytesServed(request: APIRequestContext): Promise<number> {
   const text = await (await request.get('/metrics', { headers: auth })).text();
@@ -65,7 +56,7 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     const data = fixtureData();
     const before = await blobBytesServed(request);
     const inputs = 300;
-    const sum = edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', `0:${inputs}`, '--reduce', 'sum', ...shared()]);
+    const sum = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', `0:${inputs}`, '--reduce', 'sum', ...shared()]);
     expect(sum.stderr).toContain('completed');
     expect(sum.status, sum.stderr).toBe(0);
     let expected = 0;
@@ -77,7 +68,7 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     expect(ran.some((d) => d.kind === 'browser' && (browserId === null || d.id === browserId))).toBe(true);
 
     // collect: every result, in input order.
-    const collect = edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:120', ...shared()]);
+    const collect = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:120', ...shared()]);
     expect(collect.status, collect.stderr).toBe(0);
     expect(collect.stderr.match(/already on the hub/g)).toHaveLength(3);
     expect(collect.stdout.trimEnd().split('\n').map(Number)).toEqual(Array.from({ length: 120 }, (_, n) => expectedResult(n, data)));
@@ -89,6 +80,18 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     expect((await blobBytesServed(request)) - before).toBe(2 * set);
     await expect(volunteer.page.getByTestId('stored-data-bytes')).toHaveAttribute('data-bytes', String(set));
 
+    // The dashboard's job view shows the bundle's hash and size and each shared file with its size.
+    const dashboard = await volunteer.context.newPage();
+    await dashboard.goto(`/dashboard#token=${E2E_TOKEN}`);
+    const latest = jobs[0];
+    await dashboard.locator(`[data-testid="job-row"][data-job-id="${latest?.id}"]`).click();
+    const view = dashboard.getByTestId('job-view');
+    await expect(view.getByTestId('job-bundle')).toHaveAttribute('title', latest?.bundle?.blob ?? 'no bundle');
+    await expect(view.getByTestId('job-code')).toContainText(/work module sha256:[0-9a-f]{12}… \(\d+\.\d KiB\)/);
+    await expect(view.locator('[data-testid="job-shared-file"][data-name="data"]')).toContainText('data 3.0 MiB (bytes)');
+    await expect(view.locator('[data-testid="job-shared-file"][data-name="cfg"]')).toContainText(/cfg \d+ B \(JSON\)/);
+    await dashboard.close();
+
     // The agent leaves; the reloaded page (a new connection) takes every blob from its IndexedDB, not from the hub.
     const exited = new Promise((resolve) => agent?.once('exit', resolve));
     agent.kill('SIGTERM');
@@ -96,7 +99,7 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     await volunteer.page.reload();
     await expect(volunteer.page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
     const afterReload = await blobBytesServed(request);
-    const third = edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:20', '--reduce', 'sum', ...shared()]);
+    const third = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:20', '--reduce', 'sum', ...shared()]);
     expect(third.status, third.stderr).toBe(0);
     let expected20 = 0;
     for (let n = 0; n < 20; n++) expected20 += expectedResult(n, data);
@@ -111,7 +114,7 @@ test('the volunteer sees how much job data the page keeps, and clears it', async
   await cancelActiveJobs(request);
   const volunteer = await openVolunteer(browser, 'autostart=1&threads=1');
   try {
-    const run = edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:3', '--reduce', 'sum', ...shared()]);
+    const run = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:3', '--reduce', 'sum', ...shared()]);
     expect(run.status, run.stderr).toBe(0);
     const stored = volunteer.page.getByTestId('stored-data-bytes');
     await expect.poll(async () => Number(await stored.getAttribute('data-bytes'))).toBeGreaterThan(3 * 1024 * 1024);
@@ -121,7 +124,7 @@ test('the volunteer sees how much job data the page keeps, and clears it', async
     await expect(volunteer.page.getByTestId('clear-stored-data')).toBeDisabled();
     // The page itself still holds them while connected: a job of the same module fetches nothing.
     const before = await blobBytesServed(request);
-    const again = edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:2', '--json', ...shared()]);
+    const again = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:2', '--json', ...shared()]);
     expect(again.status, again.stderr).toBe(0);
     expect((JSON.parse(again.stdout.trim().split('\n').at(-1) ?? '{}') as Job).progress.completed).toBe(2);
     expect(await blobBytesServed(request)).toBe(before);

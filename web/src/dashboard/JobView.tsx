@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { isFinished, type Job } from '@edgeswarm/shared';
 import type { HubApi } from './api-client.ts';
-import { formatAgo, formatCount, previewJson } from './format.ts';
+import { formatAgo, formatBytes, formatCount, previewJson, shortBlob } from './format.ts';
 import { ETA_WINDOW_MS, formatEta, type JobEtas } from './job-eta.ts';
 import { JobImage } from './JobImage.tsx';
 import { downloadAllResults } from './results-download.ts';
@@ -123,6 +123,31 @@ export function JobView({ api, id, feedJob, etas, onClose }: Props) {
                 <dt>Error</dt>
                 <dd className="error" data-testid="job-error">
                   <span className="mono">{job.error.code}</span> at input {job.error.input}: {job.error.message}
+                </dd>
+              </>
+            )}
+            <dt>Code</dt>
+            <dd data-testid="job-code">
+              {job.bundle ? (
+                <>
+                  work module <span className="mono" data-testid="job-bundle" title={job.bundle.blob}>{shortBlob(job.bundle.blob)}</span> ({formatBytes(job.bundle.size)})
+                </>
+              ) : (
+                'inline function'
+              )}
+            </dd>
+            {job.shared && job.shared.length > 0 && (
+              <>
+                <dt>Shared files</dt>
+                <dd>
+                  <ul className="shared-files" data-testid="job-shared">
+                    {job.shared.map((file) => (
+                      <li key={file.name} data-testid="job-shared-file" data-name={file.name} data-size={file.size}>
+                        <span className="mono">{file.name}</span> {formatBytes(file.size)} ({file.as === 'json' ? 'JSON' : 'bytes'}){' '}
+                        <span className="mono muted" title={file.blob}>{shortBlob(file.blob)}</span>
+                      </li>
+                    ))}
+                  </ul>
                 </dd>
               </>
             )}

@@ -33,3 +33,16 @@ export function previewJson(value: unknown, max = 120): string {
   }
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
+
+/** Bytes for people: 812 B, 3.0 KiB, 64.0 MiB. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** A blob reference shortened for display: `sha256:0123456789ab…` (the full one is in the title). */
+export function shortBlob(ref: string): string {
+  return ref.length > 19 ? `${ref.slice(0, 19)}…` : ref;
+}
