@@ -130,11 +130,12 @@ export function startAgent(hub: ServerProcess): Agent {
 const POLL_MS = 50;
 
 /** Submits a job of `count` inputs to the hub and returns inputs per second from the POST until the hub says it completed. */
-export async function runThroughHub(hub: ServerProcess, code: string, count: number, budgetMs: number): Promise<number> {
+/** Runs `count` inputs of `work` (inline code, or `{ bundle: 'sha256:HEX' }`) through the hub; returns inputs per second. */
+export async function runThroughHub(hub: ServerProcess, work: string | { bundle: string }, count: number, budgetMs: number): Promise<number> {
   const t0 = performance.now();
   const job = await api<JobView>(hub.url, 'POST', '/api/jobs', {
     name: 'bench efficiency',
-    code,
+    ...(typeof work === 'string' ? { code: work } : work),
     inputs: { range: { start: 0, end: count } },
     reduce: 'sum',
   });

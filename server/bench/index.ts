@@ -1,8 +1,11 @@
 /**
  * `npm run bench [-- --json] [-- --only NAME,...]`: runs each benchmark several rounds and prints
  * medians (min, max); with --json the last line is one JSON object of every figure. Sections:
- * sqlite, dispatch, efficiency, browser, idle, active, range, verify.
+ * sqlite, dispatch, efficiency, browser, idle, active, range, verify, blobs.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { measure } from './sqlite-durability.ts';
 import { startEchoServer, startHub, summarise, type Figure } from './harness.ts';
 import { measureEcho, measureHubDispatch, type Window } from './dispatch.ts';
@@ -13,12 +16,13 @@ import { cpuMicros, dirBytes, rssKib } from './harness.ts';
 import { many, runVerification } from '../src/scheduler/verification-simulation.ts';
 import { BROWSER_THREADS, chromiumPath, ensureWebBuild, nodeCallMs, openVolunteerPage, type BrowserDevice } from './browser.ts';
 import { SPOT_CHECK_RATE } from '../src/store/sqlite-verified.ts';
+import { measureDelivery, uploadBlob, type Delivery } from './blobs.ts';
 
 const ROUNDS = 5;
 /** Rounds of the scenarios that run a hub process (each a few seconds). */
 const HUB_ROUNDS = 3;
 const json = process.argv.includes('--json');
-const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'browser', 'idle', 'active', 'range', 'verify'] as const;
+const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'browser', 'idle', 'active', 'range', 'verify', 'blobs'] as const;
 type SectionName = (typeof SECTIONS)[number];
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -336,6 +340,47 @@ await section(
     rows.push(
       row(`turncoats (${LIES} lies) never caught`, 'verify_adaptive_escape_rate_5_lies', escapes, `(bound ${((1 - SPOT_CHECK_RATE) ** LIES).toFixed(2)})`, 3),
     );
+  },
+);
+
+/** Trivial inputs per round of the bundle-vs-inline comparison (about a second each through one agent). */
+const OVERHEAD_INPUTS = 20_000;
+await section(
+  'blobs',
+  `Blobs: one 64 MiB shared file to 10 simulated devices at once (each pulls 1 MiB chunks, 4 in flight), the hub's event-loop lag meanwhile, and a bundled work module vs the same code inline ((x) => x through a hub and one agent with ${THREADS} threads, ${OVERHEAD_INPUTS} inputs); medians of ${HUB_ROUNDS} rounds (min–max):`,
+  async (rows) => {
+    const hub = await startHub();
+    let agent: ReturnType<typeof startAgent> | null = null;
+    const dir = mkdtempSync(join(tmpdir(), 'edgeswarm-bench-bundle-'));
+    try {
+      const deliveries: Delivery[] = [];
+      for (let round = 0; round < HUB_ROUNDS; round++) deliveries.push(await measureDelivery(hub));
+      rows.push(row('64 MiB to 10 devices', 'blob_delivery_seconds', deliveries.map((d) => d.seconds), 's', 2));
+      rows.push(row('bytes delivered, all devices', 'blob_delivery_mib_per_s', deliveries.map((d) => d.mibPerSecond), 'MiB/s'));
+      rows.push(row('hub event-loop lag p99', 'blob_hub_lag_p99_ms', deliveries.map((d) => d.lagP99Ms), 'ms (< 50)', 1));
+      rows.push(row('hub event-loop lag max', 'blob_hub_lag_max_ms', deliveries.map((d) => d.lagMaxMs), 'ms', 1));
+
+      const { buildWorkModule } = await import('@edgeswarm/client');
+      writeFileSync(join(dir, 'identity.js'), 'export default (x) => x;\n');
+      const built = await buildWorkModule(join(dir, 'identity.js'));
+      const bundle = { bundle: `sha256:${await uploadBlob(hub, built.bytes)}` };
+      agent = startAgent(hub);
+      await runThroughHub(hub, '(x) => x', 2000, 60_000); // warm-up: threads start on first use
+      await runThroughHub(hub, bundle, 2000, 60_000);
+      const inline: number[] = [];
+      const bundled: number[] = [];
+      for (let round = 0; round < HUB_ROUNDS; round++) {
+        inline.push(await runThroughHub(hub, '(x) => x', OVERHEAD_INPUTS, 120_000));
+        bundled.push(await runThroughHub(hub, bundle, OVERHEAD_INPUTS, 120_000));
+      }
+      rows.push(row('inline (x) => x', 'inline_trivial_inputs_per_s', inline, 'inputs/s'));
+      rows.push(row('bundled work module, same code', 'bundle_trivial_inputs_per_s', bundled, 'inputs/s'));
+      rows.push(row('bundled ÷ inline (same round)', 'bundle_vs_inline_ratio', bundled.map((b, i) => b / (inline[i] ?? NaN)), '(≥ 0.95)', 3));
+    } finally {
+      await agent?.stop(0);
+      await hub.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 );
 

@@ -2,7 +2,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { limits } from '@edgeswarm/shared';
-import { startTestHub, type TestHub } from './support/test-hub.ts';
+import { startTestHub, waitFor, type TestHub } from './support/test-hub.ts';
+import { ManualClock } from '../src/clock.ts';
 import { hashToken, newSubmitterToken } from '../src/auth/principal.ts';
 
 let hub: TestHub;
@@ -143,5 +144,33 @@ describe('blobs over HTTP', () => {
     const missing = await hub.api<{ error: { message: string } }>('POST', '/api/jobs', { bundle: `sha256:${'ab'.repeat(32)}`, inputs: [1] });
     expect(missing.status).toBe(400);
     expect(missing.body.error.message).toContain(`sha256:${'ab'.repeat(32)}`);
+  });
+
+  it('removes a blob once no job refers to it and an hour has passed since it was last used, freeing its quota', async () => {
+    const clock = new ManualClock(Date.now());
+    const other = await startTestHub({ clock });
+    try {
+      const token = newSubmitterToken();
+      other.store.createSubmitter('gc', hashToken(token), { maxRunning: 5, maxInputs: 1000, perMinute: 100, maxBlobBytes: 1000 }, clock.now());
+      const bytes = randomBytes(800);
+      const hex = sha(bytes);
+      const send = (path: string, init: RequestInit) => fetch(other.url + path, { ...init, headers: { Authorization: `Bearer ${token}`, ...init.headers } });
+      expect((await send(`/api/blobs/${hex}`, { method: 'PUT', body: bytes })).status).toBe(201);
+      const job = (await (
+        await send('/api/jobs', { method: 'POST', body: JSON.stringify({ code: '(x, ctx) => x', inputs: [1], shared: { d: `sha256:${hex}` } }) })
+      ).json()) as { id: string };
+      // A day later the job still refers to it: kept.
+      clock.advance(24 * 3_600_000);
+      expect((await send(`/api/jobs/${job.id}`, { method: 'DELETE' })).status).toBe(204);
+      // Deleting the job starts a purge: the claim was last touched a day ago, so it goes, and the bytes with it.
+      await waitFor(() => ((other.store.db.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n === 0 ? true : undefined));
+      expect((await send(`/api/blobs/${hex}`, { method: 'HEAD' })).status).toBe(404);
+      expect(other.store.claimedBlobBytes('gc')).toBe(0);
+      // Its quota is free again.
+      const next = randomBytes(900);
+      expect((await send(`/api/blobs/${sha(next)}`, { method: 'PUT', body: next })).status).toBe(201);
+    } finally {
+      await other.close();
+    }
   });
 });
