@@ -18,10 +18,11 @@ export interface Delivery {
 
 const IN_FLIGHT = 4;
 
-async function metric(hub: ServerProcess, name: string): Promise<number> {
+/** Some figures of one scrape of /metrics (each scrape also resets the event-loop lag monitor). */
+async function metrics(hub: ServerProcess, names: string[]): Promise<number[]> {
   const res = await fetch(`${hub.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_TOKEN}` } });
   const text = await res.text();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return names.map((name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN));
 }
 
 /** Uploads `bytes` as a blob; returns its hex digest. */
@@ -77,7 +78,7 @@ export async function measureDelivery(hub: ServerProcess, devices = 10, bytes: n
   const hex = await uploadBlob(hub, blob);
   const sockets = await Promise.all(Array.from({ length: devices }, (_, k) => connectDevice(hub, k)));
   try {
-    await metric(hub, 'nodejs_eventloop_lag_p99_seconds'); // the scrape resets the lag histogram
+    await metrics(hub, []); // the scrape resets the lag histogram
     const job = await api<{ id: string }>(hub.url, 'POST', '/api/jobs', {
       name: 'bench blob delivery',
       code: '(x, ctx) => ctx.shared.big.length',
@@ -88,7 +89,7 @@ export async function measureDelivery(hub: ServerProcess, devices = 10, bytes: n
     const t0 = performance.now();
     await Promise.all(sockets.map((socket) => fetchAsDevice(socket, hex, bytes)));
     const seconds = (performance.now() - t0) / 1000;
-    const [p99, max] = [await metric(hub, 'nodejs_eventloop_lag_p99_seconds'), await metric(hub, 'nodejs_eventloop_lag_max_seconds')];
+    const [p99 = NaN, max = NaN] = await metrics(hub, ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds']);
     await api(hub.url, 'DELETE', `/api/jobs/${job.id}`).catch(() => {});
     return { seconds, mibPerSecond: (devices * bytes) / 1024 / 1024 / seconds, lagP99Ms: p99 * 1000, lagMaxMs: max * 1000 };
   } finally {

@@ -344,10 +344,10 @@ await section(
 );
 
 /** Trivial inputs per round of the bundle-vs-inline comparison (about a second each through one agent). */
-const OVERHEAD_INPUTS = 20_000;
+const OVERHEAD_INPUTS = 40_000;
 await section(
   'blobs',
-  `Blobs: one 64 MiB shared file to 10 simulated devices at once (each pulls 1 MiB chunks, 4 in flight), the hub's event-loop lag meanwhile, and a bundled work module vs the same code inline ((x) => x through a hub and one agent with ${THREADS} threads, ${OVERHEAD_INPUTS} inputs); medians of ${HUB_ROUNDS} rounds (min–max):`,
+  `Blobs: one 64 MiB shared file to 10 simulated devices at once (each pulls 1 MiB chunks, 4 in flight), the hub's event-loop lag meanwhile, and a bundled work module vs the same code inline ((x) => x through a hub and one agent with ${THREADS} threads, ${OVERHEAD_INPUTS} inputs, ${ROUNDS} rounds); medians of ${HUB_ROUNDS} rounds unless said (min–max):`,
   async (rows) => {
     const hub = await startHub();
     let agent: ReturnType<typeof startAgent> | null = null;
@@ -369,9 +369,13 @@ await section(
       await runThroughHub(hub, bundle, 2000, 60_000);
       const inline: number[] = [];
       const bundled: number[] = [];
-      for (let round = 0; round < HUB_ROUNDS; round++) {
-        inline.push(await runThroughHub(hub, '(x) => x', OVERHEAD_INPUTS, 120_000));
-        bundled.push(await runThroughHub(hub, bundle, OVERHEAD_INPUTS, 120_000));
+      // Alternating which goes first, so a drift of the machine's speed does not favour either.
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? (['inline', 'bundled'] as const) : (['bundled', 'inline'] as const);
+        for (const kind of order) {
+          if (kind === 'inline') inline.push(await runThroughHub(hub, '(x) => x', OVERHEAD_INPUTS, 120_000));
+          else bundled.push(await runThroughHub(hub, bundle, OVERHEAD_INPUTS, 120_000));
+        }
       }
       rows.push(row('inline (x) => x', 'inline_trivial_inputs_per_s', inline, 'inputs/s'));
       rows.push(row('bundled work module, same code', 'bundle_trivial_inputs_per_s', bundled, 'inputs/s'));

@@ -9,6 +9,7 @@ import type { Faults } from './faults.ts';
 import type { JobStore } from './store/job-store.ts';
 import { JobService } from './jobs/job-service.ts';
 import { BLOB_UNUSED_KEEP_MS, BlobService } from './blobs/blob-service.ts';
+import { BlobDelivery } from './blobs/blob-delivery.ts';
 import { WorkService } from './scheduler/work-service.ts';
 import { ThroughputMeter } from './stats/throughput.ts';
 import { createHttpApi } from './hub/http-api.ts';
@@ -142,7 +143,6 @@ export function createHub(options: HubOptions): Hub {
       workAvailable: () => devices.emit('work:available'),
       subtasksCompleted: (n) => meter.record(n, clock.now()),
       jobFinished: () => {},
-      blobServed: (bytes) => metrics.blobServed(bytes),
     },
   });
   const jobs = new JobService(
@@ -184,7 +184,8 @@ export function createHub(options: HubOptions): Hub {
   const blobs = new BlobService(store, clock);
   const app = createHttpApi({ jobs, blobs, store, stats, metrics, origins, adminToken: options.adminToken, webRoot: options.webRoot, log });
   let stopping = false;
-  attachDeviceNamespace(devices, { store, work, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
+  const delivery = new BlobDelivery({ store, served: (bytes) => metrics.blobServed(bytes) });
+  attachDeviceNamespace(devices, { store, work, blobs: delivery, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
   const stopFeed = attachDashboardFeed(dashboards, {
     resolve: (token) => resolvePrincipal(store, options.adminToken, token),
     snapshot,

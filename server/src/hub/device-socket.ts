@@ -21,6 +21,7 @@ import {
 import type { Clock } from '../clock.ts';
 import { StoreUnavailableError, type JobStore } from '../store/job-store.ts';
 import { DeviceQuarantinedError, type DeviceConnection, type WorkService } from '../scheduler/work-service.ts';
+import type { BlobDelivery } from '../blobs/blob-delivery.ts';
 import { protocolRefusal, refusal } from './handshake.ts';
 import { limitMessageRate } from './guards.ts';
 import { tokenMatches } from '../admin-token.ts';
@@ -36,6 +37,7 @@ export interface DeviceData {
 export interface DeviceSocketOptions {
   store: JobStore;
   work: WorkService;
+  blobs: BlobDelivery;
   clock: Clock;
   log: (message: string, err?: unknown) => void;
   /** True while the hub stops gracefully: disconnects then leave leases for the next start to void, uncounted. */
@@ -143,7 +145,7 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
 
     socket.on('work:request', handle(socket, store, workRequestSchema, (req) => work.requestWork(conn, req.slots), log));
     socket.on('work:submit', handle(socket, store, workSubmitSchema, (sub) => work.submitResults(conn, sub), log));
-    // Reads only: answered at once (nothing to make durable first).
+    // Reads only: answered in their turn (BlobDelivery), with nothing to make durable first.
     socket.on('blob:read', (payload: unknown, ack: unknown) => {
       if (typeof ack !== 'function') return;
       const reply = ack as (res: Ack<BlobChunk>) => void;
@@ -152,17 +154,17 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
         reply(ackError('invalid_payload', 'blob:read needs {"blob": the 64 hex digits of a SHA-256, "chunk": an integer from 0}'));
         return;
       }
-      try {
-        const outcome = work.readBlob(conn, request.data);
-        reply(outcome.ok ? ackOk(outcome.chunk) : ackError(outcome.code, outcome.message));
-      } catch (err) {
-        log(`device ${hello.deviceId} could not read blob ${request.data.blob}`, err);
-        reply(
-          err instanceof StoreUnavailableError
-            ? ackError('unavailable', 'the hub cannot read its storage right now; ask again later')
-            : ackError('internal', 'the hub could not read this blob'),
-        );
-      }
+      options.blobs.read(conn.connId, request.data).then(
+        (outcome) => reply(outcome.ok ? ackOk(outcome.chunk) : ackError(outcome.code, outcome.message)),
+        (err: unknown) => {
+          log(`device ${hello.deviceId} could not read blob ${request.data.blob}`, err);
+          reply(
+            err instanceof StoreUnavailableError
+              ? ackError('unavailable', 'the hub cannot read its storage right now; ask again later')
+              : ackError('internal', 'the hub could not read this blob'),
+          );
+        },
+      );
     });
     socket.on('device:status', (payload: unknown) => {
       const status = deviceStatusSchema.safeParse(payload);

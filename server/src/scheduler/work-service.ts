@@ -2,8 +2,6 @@
 import {
   LEASE_TTL_MS,
   limits,
-  type BlobChunk,
-  type BlobRead,
   type DeviceStatus,
   type JsonValue,
   type LeaseGrant,
@@ -39,12 +37,7 @@ export interface WorkEvents {
   subtasksCompleted(count: number): void;
   /** A job reached a final state. */
   jobFinished(jobId: string): void;
-  /** Bytes of a blob were handed to a device. */
-  blobServed?(bytes: number): void;
 }
-
-/** A device's blob request: the chunk, or why it gets none (expected outcomes, answered as data). */
-export type BlobReadOutcome = { ok: true; chunk: BlobChunk } | { ok: false; code: 'not_leased' | 'no_such_chunk'; message: string };
 
 export interface WorkServiceOptions {
   store: JobStore;
@@ -202,23 +195,6 @@ export class WorkService {
       if (outcome.requeued > 0 || outcome.jobsReopened.length > 0) this.events.workAvailable();
     });
     return { accepted: outcome.accepted, dropped: outcome.dropped + outcome.rejected };
-  }
-
-  /**
-   * One chunk of a blob, for a connection that holds an open lease of a job referring to it: a device
-   * may read the bundle and shared files of its own work, and nothing else (no enumerating others' data).
-   */
-  readBlob(conn: DeviceConnection, request: BlobRead): BlobReadOutcome {
-    const size = this.store.leasedBlobSize(conn.connId, request.blob);
-    if (size === null) {
-      return { ok: false, code: 'not_leased', message: `this device holds no lease of a job that uses blob sha256:${request.blob}` };
-    }
-    const bytes = this.store.readBlobChunk(request.blob, request.chunk);
-    if (!bytes) {
-      return { ok: false, code: 'no_such_chunk', message: `blob sha256:${request.blob} (${size} bytes) has no chunk ${request.chunk}` };
-    }
-    this.events.blobServed?.(bytes.length);
-    return { ok: true, chunk: { size, chunk: request.chunk, bytes } };
   }
 
   /** Crash point for durability tests, once the write is durable (after the group commit). */

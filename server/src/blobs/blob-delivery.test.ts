@@ -1,0 +1,82 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { limits, parseJobSpec } from '@edgeswarm/shared';
+import { SqliteJobStore } from '../store/sqlite-job-store.ts';
+import { BlobDelivery } from './blob-delivery.ts';
+
+let dir: string;
+let store: SqliteJobStore;
+const NOW = Date.UTC(2026, 0, 1);
+const bytes = Uint8Array.from({ length: 2 * limits.BLOB_CHUNK_BYTES + 5 }, (_, i) => i % 256);
+const hex = createHash('sha256').update(bytes).digest('hex');
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'edgeswarm-delivery-'));
+  store = new SqliteJobStore(join(dir, 'edgeswarm.db'));
+  const upload = store.beginBlob(NOW);
+  for (let i = 0; i * limits.BLOB_CHUNK_BYTES < bytes.length; i++) {
+    store.appendBlobChunk(upload, i, bytes.subarray(i * limits.BLOB_CHUNK_BYTES, (i + 1) * limits.BLOB_CHUNK_BYTES));
+  }
+  store.finishBlob(upload, hex, null, NOW, null);
+  const spec = parseJobSpec({ code: '(x, ctx) => x', inputs: [1, 2], shared: { d: `sha256:${hex}` } });
+  if (!spec.ok) throw new Error(spec.message);
+  store.createJob(spec.value, NOW);
+  store.leaseWork({ deviceId: 'dev-a', connId: 'conn-a', max: 1, deadline: NOW + 10_000, now: NOW });
+});
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A defer that runs nothing until told: one call of `step` is one turn of the event loop. */
+function turns() {
+  const waiting: (() => void)[] = [];
+  return { defer: (fn: () => void) => void waiting.push(fn), step: () => waiting.shift()?.(), pending: () => waiting.length };
+}
+
+describe('BlobDelivery', () => {
+  it('serves one chunk per turn of the event loop, in the order asked', async () => {
+    const loop = turns();
+    const served: number[] = [];
+    const delivery = new BlobDelivery({ store, defer: loop.defer, served: (n) => served.push(n) });
+    const answers = [0, 1, 2].map((chunk) => delivery.read('conn-a', { blob: hex, chunk }));
+    expect(delivery.waiting).toBe(3);
+    loop.step();
+    expect(delivery.waiting).toBe(2);
+    expect(served).toEqual([limits.BLOB_CHUNK_BYTES]);
+    loop.step();
+    loop.step();
+    expect(loop.pending()).toBe(0);
+    const outcomes = await Promise.all(answers);
+    expect(outcomes.map((o) => (o.ok ? o.chunk.chunk : -1))).toEqual([0, 1, 2]);
+    expect(served).toEqual([limits.BLOB_CHUNK_BYTES, limits.BLOB_CHUNK_BYTES, 5]);
+  });
+
+  it('reads a chunk from the store once while it stays in its cache', async () => {
+    let reads = 0;
+    const counting = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'readBlobChunk') return (h: string, i: number) => (reads++, target.readBlobChunk(h, i));
+        return Reflect.get(target, prop, target) as unknown;
+      },
+    });
+    const delivery = new BlobDelivery({ store: counting, defer: (fn) => queueMicrotask(fn), cacheBytes: limits.BLOB_CHUNK_BYTES + 10 });
+    for (let i = 0; i < 3; i++) expect((await delivery.read('conn-a', { blob: hex, chunk: 0 })).ok).toBe(true);
+    expect(reads).toBe(1);
+    // Another chunk pushes it out (the cache holds about one chunk here).
+    await delivery.read('conn-a', { blob: hex, chunk: 1 });
+    await delivery.read('conn-a', { blob: hex, chunk: 0 });
+    expect(reads).toBe(3);
+  });
+
+  it('refuses a connection without a lease of a job that uses the blob, and a chunk past the end', async () => {
+    const delivery = new BlobDelivery({ store, defer: (fn) => queueMicrotask(fn) });
+    expect(await delivery.read('conn-b', { blob: hex, chunk: 0 })).toMatchObject({ ok: false, code: 'not_leased' });
+    expect(await delivery.read('conn-a', { blob: hex, chunk: 3 })).toMatchObject({ ok: false, code: 'no_such_chunk' });
+    store.releaseConnectionLeases('conn-a', NOW);
+    expect(await delivery.read('conn-a', { blob: hex, chunk: 0 })).toMatchObject({ ok: false, code: 'not_leased' });
+  });
+});
