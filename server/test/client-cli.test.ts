@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import type { Job } from '@edgeswarm/shared';
 import { startTestHub, waitFor, type TestHub } from './support/test-hub.ts';
 import { REPO_ROOT, cli, startCli } from './support/cli.ts';
-import { Agent } from '../src/agent/agent.ts';
+import { startTestAgent } from './support/test-agent.ts';
 import { FIXTURE_CFG, THROW_LINE, expectedResult, fixtureData } from '../../e2e/fixtures/full-module/expected.ts';
 
 const FIXTURE = join(REPO_ROOT, 'e2e/fixtures/full-module/work.ts');
 let hub: TestHub;
-let agent: Agent;
+let agent: ReturnType<typeof startTestAgent>;
 let dir: string;
 let data: Uint8Array;
 let env: Record<string, string>;
@@ -25,15 +25,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'cfg.json'), JSON.stringify(FIXTURE_CFG));
   shared = ['--shared', `data=${join(dir, 'data.bin')}`, '--shared', `cfg=${join(dir, 'cfg.json')}`];
   env = { EDGESWARM_URL: hub.url, EDGESWARM_TOKEN: hub.token, EDGESWARM_CACHE_DIR: join(dir, 'cache') };
-  agent = new Agent({
-    config: { hubUrl: hub.url, threads: 2, devices: 1, name: 'cli test agent', memoryMb: 128 },
-    deviceIds: [`cli_test_agent_${Math.random().toString(36).slice(2, 10)}`],
-    log: () => {},
-    onFatal: () => {},
-    reconnectDelayMs: 100,
-    reconnectDelayMaxMs: 500,
-  });
-  agent.start();
+  agent = startTestAgent(hub.url, { name: 'cli test agent' });
 });
 
 afterAll(async () => {

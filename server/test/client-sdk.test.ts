@@ -6,27 +6,19 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestHub, type TestHub } from './support/test-hub.ts';
 import { REPO_ROOT } from './support/cli.ts';
-import { Agent } from '../src/agent/agent.ts';
+import { startTestAgent } from './support/test-agent.ts';
 import { FIXTURE_CFG, THROW_LINE, expectedResult, fixtureData } from '../../e2e/fixtures/full-module/expected.ts';
 
 const run = promisify(execFile);
 let hub: TestHub;
-let agent: Agent;
+let agent: ReturnType<typeof startTestAgent>;
 let dir: string;
 
 beforeAll(async () => {
   hub = await startTestHub();
   // Inside the repository, so `import '@edgeswarm/client'` resolves as it does for a user's script at the root.
   dir = mkdtempSync(join(REPO_ROOT, 'node_modules/.cache/edgeswarm-sdk-'));
-  agent = new Agent({
-    config: { hubUrl: hub.url, threads: 2, devices: 1, name: 'sdk test agent', memoryMb: 128 },
-    deviceIds: [`sdk_test_agent_${Math.random().toString(36).slice(2, 10)}`],
-    log: () => {},
-    onFatal: () => {},
-    reconnectDelayMs: 100,
-    reconnectDelayMaxMs: 500,
-  });
-  agent.start();
+  agent = startTestAgent(hub.url, { name: 'sdk test agent' });
 });
 
 afterAll(async () => {

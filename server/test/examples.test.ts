@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestHub, type TestHub } from './support/test-hub.ts';
 import { REPO_ROOT } from './support/cli.ts';
-import { Agent } from '../src/agent/agent.ts';
+import { startTestAgent } from './support/test-agent.ts';
 
 const shell = promisify(exec);
 let hub: TestHub;
-let agent: Agent;
+let agent: ReturnType<typeof startTestAgent>;
 let cache: string;
 
 /** The command of each example, from the README's table (the third cell's first code span). */
@@ -41,13 +41,7 @@ async function runExample(name: string): Promise<string> {
 beforeAll(async () => {
   hub = await startTestHub();
   cache = mkdtempSync(join(tmpdir(), 'edgeswarm-examples-'));
-  agent = new Agent({
-    config: { hubUrl: hub.url, threads: 2, devices: 1, name: 'examples agent', memoryMb: 128 },
-    deviceIds: [`examples_agent_${Math.random().toString(36).slice(2, 10)}`],
-    log: () => {},
-    onFatal: () => {},
-  });
-  agent.start();
+  agent = startTestAgent(hub.url, { name: 'examples agent' });
 });
 
 afterAll(async () => {

@@ -6,7 +6,8 @@ import { DEVICE_NAMESPACE, PROTOCOL_VERSION, type Ack, type BlobChunk, type Job 
 import { startTestHub, waitFor, type TestHub } from './support/test-hub.ts';
 import { parsePrometheusText, sampleValue } from './support/prometheus-text.ts';
 import { TestDevice } from './support/test-device.ts';
-import { Agent } from '../src/agent/agent.ts';
+import type { Agent } from '../src/agent/agent.ts';
+import { startTestAgent } from './support/test-agent.ts';
 
 const hubs: TestHub[] = [];
 const agents: Agent[] = [];
@@ -39,16 +40,8 @@ async function metric(hub: TestHub, name: string): Promise<number> {
 }
 
 function startAgent(hub: TestHub, devicesCount: number): Agent {
-  const agent = new Agent({
-    config: { hubUrl: hub.url, threads: 2, devices: devicesCount, name: 'work module test', memoryMb: 128 },
-    deviceIds: Array.from({ length: devicesCount }, (_, k) => `wm_device_${k}_${Math.random().toString(36).slice(2, 10)}`),
-    log: () => {},
-    onFatal: () => {},
-    reconnectDelayMs: 100,
-    reconnectDelayMaxMs: 500,
-  });
+  const agent = startTestAgent(hub.url, { devices: devicesCount, name: 'work module test' });
   agents.push(agent);
-  agent.start();
   return agent;
 }
 
