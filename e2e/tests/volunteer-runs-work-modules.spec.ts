@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { expect, test, type APIRequestContext } from '@playwright/test';
 import type { DeviceInfo, Job } from '@edgeswarm/shared';
 import { E2E_TOKEN, REPO_ROOT, cancelActiveJobs, edgeswarm as npxEdgeswarm, openVolunteer } from './support.ts';
-import { FIXTURE_CFG, expectedResult, fixtureData } from '../fixtures/full-module/expected.ts';
+import { FIXTURE_CFG, THROW_LINE, expectedResult, fixtureData } from '../fixtures/full-module/expected.ts';
 
 const ROOT = REPO_ROOT;
 const HUB = 'http://127.0.0.1:3100';
@@ -21,6 +21,7 @@ test.beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'edgeswarm-e2e-modules-'));
   writeFileSync(join(dir, 'data.bin'), fixtureData());
   writeFileSync(join(dir, 'cfg.json'), JSON.stringify(FIXTURE_CFG));
+  writeFileSync(join(dir, 'negative.json'), '[-1]');
 });
 
 test.afterAll(() => {
@@ -105,6 +106,11 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     for (let n = 0; n < 20; n++) expected20 += expectedResult(n, data);
     expect(third.stdout).toBe(`${expected20}\n`);
     expect(await blobBytesServed(request)).toBe(afterReload);
+
+    // An error thrown in the browser's sandbox is reported at the module's own line.
+    const failing = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--inputs', join(dir, 'negative.json'), '--max-attempts', '1', ...shared()]);
+    expect(failing.status).toBe(1);
+    expect(failing.stderr).toMatch(new RegExp(`RangeError: negative input -1\\n {4}at work \\(e2e/fixtures/full-module/work\\.ts:${THROW_LINE}:\\d+\\)`));
   } finally {
     await volunteer.context.close();
   }

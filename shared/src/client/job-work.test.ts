@@ -119,4 +119,18 @@ describe('JobWork', () => {
     ]);
     expect(hub.served).toHaveLength(2);
   });
+
+  it('keeps the work of the last few jobs only, building an older one again from the cache', async () => {
+    const source = new TextEncoder().encode('module.exports = { default: (x) => x };');
+    const hub = fakeHub({ [A]: source });
+    const jobWork = new JobWork(new BlobCache({ read: hub.read }));
+    const g = (jobId: string) => grant({ jobId, code: '', bundle: { blob: A, size: source.length } });
+    const first = await jobWork.prepare(g('job-0'));
+    for (let i = 1; i <= 8; i++) await jobWork.prepare(g(`job-${i}`));
+    expect(await jobWork.prepare(g('job-8'))).toBe(await jobWork.prepare(g('job-8')));
+    const again = await jobWork.prepare(g('job-0'));
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+    expect(hub.served).toHaveLength(1);
+  });
 });

@@ -168,6 +168,9 @@ export function needsBlobs(grant: LeaseGrant): boolean {
   return grant.bundle !== undefined || (grant.shared?.length ?? 0) > 0;
 }
 
+/** Jobs whose work is kept ready; a job that ends without being stopped (it completed) is dropped in time. */
+const MAX_JOBS_KEPT = 8;
+
 /** The `WorkSource` of each job a device runs, built once per job from its lease and the blob cache. */
 export class JobWork {
   private readonly jobs = new Map<string, Promise<WorkSource>>();
@@ -178,9 +181,18 @@ export class JobWork {
   /** The job's work, ready to load into runners; rejects with a `BlobFetchError` when a blob cannot be had. */
   prepare(grant: LeaseGrant): Promise<WorkSource> {
     const known = this.jobs.get(grant.jobId);
-    if (known) return known;
+    if (known) {
+      this.jobs.delete(grant.jobId);
+      this.jobs.set(grant.jobId, known);
+      return known;
+    }
     const work = this.build(grant);
     this.jobs.set(grant.jobId, work);
+    // The least recently used job goes first: its blobs stay in the cache, within its budget.
+    for (const jobId of this.jobs.keys()) {
+      if (this.jobs.size <= MAX_JOBS_KEPT) break;
+      this.jobs.delete(jobId);
+    }
     work.catch(() => this.jobs.delete(grant.jobId));
     return work;
   }
