@@ -138,6 +138,7 @@ export function createHub(options: HubOptions): Hub {
     fleetThreads,
     leaseTtlMs: options.leaseTtlMs,
     faults: options.faults,
+    onBackgroundError: log,
     events: {
       jobStopped: (jobId) => devices.emit('job:stopped', { jobId }),
       workAvailable: () => devices.emit('work:available'),

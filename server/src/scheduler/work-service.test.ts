@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseJobSpec, type JobSpec, type RunResult } from '@edgeswarm/shared';
 import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
+import { StoreUnavailableError } from '../store/job-store.ts';
 import { MAX_LEASE_ITEMS, WorkService, type DeviceConnection, type WorkEvents } from './work-service.ts';
 
 const TTL = 20_000;
@@ -359,6 +360,47 @@ describe('WorkService leases', () => {
       ran++;
     }
     expect(ran).toBe(3); // 10 results in chunks of 3: 3, 3, 3, then 1 with the completion in the last step
+    expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 55 });
+  });
+
+  it('survives a store failure in a deferred aggregation step: reported, not thrown, and the next sweep completes the job', () => {
+    const steps: (() => void)[] = [];
+    const reported: string[] = [];
+    let failNext = false;
+    // The store fails once, in the second step, as a disk that is briefly full or locked would.
+    const flaky = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'resultsChunk') {
+          return (jobId: string, from: number, limit: number) => {
+            if (failNext) {
+              failNext = false;
+              throw new StoreUnavailableError('the database is locked');
+            }
+            return target.resultsChunk(jobId, from, limit);
+          };
+        }
+        return Reflect.get(target, prop, target) as unknown;
+      },
+    });
+    work = new WorkService({
+      store: flaky,
+      clock,
+      fleetThreads: () => 0,
+      events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: () => {}, jobFinished: () => {} },
+      defer: (step) => steps.push(step),
+      aggregationChunk: 3,
+      slowStart: false,
+      onBackgroundError: (what) => reported.push(what),
+    });
+    const job = store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 1, end: 11 } }, reduce: 'sum' }), clock.now());
+    const grant = work.requestWork(dev(1), 10)!;
+    work.submitResults(dev(1), { leaseId: grant.leaseId, results: grant.items.map((it) => ok(it.index, it.input)) });
+    failNext = true;
+    expect(() => steps.shift()!()).not.toThrow();
+    expect(reported).toEqual([`aggregating job ${job.id} failed; the next sweep tries again`]);
+    expect(store.getJob(job.id)?.status).toBe('running');
+    work.sweep();
+    while (steps.length > 0) steps.shift()!();
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 55 });
   });
 

@@ -59,6 +59,11 @@ export interface WorkServiceOptions {
   slowStart?: boolean;
   /** Copy the longest-held inputs to idle devices at the end of a job (`JobStore.leaseTail`). Default true. */
   tailCopies?: boolean;
+  /**
+   * Work that runs outside any caller (a deferred aggregation step) failed: it is reported here and
+   * never thrown, and the next sweep tries again. @defaultValue logs to stderr
+   */
+  onBackgroundError?: (what: string, err: unknown) => void;
 }
 
 /** A device caught returning a wrong result asks for work: it gets none, and is told why. */
@@ -257,6 +262,7 @@ export class WorkService {
     const aggregator = new Aggregator(job.reduce);
     const rechecked = job.rechecked ?? 0;
     let next = 0;
+    let deferred = false;
     const step = (): void => {
       try {
         if (job.reduce !== 'collect') {
@@ -264,6 +270,7 @@ export class WorkService {
           for (const json of chunk) if (!aggregator.add(json)) break;
           next += chunk.length;
           if (chunk.length === this.chunk && aggregator.outcome().ok) {
+            deferred = true;
             this.defer(step);
             return;
           }
@@ -272,7 +279,10 @@ export class WorkService {
         this.finalizing.delete(jobId);
       } catch (err) {
         this.finalizing.delete(jobId); // the next sweep tries again
-        throw err;
+        // A deferred step has no caller to throw to: thrown from setImmediate, it would end the process.
+        if (!deferred) throw err;
+        const report = this.options.onBackgroundError ?? ((what, e) => console.error(`[hub] ${what}`, e));
+        report(`aggregating job ${jobId} failed; the next sweep tries again`, err);
       }
     };
     step();
