@@ -153,4 +153,36 @@ describe('JobSandbox with work modules', () => {
     if (!compiled.ok) throw new Error(compiled.message);
     await expect(compiled.sandbox.run('0', BUDGET)).resolves.toEqual({ ok: true, json: JSON.stringify(Array(4).fill('undefined')) });
   });
+
+  it("gives a bundle's Error.prepareStackTrace no trace array of the host when its errors are reported (run, async and load)", async () => {
+    // The trap: if host code read `.stack` of an error of the context, V8 would call this with a trace array of
+    // the host's realm, whose constructor's constructor is the host's Function.
+    const trap = `
+      Error.prepareStackTrace = (err, trace) => {
+        try {
+          const F = trace.constructor.constructor;
+          globalThis.leak = F('return typeof process')();
+        } catch (e) { globalThis.leak = 'threw'; }
+        return 'Error: trapped\\n    at work (${file}:9:9)';
+      };`;
+    const source = `${trap}
+      module.exports = { default: (n) => {
+        if (n === 0) return String(globalThis.leak);
+        if (n === 1) throw new Error('sync');
+        return Promise.reject(new Error('async'));
+      } };`;
+    const compiled = JobSandbox.compile({ ...work, bundle: { source, file } }, 1000);
+    if (!compiled.ok) throw new Error(compiled.message);
+    const sync = await compiled.sandbox.run('1', BUDGET);
+    const async = await compiled.sandbox.run('2', BUDGET);
+    expect(sync).toMatchObject({ ok: false, code: 'work_error', message: expect.stringMatching(/^Error: sync/) as unknown });
+    expect(async).toMatchObject({ ok: false, code: 'work_error', message: expect.stringMatching(/^Error: async/) as unknown });
+    // The trace array prepareStackTrace saw was the context's own: its Function has no process to find.
+    await expect(compiled.sandbox.run('0', BUDGET)).resolves.toEqual({ ok: true, json: '"undefined"' });
+    const atLoad = JobSandbox.compile({ ...work, bundle: { source: `${trap}\nthrow new Error('at load');`, file } }, 1000);
+    expect(atLoad).toMatchObject({ ok: false, message: expect.stringMatching(/^Error: at load/) as unknown });
+    const probe = JobSandbox.compile({ ...work, bundle: { source: `${trap}\ntry { throw new Error('x'); } catch (e) { String(e.stack); }\nmodule.exports = { default: () => String(globalThis.leak) };`, file } }, 1000);
+    if (!probe.ok) throw new Error(probe.message);
+    await expect(probe.sandbox.run('0', BUDGET)).resolves.toEqual({ ok: true, json: '"undefined"' });
+  });
 });

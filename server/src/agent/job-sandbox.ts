@@ -89,6 +89,18 @@ const PRELUDE = `(function () {
   const values = Object.values;
   const apply = Reflect.apply;
   const shield = (p) => defineProperty(p, 'constructor', { value: undefined });
+  // An error's stack as text, read here in the context: host code never reads \`.stack\` of a value of the context
+  // (reading it runs the context's Error.prepareStackTrace, which job code may set, with a trace array of the
+  // reader's realm, whose constructor would lead to the host's Function).
+  const stackOf = (error) => {
+    try {
+      if (error === null || (typeof error !== 'object' && typeof error !== 'function')) return '';
+      const stack = error.stack;
+      return typeof stack === 'string' ? stack : '';
+    } catch (_) {
+      return '';
+    }
+  };
   const deepFreeze = (value) => {
     const stack = [value];
     while (stack.length > 0) {
@@ -112,12 +124,17 @@ const PRELUDE = `(function () {
       };
     },
     newBytes(size) { return new U8(size); },
-    /** A CommonJS factory's default export (or module.exports itself). */
+    /** Runs a CommonJS factory: its default export (or module.exports itself), or what it threw and its stack. */
     load(factory) {
       const module = { exports: {} };
-      factory(module, module.exports);
+      try {
+        factory(module, module.exports);
+      } catch (error) {
+        return { __proto__: null, ok: false, error, stack: stackOf(error) };
+      }
       const exported = module.exports;
-      return exported !== null && typeof exported === 'object' && typeof exported.default === 'function' ? exported.default : exported;
+      const value = exported !== null && typeof exported === 'object' && typeof exported.default === 'function' ? exported.default : exported;
+      return { __proto__: null, ok: true, value };
     },
     makeRunner(fn, ctx) {
       return function run(inputJson) {
@@ -125,19 +142,19 @@ const PRELUDE = `(function () {
         try {
           value = fn(parse(inputJson), ctx);
         } catch (error) {
-          return { __proto__: null, settled: true, ok: false, error };
+          return { __proto__: null, settled: true, ok: false, error, stack: stackOf(error) };
         }
         let thenable = false;
         try {
           thenable = value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
         } catch (error) {
-          return { __proto__: null, settled: true, ok: false, error };
+          return { __proto__: null, settled: true, ok: false, error, stack: stackOf(error) };
         }
         if (!thenable) return { __proto__: null, settled: true, ok: true, value };
         const pending = shield(new P((resolve) => resolve(value)));
         const done = shield(apply(then, pending, [
           (v) => ({ __proto__: null, ok: true, value: v }),
-          (e) => ({ __proto__: null, ok: false, error: e }),
+          (e) => ({ __proto__: null, ok: false, error: e, stack: stackOf(e) }),
         ]));
         return { __proto__: null, settled: false, done };
       };
@@ -156,8 +173,11 @@ interface SettledRecord {
   ok: boolean;
   value?: unknown;
   error?: unknown;
+  /** The error's stack as the prelude read it in the context (a string). */
+  stack?: string;
 }
-type RunRecord = SettledRecord | { settled: false; done: Promise<{ ok: boolean; value?: unknown; error?: unknown }> };
+type Outcome = { ok: boolean; value?: unknown; error?: unknown; stack?: string };
+type RunRecord = SettledRecord | { settled: false; done: Promise<Outcome> };
 
 export function timeoutOutcome(timeoutMs: number): RunOutcome {
   return { ok: false, code: 'timeout', message: `the run took longer than timeoutMs (${timeoutMs} ms)` };
@@ -169,9 +189,11 @@ function isVmTimeout(err: unknown): boolean {
 
 /**
  * `errorText` for values thrown in the context, whose errors are not `instanceof` the host's `Error`;
- * with a bundle's `file`, the error's frames in it follow (the client maps them to the work module's lines).
+ * with a bundle's `file` and the error's `stack` (text the prelude read inside the context: never read
+ * `.stack` of a context value here), its frames in the bundle follow, which the client maps to the
+ * work module's lines.
  */
-export function thrownText(err: unknown, file: string | null = null): string {
+export function thrownText(err: unknown, file: string | null = null, stack = ''): string {
   let text = errorText(err);
   if (types.isNativeError(err)) {
     try {
@@ -182,7 +204,7 @@ export function thrownText(err: unknown, file: string | null = null): string {
       // a getter threw: keep the generic description
     }
   }
-  const frames = file === null ? [] : bundleFrames(err, file);
+  const frames = file === null ? [] : bundleFrames(stack, file);
   return truncate([text, ...frames].join('\n'), limits.MAX_ERROR_MESSAGE_CHARS);
 }
 
@@ -216,7 +238,7 @@ function wrapBundle(source: string): string {
 interface Prelude {
   newContext(): { json(name: string, text: string): void; bytes(name: string, array: Uint8Array): void; done(): unknown };
   newBytes(size: number): Uint8Array;
-  load(factory: unknown): unknown;
+  load(factory: unknown): Outcome;
   makeRunner(fn: unknown, ctx: unknown): unknown;
 }
 
@@ -245,7 +267,9 @@ export class JobSandbox {
     try {
       if (source.bundle) {
         Object.defineProperty(sandbox, LOAD_FN, { value: prelude.load, writable: false, enumerable: false, configurable: false });
-        fn = new vm.Script(wrapBundle(source.bundle.source), { filename: source.bundle.file }).runInContext(context, { timeout });
+        const loaded = new vm.Script(wrapBundle(source.bundle.source), { filename: source.bundle.file }).runInContext(context, { timeout }) as Outcome;
+        if (!loaded.ok) return { ok: false, message: thrownText(loaded.error, file, typeof loaded.stack === 'string' ? loaded.stack : ''), timedOut: false };
+        fn = loaded.value;
       } else if (source.code !== null) {
         fn = new vm.Script(wrapWithLocalBuiltins(source.code), { filename: 'job.js' }).runInContext(context, { timeout });
       } else {
@@ -253,7 +277,7 @@ export class JobSandbox {
       }
     } catch (err) {
       const timedOut = isVmTimeout(err);
-      return { ok: false, message: timedOut ? `evaluating the code took longer than ${timeoutMs} ms` : thrownText(err, file), timedOut };
+      return { ok: false, message: timedOut ? `evaluating the code took longer than ${timeoutMs} ms` : thrownText(err), timedOut };
     }
     if (typeof fn !== 'function') {
       const message = source.bundle
@@ -287,15 +311,15 @@ export class JobSandbox {
       record = RUN_SCRIPT.runInContext(this.context, options) as RunRecord;
     } catch (err) {
       if (isVmTimeout(err)) return timeoutOutcome(timeoutMs);
-      return { ok: false, code: 'work_error', message: thrownText(err, this.file) };
+      return { ok: false, code: 'work_error', message: thrownText(err) };
     } finally {
       (this.context as Record<string, unknown>)[INPUT] = 'null';
     }
-    const settled = record.settled ? record : await new Promise<{ ok: boolean; value?: unknown; error?: unknown }>((resolve) => {
+    const settled = record.settled ? record : await new Promise<Outcome>((resolve) => {
       // The host's own `then`, applied to the shielded promise: see PRELUDE.
       Reflect.apply(Promise.prototype.then, record.done, [resolve]);
     });
-    if (!settled.ok) return { ok: false, code: 'work_error', message: thrownText(settled.error, this.file) };
+    if (!settled.ok) return { ok: false, code: 'work_error', message: thrownText(settled.error, this.file, typeof settled.stack === 'string' ? settled.stack : '') };
     return toResultJson(settled.value);
   }
 }

@@ -73,21 +73,23 @@ export async function runJobFunction(fn: JobFunction, input: unknown, ctx?: unkn
   return toResultJson(value);
 }
 
-/** `errorText`, plus the error's frames in the bundle `file` when there is one. */
+/**
+ * `errorText`, plus the error's frames in the bundle `file` when there is one. Only for errors of the
+ * caller's own realm (a browser worker): reading `.stack` runs the realm's `Error.prepareStackTrace`.
+ */
 export function workErrorText(err: unknown, file: string | null): string {
-  const frames = file === null ? [] : bundleFrames(err, file);
+  let stack: unknown = '';
+  try {
+    if (file !== null) stack = (err as { stack?: unknown } | null)?.stack;
+  } catch {
+    stack = '';
+  }
+  const frames = typeof stack === 'string' && file !== null ? bundleFrames(stack, file) : [];
   return truncate([errorText(err), ...frames].join('\n'), MAX_ERROR_MESSAGE_CHARS);
 }
 
-/** Frames of an error's stack that point into `file` (a bundle), at most `max`, as `    at NAME (FILE:LINE:COL)` lines. */
-export function bundleFrames(err: unknown, file: string, max = 5): string[] {
-  let stack: unknown;
-  try {
-    stack = (err as { stack?: unknown } | null)?.stack;
-  } catch {
-    return [];
-  }
-  if (typeof stack !== 'string') return [];
+/** Lines of a stack trace that point into `file` (a bundle), at most `max`, as `    at NAME (FILE:LINE:COL)` lines. */
+export function bundleFrames(stack: string, file: string, max = 5): string[] {
   return stack
     .split('\n')
     .filter((line) => /^\s*at /.test(line) && line.includes(file))
