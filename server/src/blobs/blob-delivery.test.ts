@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { limits, parseJobSpec } from '@edgeswarm/shared';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
-import { BlobDelivery } from './blob-delivery.ts';
+import { BlobDelivery, MAX_PENDING_READS, MAX_UNREAD_BYTES } from './blob-delivery.ts';
 
 let dir: string;
 let store: SqliteJobStore;
@@ -78,5 +78,21 @@ describe('BlobDelivery', () => {
     expect(await delivery.read('conn-a', { blob: hex, chunk: 3 })).toMatchObject({ ok: false, code: 'no_such_chunk' });
     store.releaseConnectionLeases('conn-a', NOW);
     expect(await delivery.read('conn-a', { blob: hex, chunk: 0 })).toMatchObject({ ok: false, code: 'not_leased' });
+  });
+
+  it('refuses a connection more reads than it may have waiting, or any while it has not taken what was sent', async () => {
+    const loop = turns();
+    const delivery = new BlobDelivery({ store, defer: loop.defer });
+    const waiting = Array.from({ length: MAX_PENDING_READS }, () => delivery.read('conn-a', { blob: hex, chunk: 0 }));
+    expect(await delivery.read('conn-a', { blob: hex, chunk: 0 })).toMatchObject({ ok: false, code: 'rate_limited' });
+    while (loop.pending() > 0) loop.step();
+    expect((await Promise.all(waiting)).every((o) => o.ok)).toBe(true);
+    // Answered: room again. But a connection whose transport still holds more than the limit unread gets nothing.
+    const slow = delivery.read('conn-a', { blob: hex, chunk: 1 }, () => MAX_UNREAD_BYTES + 1);
+    loop.step();
+    expect(await slow).toMatchObject({ ok: false, code: 'rate_limited' });
+    const caughtUp = delivery.read('conn-a', { blob: hex, chunk: 1 }, () => 0);
+    loop.step();
+    expect(await caughtUp).toMatchObject({ ok: true });
   });
 });

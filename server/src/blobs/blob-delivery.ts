@@ -8,7 +8,14 @@ import type { BlobChunk, BlobRead } from '@edgeswarm/shared';
 import type { JobStore } from '../store/job-store.ts';
 
 /** A device's blob request: the chunk, or why it gets none (expected outcomes, answered as data). */
-export type BlobReadOutcome = { ok: true; chunk: BlobChunk } | { ok: false; code: 'not_leased' | 'no_such_chunk'; message: string };
+export type BlobReadOutcome =
+  | { ok: true; chunk: BlobChunk }
+  | { ok: false; code: 'not_leased' | 'no_such_chunk' | 'rate_limited'; message: string };
+
+/** Requests one connection may have waiting; more are refused (`rate_limited`): an honest device keeps a few in flight. */
+export const MAX_PENDING_READS = 16;
+/** Bytes sent to a connection and not yet taken by it, past which it gets no more chunks until it catches up. */
+export const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
 
 export interface BlobDeliveryOptions {
   store: JobStore;
@@ -23,12 +30,14 @@ export interface BlobDeliveryOptions {
 interface Pending {
   connId: string;
   request: BlobRead;
+  unread: () => number;
   resolve: (outcome: BlobReadOutcome) => void;
   reject: (err: unknown) => void;
 }
 
 export class BlobDelivery {
   private readonly queue: Pending[] = [];
+  private readonly pendingByConn = new Map<string, number>();
   private head = 0;
   private scheduled = false;
   /** Recently read chunks by `hex:index`, oldest first (a Map keeps insertion order). */
@@ -47,10 +56,36 @@ export class BlobDelivery {
     return this.queue.length - this.head;
   }
 
-  /** One chunk for connection `connId`, in its turn; rejects only when the store fails. */
-  read(connId: string, request: BlobRead): Promise<BlobReadOutcome> {
+  /**
+   * One chunk for connection `connId`, in its turn; rejects only when the store fails. `unread` says how
+   * many bytes already sent to the connection it has not taken yet (its transport's buffer): a device
+   * that asks without reading gets `rate_limited`, so one device cannot fill the hub's memory.
+   */
+  read(connId: string, request: BlobRead, unread: () => number = () => 0): Promise<BlobReadOutcome> {
+    const pending = this.pendingByConn.get(connId) ?? 0;
+    if (pending >= MAX_PENDING_READS) {
+      return Promise.resolve({ ok: false, code: 'rate_limited', message: `at most ${MAX_PENDING_READS} blob reads may wait at once; ask again when some are answered` });
+    }
+    this.pendingByConn.set(connId, pending + 1);
     return new Promise((resolve, reject) => {
-      this.queue.push({ connId, request, resolve, reject });
+      const done = () => {
+        const left = (this.pendingByConn.get(connId) ?? 1) - 1;
+        if (left > 0) this.pendingByConn.set(connId, left);
+        else this.pendingByConn.delete(connId);
+      };
+      this.queue.push({
+        connId,
+        request,
+        unread,
+        resolve: (outcome) => {
+          done();
+          resolve(outcome);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      });
       this.schedule();
     });
   }
@@ -73,6 +108,10 @@ export class BlobDelivery {
     }
     if (!pending) return;
     try {
+      if (pending.unread() > MAX_UNREAD_BYTES) {
+        pending.resolve({ ok: false, code: 'rate_limited', message: 'this device has not taken the chunks already sent to it; ask again later' });
+        return;
+      }
       pending.resolve(this.serve(pending.connId, pending.request));
     } catch (err) {
       pending.reject(err);

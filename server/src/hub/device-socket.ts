@@ -154,7 +154,7 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
         reply(ackError('invalid_payload', 'blob:read needs {"blob": the 64 hex digits of a SHA-256, "chunk": an integer from 0}'));
         return;
       }
-      options.blobs.read(conn.connId, request.data).then(
+      options.blobs.read(conn.connId, request.data, () => unreadBytes(socket)).then(
         (outcome) => reply(outcome.ok ? ackOk(outcome.chunk) : ackError(outcome.code, outcome.message)),
         (err: unknown) => {
           log(`device ${hello.deviceId} could not read blob ${request.data.blob}`, err);
@@ -185,4 +185,20 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
       }
     });
   });
+}
+
+/**
+ * Bytes queued for a socket and not yet taken by the device: Engine.IO's write buffer plus, on a WebSocket, what the
+ * socket has buffered. Engine.IO has no public figure for this, so it is read defensively (0 where absent).
+ */
+function unreadBytes(socket: DeviceSocket): number {
+  const conn = socket.conn as unknown as { writeBuffer?: { data?: unknown }[]; transport?: { socket?: { bufferedAmount?: unknown } } };
+  const buffered = conn.transport?.socket?.bufferedAmount;
+  let bytes = typeof buffered === 'number' ? buffered : 0;
+  for (const packet of conn.writeBuffer ?? []) {
+    const data = packet.data;
+    if (typeof data === 'string') bytes += data.length;
+    else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) bytes += data.byteLength;
+  }
+  return bytes;
 }

@@ -17,11 +17,11 @@ const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('he
 const rows = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 
 /** Stores `bytes` in chunks of `chunk` bytes for `owner`, as the HTTP route does (which aborts the upload when finishing fails). */
-function upload(bytes: Uint8Array, owner: string | null, quota: number | null = null, chunk = 4) {
-  const handle = store.beginBlob(NOW);
+function upload(bytes: Uint8Array, owner: string | null, quota: number | null = null, chunk = 4, at = NOW) {
+  const handle = store.beginBlob(at);
   for (let i = 0; i * chunk < bytes.length; i++) store.appendBlobChunk(handle, i, bytes.subarray(i * chunk, (i + 1) * chunk));
   try {
-    return store.finishBlob(handle, sha(bytes), owner, NOW, quota);
+    return store.finishBlob(handle, sha(bytes), owner, at, quota);
   } catch (err) {
     store.abortBlob(handle);
     throw err;
@@ -158,6 +158,20 @@ describe('blobs in the SQLite store', () => {
     expect(rows('blob_chunks')).toBe(0);
     expect(rows('blobs')).toBe(0);
     expect(store.purgeBlobs(much - HOUR, much, 2)).toEqual({ claims: 0, rows: 0 });
+  });
+
+  it('stores bytes sent again while their old copy is being removed, whole (the old copy loses its name first)', () => {
+    upload(tableBytes, 'alice');
+    const hex = sha(tableBytes);
+    const later = NOW + 2 * HOUR;
+    // The first step of the removal drops the claim and 1 of the 3 chunks.
+    expect(store.purgeBlobs(later - HOUR, later, 1)).toEqual({ claims: 1, rows: 1 });
+    expect(store.blobSize(hex, null, later)).toBeNull();
+    // Sent again meanwhile: a new, whole copy.
+    expect(upload(tableBytes, 'alice', null, 4, later)).toEqual({ created: true, size: 10 });
+    while (store.purgeBlobs(later - HOUR, later, 1).rows > 0);
+    expect([0, 1, 2].map((i) => store.readBlobChunk(hex, i)?.length)).toEqual([4, 4, 2]);
+    expect(store.blobSize(hex, 'alice', later)).toBe(10);
   });
 
   it('keeps bytes another owner still claims when one owner lets go', () => {

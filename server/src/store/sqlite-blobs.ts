@@ -49,6 +49,9 @@ export class BlobTable {
          LIMIT 1`,
       ),
       staleUpload: db.prepare<[number], { seq: number }>('SELECT seq FROM blobs WHERE sha256 IS NULL AND created_at < ? LIMIT 1'),
+      // A blob being removed loses its name first, in the step that decides it goes: from then on it is an
+      // unfinished upload to nobody, and the same bytes sent again are stored anew.
+      unname: db.prepare<[number]>('UPDATE blobs SET sha256 = NULL, created_at = 0 WHERE seq = ?'),
       dropSomeChunks: db.prepare<[number, number, number]>(
         'DELETE FROM blob_chunks WHERE blob_seq = ? AND chunk IN (SELECT chunk FROM blob_chunks WHERE blob_seq = ? LIMIT ?)',
       ),
@@ -111,7 +114,8 @@ export class BlobTable {
     if (owner === null) {
       const blob = this.q.bySha.get(hex);
       if (!blob) return null;
-      this.q.touch.run(now, ADMIN_OWNER, hex);
+      // The admin may use any stored blob: asking claims it (no quota), so it is not removed under a job about to name it.
+      this.q.claim.run(ADMIN_OWNER, hex, blob.size, now);
       return blob.size;
     }
     const claim = this.q.claimOf.get(owner, hex);
@@ -145,7 +149,9 @@ export class BlobTable {
    */
   purge(cutoff: number, now: number, maxRows: number): BlobPurgeOutcome {
     const claims = this.q.expireClaims.run(cutoff).changes;
-    const victim = this.q.orphan.get() ?? this.q.staleUpload.get(now - STALE_UPLOAD_MS);
+    const orphan = this.q.orphan.get();
+    if (orphan) this.q.unname.run(orphan.seq);
+    const victim = orphan ?? this.q.staleUpload.get(now - STALE_UPLOAD_MS);
     if (!victim) return { claims, rows: 0 };
     const rows = this.q.dropSomeChunks.run(victim.seq, victim.seq, maxRows).changes;
     if (rows < maxRows) {

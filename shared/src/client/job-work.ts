@@ -42,13 +42,17 @@ export interface BlobCacheOptions {
   persistent?: PersistentBlobs | undefined;
   /** Chunk requests in flight per blob. @defaultValue 4 */
   inFlight?: number;
-  /** Tries per chunk when the hub does not answer or cannot read its storage. @defaultValue 3 */
+  /** Tries per chunk when the hub does not answer, cannot read its storage or asks to wait. @defaultValue 5 */
   attempts?: number;
   /** Blobs kept in memory beyond this many bytes are dropped, least recently used first (they are fetched again if needed). @defaultValue 1 GiB */
   memoryBudgetBytes?: number;
 }
 
-const RETRYABLE = new Set(['unavailable', 'timeout', 'internal']);
+const RETRYABLE = new Set(['unavailable', 'timeout', 'internal', 'rate_limited']);
+/** A refused read (`rate_limited`, `unavailable`) is asked again after this long times its attempt. */
+const RETRY_DELAY_MS = 250;
+
+declare function setTimeout(fn: () => void, ms: number): unknown;
 
 export class BlobCache {
   private readonly blobs = new Map<string, Promise<Uint8Array>>();
@@ -142,7 +146,7 @@ export class BlobCache {
   }
 
   private async readChunk(hex: string, chunk: number): Promise<Uint8Array> {
-    const attempts = this.options.attempts ?? 3;
+    const attempts = this.options.attempts ?? 5;
     let last: BlobFetchError | null = null;
     for (let attempt = 0; attempt < attempts; attempt++) {
       let ack: Ack<BlobChunk>;
@@ -158,6 +162,7 @@ export class BlobCache {
       }
       last = new BlobFetchError(ack.error.code, ack.error.message);
       if (!RETRYABLE.has(ack.error.code)) break;
+      await new Promise<void>((resolve) => setTimeout(resolve, RETRY_DELAY_MS * (attempt + 1)));
     }
     throw last ?? new BlobFetchError('internal', `could not read chunk ${chunk} of blob sha256:${hex}`);
   }
