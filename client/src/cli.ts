@@ -163,6 +163,12 @@ async function runCommand(work: string, options: Record<string, unknown>): Promi
   let final: Job;
   try {
     final = await job.done;
+  } catch (err) {
+    // --json prints the final Job however the job ended (scripts need it most when it failed).
+    if (options['json'] && (err instanceof JobFailedError || err instanceof CancelledError) && err.job) {
+      process.stdout.write(`${JSON.stringify(err.job)}\n`);
+    }
+    throw err;
   } finally {
     progress.stop();
     process.off('SIGINT', onSigint);

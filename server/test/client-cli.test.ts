@@ -80,6 +80,10 @@ describe('edgeswarm run', () => {
     expect(run.stderr).toMatch(/failed \(work_error\) at input 1: .*RangeError: negative input -1/);
     expect(run.stderr).toMatch(new RegExp(`at work \\(e2e/fixtures/full-module/work\\.ts:${THROW_LINE}:\\d+\\)`));
     expect(run.stderr).not.toMatch(/edgeswarm-bundle-/);
+    // With --json the final (failed) Job is still printed, on stdout's last line.
+    const json = await cli(['run', FIXTURE, '--stdin', '--json', ...shared, '--max-attempts', '1'], { env, input: '-1\n' });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout.trimEnd().split('\n').at(-1) ?? '')).toMatchObject({ status: 'failed', error: { code: 'work_error', input: 0 } });
     // Later, `status` maps it the same way (the source map was kept in the cache folder).
     const id = /job (job_[A-Za-z0-9_-]+) failed/.exec(run.stderr)?.[1] ?? '';
     const status = await cli(['status', id], { env });

@@ -121,6 +121,7 @@ export {
   BlobFetchError,
   JobWork,
   needsBlobs,
+  afterPrepareFailure,
   type BlobCacheOptions,
   type BlobChunkReader,
   type PersistentBlobs,

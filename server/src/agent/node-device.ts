@@ -13,6 +13,7 @@ import {
   BlobCache,
   JobWork,
   needsBlobs,
+  afterPrepareFailure,
   type DeviceHello,
   type HeldLease,
   type DeviceToHubEvents,
@@ -232,10 +233,22 @@ export class NodeDevice {
         else this.runItems(lease, grant.items, work);
       },
       (err: unknown) => {
+        const next = this.stopping || epoch !== this.epoch || !this.leases.holds(lease) ? 'drop' : afterPrepareFailure(err);
+        if (next === 'fail') {
+          // Unusable data: reported as failed runs of this lease's inputs; other jobs' work goes on.
+          this.log(`the data of job ${grant.jobName ?? grant.jobId} cannot be used: ${errorText(err)}`);
+          const message = `the job's data could not be used on this device: ${errorText(err)}`;
+          for (const item of grant.items) {
+            this.held--;
+            this.leases.finish(lease, toRunResult(item.index, { ok: false, code: 'work_error', message }));
+          }
+          this.requestWork();
+          return;
+        }
         this.dropItems(lease, grant.items.length);
-        if (this.stopping || epoch !== this.epoch) return;
+        if (next !== 'reconnect') return;
         this.log(`could not fetch the data of job ${grant.jobName ?? grant.jobId}: ${errorText(err)}; giving its lease back`);
-        // The hub would keep the lease alive with every heartbeat: reconnecting gives it back.
+        // The hub did not answer: it would keep the lease alive with every heartbeat, and reconnecting gives it back.
         this.link?.reconnect();
       },
     );

@@ -10,7 +10,10 @@ import type { Principal } from '../auth/principal.ts';
 export const BLOB_UNUSED_KEEP_MS = 3_600_000;
 
 export interface UploadOutcome {
-  /** True when the hub stored these bytes now (201); false when it had them (200). */
+  /**
+   * True (201) when this token had no such blob before; false (200) when it had. Whether someone else had
+   * stored the same bytes is not told: a submitter must not learn what others uploaded.
+   */
   created: boolean;
   size: number;
 }
@@ -63,6 +66,9 @@ class Chunker {
 }
 
 export class BlobService {
+  /** Bytes of uploads under way, by owner (`''` for the admin): counted in the quota before they finish. */
+  private readonly uploading = new Map<string, number>();
+
   constructor(
     private readonly store: JobStore,
     private readonly clock: Clock,
@@ -83,17 +89,28 @@ export class BlobService {
     const quota = quotaOf(principal);
     const now = () => this.clock.now();
     if (declaredLength !== null && declaredLength > limits.MAX_BLOB_BYTES) throw tooLarge();
-    if (quota !== null && declaredLength !== null && this.store.blobSize(hex, owner, now()) === null) {
-      const used = this.store.claimedBlobBytes(owner);
-      if (used + declaredLength > quota) throw quotaError(new BlobQuotaError(quota, used, declaredLength));
-    }
     // Bytes already stored (by anyone) are hashed but not stored again: the uploader shows it has them.
-    const stored = this.store.blobSize(hex, null, now()) !== null;
+    const stored = this.store.blobStored(hex) !== null;
+    // The admin sees every blob; a submitter, its own.
+    const hadIt = owner === null ? stored : this.store.blobSize(hex, owner, now()) !== null;
+    const key = owner ?? '';
+    // Claims plus other uploads of this owner under way, plus this one so far: within the quota.
+    const overQuota = (size: number) => {
+      if (quota === null || hadIt) return;
+      const used = this.store.claimedBlobBytes(owner) + (this.uploading.get(key) ?? 0);
+      if (used + size > quota) throw quotaError(new BlobQuotaError(quota, used, size));
+    };
+    if (declaredLength !== null) overQuota(declaredLength);
     const upload = stored ? null : this.store.beginBlob(now());
     const hash = createHash('sha256');
     const chunker = new Chunker(limits.BLOB_CHUNK_BYTES);
     let size = 0;
     let index = 0;
+    let counted = 0;
+    const count = (bytes: number) => {
+      counted += bytes;
+      this.uploading.set(key, (this.uploading.get(key) ?? 0) + bytes);
+    };
     const reader = body?.getReader() ?? null;
     try {
       const write = (chunk: Uint8Array) => {
@@ -103,9 +120,10 @@ export class BlobService {
       while (reader) {
         const { done, value } = await reader.read();
         if (done) break;
+        if (size + value.length > limits.MAX_BLOB_BYTES) throw tooLarge();
+        overQuota(size + value.length);
         size += value.length;
-        if (size > limits.MAX_BLOB_BYTES) throw tooLarge();
-        if (quota !== null && size > quota) throw quotaError(new BlobQuotaError(quota, this.store.claimedBlobBytes(owner), size));
+        count(value.length);
         hash.update(value);
         for (const chunk of chunker.push(value)) write(chunk);
       }
@@ -117,16 +135,21 @@ export class BlobService {
       }
       if (upload === null) {
         const claimed = this.store.claimBlob(hex, owner, now(), quota);
-        if (claimed) return claimed;
+        if (claimed) return { created: !hadIt, size: claimed.size };
         // Removed meanwhile (no job referred to it): nothing to do but ask for it again.
         throw new HubError('conflict', `blob sha256:${hex} was removed while it was being sent; send it again`);
       }
-      return this.store.finishBlob(upload, hex, owner, now(), quota);
+      const finished = this.store.finishBlob(upload, hex, owner, now(), quota);
+      return { created: !hadIt, size: finished.size };
     } catch (err) {
       if (upload !== null) this.store.abortBlob(upload);
       await reader?.cancel().catch(() => undefined);
       if (err instanceof BlobQuotaError) throw quotaError(err);
       throw err;
+    } finally {
+      const left = (this.uploading.get(key) ?? 0) - counted;
+      if (left > 0) this.uploading.set(key, left);
+      else this.uploading.delete(key);
     }
   }
 }

@@ -330,6 +330,8 @@ export interface JobStore {
   abortBlob(upload: number): void;
   /** Claims a stored blob for `owner`, who showed it has the bytes; null when they are not stored. */
   claimBlob(hex: string, owner: string | null, now: number, quota: number | null): ClaimOutcome | null;
+  /** The size of a stored blob, whoever claims it, with no other effect; null when it is not stored. */
+  blobStored(hex: string): number | null;
   /** The size of a blob `owner` may use (the admin: any stored blob; a submitter: its own claims), touching the claim; else null. */
   blobSize(hex: string, owner: string | null, now: number): number | null;
   /** Bytes of the blobs `owner` claims (its quota's use). */

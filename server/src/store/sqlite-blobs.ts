@@ -124,6 +124,10 @@ export class BlobTable {
     return claim.size;
   }
 
+  stored(hex: string): number | null {
+    return this.q.bySha.get(hex)?.size ?? null;
+  }
+
   claimedBytes(owner: string | null): number {
     return this.q.claimed.get(ownerKey(owner))?.n ?? 0;
   }

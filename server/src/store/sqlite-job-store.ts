@@ -547,6 +547,10 @@ export class SqliteJobStore implements JobStore {
     return this.db.transaction(() => this.blobs.claim(hex, owner, now, quota))();
   }
 
+  blobStored(hex: string): number | null {
+    return this.blobs.stored(hex);
+  }
+
   blobSize(hex: string, owner: string | null, now: number): number | null {
     return this.blobs.size(hex, owner, now);
   }

@@ -168,6 +168,19 @@ export class BlobCache {
   }
 }
 
+/**
+ * What a device does with a lease whose job data could not be had: `drop` its inputs (the hub no longer
+ * lets it read them: the lease or the job ended), `reconnect` (the hub did not answer: reconnecting gives
+ * the lease back for another device), or `fail` them as `work_error` runs (the data itself is unusable,
+ * e.g. a bundle that is not UTF-8: every device would fail the same way, so the job fails after its attempts).
+ */
+export function afterPrepareFailure(err: unknown): 'drop' | 'reconnect' | 'fail' {
+  const code = err instanceof BlobFetchError ? err.code : null;
+  if (code === 'not_leased') return 'drop';
+  if (code !== null && RETRYABLE.has(code)) return 'reconnect';
+  return 'fail';
+}
+
 /** What a lease's job needs fetched before its inputs can run: nothing for inline code without shared files. */
 export function needsBlobs(grant: LeaseGrant): boolean {
   return grant.bundle !== undefined || (grant.shared?.length ?? 0) > 0;

@@ -392,17 +392,47 @@ describe('VolunteerSession', () => {
     expect(session.getSnapshot().blobBytesFetched).toBe(bundle.length + table.length + 1);
   });
 
-  it('gives a lease back when its job data cannot be fetched, and says why', async () => {
+  it('gives a lease back when the hub does not answer for its job data, and says why', async () => {
+    startSession();
+    await settle(0);
+    answerRequest(grant({ code: '', bundle: { blob: 'd'.repeat(64), size: 10 } }));
+    // Every try is refused as "unavailable" (the hub cannot read its storage); the device waits between tries.
+    for (let i = 0; i < 40 && socket().disconnectCalls === 0; i++) {
+      for (const read of socket().openBlobReads()) read.answer({ ok: false, error: { code: 'unavailable', message: 'disk busy' } });
+      await settle(300);
+    }
+    expect(socket().disconnectCalls).toBe(1);
+    expect(session.getSnapshot().statusText).toMatch(/^Could not fetch the data of job job-1: BlobFetchError: disk busy/);
+    expect(socket().openSubmits()).toHaveLength(0);
+  });
+
+  it('drops a lease the hub no longer lets it read, without reconnecting', async () => {
     startSession();
     await settle(0);
     answerRequest(grant({ code: '', bundle: { blob: 'd'.repeat(64), size: 10 } }));
     for (let i = 0; i < 5 && socket().openBlobReads().length === 0; i++) await settle(0);
-    const read = socket().openBlobReads()[0];
-    expect(read).toBeDefined();
-    read?.answer({ ok: false, error: { code: 'not_leased', message: 'this device holds no lease of a job that uses blob' } });
+    socket().openBlobReads()[0]?.answer({ ok: false, error: { code: 'not_leased', message: 'this device holds no lease of a job that uses blob' } });
     await settle(0);
-    expect(session.getSnapshot().statusText).toMatch(/^Could not fetch the data of job job-1: BlobFetchError: this device holds no lease/);
-    expect(socket().disconnectCalls).toBe(1);
+    expect(socket().disconnectCalls).toBe(0);
     expect(socket().openSubmits()).toHaveLength(0);
+    await settle(200);
+    expect(session.getSnapshot().jobs).toEqual([]);
+  });
+
+  it('reports unusable job data (a bundle that is not UTF-8) as failed runs of that lease only', async () => {
+    startSession();
+    await settle(0);
+    const hex = 'e'.repeat(64);
+    answerRequest(grant({ code: '', bundle: { blob: hex, size: 2 } }));
+    for (let i = 0; i < 5 && socket().openBlobReads().length === 0; i++) await settle(0);
+    socket().openBlobReads()[0]?.answer({ ok: true, data: { size: 2, chunk: 0, bytes: new Uint8Array([0xff, 0xfe]) } });
+    await settle(100);
+    expect(socket().disconnectCalls).toBe(0);
+    const submit = socket().openSubmits()[0]?.payload as WorkSubmit | undefined;
+    expect(submit?.results.map((r) => [r.index, r.ok, r.ok ? '' : r.code])).toEqual([
+      [0, false, 'work_error'],
+      [1, false, 'work_error'],
+    ]);
+    expect(submit?.results[0]).toMatchObject({ message: expect.stringMatching(/could not be used on this device: BlobFetchError: the bundle is not UTF-8 text/) as unknown });
   });
 });

@@ -12,6 +12,7 @@ import {
   BlobCache,
   JobWork,
   needsBlobs,
+  afterPrepareFailure,
   type PersistentBlobs,
   type WorkSource,
   type DeviceHello,
@@ -379,11 +380,20 @@ export class VolunteerSession {
       },
       (err: unknown) => {
         this.preparing -= count;
-        if (!this.leases.holds(lease) || epoch !== this.epoch) return;
-        this.dataNotice = `Could not fetch the data of job ${grant.jobName ?? grant.jobId}: ${errorText(err)}`;
-        for (let i = 0; i < count; i++) this.leases.finish(lease, null);
-        // The hub would keep the lease alive with every heartbeat: reconnecting gives it back.
-        this.reconnect();
+        const current = this.leases.holds(lease) && epoch === this.epoch;
+        const next = current ? afterPrepareFailure(err) : 'drop';
+        if (current) this.dataNotice = `Could not fetch the data of job ${grant.jobName ?? grant.jobId}: ${errorText(err)}`;
+        if (next === 'fail') {
+          // Unusable data: reported as failed runs of this lease's inputs; other jobs' work goes on.
+          const message = `the job's data could not be used on this device: ${errorText(err)}`;
+          for (const item of grant.items) this.leases.finish(lease, toRunResult(item.index, { ok: false, code: 'work_error', message }));
+        } else {
+          for (let i = 0; i < count; i++) this.leases.finish(lease, null);
+        }
+        // The hub did not answer: it would keep the lease alive with every heartbeat, and reconnecting gives it back.
+        if (next === 'reconnect') this.reconnect();
+        this.dispatch();
+        this.requestWork();
         this.changed(true);
       },
     );
