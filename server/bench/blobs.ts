@@ -9,6 +9,9 @@ import { DEVICE_NAMESPACE, PROTOCOL_VERSION, limits, type Ack, type BlobChunk, t
 import { BENCH_TOKEN, api, type ServerProcess } from './harness.ts';
 
 export interface Delivery {
+  /** Uploading the blob (one PUT of 64 MiB): its time and the hub's event-loop lag meanwhile. */
+  uploadSeconds: number;
+  uploadLagP99Ms: number;
   seconds: number;
   /** Bytes handed to devices per second, all devices together. */
   mibPerSecond: number;
@@ -75,7 +78,11 @@ async function fetchAsDevice(socket: Socket, hex: string, size: number): Promise
 /** One round: a job sharing a fresh `bytes`-byte blob, run by `devices` devices that each pull it whole. */
 export async function measureDelivery(hub: ServerProcess, devices = 10, bytes: number = limits.MAX_BLOB_BYTES): Promise<Delivery> {
   const blob = randomBytes(bytes);
+  await metrics(hub, []); // the scrape resets the lag histogram
+  const u0 = performance.now();
   const hex = await uploadBlob(hub, blob);
+  const uploadSeconds = (performance.now() - u0) / 1000;
+  const [uploadP99 = NaN] = await metrics(hub, ['nodejs_eventloop_lag_p99_seconds']);
   const sockets = await Promise.all(Array.from({ length: devices }, (_, k) => connectDevice(hub, k)));
   try {
     await metrics(hub, []); // the scrape resets the lag histogram
@@ -91,7 +98,14 @@ export async function measureDelivery(hub: ServerProcess, devices = 10, bytes: n
     const seconds = (performance.now() - t0) / 1000;
     const [p99 = NaN, max = NaN] = await metrics(hub, ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds']);
     await api(hub.url, 'DELETE', `/api/jobs/${job.id}`).catch(() => {});
-    return { seconds, mibPerSecond: (devices * bytes) / 1024 / 1024 / seconds, lagP99Ms: p99 * 1000, lagMaxMs: max * 1000 };
+    return {
+      uploadSeconds,
+      uploadLagP99Ms: uploadP99 * 1000,
+      seconds,
+      mibPerSecond: (devices * bytes) / 1024 / 1024 / seconds,
+      lagP99Ms: p99 * 1000,
+      lagMaxMs: max * 1000,
+    };
   } finally {
     for (const socket of sockets) socket.close();
   }

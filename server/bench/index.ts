@@ -355,6 +355,8 @@ await section(
     try {
       const deliveries: Delivery[] = [];
       for (let round = 0; round < HUB_ROUNDS; round++) deliveries.push(await measureDelivery(hub));
+      rows.push(row('upload of 64 MiB (one PUT)', 'blob_upload_seconds', deliveries.map((d) => d.uploadSeconds), 's', 2));
+      rows.push(row('hub event-loop lag p99, upload', 'blob_upload_lag_p99_ms', deliveries.map((d) => d.uploadLagP99Ms), 'ms', 1));
       rows.push(row('64 MiB to 10 devices', 'blob_delivery_seconds', deliveries.map((d) => d.seconds), 's', 2));
       rows.push(row('bytes delivered, all devices', 'blob_delivery_mib_per_s', deliveries.map((d) => d.mibPerSecond), 'MiB/s'));
       rows.push(row('hub event-loop lag p99', 'blob_hub_lag_p99_ms', deliveries.map((d) => d.lagP99Ms), 'ms (< 50)', 1));

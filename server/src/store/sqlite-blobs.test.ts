@@ -57,6 +57,8 @@ describe('blobs in the SQLite store', () => {
     ]);
     expect(store.readBlobChunk(hex, 3)).toBeNull();
     expect(store.readBlobChunk('00'.repeat(32), 0)).toBeNull();
+    // Chunks are written without a sync of their own; everything else still commits with synchronous=FULL.
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
   });
 
   it('shows a submitter only the blobs it uploaded, and the admin every blob', () => {

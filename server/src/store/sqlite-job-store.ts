@@ -532,7 +532,14 @@ export class SqliteJobStore implements JobStore {
   }
 
   appendBlobChunk(upload: number, index: number, bytes: Uint8Array): void {
-    this.db.transaction(() => this.blobs.append(upload, index, bytes))();
+    // Without a sync of its own: nothing was acknowledged yet, and finishBlob's commit (synchronous=FULL) syncs the
+    // WAL, these chunks included. NORMAL still syncs around checkpoints, so the database stays consistent.
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(() => this.blobs.append(upload, index, bytes))();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   finishBlob(upload: number, hex: string, owner: string | null, now: number, quota: number | null): ClaimOutcome {
