@@ -19,6 +19,7 @@ import { HubMetrics } from './metrics/hub-metrics.ts';
 import { OriginPolicy, originMiddleware } from './hub/origin-policy.ts';
 import { resolvePrincipal, type Principal } from './auth/principal.ts';
 import { instrumentStore } from './metrics/instrumented-store.ts';
+import { sqliteStore, type AsyncJobStore } from './store/async-store.ts';
 
 export interface HubOptions {
   store: JobStore;
@@ -48,7 +49,7 @@ export interface Hub {
   work: WorkService;
   /** Prometheus metrics, served at `GET /metrics`. */
   metrics: HubMetrics;
-  stats(): HubStats;
+  stats(): Promise<HubStats>;
   /** Stops timers, closes sockets and the HTTP server; the store stays open (its owner closes it). */
   close(): Promise<void>;
   /**
@@ -73,11 +74,13 @@ export function createHub(options: HubOptions): Hub {
   const log = options.log ?? ((message, err) => console.error(`[hub] ${message}`, err ?? ''));
   const metrics = new HubMetrics({
     stats: () => stats(),
-    jobCountsByStatus: () => store.jobCountsByStatus(),
-    activeJobDepths: (limit) => store.activeJobDepths(limit),
+    jobCountsByStatus: () => db.jobCountsByStatus(),
+    activeJobDepths: (limit) => db.activeJobDepths(limit),
   });
   // Everything the hub does with the store goes through this, so writes are timed and counted.
   const store = instrumentStore(options.store, metrics, log);
+  // The same, as the asynchronous contract: each call settles once its effect is durable.
+  const db: AsyncJobStore = sqliteStore(store);
   options.store.observeCommits?.((seconds, calls) => metrics.groupCommitted(seconds, calls));
   const meter = new ThroughputMeter(300);
   const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;
@@ -112,16 +115,16 @@ export function createHub(options: HubOptions): Hub {
   const purge = () => {
     if (purging) return;
     purging = true;
-    const step = () => {
+    const step = async () => {
       try {
-        if (store.purgeStep(PURGE_ROWS_PER_STEP) > 0) {
-          setTimeout(step, 10).unref();
+        if ((await db.purgeStep(PURGE_ROWS_PER_STEP)) > 0) {
+          setTimeout(() => void step(), 10).unref();
           return;
         }
         // Then blobs that no live job refers to and that nobody used lately.
         const now = clock.now();
-        if (store.purgeBlobs(now - BLOB_UNUSED_KEEP_MS, now, BLOB_PURGE_ROWS_PER_STEP).rows > 0) {
-          setTimeout(step, 10).unref();
+        if ((await db.purgeBlobs(now - BLOB_UNUSED_KEEP_MS, now, BLOB_PURGE_ROWS_PER_STEP)).rows > 0) {
+          setTimeout(() => void step(), 10).unref();
           return;
         }
       } catch (err) {
@@ -129,7 +132,7 @@ export function createHub(options: HubOptions): Hub {
       }
       purging = false;
     };
-    setImmediate(step);
+    setImmediate(() => void step());
   };
 
   const work = new WorkService({
@@ -147,7 +150,7 @@ export function createHub(options: HubOptions): Hub {
     },
   });
   const jobs = new JobService(
-    store,
+    db,
     clock,
     {
       jobSubmitted: () => devices.emit('work:available'),
@@ -159,21 +162,24 @@ export function createHub(options: HubOptions): Hub {
     options.faults,
   );
 
-  const stats = (): HubStats => {
-    const counts = store.workCounts();
+  const stats = async (): Promise<HubStats> => {
+    const [counts, online] = await Promise.all([db.workCounts(), db.onlineDeviceCount()]);
     return {
-      devices: store.onlineDeviceCount(),
+      devices: online,
       threads: fleetThreads(),
       subtasksPerSecond: meter.ratePerSecond(clock.now(), 10),
       ...counts,
     };
   };
   /** What one dashboard sees: every device and the hub's figures; the jobs its token may see. */
-  const snapshot = (principal: Principal): FeedSnapshot => {
-    const deviceList = store.listDevices(0, DEVICES_IN_FEED);
-    const jobList = store.listJobs(0, JOBS_IN_FEED, principal.kind === 'submitter' ? principal.name : undefined);
+  const snapshot = async (principal: Principal): Promise<FeedSnapshot> => {
+    const [deviceList, jobList, hubStats] = await Promise.all([
+      db.listDevices(0, DEVICES_IN_FEED),
+      db.listJobs(0, JOBS_IN_FEED, principal.kind === 'submitter' ? principal.name : undefined),
+      stats(),
+    ]);
     return {
-      stats: stats(),
+      stats: hubStats,
       throughput: meter.series(clock.now(), 300),
       devices: deviceList.items,
       devicesTotal: deviceList.total,
@@ -182,13 +188,13 @@ export function createHub(options: HubOptions): Hub {
     };
   };
 
-  const blobs = new BlobService(store, clock);
-  const app = createHttpApi({ jobs, blobs, store, stats, metrics, origins, adminToken: options.adminToken, webRoot: options.webRoot, log });
+  const blobs = new BlobService(db, clock);
+  const app = createHttpApi({ jobs, blobs, store: db, stats, metrics, origins, adminToken: options.adminToken, webRoot: options.webRoot, log });
   let stopping = false;
   const delivery = new BlobDelivery({ store, served: (bytes) => metrics.blobServed(bytes) });
   attachDeviceNamespace(devices, { store, work, blobs: delivery, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
   const stopFeed = attachDashboardFeed(dashboards, {
-    resolve: (token) => resolvePrincipal(store, options.adminToken, token),
+    resolve: (token) => resolvePrincipal(db, options.adminToken, token),
     snapshot,
     intervalMs: options.feedIntervalMs ?? 1000,
     log,
@@ -205,12 +211,13 @@ export function createHub(options: HubOptions): Hub {
   }, options.sweepIntervalMs ?? 1000);
   sweep.unref();
   const retention = () => {
-    try {
-      const cutoff = clock.now() - options.retentionDays * 86_400_000;
-      if (store.purgeFinishedBefore(cutoff) > 0) purge();
-    } catch (err) {
-      log('retention purge failed', err);
-    }
+    const cutoff = clock.now() - options.retentionDays * 86_400_000;
+    db.purgeFinishedBefore(cutoff).then(
+      (purged) => {
+        if (purged > 0) purge();
+      },
+      (err: unknown) => log('retention purge failed', err),
+    );
   };
   retention();
   const retentionTimer = setInterval(retention, 3_600_000);

@@ -1,7 +1,8 @@
 /** Who is calling the API or the dashboard feed: the admin, or a named submitter token (stored hashed, checked at each call). */
 import { createHash, randomBytes } from 'node:crypto';
 import { tokenMatches } from '../admin-token.ts';
-import type { JobStore, SubmitterLimits } from '../store/job-store.ts';
+import type { SubmitterLimits } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 
 export type Principal = { kind: 'admin' } | { kind: 'submitter'; name: string; limits: SubmitterLimits };
 
@@ -28,11 +29,15 @@ export function newSubmitterToken(): string {
 }
 
 /** The principal a presented token stands for, or null. Reads the store each time, so new and revoked tokens count at once. */
-export function resolvePrincipal(store: JobStore, adminToken: string, presented: string | undefined | null): Principal | null {
+export async function resolvePrincipal(
+  store: Pick<AsyncJobStore, 'findSubmitter'>,
+  adminToken: string,
+  presented: string | undefined | null,
+): Promise<Principal | null> {
   if (!presented) return null;
   if (tokenMatches(adminToken, presented)) return ADMIN;
   if (presented.length > 512) return null;
-  const submitter = store.findSubmitter(hashToken(presented));
+  const submitter = await store.findSubmitter(hashToken(presented));
   return submitter ? { kind: 'submitter', name: submitter.name, limits: submitter.limits } : null;
 }
 

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { SHA256_HEX, limits } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
-import { BlobQuotaError, type JobStore } from '../store/job-store.ts';
+import { BlobQuotaError } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 import type { Principal } from '../auth/principal.ts';
 
 /** A blob no live job refers to is kept this long after its owner last uploaded, asked about or used it. */
@@ -70,12 +71,12 @@ export class BlobService {
   private readonly uploading = new Map<string, number>();
 
   constructor(
-    private readonly store: JobStore,
+    private readonly store: AsyncJobStore,
     private readonly clock: Clock,
   ) {}
 
   /** The size of a blob `principal` may use, or null (`HEAD /api/blobs/:sha256`). */
-  size(hex: string, principal: Principal): number | null {
+  size(hex: string, principal: Principal): Promise<number | null> {
     return this.store.blobSize(hex, ownerOf(principal), this.clock.now());
   }
 
@@ -90,31 +91,34 @@ export class BlobService {
     const now = () => this.clock.now();
     if (declaredLength !== null && declaredLength > limits.MAX_BLOB_BYTES) throw tooLarge();
     // Bytes already stored (by anyone) are hashed but not stored again: the uploader shows it has them.
-    const stored = this.store.blobStored(hex) !== null;
+    const stored = (await this.store.blobStored(hex)) !== null;
     // The admin sees every blob; a submitter, its own.
-    const hadIt = owner === null ? stored : this.store.blobSize(hex, owner, now()) !== null;
+    const hadIt = owner === null ? stored : (await this.store.blobSize(hex, owner, now())) !== null;
     const key = owner ?? '';
-    // Claims plus other uploads of this owner under way, plus this one so far: within the quota.
+    /** Bytes of this upload counted in `uploading` so far. */
+    let counted = 0;
+    // The owner's claims (read once: they change only when an upload or a purge ends) plus its other uploads under
+    // way, plus this one's `size` so far: within the quota.
+    const claimed = quota === null || hadIt ? 0 : await this.store.claimedBlobBytes(owner);
     const overQuota = (size: number) => {
       if (quota === null || hadIt) return;
-      const used = this.store.claimedBlobBytes(owner) + (this.uploading.get(key) ?? 0);
+      const used = claimed + (this.uploading.get(key) ?? 0) - counted;
       if (used + size > quota) throw quotaError(new BlobQuotaError(quota, used, size));
     };
     if (declaredLength !== null) overQuota(declaredLength);
-    const upload = stored ? null : this.store.beginBlob(now());
+    const upload = stored ? null : await this.store.beginBlob(now());
     const hash = createHash('sha256');
     const chunker = new Chunker(limits.BLOB_CHUNK_BYTES);
     let size = 0;
     let index = 0;
-    let counted = 0;
     const count = (bytes: number) => {
       counted += bytes;
       this.uploading.set(key, (this.uploading.get(key) ?? 0) + bytes);
     };
     const reader = body?.getReader() ?? null;
     try {
-      const write = (chunk: Uint8Array) => {
-        if (upload !== null) this.store.appendBlobChunk(upload, index, chunk);
+      const write = async (chunk: Uint8Array) => {
+        if (upload !== null) await this.store.appendBlobChunk(upload, index, chunk);
         index++;
       };
       while (reader) {
@@ -125,24 +129,24 @@ export class BlobService {
         size += value.length;
         count(value.length);
         hash.update(value);
-        for (const chunk of chunker.push(value)) write(chunk);
+        for (const chunk of chunker.push(value)) await write(chunk);
       }
       const last = chunker.flush();
-      if (last) write(last);
+      if (last) await write(last);
       const actual = hash.digest('hex');
       if (actual !== hex) {
         throw new HubError('hash_mismatch', `the ${size} bytes sent hash to sha256:${actual}, not to the blob's name sha256:${hex}`);
       }
       if (upload === null) {
-        const claimed = this.store.claimBlob(hex, owner, now(), quota);
-        if (claimed) return { created: !hadIt, size: claimed.size };
+        const claim = await this.store.claimBlob(hex, owner, now(), quota);
+        if (claim) return { created: !hadIt, size: claim.size };
         // Removed meanwhile (no job referred to it): nothing to do but ask for it again.
         throw new HubError('conflict', `blob sha256:${hex} was removed while it was being sent; send it again`);
       }
-      const finished = this.store.finishBlob(upload, hex, owner, now(), quota);
+      const finished = await this.store.finishBlob(upload, hex, owner, now(), quota);
       return { created: !hadIt, size: finished.size };
     } catch (err) {
-      if (upload !== null) this.store.abortBlob(upload);
+      if (upload !== null) await this.store.abortBlob(upload).catch(() => undefined);
       await reader?.cancel().catch(() => undefined);
       if (err instanceof BlobQuotaError) throw quotaError(err);
       throw err;

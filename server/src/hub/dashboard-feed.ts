@@ -18,15 +18,15 @@ export type DashboardNamespace = Namespace<DashboardToHubEvents, HubToDashboardE
 
 export interface DashboardFeedOptions {
   /** The admin or submitter a token stands for now (null: unknown or revoked). */
-  resolve: (token: string) => Principal | null;
-  snapshot: (principal: Principal) => FeedSnapshot;
+  resolve: (token: string) => Promise<Principal | null>;
+  snapshot: (principal: Principal) => Promise<FeedSnapshot>;
   intervalMs: number;
   log: (message: string, err?: unknown) => void;
 }
 
 /** Returns a function that stops the feed's timer. */
 export function attachDashboardFeed(nsp: DashboardNamespace, options: DashboardFeedOptions): () => void {
-  nsp.use((socket, next) => {
+  nsp.use(async (socket, next) => {
     const hello = dashboardHelloSchema.safeParse(socket.handshake.auth);
     if (!hello.success) {
       next(refusal(CONNECT_REFUSALS.unauthorized, 'the dashboard must send {protocol, token} in auth'));
@@ -37,7 +37,15 @@ export function attachDashboardFeed(nsp: DashboardNamespace, options: DashboardF
       next(mismatch);
       return;
     }
-    if (!options.resolve(hello.data.token)) {
+    let principal: Principal | null;
+    try {
+      principal = await options.resolve(hello.data.token);
+    } catch (err) {
+      options.log('checking a dashboard token failed', err);
+      next(refusal(CONNECT_REFUSALS.unauthorized, 'the hub could not check the token now; try again'));
+      return;
+    }
+    if (!principal) {
       next(refusal(CONNECT_REFUSALS.unauthorized, 'the token is not valid'));
       return;
     }
@@ -46,11 +54,11 @@ export function attachDashboardFeed(nsp: DashboardNamespace, options: DashboardF
   });
 
   /** One snapshot per principal per tick; a socket whose token was revoked meanwhile is disconnected. */
-  const pushAll = (sockets: Iterable<{ data: FeedSocketData; emit: (event: 'feed:snapshot', s: FeedSnapshot) => boolean; disconnect: (close?: boolean) => unknown }>) => {
-    const built = new Map<string, FeedSnapshot>();
-    for (const socket of sockets) {
+  const pushAll = async (sockets: Iterable<{ data: FeedSocketData; emit: (event: 'feed:snapshot', s: FeedSnapshot) => boolean; disconnect: (close?: boolean) => unknown }>) => {
+    const built = new Map<string, Promise<FeedSnapshot>>();
+    for (const socket of [...sockets]) {
       try {
-        const principal = options.resolve(socket.data.token);
+        const principal = await options.resolve(socket.data.token);
         if (!principal) {
           socket.disconnect(true);
           continue;
@@ -58,15 +66,21 @@ export function attachDashboardFeed(nsp: DashboardNamespace, options: DashboardF
         const key = principal.kind === 'admin' ? '' : `s:${principal.name}`;
         let snapshot = built.get(key);
         if (!snapshot) built.set(key, (snapshot = options.snapshot(principal)));
-        socket.emit('feed:snapshot', snapshot);
+        socket.emit('feed:snapshot', await snapshot);
       } catch (err) {
         options.log('building the dashboard snapshot failed', err);
       }
     }
   };
-  nsp.on('connection', (socket) => pushAll([socket]));
+  nsp.on('connection', (socket) => void pushAll([socket]));
+  // One push at a time: a slow store skips ticks rather than piling them up.
+  let pushing = false;
   const timer = setInterval(() => {
-    if (nsp.sockets.size > 0) pushAll(nsp.sockets.values());
+    if (pushing || nsp.sockets.size === 0) return;
+    pushing = true;
+    void pushAll(nsp.sockets.values()).finally(() => {
+      pushing = false;
+    });
   }, options.intervalMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -14,7 +14,8 @@ import { resolvePrincipal, type Principal } from '../auth/principal.ts';
 
 /** What the auth middleware leaves for the routes. */
 type Env = { Variables: { principal: Principal } };
-import { StoreUnavailableError, type JobStore, type ResultsPage } from '../store/job-store.ts';
+import { StoreUnavailableError, type ResultsPage } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 
 /** Results read from the store at a time when streaming NDJSON: at most this many... */
 const NDJSON_MAX_PAGE = 10_000;
@@ -34,8 +35,8 @@ export interface MetricsEndpoint {
 export interface HttpApiOptions {
   jobs: JobService;
   blobs: BlobService;
-  store: JobStore;
-  stats: () => HubStats;
+  store: AsyncJobStore;
+  stats: () => Promise<HubStats>;
   /** Served at `GET /metrics` (admin token required); no route without it. */
   metrics?: MetricsEndpoint;
   adminToken: string;
@@ -71,7 +72,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
   const bearer = (c: Context): string | undefined => /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
   // The admin token or a submitter token (checked against the store at each call: revocations count at once).
   const requireToken: MiddlewareHandler<Env> = async (c, next) => {
-    const principal = resolvePrincipal(store, options.adminToken, bearer(c));
+    const principal = await resolvePrincipal(store, options.adminToken, bearer(c));
     if (!principal) throw new HubError('unauthorized', 'the Authorization header must be "Bearer TOKEN" with a valid token');
     c.set('principal', principal);
     await next();
@@ -111,29 +112,29 @@ export function createHttpApi(options: HttpApiOptions): Hono {
 
   const api = app as unknown as Hono<Env>;
   api.post('/api/jobs', async (c) => {
-    const job = jobs.submit(await readJson(c), c.get('principal'));
+    const job = await jobs.submit(await readJson(c), c.get('principal'));
     return c.json(job, 201);
   });
-  api.get('/api/jobs', (c) => {
+  api.get('/api/jobs', async (c) => {
     const { offset, limit } = paging(c, limits.DEFAULT_LIST_PAGE, limits.MAX_LIST_PAGE);
-    const page = jobs.list(offset, limit, c.get('principal'));
+    const page = await jobs.list(offset, limit, c.get('principal'));
     return c.json({ total: page.total, jobs: page.items });
   });
-  api.get('/api/jobs/:id', (c) => c.json(jobs.get(c.req.param('id'), c.get('principal'))));
-  api.get('/api/jobs/:id/results', (c) => {
+  api.get('/api/jobs/:id', async (c) => c.json(await jobs.get(c.req.param('id'), c.get('principal'))));
+  api.get('/api/jobs/:id/results', async (c) => {
     const principal = c.get('principal');
     if (acceptsNdjson(c.req.header('accept'))) {
       // Read before answering: an unknown job is a 404, a store fault a 503, as JSON errors.
       const id = c.req.param('id');
-      const first = jobs.results(id, 0, NDJSON_FIRST_PAGE, principal);
+      const first = await jobs.results(id, 0, NDJSON_FIRST_PAGE, principal);
       return c.body(streamResults(store, id, first, options.log), 200, { 'Content-Type': 'application/x-ndjson' });
     }
     const { offset, limit } = paging(c, limits.DEFAULT_RESULTS_PAGE, limits.MAX_RESULTS_PAGE);
-    return c.json(jobs.results(c.req.param('id'), offset, limit, principal));
+    return c.json(await jobs.results(c.req.param('id'), offset, limit, principal));
   });
-  api.post('/api/jobs/:id/cancel', (c) => c.json(jobs.cancel(c.req.param('id'), c.get('principal'))));
-  api.delete('/api/jobs/:id', (c) => {
-    jobs.delete(c.req.param('id'), c.get('principal'));
+  api.post('/api/jobs/:id/cancel', async (c) => c.json(await jobs.cancel(c.req.param('id'), c.get('principal'))));
+  api.delete('/api/jobs/:id', async (c) => {
+    await jobs.delete(c.req.param('id'), c.get('principal'));
     return c.body(null, 204);
   });
   api.put('/api/blobs/:sha256', async (c) => {
@@ -144,25 +145,25 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     return c.json({ blob: blobRef(hex), size: outcome.size }, outcome.created ? 201 : 200);
   });
   // GET streams the bytes back to a token that may use them; HEAD (answered by this route too) only says their size.
-  api.get('/api/blobs/:sha256', (c) => {
+  api.get('/api/blobs/:sha256', async (c) => {
     const hex = parseBlobName(c.req.param('sha256'));
-    const size = blobs.size(hex, c.get('principal'));
+    const size = await blobs.size(hex, c.get('principal'));
     if (size === null) throw new HubError('not_found', `no blob sha256:${hex} for this token`);
     return c.body(streamBlob(store, hex, size), 200, { 'Content-Length': String(size), 'Content-Type': 'application/octet-stream' });
   });
-  app.get('/api/devices', (c) => {
+  app.get('/api/devices', async (c) => {
     const { offset, limit } = paging(c, limits.DEFAULT_LIST_PAGE, limits.MAX_LIST_PAGE);
-    const page = store.listDevices(offset, limit);
+    const page = await store.listDevices(offset, limit);
     return c.json({ total: page.total, devices: page.items });
   });
   // Lifts a quarantine (admin): the device gets work again and must earn its record anew.
-  api.delete('/api/devices/:id/quarantine', (c) => {
+  api.delete('/api/devices/:id/quarantine', async (c) => {
     if (c.get('principal').kind !== 'admin') throw new HubError('forbidden', 'only the admin token may lift a quarantine');
     const id = c.req.param('id');
-    if (!store.releaseQuarantine(id)) throw new HubError('not_found', `no quarantined device ${JSON.stringify(id)}`);
+    if (!(await store.releaseQuarantine(id))) throw new HubError('not_found', `no quarantined device ${JSON.stringify(id)}`);
     return c.body(null, 204);
   });
-  app.get('/api/stats', (c) => c.json(options.stats()));
+  app.get('/api/stats', async (c) => c.json(await options.stats()));
   app.all('/api/*', () => {
     throw new HubError('not_found', 'no such API route; see the HTTP API in the README');
   });
@@ -230,7 +231,7 @@ function acceptsNdjson(accept: string | undefined): boolean {
  * is cut off (no clean end), so a client cannot take a partial answer for a whole one.
  */
 function streamResults(
-  store: JobStore,
+  store: AsyncJobStore,
   jobId: string,
   firstPage: ResultsPage,
   log: HttpApiOptions['log'],
@@ -247,7 +248,7 @@ function streamResults(
         if (cancelled) return;
         let page: ResultsPage | null;
         try {
-          page = first ?? store.getResults(jobId, offset, pageSize);
+          page = first ?? (await store.getResults(jobId, offset, pageSize));
           first = null;
         } catch (err) {
           log(`streaming the results of job ${jobId} failed at input ${offset}`, err);
@@ -287,17 +288,17 @@ function streamResults(
 }
 
 /** A blob's chunks, read one at a time as the client takes them; cut off (no clean end) if the blob goes meanwhile. */
-function streamBlob(store: JobStore, hex: string, size: number): ReadableStream<Uint8Array> {
+function streamBlob(store: AsyncJobStore, hex: string, size: number): ReadableStream<Uint8Array> {
   const chunks = Math.ceil(size / limits.BLOB_CHUNK_BYTES);
   let index = 0;
   return new ReadableStream<Uint8Array>(
     {
-      pull(controller) {
+      async pull(controller) {
         if (index >= chunks) {
           controller.close();
           return;
         }
-        const chunk = store.readBlobChunk(hex, index++);
+        const chunk = await store.readBlobChunk(hex, index++);
         if (!chunk) controller.error(new Error(`blob sha256:${hex} was removed while it was read`));
         else controller.enqueue(chunk);
       },

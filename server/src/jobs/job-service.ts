@@ -5,7 +5,8 @@ import { checkJobCode } from './code-check.ts';
 import { HubError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { noFaults, type Faults } from '../faults.ts';
-import { MissingBlobError, type JobStore, type Page, type ResultsPage } from '../store/job-store.ts';
+import { MissingBlobError, type Page, type ResultsPage } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 
 export interface JobEvents {
   jobSubmitted(job: Job): void;
@@ -14,14 +15,14 @@ export interface JobEvents {
 
 export class JobService {
   constructor(
-    private readonly store: JobStore,
+    private readonly store: AsyncJobStore,
     private readonly clock: Clock,
     private readonly events: JobEvents,
     private readonly faults: Faults = noFaults,
   ) {}
 
   /** Validates an untrusted JobSpec, parses (never runs) its code, checks the submitter's limits, and stores it. */
-  submit(body: unknown, principal: Principal = ADMIN): Job {
+  async submit(body: unknown, principal: Principal = ADMIN): Promise<Job> {
     const spec = parseJobSpec(body);
     if (!spec.ok) throw new HubError('invalid_job', spec.message);
     if (spec.value.code !== null) {
@@ -29,10 +30,10 @@ export class JobService {
       if (!code.ok) throw new HubError('invalid_code', code.message);
     }
     const now = this.clock.now();
-    if (principal.kind === 'submitter') this.checkLimits(principal, inputCount(spec.value.inputs), now);
+    if (principal.kind === 'submitter') await this.checkLimits(principal, inputCount(spec.value.inputs), now);
     let job: Job;
     try {
-      job = this.store.createJob(spec.value, now, principal.kind === 'submitter' ? principal.name : null);
+      job = await this.store.createJob(spec.value, now, principal.kind === 'submitter' ? principal.name : null);
     } catch (err) {
       if (err instanceof MissingBlobError) throw new HubError('invalid_job', err.message);
       throw err;
@@ -43,28 +44,28 @@ export class JobService {
   }
 
   /** A job `principal` may see; another submitter's job is not found. */
-  get(id: string, principal: Principal = ADMIN): Job {
-    const job = this.store.getJob(id);
+  async get(id: string, principal: Principal = ADMIN): Promise<Job> {
+    const job = await this.store.getJob(id);
     if (!job || !mayAccess(principal, job.owner)) throw notFound(id);
     return job;
   }
 
-  list(offset: number, limit: number, principal: Principal = ADMIN): Page<Job> {
+  list(offset: number, limit: number, principal: Principal = ADMIN): Promise<Page<Job>> {
     return this.store.listJobs(offset, limit, principal.kind === 'submitter' ? principal.name : undefined);
   }
 
-  results(id: string, offset: number, limit: number, principal: Principal = ADMIN): ResultsPage {
-    this.get(id, principal);
-    const page = this.store.getResults(id, offset, limit);
+  async results(id: string, offset: number, limit: number, principal: Principal = ADMIN): Promise<ResultsPage> {
+    await this.get(id, principal);
+    const page = await this.store.getResults(id, offset, limit);
     if (!page) throw notFound(id);
     return page;
   }
 
-  cancel(id: string, principal: Principal = ADMIN): Job {
-    this.get(id, principal);
-    const outcome = this.store.cancelJob(id, this.clock.now());
+  async cancel(id: string, principal: Principal = ADMIN): Promise<Job> {
+    await this.get(id, principal);
+    const outcome = await this.store.cancelJob(id, this.clock.now());
     if (outcome === 'not_found') throw notFound(id);
-    const job = this.get(id);
+    const job = await this.get(id);
     if (outcome === 'already_finished') {
       throw new HubError('conflict', `job ${id} has already finished (status "${job.status}") and cannot be cancelled`);
     }
@@ -73,12 +74,12 @@ export class JobService {
   }
 
   /** A submitter's limits: inputs per job (400), jobs at once and jobs per minute (429 with Retry-After). */
-  private checkLimits(principal: Extract<Principal, { kind: 'submitter' }>, inputs: number, now: number): void {
+  private async checkLimits(principal: Extract<Principal, { kind: 'submitter' }>, inputs: number, now: number): Promise<void> {
     const { maxRunning, maxInputs, perMinute } = principal.limits;
     if (inputs > maxInputs) {
       throw new HubError('invalid_job', `inputs: this token may submit at most ${maxInputs} inputs per job; this job has ${inputs}`);
     }
-    const activity = this.store.submitterActivity(principal.name, now - MINUTE_MS);
+    const activity = await this.store.submitterActivity(principal.name, now - MINUTE_MS);
     if (activity.active >= maxRunning) {
       throw new HubError(
         'rate_limited',
@@ -93,9 +94,9 @@ export class JobService {
     }
   }
 
-  delete(id: string, principal: Principal = ADMIN): void {
-    this.get(id, principal);
-    if (!this.store.deleteJob(id)) throw notFound(id);
+  async delete(id: string, principal: Principal = ADMIN): Promise<void> {
+    await this.get(id, principal);
+    if (!(await this.store.deleteJob(id))) throw notFound(id);
     this.events.jobStopped(id);
   }
 }

@@ -8,14 +8,14 @@ import { hubSeries, parsePrometheusText, sampleValue, type Sample } from '../../
 
 const stats: HubStats = { devices: 3, threads: 12, subtasksPerSecond: 0, completed: 5, queued: 40, running: 7 };
 
-function fakeJobs(statuses: JobStatus[]): () => Partial<Record<JobStatus, number>> {
+function fakeJobs(statuses: JobStatus[]): () => Promise<Partial<Record<JobStatus, number>>> {
   const counts: Partial<Record<JobStatus, number>> = {};
   for (const status of statuses) counts[status] = (counts[status] ?? 0) + 1;
-  return () => counts;
+  return async () => counts;
 }
 
 function metricsWith(statuses: JobStatus[] = []): HubMetrics {
-  return new HubMetrics({ stats: () => stats, jobCountsByStatus: fakeJobs(statuses) });
+  return new HubMetrics({ stats: async () => stats, jobCountsByStatus: fakeJobs(statuses) });
 }
 
 async function render(metrics: HubMetrics): Promise<Sample[]> {

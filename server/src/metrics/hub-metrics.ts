@@ -45,11 +45,11 @@ const STORE_SECONDS_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 
 export interface MetricsSources {
   /** The hub's live figures: devices, threads and subtask counts. */
-  stats(): HubStats;
+  stats(): Promise<HubStats>;
   /** Jobs not deleted, counted by status (one query in the store). */
-  jobCountsByStatus(): Partial<Record<JobStatus, number>>;
+  jobCountsByStatus(): Promise<Partial<Record<JobStatus, number>>>;
   /** Queue depth of running jobs, at most `limit` of them (those with most work left). */
-  activeJobDepths?(limit: number): JobDepth[];
+  activeJobDepths?(limit: number): Promise<JobDepth[]>;
 }
 
 export interface JobDepth {
@@ -260,17 +260,20 @@ export class HubMetrics {
 
   /** The metrics in Prometheus text format, with the gauges read now. */
   async render(): Promise<string> {
-    const stats = this.sources.stats();
+    const [stats, byStatus, depths] = await Promise.all([
+      this.sources.stats(),
+      this.sources.jobCountsByStatus(),
+      this.sources.activeJobDepths?.(MAX_JOBS_WITH_DEPTH) ?? Promise.resolve([]),
+    ]);
     this.devices.set(stats.devices);
     this.threads.set(stats.threads);
     this.queued.set(stats.queued);
     this.running.set(stats.running);
-    const byStatus = this.sources.jobCountsByStatus();
     for (const status of JOB_STATUSES) this.jobs.set({ status }, byStatus[status] ?? 0);
     // Per-job gauges are rebuilt at each scrape, so a finished job's series disappears.
     this.jobQueued.reset();
     this.jobRunning.reset();
-    for (const depth of this.sources.activeJobDepths?.(MAX_JOBS_WITH_DEPTH) ?? []) {
+    for (const depth of depths) {
       this.jobQueued.set({ job: depth.jobId }, depth.queued);
       this.jobRunning.set({ job: depth.jobId }, depth.running);
     }
