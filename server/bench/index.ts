@@ -314,20 +314,24 @@ const VERIFY_SEEDS = 5;
 await section(
   'verify',
   `Result verification, simulated fleets over the real WorkService and SQLite store; medians of ${VERIFY_SEEDS} seeds (min–max):`,
-  (rows) => {
+  async (rows) => {
     const seeds = Array.from({ length: VERIFY_SEEDS }, (_, i) => 1000 + i);
     const honest = many(10, { kind: 'honest' });
-    const cost = (verify: 'none' | 'replicate' | 'adaptive') =>
-      seeds.map((seed) => runVerification({ seed, verify, fleet: honest, jobs: 10, inputsPerJob: 1000, checkInvariants: false }).runsPerInput);
-    rows.push(row('runs per input, none', 'verify_runs_per_input_none', cost('none'), 'runs', 3));
-    const plain = cost('replicate');
-    const adaptive = cost('adaptive');
+    const cost = async (verify: 'none' | 'replicate' | 'adaptive') => {
+      const runs: number[] = [];
+      for (const seed of seeds) runs.push((await runVerification({ seed, verify, fleet: honest, jobs: 10, inputsPerJob: 1000, checkInvariants: false })).runsPerInput);
+      return runs;
+    };
+    rows.push(row('runs per input, none', 'verify_runs_per_input_none', await cost('none'), 'runs', 3));
+    const plain = await cost('replicate');
+    const adaptive = await cost('adaptive');
     rows.push(row('runs per input, replicate k=2', 'verify_runs_per_input_replicate_k2', plain, 'runs', 3));
     rows.push(row('runs per input, adaptive k=2', 'verify_runs_per_input_adaptive_k2', adaptive, 'runs', 3));
     rows.push(row('adaptive cost / replicate cost', 'verify_adaptive_over_replicate', adaptive.map((a, i) => a / (plain[i] ?? NaN)), '', 3));
     const LIES = 5;
-    const escapes = seeds.map((seed) => {
-      const r = runVerification({
+    const escapes: number[] = [];
+    for (const seed of seeds) {
+      const r = await runVerification({
         seed,
         verify: 'adaptive',
         fleet: [...many(8, { kind: 'honest' }), ...many(10, { kind: 'turncoat', after: 30, lies: LIES })],
@@ -335,8 +339,8 @@ await section(
         inputsPerJob: 500,
         checkInvariants: false,
       });
-      return 1 - r.quarantined.turncoat / 10;
-    });
+      escapes.push(1 - r.quarantined.turncoat / 10);
+    }
     rows.push(
       row(`turncoats (${LIES} lies) never caught`, 'verify_adaptive_escape_rate_5_lies', escapes, `(bound ${((1 - SPOT_CHECK_RATE) ** LIES).toFixed(2)})`, 3),
     );

@@ -43,6 +43,8 @@ export interface HubOptions {
 }
 
 export interface Hub {
+  /** Settles once the leases of the previous process are voided (the hub should listen only then). */
+  ready: Promise<void>;
   httpServer: HttpServer;
   io: Server;
   jobs: JobService;
@@ -136,7 +138,7 @@ export function createHub(options: HubOptions): Hub {
   };
 
   const work = new WorkService({
-    store,
+    store: db,
     clock,
     fleetThreads,
     leaseTtlMs: options.leaseTtlMs,
@@ -191,8 +193,8 @@ export function createHub(options: HubOptions): Hub {
   const blobs = new BlobService(db, clock);
   const app = createHttpApi({ jobs, blobs, store: db, stats, metrics, origins, adminToken: options.adminToken, webRoot: options.webRoot, log });
   let stopping = false;
-  const delivery = new BlobDelivery({ store, served: (bytes) => metrics.blobServed(bytes) });
-  attachDeviceNamespace(devices, { store, work, blobs: delivery, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
+  const delivery = new BlobDelivery({ store: db, served: (bytes) => metrics.blobServed(bytes) });
+  attachDeviceNamespace(devices, { store: db, work, blobs: delivery, clock, log, isStopping: () => stopping, joinToken: options.joinToken });
   const stopFeed = attachDashboardFeed(dashboards, {
     resolve: (token) => resolvePrincipal(db, options.adminToken, token),
     snapshot,
@@ -200,14 +202,20 @@ export function createHub(options: HubOptions): Hub {
     log,
   });
 
-  work.recover();
+  // Leases of the previous process are void before any device of this one can ask for work (the store runs
+  // each call in order; `ready` settles once recovery is durable).
+  const ready = work.recover().catch((err: unknown) => log('recovering leases of the previous process failed', err));
   purge();
+  let sweeping = false;
   const sweep = setInterval(() => {
-    try {
-      work.sweep();
-    } catch (err) {
-      log('lease sweep failed', err);
-    }
+    if (sweeping) return; // a slow store skips ticks rather than running sweeps side by side
+    sweeping = true;
+    work
+      .sweep()
+      .catch((err: unknown) => log('lease sweep failed', err))
+      .finally(() => {
+        sweeping = false;
+      });
   }, options.sweepIntervalMs ?? 1000);
   sweep.unref();
   const retention = () => {
@@ -237,6 +245,7 @@ export function createHub(options: HubOptions): Hub {
   };
 
   return {
+    ready,
     httpServer,
     io,
     jobs,

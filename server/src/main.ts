@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     ...(config.joinToken === undefined ? {} : { joinToken: config.joinToken }),
     allowedOrigins: config.allowedOrigins,
   });
+  await hub.ready;
   await new Promise<void>((ok, fail) => {
     hub.httpServer.once('error', fail);
     hub.httpServer.listen(config.port, config.host, () => ok());

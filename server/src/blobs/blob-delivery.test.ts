@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { limits, parseJobSpec } from '@edgeswarm/shared';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
 import { BlobDelivery, MAX_PENDING_READS, MAX_UNREAD_BYTES } from './blob-delivery.ts';
+import { sqliteStore } from '../store/async-store.ts';
 
 let dir: string;
 let store: SqliteJobStore;
@@ -34,21 +35,29 @@ afterEach(() => {
 /** A defer that runs nothing until told: one call of `step` is one turn of the event loop. */
 function turns() {
   const waiting: (() => void)[] = [];
-  return { defer: (fn: () => void) => void waiting.push(fn), step: () => waiting.shift()?.(), pending: () => waiting.length };
+  return {
+    defer: (fn: () => void) => void waiting.push(fn),
+    /** Runs the next turn and lets what it started settle. */
+    step: async () => {
+      waiting.shift()?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+    pending: () => waiting.length,
+  };
 }
 
 describe('BlobDelivery', () => {
   it('serves one chunk per turn of the event loop, in the order asked', async () => {
     const loop = turns();
     const served: number[] = [];
-    const delivery = new BlobDelivery({ store, defer: loop.defer, served: (n) => served.push(n) });
+    const delivery = new BlobDelivery({ store: sqliteStore(store), defer: loop.defer, served: (n) => served.push(n) });
     const answers = [0, 1, 2].map((chunk) => delivery.read('conn-a', { blob: hex, chunk }));
     expect(delivery.waiting).toBe(3);
-    loop.step();
+    await loop.step();
     expect(delivery.waiting).toBe(2);
     expect(served).toEqual([limits.BLOB_CHUNK_BYTES]);
-    loop.step();
-    loop.step();
+    await loop.step();
+    await loop.step();
     expect(loop.pending()).toBe(0);
     const outcomes = await Promise.all(answers);
     expect(outcomes.map((o) => (o.ok ? o.chunk.chunk : -1))).toEqual([0, 1, 2]);
@@ -63,7 +72,7 @@ describe('BlobDelivery', () => {
         return Reflect.get(target, prop, target) as unknown;
       },
     });
-    const delivery = new BlobDelivery({ store: counting, defer: (fn) => queueMicrotask(fn), cacheBytes: limits.BLOB_CHUNK_BYTES + 10 });
+    const delivery = new BlobDelivery({ store: sqliteStore(counting), defer: (fn) => queueMicrotask(fn), cacheBytes: limits.BLOB_CHUNK_BYTES + 10 });
     for (let i = 0; i < 3; i++) expect((await delivery.read('conn-a', { blob: hex, chunk: 0 })).ok).toBe(true);
     expect(reads).toBe(1);
     // Another chunk pushes it out (the cache holds about one chunk here).
@@ -73,7 +82,7 @@ describe('BlobDelivery', () => {
   });
 
   it('refuses a connection without a lease of a job that uses the blob, and a chunk past the end', async () => {
-    const delivery = new BlobDelivery({ store, defer: (fn) => queueMicrotask(fn) });
+    const delivery = new BlobDelivery({ store: sqliteStore(store), defer: (fn) => queueMicrotask(fn) });
     expect(await delivery.read('conn-b', { blob: hex, chunk: 0 })).toMatchObject({ ok: false, code: 'not_leased' });
     expect(await delivery.read('conn-a', { blob: hex, chunk: 3 })).toMatchObject({ ok: false, code: 'no_such_chunk' });
     store.releaseConnectionLeases('conn-a', NOW);
@@ -82,17 +91,17 @@ describe('BlobDelivery', () => {
 
   it('refuses a connection more reads than it may have waiting, or any while it has not taken what was sent', async () => {
     const loop = turns();
-    const delivery = new BlobDelivery({ store, defer: loop.defer });
+    const delivery = new BlobDelivery({ store: sqliteStore(store), defer: loop.defer });
     const waiting = Array.from({ length: MAX_PENDING_READS }, () => delivery.read('conn-a', { blob: hex, chunk: 0 }));
     expect(await delivery.read('conn-a', { blob: hex, chunk: 0 })).toMatchObject({ ok: false, code: 'rate_limited' });
-    while (loop.pending() > 0) loop.step();
+    while (loop.pending() > 0) await loop.step();
     expect((await Promise.all(waiting)).every((o) => o.ok)).toBe(true);
     // Answered: room again. But a connection whose transport still holds more than the limit unread gets nothing.
     const slow = delivery.read('conn-a', { blob: hex, chunk: 1 }, () => MAX_UNREAD_BYTES + 1);
-    loop.step();
+    await loop.step();
     expect(await slow).toMatchObject({ ok: false, code: 'rate_limited' });
     const caughtUp = delivery.read('conn-a', { blob: hex, chunk: 1 }, () => 0);
-    loop.step();
+    await loop.step();
     expect(await caughtUp).toMatchObject({ ok: true });
   });
 });

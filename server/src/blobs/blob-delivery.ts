@@ -5,7 +5,7 @@
  * kept in a small cache, since the devices of one job ask for the same chunks at about the same time.
  */
 import type { BlobChunk, BlobRead } from '@edgeswarm/shared';
-import type { JobStore } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 
 /** A device's blob request: the chunk, or why it gets none (expected outcomes, answered as data). */
 export type BlobReadOutcome =
@@ -18,7 +18,7 @@ export const MAX_PENDING_READS = 16;
 export const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
 
 export interface BlobDeliveryOptions {
-  store: JobStore;
+  store: AsyncJobStore;
   /** Bytes of a blob were handed to a device. */
   served?: (bytes: number) => void;
   /** Chunks kept for other devices asking for them soon. @defaultValue 32 MiB */
@@ -90,17 +90,19 @@ export class BlobDelivery {
     });
   }
 
+  /** One request per turn, the next only once the one before is answered. */
   private schedule(): void {
     if (this.scheduled || this.waiting === 0) return;
     this.scheduled = true;
     this.defer(() => {
-      this.scheduled = false;
-      this.serveOne();
-      this.schedule();
+      void this.serveOne().finally(() => {
+        this.scheduled = false;
+        this.schedule();
+      });
     });
   }
 
-  private serveOne(): void {
+  private async serveOne(): Promise<void> {
     const pending = this.queue[this.head++];
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
@@ -112,15 +114,15 @@ export class BlobDelivery {
         pending.resolve({ ok: false, code: 'rate_limited', message: 'this device has not taken the chunks already sent to it; ask again later' });
         return;
       }
-      pending.resolve(this.serve(pending.connId, pending.request));
+      pending.resolve(await this.serve(pending.connId, pending.request));
     } catch (err) {
       pending.reject(err);
     }
   }
 
-  private serve(connId: string, { blob, chunk }: BlobRead): BlobReadOutcome {
+  private async serve(connId: string, { blob, chunk }: BlobRead): Promise<BlobReadOutcome> {
     // Checked at every chunk: a lease that ended (job cancelled, device caught lying) stops the download.
-    const size = this.options.store.leasedBlobSize(connId, blob);
+    const size = await this.options.store.leasedBlobSize(connId, blob);
     if (size === null) return { ok: false, code: 'not_leased', message: `this device holds no lease of a job that uses blob sha256:${blob}` };
     const key = `${blob}:${chunk}`;
     let bytes = this.cache.get(key) ?? null;
@@ -128,7 +130,7 @@ export class BlobDelivery {
       this.cache.delete(key);
       this.cache.set(key, bytes);
     } else {
-      bytes = this.options.store.readBlobChunk(blob, chunk);
+      bytes = await this.options.store.readBlobChunk(blob, chunk);
       if (!bytes) return { ok: false, code: 'no_such_chunk', message: `blob sha256:${blob} (${size} bytes) has no chunk ${chunk}` };
       this.remember(key, bytes);
     }

@@ -19,7 +19,8 @@ import {
   type HubToDeviceEvents,
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
-import { StoreUnavailableError, type JobStore } from '../store/job-store.ts';
+import { StoreUnavailableError } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 import { DeviceQuarantinedError, type DeviceConnection, type WorkService } from '../scheduler/work-service.ts';
 import type { BlobDelivery } from '../blobs/blob-delivery.ts';
 import { protocolRefusal, refusal } from './handshake.ts';
@@ -35,7 +36,7 @@ export interface DeviceData {
 }
 
 export interface DeviceSocketOptions {
-  store: JobStore;
+  store: AsyncJobStore;
   work: WorkService;
   blobs: BlobDelivery;
   clock: Clock;
@@ -46,12 +47,11 @@ export interface DeviceSocketOptions {
   joinToken?: string | undefined;
 }
 
-/** Parses the payload, calls the handler and acks its answer; a thrown error becomes an `internal` ack. */
+/** Parses the payload, calls the handler and acks its answer once it is durable; a thrown error becomes an error ack. */
 function handle<TSchema extends z.ZodType, TData>(
   socket: DeviceSocket,
-  store: JobStore,
   schema: TSchema,
-  fn: (payload: z.infer<TSchema>) => TData,
+  fn: (payload: z.infer<TSchema>) => Promise<TData>,
   log: DeviceSocketOptions['log'],
 ) {
   return (payload: unknown, ack: unknown) => {
@@ -62,27 +62,22 @@ function handle<TSchema extends z.ZodType, TData>(
       reply(ackError('invalid_payload', `${issue?.path.join('.') || 'payload'}: ${issue?.message ?? 'invalid'}`));
       return;
     }
-    const fail = (err: unknown): void => {
-      if (err instanceof DeviceQuarantinedError) {
-        reply(ackError(err.code, err.message));
-        return;
-      }
-      log(`device ${socket.data.hello?.deviceId ?? socket.id} request failed`, err);
-      if (err instanceof StoreUnavailableError) {
-        reply(ackError('unavailable', 'the hub cannot store anything right now; nothing was saved, send again later'));
-      } else {
-        reply(ackError('internal', 'the hub could not handle this request'));
-      }
-    };
-    let data: TData;
-    try {
-      data = fn(parsed.data);
-    } catch (err) {
-      fail(err);
-      return;
-    }
-    // Commit before acknowledging: the answer waits for the store's group commit.
-    store.afterCommit((err) => (err ? fail(err) : reply(ackOk(data))));
+    // The answer waits for the store: its promise settles once the write is durable (commit before acknowledging).
+    fn(parsed.data).then(
+      (data) => reply(ackOk(data)),
+      (err: unknown) => {
+        if (err instanceof DeviceQuarantinedError) {
+          reply(ackError(err.code, err.message));
+          return;
+        }
+        log(`device ${socket.data.hello?.deviceId ?? socket.id} request failed`, err);
+        if (err instanceof StoreUnavailableError) {
+          reply(ackError('unavailable', 'the hub cannot store anything right now; nothing was saved, send again later'));
+        } else {
+          reply(ackError('internal', 'the hub could not handle this request'));
+        }
+      },
+    );
   };
 }
 
@@ -133,18 +128,20 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
       },
     };
     limitMessageRate(socket, () => clock.monotonic());
-    store.registerDevice({
-      id: hello.deviceId,
-      kind: hello.kind,
-      name: hello.name,
-      threads: hello.threads,
-      now: clock.now(),
-      address: socket.handshake.address,
-    });
+    store
+      .registerDevice({
+        id: hello.deviceId,
+        kind: hello.kind,
+        name: hello.name,
+        threads: hello.threads,
+        now: clock.now(),
+        address: socket.handshake.address,
+      })
+      .catch((err: unknown) => log(`registering device ${hello.deviceId} failed`, err));
     socket.emit('hub:welcome', { protocol: PROTOCOL_VERSION, deviceId: hello.deviceId, heartbeatMs: HEARTBEAT_INTERVAL_MS });
 
-    socket.on('work:request', handle(socket, store, workRequestSchema, (req) => work.requestWork(conn, req.slots), log));
-    socket.on('work:submit', handle(socket, store, workSubmitSchema, (sub) => work.submitResults(conn, sub), log));
+    socket.on('work:request', handle(socket, workRequestSchema, (req) => work.requestWork(conn, req.slots), log));
+    socket.on('work:submit', handle(socket, workSubmitSchema, (sub) => work.submitResults(conn, sub), log));
     // Reads only: answered in their turn (BlobDelivery), with nothing to make durable first.
     socket.on('blob:read', (payload: unknown, ack: unknown) => {
       if (typeof ack !== 'function') return;
@@ -170,19 +167,11 @@ export function attachDeviceNamespace(nsp: DeviceNamespace, options: DeviceSocke
       const status = deviceStatusSchema.safeParse(payload);
       if (!status.success) return;
       socket.data.threads = status.data.threads;
-      try {
-        work.heartbeat(conn, status.data);
-      } catch (err) {
-        log('heartbeat failed', err);
-      }
+      work.heartbeat(conn, status.data).catch((err: unknown) => log('heartbeat failed', err));
     });
     socket.on('disconnect', () => {
-      try {
-        if (options.isStopping()) return;
-        work.disconnected(conn);
-      } catch (err) {
-        log('releasing leases of a disconnected device failed', err);
-      }
+      if (options.isStopping()) return;
+      work.disconnected(conn).catch((err: unknown) => log('releasing leases of a disconnected device failed', err));
     });
   });
 }

@@ -22,10 +22,10 @@ const seeds =
     : Array.from({ length: SEED_COUNT }, (_, n) => deriveSeed(BASE_SEED, n));
 
 /** Runs a seed; the SimulationFailure message already names the seed, this keeps it on any other error too. */
-function simulate(seed: number, steps = STEPS): SimReport {
+async function simulate(seed: number, steps = STEPS): Promise<SimReport> {
   let report: SimReport;
   try {
-    report = runSwarm({ seed, steps });
+    report = await runSwarm({ seed, steps });
   } catch (err) {
     if (err instanceof Error && !err.message.includes(`seed ${seed}`)) err.message = `[swarm seed ${seed}] ${err.message}`;
     throw err;
@@ -42,8 +42,8 @@ describe('swarm simulation over the real WorkService and SQLite store', () => {
   const reports: SimReport[] = [];
 
   for (const seed of seeds) {
-    it(`seed ${seed}`, () => {
-      reports.push(simulate(seed));
+    it(`seed ${seed}`, async () => {
+      reports.push(await simulate(seed));
     });
   }
 
@@ -69,15 +69,15 @@ describe('seeds that once failed', () => {
   // while the source behaves the same; when a seed fails, add it here by name with the bug it found.
   // The scheduler's fair sharing (added later) changed which events these seeds produce; each is
   // still a rich run. The checks below name what each run exercises today.
-  it('seed 3737844653 (0xdecafbad): restarts, late results and work_error failures', () => {
-    const report = simulate(0xdecafbad);
+  it('seed 3737844653 (0xdecafbad): restarts, late results and work_error failures', async () => {
+    const report = await simulate(0xdecafbad);
     expect(report.restarts, 'swarm seed 3737844653').toBeGreaterThan(0);
     expect(report.lateAccepted, 'swarm seed 3737844653').toBeGreaterThan(0);
     expect(report.failedBy['work_error'] ?? 0, 'swarm seed 3737844653').toBeGreaterThan(0);
   });
 
-  it('seed 6: restarts, a cancellation and a device_lost failure', () => {
-    const report = simulate(6);
+  it('seed 6: restarts, a cancellation and a device_lost failure', async () => {
+    const report = await simulate(6);
     expect(report.restarts, 'swarm seed 6').toBeGreaterThan(0);
     expect(report.cancelled, 'swarm seed 6').toBeGreaterThan(0);
     expect(report.failedBy['device_lost'] ?? 0, 'swarm seed 6').toBeGreaterThan(0);

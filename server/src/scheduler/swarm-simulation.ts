@@ -20,6 +20,7 @@ import {
 } from '@edgeswarm/shared';
 import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
+import { sqliteStore } from '../store/async-store.ts';
 import { MAX_LEASE_ITEMS, WorkService, type DeviceConnection } from './work-service.ts';
 
 // ---- randomness ---------------------------------------------------------------------------
@@ -299,17 +300,17 @@ export class SwarmSimulation {
   }
 
   /** Runs the chaos phase, then the drain phase, then the final checks; always removes the temp dir. */
-  run(): SimReport {
+  async run(): Promise<SimReport> {
     try {
       try {
         this.submitJob();
         for (let i = 0; i < 3; i++) this.join();
         for (this.step = 1; this.step <= this.steps; this.step++) {
           const events = this.rng.int(1, 4);
-          for (let e = 0; e < events; e++) this.chaosEvent();
+          for (let e = 0; e < events; e++) await this.chaosEvent();
           this.checkInvariants();
         }
-        this.drain();
+        await this.drain();
         return this.finalChecks();
       } catch (err) {
         if (err instanceof SimulationFailure) throw err;
@@ -339,7 +340,7 @@ export class SwarmSimulation {
     this.slowStart = this.rng.chance(0.7);
     return new WorkService({
       slowStart: this.slowStart,
-      store: this.store,
+      store: sqliteStore(this.store),
       clock: this.clock,
       fleetThreads: () => {
         let threads = 0;
@@ -388,8 +389,21 @@ export class SwarmSimulation {
     return this.db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE seq = ?').get(seq);
   }
 
-  private drainDeferred(max = Infinity): void {
-    for (let n = 0; n < max && this.deferred.length > 0; n++) this.deferred.shift()?.();
+  /**
+   * Runs up to `max` deferred aggregation steps, letting each continue (its promise chain) until it defers
+   * again or ends, as the event loop would.
+   */
+  private async drainDeferred(max = Infinity): Promise<void> {
+    await this.settle();
+    for (let n = 0; n < max && this.deferred.length > 0; n++) {
+      this.deferred.shift()?.();
+      await this.settle();
+    }
+  }
+
+  /** Lets work the hub started without a caller (finalizing) go on until it waits for a deferred step. */
+  private async settle(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   private liveDevices(): SimDevice[] {
@@ -398,10 +412,10 @@ export class SwarmSimulation {
 
   // ---- events ------------------------------------------------------------------------------
 
-  private chaosEvent(): void {
+  private async chaosEvent(): Promise<void> {
     const live = this.liveDevices();
     const activeJobs = this.jobs.filter((j) => j.ended === null && !j.cancelled && !j.deleted).length;
-    const event = this.rng.weighted<() => void>([
+    const event = this.rng.weighted<() => unknown>([
       [this.jobs.length < this.maxJobs ? (activeJobs === 0 ? 6 : 1.2) : 0, () => this.submitJob()],
       [this.devices.length < this.maxDevices ? 1.2 : 0, () => this.join()],
       [2, () => this.reconnect(this.rng.pick(this.devices))],
@@ -420,7 +434,7 @@ export class SwarmSimulation {
       [0.35, () => this.restart()],
       [1, () => this.drainDeferred(this.rng.int(1, 3))],
     ]);
-    event();
+    await event();
   }
 
   private submitJob(): void {
@@ -509,12 +523,12 @@ export class SwarmSimulation {
   }
 
   /** A page reloads or its socket drops and comes back: same deviceId, new connId; it keeps what it was running. */
-  private reconnect(device: SimDevice): void {
+  private async reconnect(device: SimDevice): Promise<void> {
     const old = device.conn;
     if (old) {
       const sc = this.conns.get(old.connId);
       if (sc && this.rng.chance(0.6)) {
-        this.hubDisconnected(old, 'the old socket of a reconnecting page');
+        await this.hubDisconnected(old, 'the old socket of a reconnecting page');
       } else if (sc) {
         sc.state = 'zombie'; // the old socket lingers until the hub notices
       }
@@ -525,16 +539,16 @@ export class SwarmSimulation {
   }
 
   /** A page that dies right after taking work, again and again: the head of the queue is lost each time. */
-  private flap(device: SimDevice): void {
+  private async flap(device: SimDevice): Promise<void> {
     const reps = this.rng.int(1, 6);
     for (let i = 0; i < reps; i++) {
       const conn = device.conn;
       if (!conn) return;
       const before = device.held.length;
-      this.requestWork(device, 1);
+      await this.requestWork(device, 1);
       device.held.length = before; // it never ran what it took
       this.note(`flap: ${conn.connId} (${device.id}) took work and dropped`);
-      this.hubDisconnected(conn, 'a flapping page');
+      await this.hubDisconnected(conn, 'a flapping page');
       this.connect(device);
     }
   }
@@ -551,25 +565,25 @@ export class SwarmSimulation {
     this.note(`crash ${device.id} (${conn.connId} is now a zombie)`);
   }
 
-  private disconnect(device: SimDevice): void {
+  private async disconnect(device: SimDevice): Promise<void> {
     const conn = device.conn;
     if (!conn) return;
     this.note(`disconnect ${device.id} ${conn.connId}, keeps ${device.held.length} items to submit late`);
-    this.hubDisconnected(conn, 'a disconnected page');
+    await this.hubDisconnected(conn, 'a disconnected page');
     device.conn = null;
   }
 
-  private hubNoticesZombies(): void {
+  private async hubNoticesZombies(): Promise<void> {
     for (const sc of this.conns.values()) {
       if (sc.state !== 'zombie' || sc.epoch !== this.epoch || !this.rng.chance(0.5)) continue;
       this.note(`hub notices dead ${sc.conn.connId}`);
-      this.hubDisconnected(sc.conn, 'a dead socket');
+      await this.hubDisconnected(sc.conn, 'a dead socket');
     }
   }
 
   /** The hub sees a socket close: every lease of the connection ends, each input it still held is lost once. */
-  private hubDisconnected(conn: DeviceConnection, what: string): void {
-    this.released('l.conn_id = ?', [conn.connId], true, `disconnected() of ${conn.connId} (${what})`, () => this.work.disconnected(conn));
+  private async hubDisconnected(conn: DeviceConnection, what: string): Promise<void> {
+    await this.released('l.conn_id = ?', [conn.connId], true, `disconnected() of ${conn.connId} (${what})`, () => this.work.disconnected(conn));
     const sc = this.conns.get(conn.connId);
     if (sc) sc.state = 'closed';
     const n = this.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open = 1').get(conn.connId)?.n;
@@ -580,14 +594,15 @@ export class SwarmSimulation {
    * Runs a call that releases open leases matching `filter` and checks what it did to the inputs
    * they still held: each is queued again with one more loss (none when the hub restarts).
    */
-  private released(filter: string, params: unknown[], countLoss: boolean, what: string, call: () => void): void {
+  private async released(filter: string, params: unknown[], countLoss: boolean, what: string, call: () => Promise<void>): Promise<void> {
     const stranded = this.db
       .prepare<unknown[], { job_seq: number; idx: number; losses: number; lease_id: string }>(
         `SELECT s.job_seq, s.idx, s.losses, s.lease_id FROM subtasks s JOIN leases l ON l.id = s.lease_id
           WHERE s.state = 'leased' AND l.open = 1 AND ${filter}`,
       )
       .all(...params);
-    call();
+    await call();
+    await this.settle();
     const sub = this.db.prepare<[number, number], SubRow>(
       'SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?',
     );
@@ -601,7 +616,7 @@ export class SwarmSimulation {
     }
   }
 
-  private requestWork(device: SimDevice, slotsArg?: number): void {
+  private async requestWork(device: SimDevice, slotsArg?: number): Promise<void> {
     const conn = device.conn;
     if (!conn) return;
     const slots = slotsArg ?? this.rng.pick([1, 2, 3, 8, 16, 64, 500]);
@@ -619,7 +634,8 @@ export class SwarmSimulation {
     const openBefore = this.db
       .prepare<[string], { n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open = 1')
       .get(conn.connId)?.n ?? 0;
-    const grant = this.work.requestWork(conn, slots);
+    const grant = await this.work.requestWork(conn, slots);
+    await this.settle();
     if (!grant) {
       const slowStart = this.slowStart && waiting.every((j) => j.completed === 0 && j.held > 0);
       this.check(
@@ -722,7 +738,7 @@ export class SwarmSimulation {
   }
 
   /** A device finishes some of its ready items and submits them: out of order, split, sometimes duplicated. */
-  private complete(device: SimDevice, everything = false): void {
+  private async complete(device: SimDevice, everything = false): Promise<void> {
     const conn = device.conn;
     if (!conn) return;
     const ready = everything ? device.held : device.held.filter((h) => h.readyAt <= this.simTime);
@@ -743,25 +759,25 @@ export class SwarmSimulation {
       const size = Math.ceil(results.length / parts);
       for (let i = 0; i < results.length; i += size) {
         const part = results.slice(i, i + size);
-        this.submit(device, conn, leaseId, part, 'complete');
+        await this.submit(device, conn, leaseId, part, 'complete');
         device.sent.push({ leaseId, results: part });
         if (device.sent.length > 30) device.sent.shift();
-        if (!everything && this.rng.chance(0.1)) this.submit(device, conn, leaseId, part, 'duplicate');
+        if (!everything && this.rng.chance(0.1)) await this.submit(device, conn, leaseId, part, 'duplicate');
       }
     }
   }
 
   /** A late copy of results already sent (lost ack, page resend after a reconnect or a hub restart). */
-  private replay(device: SimDevice): void {
+  private async replay(device: SimDevice): Promise<void> {
     const conn = device.conn;
     if (!conn || device.sent.length === 0) return;
     const past = this.rng.pick(device.sent);
     const results = this.rng.shuffle([...past.results]).slice(0, this.rng.int(1, past.results.length));
-    this.submit(device, conn, past.leaseId, results, 'replay');
+    await this.submit(device, conn, past.leaseId, results, 'replay');
   }
 
   /** Results for inputs the lease never held, or for another device's lease: rejected, never counted. */
-  private foreignSubmit(device: SimDevice): void {
+  private async foreignSubmit(device: SimDevice): Promise<void> {
     const conn = device.conn;
     if (!conn) return;
     const others = [...this.leases.values()].filter((l) => l.deviceId !== device.id);
@@ -771,7 +787,7 @@ export class SwarmSimulation {
       const job = this.jobsById.get(lease.jobId);
       const index = this.rng.pick(lease.items);
       const input = job?.inputs[index] ?? null;
-      this.submit(device, conn, lease.id, [{ index, ok: true, json: JSON.stringify(jobFunction(input)) }], 'foreign lease');
+      await this.submit(device, conn, lease.id, [{ index, ok: true, json: JSON.stringify(jobFunction(input)) }], 'foreign lease');
     } else if (own.length > 0) {
       const lease = this.rng.pick(own);
       const job = this.jobsById.get(lease.jobId);
@@ -780,7 +796,7 @@ export class SwarmSimulation {
       const index = this.rng.int(0, job.inputs.length + 2);
       if (held.has(index)) return;
       const json = JSON.stringify(jobFunction(job.inputs[index] ?? 0));
-      this.submit(device, conn, lease.id, [{ index, ok: true, json }], 'index outside lease');
+      await this.submit(device, conn, lease.id, [{ index, ok: true, json }], 'index outside lease');
     }
   }
 
@@ -789,7 +805,7 @@ export class SwarmSimulation {
    * for an input not yet done wins (from any lease that held it); an error counts only from the
    * lease holding the input now; an input failing maxAttempts times fails its job.
    */
-  private submit(device: SimDevice, conn: DeviceConnection, leaseId: string, results: RunResult[], why: string): void {
+  private async submit(device: SimDevice, conn: DeviceConnection, leaseId: string, results: RunResult[], why: string): Promise<void> {
     const lease = this.db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?').get(leaseId);
     const jobBefore = lease ? this.jobRow(lease.job_seq) : undefined;
     const simJob = jobBefore ? this.jobsBySeq.get(jobBefore.seq) : undefined;
@@ -860,7 +876,8 @@ export class SwarmSimulation {
         }
       }
     }
-    const receipt = this.work.submitResults(conn, { leaseId, results });
+    const receipt = await this.work.submitResults(conn, { leaseId, results });
+    await this.settle();
     this.stats.submits++;
     this.stats.accepted += receipt.accepted;
     this.stats.dropped += receipt.dropped;
@@ -938,7 +955,7 @@ export class SwarmSimulation {
   }
 
   /** Time passes: in beats of at most 5 s with heartbeats, or (a frozen hub or network) in one jump without. */
-  private advance(): void {
+  private async advance(): Promise<void> {
     const total = this.rng.int(0, 30_000);
     if (this.rng.chance(0.05)) {
       const step = this.rng.int(-3_600_000, 3_600_000);
@@ -947,19 +964,19 @@ export class SwarmSimulation {
     }
     if (this.rng.chance(0.12)) {
       this.note(`clock jumps ${total} ms without heartbeats`);
-      this.tick(total, false);
+      await this.tick(total, false);
       return;
     }
     this.note(`clock advances ${total} ms`);
     let left = total;
     do {
       const d = Math.min(left, this.rng.int(3_000, BEAT_MS));
-      this.tick(d, true);
+      await this.tick(d, true);
       left -= d;
     } while (left > 0);
   }
 
-  private tick(ms: number, beats: boolean, everyBeat = false): void {
+  private async tick(ms: number, beats: boolean, everyBeat = false): Promise<void> {
     this.clock.advance(ms);
     this.simTime += ms;
     if (beats) {
@@ -967,7 +984,7 @@ export class SwarmSimulation {
         if (!everyBeat && this.rng.chance(0.03)) continue;
         const conn = d.conn;
         if (!conn) continue;
-        this.work.heartbeat(conn, { state: d.held.length ? 'working' : 'idle', threads: conn.threads });
+        await this.work.heartbeat(conn, { state: d.held.length ? 'working' : 'idle', threads: conn.threads });
         const sc = this.conns.get(conn.connId);
         if (sc) sc.lastBeat = this.clock.monotonic();
       }
@@ -975,8 +992,8 @@ export class SwarmSimulation {
     const openBefore = new Set(
       this.db.prepare<[], { id: string }>('SELECT id FROM leases WHERE open = 1').all().map((r) => r.id),
     );
-    this.released('l.deadline < ?', [this.clock.monotonic()], true, 'sweep()', () => this.work.sweep());
-    this.drainDeferred();
+    await this.released('l.deadline < ?', [this.clock.monotonic()], true, 'sweep()', () => this.work.sweep());
+    await this.drainDeferred();
     const mono = this.clock.monotonic();
     const stale = this.db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM leases WHERE open = 1 AND deadline < ?').get(mono)?.n;
     this.check(stale === 0, () => `${stale} open lease(s) past their deadline after sweep()`);
@@ -987,7 +1004,7 @@ export class SwarmSimulation {
   }
 
   /** The hub process restarts: same file, new store, new WorkService, a new monotonic clock, every socket gone. */
-  private restart(): void {
+  private async restart(): Promise<void> {
     this.stats.restarts++;
     this.deferred = []; // aggregation steps of the old process die with it
     this.store.close();
@@ -996,8 +1013,8 @@ export class SwarmSimulation {
     this.store = this.openStore();
     this.clock = new ManualClock(this.clock.now() + this.rng.int(0, 5_000));
     this.work = this.service();
-    this.released('1 = 1', [], false, 'recover()', () => this.work.recover());
-    this.drainDeferred();
+    await this.released('1 = 1', [], false, 'recover()', () => this.work.recover());
+    await this.drainDeferred();
     const open = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM leases WHERE open = 1').get()?.n;
     this.check(open === 0, () => `${open} lease(s) still open after recover()`);
     const awaiting = this.store.jobsAwaitingFinalize();
@@ -1017,7 +1034,7 @@ export class SwarmSimulation {
   // ---- drain -------------------------------------------------------------------------------
 
   /** Only well-behaved devices from here on: everyone online, everything held is submitted, time moves. */
-  private drain(): void {
+  private async drain(): Promise<void> {
     this.phase = 'drain';
     this.step = 0;
     for (const d of this.devices) if (!d.conn) this.connect(d);
@@ -1026,12 +1043,12 @@ export class SwarmSimulation {
       if (this.jobs.every((j) => j.deleted || !ACTIVE.has(this.jobRow(j.seq)?.status ?? ''))) break;
       this.step++;
       for (const d of this.liveDevices()) {
-        this.complete(d, true);
+        await this.complete(d, true);
         const conn = d.conn;
-        if (conn) this.requestWork(d, conn.threads * 8);
+        if (conn) await this.requestWork(d, conn.threads * 8);
       }
-      this.hubNoticesZombies();
-      this.tick(BEAT_MS, true, true);
+      await this.hubNoticesZombies();
+      await this.tick(BEAT_MS, true, true);
       this.checkInvariants();
     }
     this.stats.drainSteps = this.step;
@@ -1346,6 +1363,6 @@ export class SwarmSimulation {
 }
 
 /** Runs one seeded simulation; throws a SimulationFailure naming the seed when an invariant breaks. */
-export function runSwarm(options: SimOptions): SimReport {
+export function runSwarm(options: SimOptions): Promise<SimReport> {
   return new SwarmSimulation(options).run();
 }

@@ -11,6 +11,12 @@ import { many, runVerification, type Behaviour, type VerifySimReport } from './v
 
 const BASE_SEED = 0x7e21_f1ed;
 const seeds = (n: number, salt: number) => Array.from({ length: n }, (_, i) => deriveSeed(BASE_SEED + salt, i));
+/** Runs `f` on each item, one after another (each run is seeded on its own). */
+async function each<T, R>(items: T[], f: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of items) out.push(await f(item));
+  return out;
+}
 const sum = (reports: VerifySimReport[], key: 'liesTold' | 'wrongAccepted' | 'liesByFree' | 'rechecked') =>
   reports.reduce((s, r) => s + r[key], 0);
 
@@ -28,8 +34,8 @@ describe('replicate: liars fewer than the quorum never get a wrong result accept
   });
 
   for (const c of cases) {
-    it(`seed ${c.seed}: k=${c.replication}, quorum ${c.quorum}, ${c.fleet.length - 6} liars`, () => {
-      const r = runVerification({ seed: c.seed, verify: 'replicate', replication: c.replication, quorum: c.quorum, fleet: c.fleet, jobs: 3, inputsPerJob: 150, lossRate: 0.03, silentRate: 0.03, restartRate: 0.02 });
+    it(`seed ${c.seed}: k=${c.replication}, quorum ${c.quorum}, ${c.fleet.length - 6} liars`, async () => {
+      const r = await runVerification({ seed: c.seed, verify: 'replicate', replication: c.replication, quorum: c.quorum, fleet: c.fleet, jobs: 3, inputsPerJob: 150, lossRate: 0.03, silentRate: 0.03, restartRate: 0.02 });
       reports.push(r);
       expect(r.liesTold, 'the liars lied').toBeGreaterThan(0);
       expect(r.wrongAccepted).toBe(0);
@@ -42,7 +48,7 @@ describe('replicate: liars fewer than the quorum never get a wrong result accept
     });
   }
 
-  it('caught every liar that lied, over all seeds, and completed most jobs', () => {
+  it('caught every liar that lied, over all seeds, and completed most jobs', async () => {
     expect(reports).toHaveLength(cases.length);
     expect(reports.reduce((n, r) => n + r.completedJobs, 0)).toBeGreaterThan(cases.length * 2);
     expect(sum(reports, 'liesTold')).toBeGreaterThan(0);
@@ -56,8 +62,8 @@ describe('replicate: liars fewer than the quorum never get a wrong result accept
 });
 
 describe('replicate: colluders as many as the quorum can win (the stated limit)', () => {
-  it('accepts some wrong results when two always-lying colluders meet on an input, k = quorum = 2', () => {
-    const reports = seeds(4, 2).map((seed) =>
+  it('accepts some wrong results when two always-lying colluders meet on an input, k = quorum = 2', async () => {
+    const reports = await each(seeds(4, 2), (seed) =>
       runVerification({ seed, verify: 'replicate', fleet: [...many(2, { kind: 'honest' }), ...many(2, { kind: 'colluder', rate: 1 })], jobs: 2, inputsPerJob: 100 }),
     );
     expect(sum(reports, 'wrongAccepted')).toBeGreaterThan(0);
@@ -65,11 +71,11 @@ describe('replicate: colluders as many as the quorum can win (the stated limit)'
 });
 
 describe('adaptive', () => {
-  it('costs an honest fleet far less than plain k = 2, and accepts nothing wrong', () => {
+  it('costs an honest fleet far less than plain k = 2, and accepts nothing wrong', async () => {
     const fleet = many(10, { kind: 'honest' });
-    const runs = seeds(3, 3).map((seed) => ({
-      replicate: runVerification({ seed, verify: 'replicate', fleet, jobs: 6, inputsPerJob: 500, checkInvariants: false }),
-      adaptive: runVerification({ seed, verify: 'adaptive', fleet, jobs: 6, inputsPerJob: 500, checkInvariants: false }),
+    const runs = await each(seeds(3, 3), async (seed) => ({
+      replicate: await runVerification({ seed, verify: 'replicate', fleet, jobs: 6, inputsPerJob: 500, checkInvariants: false }),
+      adaptive: await runVerification({ seed, verify: 'adaptive', fleet, jobs: 6, inputsPerJob: 500, checkInvariants: false }),
     }));
     for (const { replicate, adaptive } of runs) {
       expect(replicate.runsPerInput).toBe(2);
@@ -82,9 +88,9 @@ describe('adaptive', () => {
     console.log(`adaptive on 10 honest devices, 3000 inputs: runs per input ${runs.map((r) => r.adaptive.runsPerInput.toFixed(3)).join(', ')} (replicate k=2: 2)`);
   });
 
-  it('liars that lie from the start never earn single runs: nothing wrong is accepted', () => {
+  it('liars that lie from the start never earn single runs: nothing wrong is accepted', async () => {
     for (const seed of seeds(4, 4)) {
-      const r = runVerification({
+      const r = await runVerification({
         seed,
         verify: 'adaptive',
         fleet: [...many(6, { kind: 'honest' }), ...many(2, { kind: 'liar', rate: 0.3 })],
@@ -97,8 +103,8 @@ describe('adaptive', () => {
     }
   });
 
-  it('keeps its books straight with liars, turncoats, lost devices, silent leases and hub restarts', () => {
-    const reports = seeds(6, 6).map((seed) =>
+  it('keeps its books straight with liars, turncoats, lost devices, silent leases and hub restarts', async () => {
+    const reports = await each(seeds(6, 6), (seed) =>
       runVerification({
         seed,
         verify: 'adaptive',
@@ -118,9 +124,9 @@ describe('adaptive', () => {
     expect(reports.reduce((n, r) => n + r.restarts, 0)).toBeGreaterThan(0);
   });
 
-  it('a turncoat caught by a spot check leaves no wrong value in any completed job; one never caught escapes with probability at most 0.9^lies', () => {
+  it('a turncoat caught by a spot check leaves no wrong value in any completed job; one never caught escapes with probability at most 0.9^lies', async () => {
     const LIES = 5;
-    const reports = seeds(24, 5).map((seed) =>
+    const reports = await each(seeds(24, 5), (seed) =>
       runVerification({
         seed,
         verify: 'adaptive',

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { parseJobSpec, type RunResult, type VerifyMode } from '@edgeswarm/shared';
 import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
+import { sqliteStore } from '../store/async-store.ts';
 import { Rng } from './swarm-simulation.ts';
 import { DeviceQuarantinedError, WorkService, type DeviceConnection } from './work-service.ts';
 
@@ -90,7 +91,7 @@ interface SimDevice {
   away: boolean;
 }
 
-export function runVerification(options: VerifySimOptions): VerifySimReport {
+export async function runVerification(options: VerifySimOptions): Promise<VerifySimReport> {
   const rng = new Rng(options.seed);
   const dir = mkdtempSync(join(tmpdir(), 'edgeswarm-verify-sim-'));
   const file = join(dir, 'edgeswarm.db');
@@ -110,7 +111,7 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
     }));
     const service = () =>
       new WorkService({
-        store,
+        store: sqliteStore(store),
         clock,
         fleetThreads: () => devices.length,
         defer: (step) => deferred.push(step),
@@ -169,7 +170,7 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
         }
         let grant;
         try {
-          grant = work.requestWork(d.conn, options.slots ?? 4);
+          grant = await work.requestWork(d.conn, options.slots ?? 4);
         } catch (err) {
           if (err instanceof DeviceQuarantinedError) continue; // caught: it asks, and gets nothing
           throw err;
@@ -178,7 +179,7 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
         progressed = true;
         if (options.lossRate !== undefined && rng.chance(options.lossRate)) {
           d.away = true;
-          work.disconnected(d.conn);
+          await work.disconnected(d.conn);
           continue;
         }
         if (options.silentRate !== undefined && rng.chance(options.silentRate)) continue;
@@ -188,11 +189,21 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
           json: JSON.stringify(answer(d, grant.jobId, it.index, it.input as number)),
         }));
         runs += results.length;
-        work.submitResults(d.conn, { leaseId: grant.leaseId, results });
+        await work.submitResults(d.conn, { leaseId: grant.leaseId, results });
       }
-      while (deferred.length > 0) deferred.shift()?.();
+      // Aggregations go on until they end (each deferred step continues in the next turn).
+      await settle();
+      while (deferred.length > 0) {
+        deferred.shift()?.();
+        await settle();
+      }
       clock.advance(1000);
-      work.sweep();
+      await work.sweep();
+      await settle();
+      while (deferred.length > 0) {
+        deferred.shift()?.();
+        await settle();
+      }
       if (options.checkInvariants !== false) checkVerifiedInvariants(store);
       if (options.restartRate !== undefined && rng.chance(options.restartRate)) {
         // The hub process dies and comes back on the same file; every device reconnects.
@@ -201,7 +212,12 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
         store.close();
         store = open();
         work = service();
-        work.recover();
+        await work.recover();
+        await settle();
+        while (deferred.length > 0) {
+          deferred.shift()?.();
+          await settle();
+        }
         for (const d of devices) {
           d.conn = { ...d.conn, connId: `${d.conn.connId.split('#')[0]}#r${restarts}` };
           store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 1, now: clock.now(), address: d.conn.address });
@@ -274,6 +290,9 @@ export function runVerification(options: VerifySimOptions): VerifySimReport {
 }
 
 /** `n` devices of one behaviour. */
+/** Lets work the service started without a caller go on until it waits for a deferred step. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export function many(n: number, behaviour: Behaviour): Behaviour[] {
   return Array.from({ length: n }, () => behaviour);
 }

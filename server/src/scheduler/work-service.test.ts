@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseJobSpec, type JobSpec, type RunResult } from '@edgeswarm/shared';
 import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
+import { sqliteStore } from '../store/async-store.ts';
 import { StoreUnavailableError } from '../store/job-store.ts';
 import { MAX_LEASE_ITEMS, WorkService, type DeviceConnection, type WorkEvents } from './work-service.ts';
 
@@ -30,7 +31,7 @@ function service(options: { tailCopies?: boolean } = {}): WorkService {
     subtasksCompleted: () => {},
     jobFinished: () => {},
   };
-  return new WorkService({ store, clock, events, fleetThreads: () => threads, leaseTtlMs: TTL, slowStart: false, ...options });
+  return new WorkService({ store: sqliteStore(store), clock, events, fleetThreads: () => threads, leaseTtlMs: TTL, slowStart: false, ...options });
 }
 
 const dev = (n: number): DeviceConnection => ({ deviceId: `device-${n}`, connId: `conn-${n}`, threads: 4 });
@@ -52,59 +53,59 @@ afterEach(() => {
 });
 
 describe('WorkService leases', () => {
-  it('expires a lease that is not renewed and leases its inputs again', () => {
+  it('expires a lease that is not renewed and leases its inputs again', async () => {
     work = service({ tailCopies: false }); // the lease lifecycle alone, without tail copies
     const job = store.createJob(spec({ code: '(n) => n', inputs: [10, 20] }), clock.now());
-    const first = work.requestWork(dev(1), 2);
+    const first = await work.requestWork(dev(1), 2);
     expect(first?.items.map((i) => i.input)).toEqual([10, 20]);
-    expect(work.requestWork(dev(2), 2)).toBeNull();
+    expect(await work.requestWork(dev(2), 2)).toBeNull();
     clock.advance(TTL - 1);
-    work.sweep();
-    expect(work.requestWork(dev(2), 2)).toBeNull();
+    await work.sweep();
+    expect(await work.requestWork(dev(2), 2)).toBeNull();
     clock.advance(2);
-    work.sweep();
-    const second = work.requestWork(dev(2), 2);
+    await work.sweep();
+    const second = await work.requestWork(dev(2), 2);
     expect(second?.items.map((i) => i.index)).toEqual([0, 1]);
     expect(store.getJob(job.id)?.status).toBe('running');
   });
 
-  it('keeps a lease alive while the device heartbeats', () => {
+  it('keeps a lease alive while the device heartbeats', async () => {
     work = service({ tailCopies: false }); // the lease lifecycle alone, without tail copies
     store.createJob(spec({ code: '(n) => n', inputs: [1], timeoutMs: 600_000 }), clock.now());
-    work.requestWork(dev(1), 1);
+    await work.requestWork(dev(1), 1);
     for (let i = 0; i < 10; i++) {
       clock.advance(TTL / 2);
-      work.heartbeat(dev(1), { state: 'working', threads: 1 });
-      work.sweep();
-      expect(work.requestWork(dev(2), 1)).toBeNull();
+      await work.heartbeat(dev(1), { state: 'working', threads: 1 });
+      await work.sweep();
+      expect(await work.requestWork(dev(2), 1)).toBeNull();
     }
   });
 
-  it('lets heartbeats extend a lease only until each of its inputs could have timed out once', () => {
+  it('lets heartbeats extend a lease only until each of its inputs could have timed out once', async () => {
     work = service({ tailCopies: false }); // the lease lifecycle alone, without tail copies
     store.createJob(spec({ code: '(n) => n', inputs: [1, 2], timeoutMs: 1000 }), clock.now());
-    work.requestWork(dev(1), 2);
+    await work.requestWork(dev(1), 2);
     for (let t = 0; t < TTL + 2000; t += 500) {
       clock.advance(500);
-      work.heartbeat(dev(1), { state: 'working', threads: 1 });
-      work.sweep();
-      expect(work.requestWork(dev(2), 2), `at ${t + 500} ms`).toBeNull();
+      await work.heartbeat(dev(1), { state: 'working', threads: 1 });
+      await work.sweep();
+      expect(await work.requestWork(dev(2), 2), `at ${t + 500} ms`).toBeNull();
     }
     clock.advance(1);
-    work.sweep();
-    expect(work.requestWork(dev(2), 2)?.items.length).toBe(2);
+    await work.sweep();
+    expect((await work.requestWork(dev(2), 2))?.items.length).toBe(2);
   });
 
-  it('stops leasing to a connection that holds 128 inputs per thread', () => {
+  it('stops leasing to a connection that holds 128 inputs per thread', async () => {
     store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 0, end: 10_000 } } }), clock.now());
     const greedy = { ...dev(1), threads: 1 };
     let held = 0;
-    for (let grant = work.requestWork(greedy, 50); grant; grant = work.requestWork(greedy, 50)) held += grant.items.length;
+    for (let grant = await work.requestWork(greedy, 50); grant; grant = await work.requestWork(greedy, 50)) held += grant.items.length;
     expect(held).toBe(128);
-    expect(work.requestWork(dev(2), 50)?.items.length).toBe(50);
+    expect((await work.requestWork(dev(2), 50))?.items.length).toBe(50);
   });
 
-  it('writes device presence in one batch per sweep, not once per heartbeat', () => {
+  it('writes device presence in one batch per sweep, not once per heartbeat', async () => {
     const calls: number[] = [];
     const original = store.devicesSeen.bind(store);
     store.devicesSeen = (updates) => {
@@ -112,59 +113,59 @@ describe('WorkService leases', () => {
       original(updates);
     };
     clock.advance(5000);
-    for (let round = 0; round < 3; round++) for (const n of [1, 2, 3]) work.heartbeat(dev(n), { state: 'paused', threads: 2 });
+    for (let round = 0; round < 3; round++) for (const n of [1, 2, 3]) await work.heartbeat(dev(n), { state: 'paused', threads: 2 });
     const seen = () => store.listDevices(0, 10).items.map((d) => [d.state, d.lastSeenAt]);
     expect(seen().every(([state]) => state === 'idle')).toBe(true);
-    work.sweep();
+    await work.sweep();
     expect(calls).toEqual([3]);
     expect(seen()).toEqual([1, 2, 3].map(() => ['paused', new Date(clock.now()).toISOString()]));
   });
 
-  it('expires leases by the monotonic clock, not by wall-clock steps', () => {
+  it('expires leases by the monotonic clock, not by wall-clock steps', async () => {
     work = service({ tailCopies: false }); // the lease lifecycle alone, without tail copies
     store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
-    work.requestWork(dev(1), 1);
+    await work.requestWork(dev(1), 1);
     clock.stepWallClock(3_600_000); // the wall clock jumps an hour ahead
-    work.sweep();
-    expect(work.requestWork(dev(2), 1)).toBeNull();
+    await work.sweep();
+    expect(await work.requestWork(dev(2), 1)).toBeNull();
     clock.advance(TTL + 1);
-    work.sweep();
-    expect(work.requestWork(dev(2), 1)).not.toBeNull();
+    await work.sweep();
+    expect(await work.requestWork(dev(2), 1)).not.toBeNull();
   });
 
-  it('accepts the result of a lease held before a hub restart, once', () => {
+  it('accepts the result of a lease held before a hub restart, once', async () => {
     const job = store.createJob(spec({ code: '(n) => n', inputs: [4], reduce: 'sum' }), clock.now());
-    const before = work.requestWork(dev(1), 1)!;
+    const before = (await work.requestWork(dev(1), 1))!;
     store.close();
     store = new SqliteJobStore(join(dir, 'edgeswarm.db'));
     work = service();
-    work.recover();
-    const after = work.requestWork(dev(2), 1)!;
-    expect(work.submitResults(dev(1), { leaseId: before.leaseId, results: [ok(0, 4)] })).toEqual({ accepted: 1, dropped: 0 });
-    expect(work.submitResults(dev(2), { leaseId: after.leaseId, results: [ok(0, 4)] })).toEqual({ accepted: 0, dropped: 1 });
+    await work.recover();
+    const after = (await work.requestWork(dev(2), 1))!;
+    expect(await work.submitResults(dev(1), { leaseId: before.leaseId, results: [ok(0, 4)] })).toEqual({ accepted: 1, dropped: 0 });
+    expect(await work.submitResults(dev(2), { leaseId: after.leaseId, results: [ok(0, 4)] })).toEqual({ accepted: 0, dropped: 1 });
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 4, progress: { completed: 1 } });
   });
 
-  it('accepts a late result from an earlier holder once and drops the second copy', () => {
+  it('accepts a late result from an earlier holder once and drops the second copy', async () => {
     const job = store.createJob(spec({ code: '(n) => n', inputs: [7], reduce: 'sum' }), clock.now());
-    const first = work.requestWork(dev(1), 1)!;
+    const first = (await work.requestWork(dev(1), 1))!;
     clock.advance(TTL + 1);
-    work.sweep();
-    const second = work.requestWork(dev(2), 1)!;
-    expect(work.submitResults(dev(1), { leaseId: first.leaseId, results: [ok(0, 7)] })).toEqual({ accepted: 1, dropped: 0 });
-    expect(work.submitResults(dev(2), { leaseId: second.leaseId, results: [ok(0, 7)] })).toEqual({ accepted: 0, dropped: 1 });
+    await work.sweep();
+    const second = (await work.requestWork(dev(2), 1))!;
+    expect(await work.submitResults(dev(1), { leaseId: first.leaseId, results: [ok(0, 7)] })).toEqual({ accepted: 1, dropped: 0 });
+    expect(await work.submitResults(dev(2), { leaseId: second.leaseId, results: [ok(0, 7)] })).toEqual({ accepted: 0, dropped: 1 });
     const done = store.getJob(job.id)!;
     expect(done.status).toBe('completed');
     expect(done.progress.completed).toBe(1);
     expect(done.result).toBe(7);
   });
 
-  it('fails the job with device_lost after the eleventh lost lease of one input', () => {
+  it('fails the job with device_lost after the eleventh lost lease of one input', async () => {
     const job = store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
     for (let loss = 1; loss <= 11; loss++) {
-      const grant = work.requestWork(dev(1), 1);
+      const grant = await work.requestWork(dev(1), 1);
       expect(grant, `lease ${loss}`).not.toBeNull();
-      work.disconnected(dev(1));
+      await work.disconnected(dev(1));
       store.registerDevice({ id: dev(1).deviceId, kind: 'node', name: '', threads: 1, now: clock.now() });
       expect(store.getJob(job.id)?.status).toBe(loss <= 10 ? 'running' : 'failed');
     }
@@ -172,15 +173,15 @@ describe('WorkService leases', () => {
     expect(stopped).toEqual([job.id]);
   });
 
-  it('retries an input that errored and fails the job after maxAttempts runs, not sooner', () => {
+  it('retries an input that errored and fails the job after maxAttempts runs, not sooner', async () => {
     const job = store.createJob(spec({ code: '(n) => n', inputs: [1, 2], maxAttempts: 3 }), clock.now());
     let runs = 0;
     for (;;) {
-      const grant = work.requestWork(dev(1), 1);
+      const grant = await work.requestWork(dev(1), 1);
       if (!grant) break;
       runs++;
       const index = grant.items[0]!.index;
-      work.submitResults(dev(1), {
+      await work.submitResults(dev(1), {
         leaseId: grant.leaseId,
         results: [index === 1 ? { index, ok: false, code: 'timeout', message: 'took too long' } : ok(index, 1)],
       });
@@ -192,12 +193,12 @@ describe('WorkService leases', () => {
     expect(runs).toBe(4); // input 0 once, input 1 three times
   });
 
-  it('does not count an error from a lease that no longer holds the input', () => {
+  it('does not count an error from a lease that no longer holds the input', async () => {
     const job = store.createJob(spec({ code: '(n) => n', inputs: [1], maxAttempts: 1 }), clock.now());
-    const stale = work.requestWork(dev(1), 1)!;
-    work.disconnected(dev(1));
-    work.requestWork(dev(2), 1);
-    const receipt = work.submitResults(dev(1), {
+    const stale = (await work.requestWork(dev(1), 1))!;
+    await work.disconnected(dev(1));
+    await work.requestWork(dev(2), 1);
+    const receipt = await work.submitResults(dev(1), {
       leaseId: stale.leaseId,
       results: [{ index: 0, ok: false, code: 'work_error', message: 'x' }],
     });
@@ -205,21 +206,21 @@ describe('WorkService leases', () => {
     expect(store.getJob(job.id)?.status).toBe('running');
   });
 
-  it('turns a result over 1 MiB into result_too_large', () => {
+  it('turns a result over 1 MiB into result_too_large', async () => {
     const job = store.createJob(spec({ code: '(n) => n', inputs: [1], maxAttempts: 1 }), clock.now());
-    const grant = work.requestWork(dev(1), 1)!;
+    const grant = (await work.requestWork(dev(1), 1))!;
     const big = JSON.stringify('x'.repeat(1024 * 1024));
-    work.submitResults(dev(1), { leaseId: grant.leaseId, results: [{ index: 0, ok: true, json: big }] });
+    await work.submitResults(dev(1), { leaseId: grant.leaseId, results: [{ index: 0, ok: true, json: big }] });
     expect(store.getJob(job.id)?.error?.code).toBe('result_too_large');
   });
 
-  it('shrinks leases as the job runs out (guided self-scheduling), down to one input, within MAX_LEASE_ITEMS', () => {
+  it('shrinks leases as the job runs out (guided self-scheduling), down to one input, within MAX_LEASE_ITEMS', async () => {
     threads = 4;
     store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 0, end: 5000 } } }), clock.now());
     const sizes: number[] = [];
     for (let n = 0; n < 200; n++) {
       const device = { ...dev(n), threads: 64 };
-      const grant = work.requestWork(device, 10_000);
+      const grant = await work.requestWork(device, 10_000);
       if (!grant) break;
       sizes.push(grant.items.length);
       if (grant.items.length === 1) break;
@@ -235,113 +236,113 @@ describe('WorkService leases', () => {
     for (let i = 1; i < sizes.length; i++) expect(sizes[i]).toBeLessThanOrEqual(sizes[i - 1]!);
   });
 
-  it('spreads a small job over the fleet instead of giving it all to the first device', () => {
+  it('spreads a small job over the fleet instead of giving it all to the first device', async () => {
     threads = 4;
     store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 0, end: 80 } } }), clock.now());
-    const grant = work.requestWork(dev(1), 1000)!;
+    const grant = (await work.requestWork(dev(1), 1000))!;
     expect(grant.items.length).toBe(10);
   });
 
   describe('tail copies', () => {
-    it('copies the longest-held inputs to an idle device once nothing is left to lease', () => {
+    it('copies the longest-held inputs to an idle device once nothing is left to lease', async () => {
       store.createJob(spec({ code: '(n) => n', inputs: [1, 2, 3, 4] }), clock.now());
-      const older = work.requestWork({ ...dev(1), threads: 1 }, 2)!;
-      const newer = work.requestWork({ ...dev(2), threads: 1 }, 2)!;
-      const copy = work.requestWork(dev(3), 8)!;
+      const older = (await work.requestWork({ ...dev(1), threads: 1 }, 2))!;
+      const newer = (await work.requestWork({ ...dev(2), threads: 1 }, 2))!;
+      const copy = (await work.requestWork(dev(3), 8))!;
       // One copy per thread of the idle device, oldest lease first; each input is copied once.
       expect(copy.items.map((i) => i.index)).toEqual([...older.items, ...newer.items].map((i) => i.index));
-      expect(work.requestWork({ ...dev(3), connId: 'conn-3b' }, 8)).toBeNull();
+      expect(await work.requestWork({ ...dev(3), connId: 'conn-3b' }, 8)).toBeNull();
       // The holder itself gets no copy of its own inputs.
-      expect(work.requestWork({ ...dev(1), connId: 'conn-1b' }, 8)).toBeNull();
+      expect(await work.requestWork({ ...dev(1), connId: 'conn-1b' }, 8)).toBeNull();
     });
 
-    it('counts the first result and drops the other copy without double counting', () => {
+    it('counts the first result and drops the other copy without double counting', async () => {
       const job = store.createJob(spec({ code: '(n) => n', inputs: [5, 6], reduce: 'sum' }), clock.now());
-      const slow = work.requestWork(dev(1), 2)!;
-      const copy = work.requestWork(dev(2), 2)!;
+      const slow = (await work.requestWork(dev(1), 2))!;
+      const copy = (await work.requestWork(dev(2), 2))!;
       expect(copy.items.map((i) => i.index)).toEqual([0, 1]);
-      expect(work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(0, 5)] })).toEqual({ accepted: 1, dropped: 0 });
-      expect(work.submitResults(dev(1), { leaseId: slow.leaseId, results: [ok(0, 5), ok(1, 6)] })).toEqual({ accepted: 1, dropped: 1 });
-      expect(work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(1, 6)] })).toEqual({ accepted: 0, dropped: 1 });
+      expect(await work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(0, 5)] })).toEqual({ accepted: 1, dropped: 0 });
+      expect(await work.submitResults(dev(1), { leaseId: slow.leaseId, results: [ok(0, 5), ok(1, 6)] })).toEqual({ accepted: 1, dropped: 1 });
+      expect(await work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(1, 6)] })).toEqual({ accepted: 0, dropped: 1 });
       expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 11, progress: { completed: 2, failed: 0 } });
       expect(store.getResults(job.id, 0, 10)?.results).toEqual([5, 6]);
     });
 
-    it('finishes a job whose holder vanished without waiting for its lease to expire', () => {
+    it('finishes a job whose holder vanished without waiting for its lease to expire', async () => {
       const job = store.createJob(spec({ code: '(n) => n', inputs: [1, 2, 3] }), clock.now());
-      work.requestWork(dev(1), 3); // dev(1) goes silent while holding everything
-      const copy = work.requestWork(dev(2), 8)!;
-      work.submitResults(dev(2), { leaseId: copy.leaseId, results: copy.items.map((i) => ok(i.index, i.input)) });
+      await work.requestWork(dev(1), 3); // dev(1) goes silent while holding everything
+      const copy = (await work.requestWork(dev(2), 8))!;
+      await work.submitResults(dev(2), { leaseId: copy.leaseId, results: copy.items.map((i) => ok(i.index, i.input)) });
       expect(store.getJob(job.id)?.status).toBe('completed');
       // The silent holder's lease expires later and requeues nothing; no loss counted.
       clock.advance(TTL + 1);
-      work.sweep();
+      await work.sweep();
       expect(store.workCounts()).toMatchObject({ queued: 0, running: 0 });
     });
 
-    it("counts a copy's failure and loss against nothing, and lets a lost copy be copied again", () => {
+    it("counts a copy's failure and loss against nothing, and lets a lost copy be copied again", async () => {
       const job = store.createJob(spec({ code: '(n) => n', inputs: [1], maxAttempts: 1 }), clock.now());
-      const held = work.requestWork(dev(1), 1)!;
-      const lost = work.requestWork(dev(2), 1)!;
+      const held = (await work.requestWork(dev(1), 1))!;
+      const lost = (await work.requestWork(dev(2), 1))!;
       expect(lost.items.map((i) => i.index)).toEqual([0]);
-      work.disconnected(dev(2)); // the copy is lost: nothing counted, the input may be copied again
+      await work.disconnected(dev(2)); // the copy is lost: nothing counted, the input may be copied again
       expect(store.workCounts()).toMatchObject({ queued: 0, running: 1 });
-      const again = work.requestWork(dev(3), 1)!;
+      const again = (await work.requestWork(dev(3), 1))!;
       expect(again.items.map((i) => i.index)).toEqual([0]);
       const error: RunResult = { index: 0, ok: false, code: 'work_error', message: 'boom' };
-      expect(work.submitResults(dev(3), { leaseId: again.leaseId, results: [error] })).toEqual({ accepted: 0, dropped: 1 });
+      expect(await work.submitResults(dev(3), { leaseId: again.leaseId, results: [error] })).toEqual({ accepted: 0, dropped: 1 });
       expect(store.getJob(job.id)?.status).toBe('running'); // maxAttempts 1, yet the copy's error did not fail the job
-      work.submitResults(dev(1), { leaseId: held.leaseId, results: [ok(0, 1)] });
+      await work.submitResults(dev(1), { leaseId: held.leaseId, results: [ok(0, 1)] });
       expect(store.getJob(job.id)).toMatchObject({ status: 'completed', progress: { completed: 1, failed: 0 } });
     });
 
-    it('closes a copy once it has reported every input over several batches, so the device gets the next copy', () => {
+    it('closes a copy once it has reported every input over several batches, so the device gets the next copy', async () => {
       store.createJob(spec({ code: '(n) => n', inputs: [1, 2, 3] }), clock.now());
-      work.requestWork(dev(1), 3); // dev(1) holds everything and is slow
-      const copy = work.requestWork({ ...dev(2), threads: 2 }, 8)!;
+      await work.requestWork(dev(1), 3); // dev(1) holds everything and is slow
+      const copy = (await work.requestWork({ ...dev(2), threads: 2 }, 8))!;
       expect(copy.items.map((i) => i.index)).toEqual([0, 1]);
       const error: RunResult = { index: 0, ok: false, code: 'work_error', message: 'flaky' };
-      work.submitResults(dev(2), { leaseId: copy.leaseId, results: [error] });
-      work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(1, 2)] });
+      await work.submitResults(dev(2), { leaseId: copy.leaseId, results: [error] });
+      await work.submitResults(dev(2), { leaseId: copy.leaseId, results: [ok(1, 2)] });
       // Both inputs reported: the copy is closed and the device can take a copy of input 2.
-      const next = work.requestWork({ ...dev(2), threads: 2 }, 8)!;
+      const next = (await work.requestWork({ ...dev(2), threads: 2 }, 8))!;
       expect(next.items.map((i) => i.index)).toEqual([2]);
     });
 
-    it('copies an input no more once a copy of it failed', () => {
+    it('copies an input no more once a copy of it failed', async () => {
       store.createJob(spec({ code: '(n) => n', inputs: [1] }), clock.now());
-      work.requestWork(dev(1), 1);
-      const copy = work.requestWork(dev(2), 1)!;
-      work.submitResults(dev(2), { leaseId: copy.leaseId, results: [{ index: 0, ok: false, code: 'work_error', message: 'no' }] });
-      expect(work.requestWork(dev(2), 1)).toBeNull();
-      expect(work.requestWork(dev(3), 1)).toBeNull();
+      await work.requestWork(dev(1), 1);
+      const copy = (await work.requestWork(dev(2), 1))!;
+      await work.submitResults(dev(2), { leaseId: copy.leaseId, results: [{ index: 0, ok: false, code: 'work_error', message: 'no' }] });
+      expect(await work.requestWork(dev(2), 1)).toBeNull();
+      expect(await work.requestWork(dev(3), 1)).toBeNull();
     });
 
-    it('gives no copies while any job still has inputs to lease', () => {
+    it('gives no copies while any job still has inputs to lease', async () => {
       store.createJob(spec({ code: '(n) => n', inputs: [1, 2] }), clock.now());
       store.createJob(spec({ code: '(n) => n', inputs: [3, 4, 5] }), clock.now());
-      work.requestWork(dev(1), 2);
-      const next = work.requestWork(dev(2), 8)!;
+      await work.requestWork(dev(1), 2);
+      const next = (await work.requestWork(dev(2), 8))!;
       expect(next.items.map((i) => i.input)).toEqual([3, 4, 5]);
     });
   });
 
-  it('voids leases of the previous process at start-up without counting a loss', () => {
+  it('voids leases of the previous process at start-up without counting a loss', async () => {
     const job = store.createJob(spec({ code: '(n) => n', inputs: [1, 2, 3] }), clock.now());
-    work.requestWork(dev(1), 3);
+    await work.requestWork(dev(1), 3);
     store.close();
     store = new SqliteJobStore(join(dir, 'edgeswarm.db'));
     work = service();
-    work.recover();
-    const grant = work.requestWork(dev(2), 3);
+    await work.recover();
+    const grant = await work.requestWork(dev(2), 3);
     expect(grant?.items.length).toBeGreaterThan(0);
     expect(store.getJob(job.id)?.status).toBe('running');
   });
 
-  it('aggregates a big job in steps that yield to the event loop, then completes it', () => {
+  it('aggregates a big job in steps that yield to the event loop, then completes it', async () => {
     const steps: (() => void)[] = [];
     work = new WorkService({
-      store,
+      store: sqliteStore(store),
       clock,
       fleetThreads: () => 0,
       events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: () => {}, jobFinished: () => {} },
@@ -350,20 +351,23 @@ describe('WorkService leases', () => {
       slowStart: false,
     });
     const job = store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 1, end: 11 } }, reduce: 'sum' }), clock.now());
-    const grant = work.requestWork(dev(1), 10)!;
-    work.submitResults(dev(1), { leaseId: grant.leaseId, results: grant.items.map((it) => ok(it.index, it.input)) });
+    const grant = (await work.requestWork(dev(1), 10))!;
+    await work.submitResults(dev(1), { leaseId: grant.leaseId, results: grant.items.map((it) => ok(it.index, it.input)) });
     expect(store.getJob(job.id)?.status).toBe('running');
-    work.sweep(); // a sweep during aggregation does not start a second one
+    await work.sweep(); // a sweep during aggregation does not start a second one
+    await nextTurn();
     let ran = 0;
     while (steps.length > 0) {
       steps.shift()!();
       ran++;
+      await nextTurn();
     }
+    await work.settled();
     expect(ran).toBe(3); // 10 results in chunks of 3: 3, 3, 3, then 1 with the completion in the last step
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 55 });
   });
 
-  it('survives a store failure in a deferred aggregation step: reported, not thrown, and the next sweep completes the job', () => {
+  it('survives a store failure in a deferred aggregation step: reported, not thrown, and the next sweep completes the job', async () => {
     const steps: (() => void)[] = [];
     const reported: string[] = [];
     let failNext = false;
@@ -383,7 +387,7 @@ describe('WorkService leases', () => {
       },
     });
     work = new WorkService({
-      store: flaky,
+      store: sqliteStore(flaky),
       clock,
       fleetThreads: () => 0,
       events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: () => {}, jobFinished: () => {} },
@@ -393,18 +397,24 @@ describe('WorkService leases', () => {
       onBackgroundError: (what) => reported.push(what),
     });
     const job = store.createJob(spec({ code: '(n) => n', inputs: { range: { start: 1, end: 11 } }, reduce: 'sum' }), clock.now());
-    const grant = work.requestWork(dev(1), 10)!;
-    work.submitResults(dev(1), { leaseId: grant.leaseId, results: grant.items.map((it) => ok(it.index, it.input)) });
+    const grant = (await work.requestWork(dev(1), 10))!;
+    await work.submitResults(dev(1), { leaseId: grant.leaseId, results: grant.items.map((it) => ok(it.index, it.input)) });
+    await nextTurn(); // the first step read its chunk and waits for its turn
     failNext = true;
     expect(() => steps.shift()!()).not.toThrow();
-    expect(reported).toEqual([`aggregating job ${job.id} failed; the next sweep tries again`]);
+    await work.settled();
+    expect(reported).toEqual([`finalizing job ${job.id} failed; the next sweep tries again`]);
     expect(store.getJob(job.id)?.status).toBe('running');
-    work.sweep();
-    while (steps.length > 0) steps.shift()!();
+    await work.sweep();
+    for (let turn = 0; turn < 10; turn++) {
+      await nextTurn();
+      steps.shift()?.();
+    }
+    await work.settled();
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 55 });
   });
 
-  it('gives the same sum whatever order results arrive in', () => {
+  it('gives the same sum whatever order results arrive in', async () => {
     const values = Array.from({ length: 200 }, (_, i) => (i % 7 === 0 ? 1e15 : 0.1 * i) * (i % 2 ? -1 : 1));
     const sums: unknown[] = [];
     for (const order of [identity, reverse, interleave]) {
@@ -412,13 +422,14 @@ describe('WorkService leases', () => {
       threads = 0;
       const grants = [];
       for (;;) {
-        const g = work.requestWork(dev(1), 7);
+        const g = await work.requestWork(dev(1), 7);
         if (!g) break;
         grants.push(g);
       }
       for (const g of order(grants)) {
-        work.submitResults(dev(1), { leaseId: g.leaseId, results: order(g.items).map((it) => ok(it.index, it.input)) });
+        await work.submitResults(dev(1), { leaseId: g.leaseId, results: order(g.items).map((it) => ok(it.index, it.input)) });
       }
+      await work.settled();
       const done = store.getJob(job.id)!;
       expect(done.status).toBe('completed');
       sums.push(done.result);
@@ -433,26 +444,33 @@ function identity<T>(xs: T[]): T[] {
 function reverse<T>(xs: T[]): T[] {
   return [...xs].reverse();
 }
+/** One turn of the event loop: work started without a caller goes on until it waits for its next step. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function interleave<T>(xs: T[]): T[] {
   return [...xs.filter((_, i) => i % 2), ...xs.filter((_, i) => i % 2 === 0)];
 }
 
 describe('WorkService with verified jobs', () => {
-  it('runs again the unchecked results that broke an aggregate, instead of failing the adaptive job', () => {
+  it('runs again the unchecked results that broke an aggregate, instead of failing the adaptive job', async () => {
     store.close();
     store = new SqliteJobStore(join(dir, 'edgeswarm.db'), { random: () => 0.5 }); // never a spot check
     work = service();
     // device-1 has a long record of valid results: it gets single runs.
     store.db.prepare('UPDATE devices SET streak = 100 WHERE id = ?').run('device-1');
     const job = store.createJob(spec({ code: '(n) => n', inputs: [1, 2], reduce: 'sum', verify: 'adaptive' }), clock.now());
-    const grant = work.requestWork(dev(1), 2);
+    const grant = await work.requestWork(dev(1), 2);
     expect(grant?.items).toHaveLength(2);
-    work.submitResults(dev(1), { leaseId: grant!.leaseId, results: [ok(0, 1e308), ok(1, 1e308)] });
+    await work.submitResults(dev(1), { leaseId: grant!.leaseId, results: [ok(0, 1e308), ok(1, 1e308)] });
+    await work.settled();
     expect(store.getJob(job.id)).toMatchObject({ status: 'running', progress: { completed: 0 }, rechecked: 2 });
     for (const n of [2, 3]) {
-      const g = work.requestWork(dev(n), 2);
-      work.submitResults(dev(n), { leaseId: g!.leaseId, results: g!.items.map((it) => ok(it.index, it.input)) });
+      const g = await work.requestWork(dev(n), 2);
+      await work.submitResults(dev(n), { leaseId: g!.leaseId, results: g!.items.map((it) => ok(it.index, it.input)) });
     }
+    await work.settled();
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 3 });
   });
 });

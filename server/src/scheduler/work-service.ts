@@ -10,7 +10,8 @@ import {
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
 import { noFaults, type Faults } from '../faults.ts';
-import type { ActiveLease, CheckedResult, DevicePresence, JobStore, ReleaseOutcome } from '../store/job-store.ts';
+import type { ActiveLease, CheckedResult, DevicePresence, ReleaseOutcome } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 import { Aggregator, numericProblem } from '../aggregation/reducers.ts';
 import { utf8Bytes } from '../util/utf8.ts';
 
@@ -40,7 +41,7 @@ export interface WorkEvents {
 }
 
 export interface WorkServiceOptions {
-  store: JobStore;
+  store: AsyncJobStore;
   clock: Clock;
   events: WorkEvents;
   /** Threads of every connected device; used to size leases so work is spread. */
@@ -60,8 +61,8 @@ export interface WorkServiceOptions {
   /** Copy the longest-held inputs to idle devices at the end of a job (`JobStore.leaseTail`). Default true. */
   tailCopies?: boolean;
   /**
-   * Work that runs outside any caller (a deferred aggregation step) failed: it is reported here and
-   * never thrown, and the next sweep tries again. @defaultValue logs to stderr
+   * Work that runs outside any caller (finalizing a job after the results that completed it) failed: it
+   * is reported here and never thrown, and the next sweep tries again. @defaultValue logs to stderr
    */
   onBackgroundError?: (what: string, err: unknown) => void;
 }
@@ -91,7 +92,7 @@ function toGrant(active: ActiveLease): LeaseGrant {
 }
 
 export class WorkService {
-  private readonly store: JobStore;
+  private readonly store: AsyncJobStore;
   private readonly clock: Clock;
   private readonly events: WorkEvents;
   private readonly ttl: number;
@@ -101,6 +102,8 @@ export class WorkService {
   private readonly faults: Faults;
   private draining = false;
   private readonly presence = new Map<string, DevicePresence>();
+  /** Work in flight without a caller (finalizing jobs): `settled()` waits for it. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly options: WorkServiceOptions) {
     this.store = options.store;
@@ -112,23 +115,23 @@ export class WorkService {
     this.faults = options.faults ?? noFaults;
   }
 
-  /** Leases up to `slots` inputs to a device, fewer when many devices share little work. */
-  requestWork(conn: DeviceConnection, slots: number): LeaseGrant | null {
+  /** Leases up to `slots` inputs to a device, fewer when many devices share little work. Settles once the lease is durable. */
+  async requestWork(conn: DeviceConnection, slots: number): Promise<LeaseGrant | null> {
     if (this.draining) return null;
-    const grant = this.lease(conn, slots);
+    const grant = await this.lease(conn, slots);
     // The store leases nothing to a quarantined device; asked only when nothing came, so not on the busy path.
-    if (grant === null && this.store.isQuarantined(conn.deviceId)) throw new DeviceQuarantinedError();
+    if (grant === null && (await this.store.isQuarantined(conn.deviceId))) throw new DeviceQuarantinedError();
     return grant;
   }
 
-  private lease(conn: DeviceConnection, slots: number): LeaseGrant | null {
-    const unleased = this.store.unleasedCount();
+  private async lease(conn: DeviceConnection, slots: number): Promise<LeaseGrant | null> {
+    const unleased = await this.store.unleasedCount();
     if (unleased === 0) return this.tailCopy(conn, slots);
-    const room = conn.threads * limits.MAX_HELD_PER_THREAD - this.store.heldCount(conn.connId);
+    const room = conn.threads * limits.MAX_HELD_PER_THREAD - (await this.store.heldCount(conn.connId));
     if (room <= 0) return null;
     const share = Math.ceil(unleased / Math.max(1, 2 * this.options.fleetThreads()));
     const max = Math.max(1, Math.min(slots, room, MAX_LEASE_ITEMS, share));
-    const active = this.store.leaseWork({
+    const active = await this.store.leaseWork({
       deviceId: conn.deviceId,
       connId: conn.connId,
       max,
@@ -139,7 +142,7 @@ export class WorkService {
     });
     // Nothing this device may take (verified jobs may wait for other devices): copies of the tail, if any.
     if (!active) return this.tailCopy(conn, slots);
-    this.afterCommit('lease:committed');
+    this.faults.reached('lease:committed');
     return toGrant(active);
   }
 
@@ -148,9 +151,9 @@ export class WorkService {
    * gets copies of the longest-held ones (one per thread), so one slow or vanished device does not
    * hold up the job; the first result wins.
    */
-  private tailCopy(conn: DeviceConnection, slots: number): LeaseGrant | null {
+  private async tailCopy(conn: DeviceConnection, slots: number): Promise<LeaseGrant | null> {
     if (this.options.tailCopies === false) return null;
-    const active = this.store.leaseTail({
+    const active = await this.store.leaseTail({
       deviceId: conn.deviceId,
       connId: conn.connId,
       max: Math.max(1, Math.min(slots, conn.threads, MAX_LEASE_ITEMS)),
@@ -158,13 +161,13 @@ export class WorkService {
       deadline: this.clock.monotonic() + this.ttl,
     });
     if (!active) return null;
-    this.afterCommit('lease:committed');
+    this.faults.reached('lease:committed');
     return toGrant(active);
   }
 
-  /** Checks each result (JSON, size, type for numeric reducers) and records it. */
-  submitResults(conn: DeviceConnection, submit: WorkSubmit): SubmitReceipt {
-    const context = this.store.getLeaseContext(submit.leaseId);
+  /** Checks each result (JSON, size, type for numeric reducers) and records it; settles once they are durable. */
+  async submitResults(conn: DeviceConnection, submit: WorkSubmit): Promise<SubmitReceipt> {
+    const context = await this.store.getLeaseContext(submit.leaseId);
     const checked = submit.results.map((r): CheckedResult => {
       if (!r.ok) return r;
       const bytes = utf8Bytes(r.json);
@@ -187,26 +190,31 @@ export class WorkService {
       return { index: r.index, ok: true, json: JSON.stringify(value), value };
     });
     const now = this.clock.now();
-    const outcome = this.store.recordResults(submit.leaseId, conn.deviceId, checked, now);
-    this.afterCommit('results:committed');
-    // What follows reads and writes outside the device's group (finalize) or tells others (events): only
-    // once this request's writes are durable, so nothing happens for results a failed commit threw away.
-    this.store.afterCommit((err) => {
-      if (err !== null) return;
-      if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
-      for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
-      for (const jobId of outcome.jobsToFinalize) this.finalize(jobId);
-      for (const jobId of outcome.jobsReopened) this.events.jobFinished(jobId);
-      if (outcome.requeued > 0 || outcome.jobsReopened.length > 0) this.events.workAvailable();
-    });
+    // Settles after the commit: what follows reads and writes outside the device's group (finalize) or tells
+    // others (events), so it happens only for results that are durable.
+    const outcome = await this.store.recordResults(submit.leaseId, conn.deviceId, checked, now);
+    this.faults.reached('results:committed');
+    if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
+    for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
+    for (const jobId of outcome.jobsToFinalize) this.background(`finalizing job ${jobId}`, () => this.finalize(jobId));
+    for (const jobId of outcome.jobsReopened) this.events.jobFinished(jobId);
+    if (outcome.requeued > 0 || outcome.jobsReopened.length > 0) this.events.workAvailable();
     return { accepted: outcome.accepted, dropped: outcome.dropped + outcome.rejected };
   }
 
-  /** Crash point for durability tests, once the write is durable (after the group commit). */
-  private afterCommit(point: 'lease:committed' | 'results:committed'): void {
-    this.store.afterCommit((err) => {
-      if (err === null) this.faults.reached(point);
+  /** Runs `task` without a caller to answer: a failure is reported (`onBackgroundError`), never thrown. */
+  private background(what: string, task: () => Promise<unknown>): void {
+    const running = task().catch((err: unknown) => {
+      const report = this.options.onBackgroundError ?? ((message, e) => console.error(`[hub] ${message}`, e));
+      report(`${what} failed; the next sweep tries again`, err);
     });
+    this.inFlight.add(running);
+    void running.finally(() => this.inFlight.delete(running));
+  }
+
+  /** Resolves once the work started without a caller (finalizing jobs) has ended, including what it started. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
   /** Graceful stop: hand out no more leases; results are still taken. */
@@ -214,38 +222,38 @@ export class WorkService {
     this.draining = true;
   }
 
-  heartbeat(conn: DeviceConnection, status: DeviceStatus): void {
-    this.store.renewLeases(conn.connId, this.clock.monotonic() + this.ttl);
+  async heartbeat(conn: DeviceConnection, status: DeviceStatus): Promise<void> {
     // Presence is written in batches by `sweep` (about once a second), not once per heartbeat.
     this.presence.set(conn.deviceId, { id: conn.deviceId, state: status.state, threads: status.threads, now: this.clock.now() });
+    await this.store.renewLeases(conn.connId, this.clock.monotonic() + this.ttl);
   }
 
-  disconnected(conn: DeviceConnection): void {
+  async disconnected(conn: DeviceConnection): Promise<void> {
     const now = this.clock.now();
-    this.afterRelease(this.store.releaseConnectionLeases(conn.connId, now));
-    this.store.deviceOffline(conn.deviceId, now);
+    this.afterRelease(await this.store.releaseConnectionLeases(conn.connId, now));
+    await this.store.deviceOffline(conn.deviceId, now);
   }
 
   /** Expires leases whose deadline passed and completes jobs left unfinalised; call about once a second. */
-  sweep(): void {
-    this.flushPresence();
-    this.afterRelease(this.store.expireLeases(this.clock.monotonic(), this.clock.now()));
-    for (const jobId of this.store.jobsAwaitingFinalize()) this.finalize(jobId);
+  async sweep(): Promise<void> {
+    await this.flushPresence();
+    this.afterRelease(await this.store.expireLeases(this.clock.monotonic(), this.clock.now()));
+    for (const jobId of await this.store.jobsAwaitingFinalize()) this.background(`finalizing job ${jobId}`, () => this.finalize(jobId));
   }
 
   /** Writes the heartbeats gathered since the last flush in one transaction. */
-  flushPresence(): void {
+  async flushPresence(): Promise<void> {
     if (this.presence.size === 0) return;
     const updates = [...this.presence.values()];
     this.presence.clear();
-    this.store.devicesSeen(updates);
+    await this.store.devicesSeen(updates);
   }
 
   /** At start-up: void every lease of the previous process. */
-  recover(): void {
-    this.store.markAllDevicesOffline();
-    this.afterRelease(this.store.releaseAllLeases(this.clock.now()));
-    for (const jobId of this.store.jobsAwaitingFinalize()) this.finalize(jobId);
+  async recover(): Promise<void> {
+    await this.store.markAllDevicesOffline();
+    this.afterRelease(await this.store.releaseAllLeases(this.clock.now()));
+    for (const jobId of await this.store.jobsAwaitingFinalize()) this.background(`finalizing job ${jobId}`, () => this.finalize(jobId));
   }
 
   private afterRelease(outcome: ReleaseOutcome): void {
@@ -253,51 +261,44 @@ export class WorkService {
     if (outcome.requeued > 0) this.events.workAvailable();
   }
 
-  /** Aggregates a job whose every subtask is done and completes it, in steps so a big job does not block the hub. */
-  private finalize(jobId: string): void {
+  /**
+   * Aggregates a job whose every subtask is done and completes it, in steps of `aggregationChunk` results
+   * with a deferred turn between them (`defer`), so a big job does not block the hub. One aggregation per
+   * job at a time in this process; a failed one is tried again by the next sweep.
+   */
+  private async finalize(jobId: string): Promise<void> {
     if (this.finalizing.has(jobId)) return;
-    const job = this.store.getJob(jobId);
-    if (!job) return;
     this.finalizing.add(jobId);
-    const aggregator = new Aggregator(job.reduce);
-    const rechecked = job.rechecked ?? 0;
-    let next = 0;
-    let deferred = false;
-    const step = (): void => {
-      try {
-        if (job.reduce !== 'collect') {
-          const chunk = this.store.resultsChunk(jobId, next, this.chunk);
+    try {
+      const job = await this.store.getJob(jobId);
+      if (!job) return;
+      const aggregator = new Aggregator(job.reduce);
+      const rechecked = job.rechecked ?? 0;
+      if (job.reduce !== 'collect') {
+        for (let next = 0; ; ) {
+          const chunk = await this.store.resultsChunk(jobId, next, this.chunk);
           for (const json of chunk) if (!aggregator.add(json)) break;
           next += chunk.length;
-          if (chunk.length === this.chunk && aggregator.outcome().ok) {
-            deferred = true;
-            this.defer(step);
-            return;
-          }
+          if (chunk.length < this.chunk || !aggregator.outcome().ok) break;
+          await new Promise<void>((resolve) => this.defer(resolve));
         }
-        this.finishFinalize(jobId, aggregator, rechecked);
-        this.finalizing.delete(jobId);
-      } catch (err) {
-        this.finalizing.delete(jobId); // the next sweep tries again
-        // A deferred step has no caller to throw to: thrown from setImmediate, it would end the process.
-        if (!deferred) throw err;
-        const report = this.options.onBackgroundError ?? ((what, e) => console.error(`[hub] ${what}`, e));
-        report(`aggregating job ${jobId} failed; the next sweep tries again`, err);
       }
-    };
-    step();
+      await this.finishFinalize(jobId, aggregator, rechecked);
+    } finally {
+      this.finalizing.delete(jobId);
+    }
   }
 
-  private finishFinalize(jobId: string, aggregator: Aggregator, rechecked: number): void {
+  private async finishFinalize(jobId: string, aggregator: Aggregator, rechecked: number): Promise<void> {
     this.faults.reached('job:finalizing');
     const reduced = aggregator.outcome();
     const now = this.clock.now();
     if (reduced.ok) {
-      if (this.store.completeJob(jobId, reduced.value, now, rechecked)) this.jobEnded(jobId, false);
-    } else if (this.store.reopenUnchecked(jobId) > 0) {
+      if (await this.store.completeJob(jobId, reduced.value, now, rechecked)) this.jobEnded(jobId, false);
+    } else if ((await this.store.reopenUnchecked(jobId)) > 0) {
       // Unchecked results (one device's word each) may have broken the aggregate: they run again on k devices.
       this.events.workAvailable();
-    } else if (this.store.failJob(jobId, { code: 'invalid_result', message: reduced.message, input: reduced.input }, now, rechecked)) {
+    } else if (await this.store.failJob(jobId, { code: 'invalid_result', message: reduced.message, input: reduced.input }, now, rechecked)) {
       this.jobEnded(jobId, true);
     }
   }

@@ -9,6 +9,7 @@ import { parseJobSpec, type JobSpec } from '@edgeswarm/shared';
 import { SqliteJobStore } from './sqlite-job-store.ts';
 import { StoreUnavailableError } from './job-store.ts';
 import { ManualClock } from '../clock.ts';
+import { sqliteStore } from './async-store.ts';
 import { WorkService } from '../scheduler/work-service.ts';
 
 let dir: string;
@@ -108,7 +109,7 @@ describe('SqliteJobStore group commit', () => {
     const clock = new ManualClock();
     const completed: number[] = [];
     const work = new WorkService({
-      store,
+      store: sqliteStore(store),
       clock,
       events: { jobStopped: () => {}, workAvailable: () => {}, subtasksCompleted: (n) => completed.push(n), jobFinished: () => {} },
       fleetThreads: () => 0,
@@ -116,8 +117,7 @@ describe('SqliteJobStore group commit', () => {
     });
     const job = store.createJob(spec({ code: '(x) => x', inputs: [4, 5], reduce: 'sum' }), NOW);
     const conn = { deviceId: 'device-a', connId: 'conn-a', threads: 1 };
-    const grant = work.requestWork(conn, 2);
-    await nextTurn();
+    const grant = await work.requestWork(conn, 2);
     expect(grant?.items).toHaveLength(2);
     // The next COMMIT fails, as on an I/O error.
     const exec = store.db.exec.bind(store.db);
@@ -129,17 +129,15 @@ describe('SqliteJobStore group commit', () => {
       }
       return exec(sql);
     }) as typeof store.db.exec;
-    const receipt = work.submitResults(conn, { leaseId: grant!.leaseId, results: [{ index: 0, ok: true, json: '4' }, { index: 1, ok: true, json: '5' }] });
-    expect(receipt.accepted).toBe(2); // what the hub would answer, if the commit succeeds
-    let ack: Error | null | undefined;
-    store.afterCommit((err) => (ack = err)); // what device-socket does before answering
-    await nextTurn();
-    expect(ack).toBeInstanceOf(StoreUnavailableError);
+    // The answer waits for the commit, which fails: the device is told nothing was saved.
+    const refused = await work.submitResults(conn, { leaseId: grant!.leaseId, results: [{ index: 0, ok: true, json: '4' }, { index: 1, ok: true, json: '5' }] }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(StoreUnavailableError);
     expect(completed).toEqual([]);
     expect(store.getJob(job.id)).toMatchObject({ status: 'running', progress: { completed: 0 } });
     // Sent again, the results are saved and the job completes.
-    work.submitResults(conn, { leaseId: grant!.leaseId, results: [{ index: 0, ok: true, json: '4' }, { index: 1, ok: true, json: '5' }] });
-    await nextTurn();
+    const receipt = await work.submitResults(conn, { leaseId: grant!.leaseId, results: [{ index: 0, ok: true, json: '4' }, { index: 1, ok: true, json: '5' }] });
+    expect(receipt.accepted).toBe(2);
+    await work.settled();
     expect(completed).toEqual([2]);
     expect(store.getJob(job.id)).toMatchObject({ status: 'completed', result: 9 });
   });

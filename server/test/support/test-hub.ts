@@ -48,6 +48,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     feedIntervalMs: 100,
     log: options.log ?? (() => {}),
   });
+  await hub.ready;
   await new Promise<void>((ok) => hub.httpServer.listen(0, '127.0.0.1', () => ok()));
   const { port } = hub.httpServer.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
