@@ -6,7 +6,6 @@ import { DASHBOARD_NAMESPACE, DEVICE_NAMESPACE, type FeedSnapshot, type HubStats
 import { AddressConnectionCap, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS } from './hub/guards.ts';
 import type { Clock } from './clock.ts';
 import type { Faults } from './faults.ts';
-import type { JobStore } from './store/job-store.ts';
 import { JobService } from './jobs/job-service.ts';
 import { BLOB_UNUSED_KEEP_MS, BlobService } from './blobs/blob-service.ts';
 import { BlobDelivery } from './blobs/blob-delivery.ts';
@@ -19,10 +18,11 @@ import { HubMetrics } from './metrics/hub-metrics.ts';
 import { OriginPolicy, originMiddleware } from './hub/origin-policy.ts';
 import { resolvePrincipal, type Principal } from './auth/principal.ts';
 import { instrumentStore } from './metrics/instrumented-store.ts';
-import { sqliteStore, type AsyncJobStore } from './store/async-store.ts';
+import type { AsyncJobStore } from './store/async-store.ts';
 
 export interface HubOptions {
-  store: JobStore;
+  /** Where the hub keeps everything (`sqliteStore(new SqliteJobStore(file))` for the embedded engine). */
+  store: AsyncJobStore;
   clock: Clock;
   adminToken: string;
   webRoot: string;
@@ -80,9 +80,7 @@ export function createHub(options: HubOptions): Hub {
     activeJobDepths: (limit) => db.activeJobDepths(limit),
   });
   // Everything the hub does with the store goes through this, so writes are timed and counted.
-  const store = instrumentStore(options.store, metrics, log);
-  // The same, as the asynchronous contract: each call settles once its effect is durable.
-  const db: AsyncJobStore = sqliteStore(store);
+  const db: AsyncJobStore = instrumentStore(options.store, metrics, log);
   options.store.observeCommits?.((seconds, calls) => metrics.groupCommitted(seconds, calls));
   const meter = new ThroughputMeter(300);
   const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;

@@ -6,6 +6,7 @@ import { loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { SqliteJobStore } from './store/sqlite-job-store.ts';
+import { sqliteStore } from './store/async-store.ts';
 import { systemClock } from './clock.ts';
 import { createHub } from './app.ts';
 import { faultsFromEnv } from './faults.ts';
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env);
   mkdirSync(config.dataDir, { recursive: true });
   const token = resolveAdminToken(config.dataDir, config.token);
-  const store = new SqliteJobStore(join(config.dataDir, DATABASE_FILE), { groupCommit: true });
+  const store = sqliteStore(new SqliteJobStore(join(config.dataDir, DATABASE_FILE), { groupCommit: true }));
   const hub = createHub({
     store,
     clock: systemClock,
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
       .shutdown()
       .catch((err: unknown) => console.error('stopping failed', err))
       .finally(() => {
-        store.close();
+        void store.close();
         console.log('stopped');
         process.exit(0);
       });

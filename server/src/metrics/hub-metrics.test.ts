@@ -1,7 +1,8 @@
 /** HubMetrics and the instrumented store on fakes: what is counted, under which labels, and that metrics never break a store call. */
 import { describe, expect, it, vi } from 'vitest';
 import type { HubStats, JobStatus } from '@edgeswarm/shared';
-import type { CheckedResult, JobStore, RecordOutcome } from '../store/job-store.ts';
+import type { CheckedResult, RecordOutcome } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 import { HubMetrics } from './hub-metrics.ts';
 import { instrumentStore } from './instrumented-store.ts';
 import { hubSeries, parsePrometheusText, sampleValue, type Sample } from '../../test/support/prometheus-text.ts';
@@ -84,31 +85,31 @@ describe('instrumentStore', () => {
   class FakeStore {
     #secret = 'private fields work through the proxy';
     readonly calls: string[] = [];
-    getJob(): string {
+    async getJob(): Promise<string> {
       return this.#secret;
     }
-    leaseWork() {
+    async leaseWork() {
       return { lease: { id: 'lease_1' }, items: [{ index: 0 }, { index: 1 }, { index: 2 }] };
     }
-    recordResults(): RecordOutcome {
+    async recordResults(): Promise<RecordOutcome> {
       return outcome({ accepted: 2, completed: 2 });
     }
-    expireLeases() {
+    async expireLeases() {
       return { requeued: 4, jobsFailed: [] };
     }
-    createJob(): never {
+    async createJob(): Promise<never> {
       throw new Error('disk full');
     }
   }
 
   it('times writes, counts what they did and passes every other call through', async () => {
     const metrics = metricsWith();
-    const store = instrumentStore(new FakeStore() as unknown as JobStore, metrics);
-    expect(store.getJob('x')).toBe('private fields work through the proxy');
-    store.leaseWork({ deviceId: 'd', connId: 'c', max: 3, deadline: 0, now: 0 });
-    store.recordResults('lease_1', 'd', [ok(0), ok(1)], 0);
-    store.expireLeases(0, 0);
-    expect(() => store.createJob({} as never, 0)).toThrow('disk full');
+    const store = instrumentStore(new FakeStore() as unknown as AsyncJobStore, metrics);
+    expect(await store.getJob('x')).toBe('private fields work through the proxy');
+    await store.leaseWork({ deviceId: 'd', connId: 'c', max: 3, deadline: 0, now: 0 });
+    await store.recordResults('lease_1', 'd', [ok(0), ok(1)], 0);
+    await store.expireLeases(0, 0);
+    await expect(store.createJob({} as never, 0)).rejects.toThrow('disk full');
     const m = await render(metrics);
     expect(sampleValue(m, 'edgeswarm_leases_granted_total')).toBe(1);
     expect(sampleValue(m, 'edgeswarm_lease_batch_size_sum')).toBe(3);
@@ -122,14 +123,14 @@ describe('instrumentStore', () => {
     expect(m.some((s) => s.labels.op === 'getJob')).toBe(false);
   });
 
-  it('returns a committed write even when recording its metrics fails', () => {
+  it('returns a committed write even when recording its metrics fails', async () => {
     const metrics = metricsWith();
     vi.spyOn(metrics, 'resultsRecorded').mockImplementation(() => {
       throw new Error('metrics bug');
     });
     const log = vi.fn();
-    const store = instrumentStore(new FakeStore() as unknown as JobStore, metrics, log);
-    expect(store.recordResults('lease_1', 'd', [], 0).completed).toBe(2);
+    const store = instrumentStore(new FakeStore() as unknown as AsyncJobStore, metrics, log);
+    expect((await store.recordResults('lease_1', 'd', [], 0)).completed).toBe(2);
     expect(log).toHaveBeenCalledWith('recording metrics for store.recordResults failed', expect.any(Error));
   });
 });

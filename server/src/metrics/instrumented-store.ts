@@ -1,21 +1,22 @@
 /**
- * A JobStore that times the store's writes and reports what they did to HubMetrics: leases granted,
- * results recorded, leases lost. Every other call goes straight to the store, so methods the store
- * gains later pass through unchanged.
+ * A store that times the store's writes (until durable) and reports what they did to HubMetrics: leases
+ * granted, results recorded, leases lost. Every other call goes straight to the store, so methods the
+ * store gains later pass through unchanged.
  */
-import type { ActiveLease, CheckedResult, JobStore, RecordOutcome, ReleaseOutcome } from '../store/job-store.ts';
+import type { ActiveLease, CheckedResult, RecordOutcome, ReleaseOutcome } from '../store/job-store.ts';
+import type { AsyncJobStore } from '../store/async-store.ts';
 import { STORE_WRITE_OPS, type HubMetrics, type StoreWriteOp } from './hub-metrics.ts';
 
-type AnyMethod = (...args: unknown[]) => unknown;
+type AnyMethod = (...args: unknown[]) => Promise<unknown>;
 
 const WRITE_OPS: ReadonlySet<PropertyKey> = new Set(STORE_WRITE_OPS);
 
 export function instrumentStore(
-  store: JobStore,
+  store: AsyncJobStore,
   metrics: HubMetrics,
   log: (message: string, err?: unknown) => void = () => {},
-): JobStore {
-  /** What a write did, for the counters; runs only after the store committed. */
+): AsyncJobStore {
+  /** What a write did, for the counters; runs only once the write is durable (its promise resolved). */
   const report = (op: StoreWriteOp, args: unknown[], value: unknown): void => {
     switch (op) {
       case 'leaseWork':
@@ -42,11 +43,11 @@ export function instrumentStore(
   };
 
   const timed = (op: StoreWriteOp, method: AnyMethod): AnyMethod =>
-    function (this: unknown, ...args: unknown[]): unknown {
+    async function (this: unknown, ...args: unknown[]): Promise<unknown> {
       const start = performance.now();
       let value: unknown;
       try {
-        value = method.apply(store, args);
+        value = await method.apply(store, args);
       } catch (err) {
         metrics.storeWriteFailed(op);
         throw err;
@@ -55,7 +56,7 @@ export function instrumentStore(
         metrics.storeWriteTook(op, (performance.now() - start) / 1000);
         report(op, args, value);
       } catch (err) {
-        // The write is committed: a metrics fault must not turn it into an error for the caller.
+        // The write is durable: a metrics fault must not turn it into an error for the caller.
         log(`recording metrics for store.${op} failed`, err);
       }
       return value;

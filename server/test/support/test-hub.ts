@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createHub, type Hub } from '../../src/app.ts';
 import { SqliteJobStore } from '../../src/store/sqlite-job-store.ts';
+import { sqliteStore } from '../../src/store/async-store.ts';
 import { systemClock, type Clock } from '../../src/clock.ts';
 
 export interface TestHub {
@@ -35,7 +36,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'edgeswarm-test-'));
   const store = new SqliteJobStore(join(dataDir, 'edgeswarm.db'), { groupCommit: true });
   const hub = createHub({
-    store,
+    store: sqliteStore(store),
     clock: options.clock ?? systemClock,
     adminToken: TEST_TOKEN,
     webRoot: join(dataDir, 'no-web'),
