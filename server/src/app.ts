@@ -18,11 +18,11 @@ import { HubMetrics } from './metrics/hub-metrics.ts';
 import { OriginPolicy, originMiddleware } from './hub/origin-policy.ts';
 import { resolvePrincipal, type Principal } from './auth/principal.ts';
 import { instrumentStore } from './metrics/instrumented-store.ts';
-import type { AsyncJobStore } from './store/async-store.ts';
+import type { JobStore } from './store/async-store.ts';
 
 export interface HubOptions {
   /** Where the hub keeps everything (`sqliteStore(new SqliteJobStore(file))` for the embedded engine). */
-  store: AsyncJobStore;
+  store: JobStore;
   clock: Clock;
   adminToken: string;
   webRoot: string;
@@ -80,7 +80,7 @@ export function createHub(options: HubOptions): Hub {
     activeJobDepths: (limit) => db.activeJobDepths(limit),
   });
   // Everything the hub does with the store goes through this, so writes are timed and counted.
-  const db: AsyncJobStore = instrumentStore(options.store, metrics, log);
+  const db: JobStore = instrumentStore(options.store, metrics, log);
   options.store.observeCommits?.((seconds, calls) => metrics.groupCommitted(seconds, calls));
   const meter = new ThroughputMeter(300);
   const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;

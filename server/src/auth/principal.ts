@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { tokenMatches } from '../admin-token.ts';
 import type { SubmitterLimits } from '../store/job-store.ts';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 
 export type Principal = { kind: 'admin' } | { kind: 'submitter'; name: string; limits: SubmitterLimits };
 
@@ -30,7 +30,7 @@ export function newSubmitterToken(): string {
 
 /** The principal a presented token stands for, or null. Reads the store each time, so new and revoked tokens count at once. */
 export async function resolvePrincipal(
-  store: Pick<AsyncJobStore, 'findSubmitter'>,
+  store: Pick<JobStore, 'findSubmitter'>,
   adminToken: string,
   presented: string | undefined | null,
 ): Promise<Principal | null> {

@@ -5,7 +5,7 @@
  * kept in a small cache, since the devices of one job ask for the same chunks at about the same time.
  */
 import type { BlobChunk, BlobRead } from '@edgeswarm/shared';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 
 /** A device's blob request: the chunk, or why it gets none (expected outcomes, answered as data). */
 export type BlobReadOutcome =
@@ -18,7 +18,7 @@ export const MAX_PENDING_READS = 16;
 export const MAX_UNREAD_BYTES = 8 * 1024 * 1024;
 
 export interface BlobDeliveryOptions {
-  store: AsyncJobStore;
+  store: JobStore;
   /** Bytes of a blob were handed to a device. */
   served?: (bytes: number) => void;
   /** Chunks kept for other devices asking for them soon. @defaultValue 32 MiB */

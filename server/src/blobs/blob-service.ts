@@ -4,7 +4,7 @@ import { SHA256_HEX, limits } from '@edgeswarm/shared';
 import { HubError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { BlobQuotaError } from '../store/job-store.ts';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 import type { Principal } from '../auth/principal.ts';
 
 /** A blob no live job refers to is kept this long after its owner last uploaded, asked about or used it. */
@@ -71,7 +71,7 @@ export class BlobService {
   private readonly uploading = new Map<string, number>();
 
   constructor(
-    private readonly store: AsyncJobStore,
+    private readonly store: JobStore,
     private readonly clock: Clock,
   ) {}
 

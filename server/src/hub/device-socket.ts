@@ -20,7 +20,7 @@ import {
 } from '@edgeswarm/shared';
 import type { Clock } from '../clock.ts';
 import { StoreUnavailableError } from '../store/job-store.ts';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 import { DeviceQuarantinedError, type DeviceConnection, type WorkService } from '../scheduler/work-service.ts';
 import type { BlobDelivery } from '../blobs/blob-delivery.ts';
 import { protocolRefusal, refusal } from './handshake.ts';
@@ -36,7 +36,7 @@ export interface DeviceData {
 }
 
 export interface DeviceSocketOptions {
-  store: AsyncJobStore;
+  store: JobStore;
   work: WorkService;
   blobs: BlobDelivery;
   clock: Clock;

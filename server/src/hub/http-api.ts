@@ -15,7 +15,7 @@ import { resolvePrincipal, type Principal } from '../auth/principal.ts';
 /** What the auth middleware leaves for the routes. */
 type Env = { Variables: { principal: Principal } };
 import { StoreUnavailableError, type ResultsPage } from '../store/job-store.ts';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 
 /** Results read from the store at a time when streaming NDJSON: at most this many... */
 const NDJSON_MAX_PAGE = 10_000;
@@ -35,7 +35,7 @@ export interface MetricsEndpoint {
 export interface HttpApiOptions {
   jobs: JobService;
   blobs: BlobService;
-  store: AsyncJobStore;
+  store: JobStore;
   stats: () => Promise<HubStats>;
   /** Served at `GET /metrics` (admin token required); no route without it. */
   metrics?: MetricsEndpoint;
@@ -231,7 +231,7 @@ function acceptsNdjson(accept: string | undefined): boolean {
  * is cut off (no clean end), so a client cannot take a partial answer for a whole one.
  */
 function streamResults(
-  store: AsyncJobStore,
+  store: JobStore,
   jobId: string,
   firstPage: ResultsPage,
   log: HttpApiOptions['log'],
@@ -288,7 +288,7 @@ function streamResults(
 }
 
 /** A blob's chunks, read one at a time as the client takes them; cut off (no clean end) if the blob goes meanwhile. */
-function streamBlob(store: AsyncJobStore, hex: string, size: number): ReadableStream<Uint8Array> {
+function streamBlob(store: JobStore, hex: string, size: number): ReadableStream<Uint8Array> {
   const chunks = Math.ceil(size / limits.BLOB_CHUNK_BYTES);
   let index = 0;
   return new ReadableStream<Uint8Array>(

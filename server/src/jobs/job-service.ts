@@ -6,7 +6,7 @@ import { HubError } from '../errors.ts';
 import type { Clock } from '../clock.ts';
 import { noFaults, type Faults } from '../faults.ts';
 import { MissingBlobError, type Page, type ResultsPage } from '../store/job-store.ts';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 
 export interface JobEvents {
   jobSubmitted(job: Job): void;
@@ -15,7 +15,7 @@ export interface JobEvents {
 
 export class JobService {
   constructor(
-    private readonly store: AsyncJobStore,
+    private readonly store: JobStore,
     private readonly clock: Clock,
     private readonly events: JobEvents,
     private readonly faults: Faults = noFaults,

@@ -2,7 +2,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { HubStats, JobStatus } from '@edgeswarm/shared';
 import type { CheckedResult, RecordOutcome } from '../store/job-store.ts';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 import { HubMetrics } from './hub-metrics.ts';
 import { instrumentStore } from './instrumented-store.ts';
 import { hubSeries, parsePrometheusText, sampleValue, type Sample } from '../../test/support/prometheus-text.ts';
@@ -104,7 +104,7 @@ describe('instrumentStore', () => {
 
   it('times writes, counts what they did and passes every other call through', async () => {
     const metrics = metricsWith();
-    const store = instrumentStore(new FakeStore() as unknown as AsyncJobStore, metrics);
+    const store = instrumentStore(new FakeStore() as unknown as JobStore, metrics);
     expect(await store.getJob('x')).toBe('private fields work through the proxy');
     await store.leaseWork({ deviceId: 'd', connId: 'c', max: 3, deadline: 0, now: 0 });
     await store.recordResults('lease_1', 'd', [ok(0), ok(1)], 0);
@@ -129,7 +129,7 @@ describe('instrumentStore', () => {
       throw new Error('metrics bug');
     });
     const log = vi.fn();
-    const store = instrumentStore(new FakeStore() as unknown as AsyncJobStore, metrics, log);
+    const store = instrumentStore(new FakeStore() as unknown as JobStore, metrics, log);
     expect((await store.recordResults('lease_1', 'd', [], 0)).completed).toBe(2);
     expect(log).toHaveBeenCalledWith('recording metrics for store.recordResults failed', expect.any(Error));
   });

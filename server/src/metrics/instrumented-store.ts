@@ -4,7 +4,7 @@
  * store gains later pass through unchanged.
  */
 import type { ActiveLease, CheckedResult, RecordOutcome, ReleaseOutcome } from '../store/job-store.ts';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 import { STORE_WRITE_OPS, type HubMetrics, type StoreWriteOp } from './hub-metrics.ts';
 
 type AnyMethod = (...args: unknown[]) => Promise<unknown>;
@@ -12,10 +12,10 @@ type AnyMethod = (...args: unknown[]) => Promise<unknown>;
 const WRITE_OPS: ReadonlySet<PropertyKey> = new Set(STORE_WRITE_OPS);
 
 export function instrumentStore(
-  store: AsyncJobStore,
+  store: JobStore,
   metrics: HubMetrics,
   log: (message: string, err?: unknown) => void = () => {},
-): AsyncJobStore {
+): JobStore {
   /** What a write did, for the counters; runs only once the write is durable (its promise resolved). */
   const report = (op: StoreWriteOp, args: unknown[], value: unknown): void => {
     switch (op) {

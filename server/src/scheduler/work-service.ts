@@ -11,7 +11,7 @@ import {
 import type { Clock } from '../clock.ts';
 import { noFaults, type Faults } from '../faults.ts';
 import type { ActiveLease, CheckedResult, DevicePresence, ReleaseOutcome } from '../store/job-store.ts';
-import type { AsyncJobStore } from '../store/async-store.ts';
+import type { JobStore } from '../store/async-store.ts';
 import { Aggregator, numericProblem } from '../aggregation/reducers.ts';
 import { utf8Bytes } from '../util/utf8.ts';
 
@@ -41,7 +41,7 @@ export interface WorkEvents {
 }
 
 export interface WorkServiceOptions {
-  store: AsyncJobStore;
+  store: JobStore;
   clock: Clock;
   events: WorkEvents;
   /** Threads of every connected device; used to size leases so work is spread. */
@@ -92,7 +92,7 @@ function toGrant(active: ActiveLease): LeaseGrant {
 }
 
 export class WorkService {
-  private readonly store: AsyncJobStore;
+  private readonly store: JobStore;
   private readonly clock: Clock;
   private readonly events: WorkEvents;
   private readonly ttl: number;

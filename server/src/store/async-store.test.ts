@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseJobSpec } from '@edgeswarm/shared';
 import { SqliteJobStore } from './sqlite-job-store.ts';
-import { sqliteStore, type AsyncJobStore } from './async-store.ts';
+import { sqliteStore, type JobStore } from './async-store.ts';
 
 let dir: string;
 let engine: SqliteJobStore;
-let store: AsyncJobStore;
+let store: JobStore;
 const NOW = Date.UTC(2026, 0, 1);
 
 beforeEach(() => {

@@ -4,12 +4,12 @@
  * `await`, whatever the engine batches behind it. `sqliteStore` adapts the embedded SQLite engine (synchronous,
  * group-committing) to it; a PostgreSQL engine implements it natively.
  */
-import type { JobStore } from './job-store.ts';
+import type { SyncJobStore } from './job-store.ts';
 
-type Engine = Omit<JobStore, 'afterCommit' | 'observeCommits' | 'close'>;
+type Engine = Omit<SyncJobStore, 'afterCommit' | 'observeCommits' | 'close'>;
 
-/** Each call of `JobStore`, answered by a promise. */
-export type AsyncJobStore = {
+/** Each operation of `SyncJobStore`, answered by a promise once durable. */
+export type JobStore = {
   [K in keyof Engine]: Engine[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never;
 } & {
   /** Reports each commit that made device calls durable (engines that group commits). */
@@ -29,7 +29,7 @@ type AnyMethod = (...args: unknown[]) => unknown;
  * The SQLite engine behind the asynchronous contract. Grouped writes resolve after the group commit that holds
  * them; every other call has committed (or only read) when it returns, and resolves at once.
  */
-export function sqliteStore(engine: JobStore): AsyncJobStore {
+export function sqliteStore(engine: SyncJobStore): JobStore {
   const durable = (): Promise<void> => new Promise((resolve, reject) => engine.afterCommit((err) => (err ? reject(err) : resolve())));
   const cache = new Map<PropertyKey, AnyMethod>();
   const wrap = (prop: PropertyKey, method: AnyMethod): AnyMethod => {
@@ -48,7 +48,7 @@ export function sqliteStore(engine: JobStore): AsyncJobStore {
     }
     return async (...args: unknown[]) => method.apply(engine, args);
   };
-  return new Proxy(engine as unknown as AsyncJobStore, {
+  return new Proxy(engine as unknown as JobStore, {
     get(target, prop) {
       const value = Reflect.get(engine, prop, engine) as unknown;
       if (typeof value !== 'function') return value;

@@ -1,9 +1,12 @@
 /**
- * The storage contract of the hub: every state the hub keeps goes through this interface, so the
- * hub process holds nothing that a restart or a second hub would need (SQLite now, Redis later).
+ * The store's operations and their vocabulary: every state the hub keeps goes through them, so the
+ * hub process holds nothing that a restart or a second hub would need. `SyncJobStore` lists them as
+ * the embedded SQLite engine runs them (synchronously, group-committing device writes); the hub uses
+ * them through `JobStore` (./async-store.ts), where each settles once durable, which PostgreSQL will
+ * implement too.
  *
- * Each method is one atomic operation (one SQLite transaction; one script on a key-value engine):
- * callers never read-modify-write across calls. Times are milliseconds from the injected clock.
+ * Each method is one atomic operation (one transaction): callers never read-modify-write across
+ * calls. Times are milliseconds from the injected clock.
  *
  * Deliberately not here: running job code (never on the hub), deciding lease sizes or which
  * device gets work (the scheduler does that), aggregation policy (the aggregation module), and
@@ -220,7 +223,7 @@ export interface SubmitterActivity {
   recent: number[];
 }
 
-export interface JobStore {
+export interface SyncJobStore {
   /**
    * `owner`: the submitter token's name, or null for the admin token. Every blob the spec names must
    * be stored and, for a submitter, claimed by it (`MissingBlobError` otherwise); the job then keeps

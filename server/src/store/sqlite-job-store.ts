@@ -1,4 +1,4 @@
-/** JobStore on an embedded SQLite file (better-sqlite3, WAL): jobs, inputs, subtask state, leases and results. */
+/** The store's operations (SyncJobStore) on an embedded SQLite file (better-sqlite3, WAL): jobs, inputs, subtask state, leases and results. */
 import { randomBytes, randomInt } from 'node:crypto';
 import Database from 'better-sqlite3';
 import {
@@ -31,7 +31,7 @@ import type {
   CheckedResult,
   DevicePresence,
   DeviceRegistration,
-  JobStore,
+  SyncJobStore,
   LeaseContext,
   LeaseRecord,
   LeaseRequest,
@@ -183,7 +183,7 @@ export interface SqliteStoreOptions {
   random?: () => number;
 }
 
-export class SqliteJobStore implements JobStore {
+export class SqliteJobStore implements SyncJobStore {
   readonly db: Database.Database;
   private readonly devices: DeviceTable;
   private readonly submitters: SubmitterTable;
