@@ -1,0 +1,412 @@
+/**
+ * The store contract (`JobStore`) on PostgreSQL, for several hubs on one database. In progress (issue "Beyond one
+ * machine"): jobs, inputs, results pages, submitters, devices and blobs answer the conformance suite; the work plane
+ * (leases, results, tail copies, verification) is not ported yet, and its calls reject with `PostgresNotReadyError`.
+ * No hub option selects this engine until it is complete.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  blobRef,
+  inputCount,
+  type Job,
+  type JobError,
+  type JobErrorCode,
+  type JobSpec,
+  type JobStatus,
+  type JsonValue,
+  type Reducer,
+  type SharedFile,
+} from '@edgeswarm/shared';
+import type { JobStore } from '../async-store.ts';
+import { MissingBlobError, type CancelOutcome, type Page, type ResultsPage, type WorkCounts } from '../job-store.ts';
+import { migrate } from './postgres-schema.ts';
+import { PgSession, type Queryable } from './pg-session.ts';
+import * as blobs from './pg-blobs.ts';
+import * as directory from './pg-directory.ts';
+
+/** Submissions of submitter tokens are remembered this long (the per-minute limit needs one minute). */
+const SUBMISSIONS_KEPT_MS = 3_600_000;
+/** Elements of an inputs array stored per row (as the SQLite engine). */
+const INPUT_CHUNK = 1024;
+const ACTIVE = `status IN ('queued', 'running') AND NOT deleted`;
+
+/** A call of the work plane, which this engine does not run yet. */
+export class PostgresNotReadyError extends Error {
+  override readonly name = 'PostgresNotReadyError';
+  readonly code = 'not_ready';
+  constructor(method: string) {
+    super(`${method} is not yet available on the PostgreSQL store`);
+  }
+}
+
+interface JobRow {
+  seq: number;
+  id: string;
+  name: string;
+  total: number;
+  reduce: Reducer;
+  timeout_ms: number;
+  max_attempts: number;
+  meta: string;
+  status: JobStatus;
+  completed: number;
+  failed: number;
+  result: string | null;
+  error: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  priority: number;
+  owner: string | null;
+  verify: 'none' | 'replicate' | 'adaptive';
+  replication: number;
+  quorum: number;
+  tolerance: number;
+  rechecked: number;
+  bundle: string | null;
+  bundle_size: number | null;
+  shared: string | null;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function toJob(row: JobRow): Job {
+  const job: Job = {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    progress: { total: row.total, completed: row.completed, failed: row.failed },
+    reduce: row.reduce,
+    meta: JSON.parse(row.meta) as Record<string, JsonValue>,
+    timeoutMs: row.timeout_ms,
+    maxAttempts: row.max_attempts,
+    priority: row.priority,
+    verify: row.verify,
+    replication: row.replication,
+    quorum: row.quorum,
+    tolerance: row.tolerance,
+    owner: row.owner,
+    createdAt: new Date(row.created_at).toISOString(),
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+  };
+  if (row.status === 'completed' && row.reduce !== 'collect' && row.result !== null) job.result = JSON.parse(row.result) as JsonValue;
+  if (row.error !== null) job.error = JSON.parse(row.error) as JobError;
+  if (row.rechecked > 0) job.rechecked = row.rechecked;
+  if (row.bundle !== null) job.bundle = { blob: blobRef(row.bundle), size: row.bundle_size ?? 0 };
+  const shared = row.shared === null ? [] : (JSON.parse(row.shared) as SharedFile[]);
+  if (shared.length > 0) job.shared = shared.map((f) => ({ ...f, blob: blobRef(f.blob) }));
+  return job;
+}
+
+const newId = (prefix: string): string => prefix + randomBytes(12).toString('base64url');
+
+async function jobById(q: Queryable, id: string, lock = false): Promise<JobRow | undefined> {
+  return (await q.query<JobRow>(`SELECT * FROM jobs WHERE id = $1 AND NOT deleted${lock ? ' FOR UPDATE' : ''}`, [id])).rows[0];
+}
+
+/** A job ended or was deleted: its leases close, and its replicas still running are dropped. */
+async function closeJob(q: Queryable, seq: number): Promise<void> {
+  await q.query('UPDATE leases SET open = false WHERE job_seq = $1 AND open', [seq]);
+  await q.query(`DELETE FROM replicas WHERE job_seq = $1 AND state = 'leased'`, [seq]);
+}
+
+async function setStatus(q: Queryable, seq: number, status: JobStatus, now: number, result: string | null, error: string | null): Promise<void> {
+  await q.query('UPDATE jobs SET status = $1, finished_at = $2, result = $3, error = $4 WHERE seq = $5', [status, now, result, error, seq]);
+}
+
+const notReady = (method: string) => (): Promise<never> => Promise.reject(new PostgresNotReadyError(method));
+
+export class PostgresJobStore implements JobStore {
+  private constructor(private readonly session: PgSession) {}
+
+  /** Connects to `url` (a `postgres://` URL whose role owns the database) and creates or migrates the schema. */
+  static async open(url: string, options: { max?: number } = {}): Promise<PostgresJobStore> {
+    const session = new PgSession(url, options);
+    try {
+      await migrate(session.pool);
+    } catch (err) {
+      await session.close().catch(() => undefined);
+      throw err;
+    }
+    return new PostgresJobStore(session);
+  }
+
+  // ---- jobs -------------------------------------------------------------------------------
+
+  createJob(spec: JobSpec, now: number, owner: string | null = null): Promise<Job> {
+    return this.session.tx(async (q) => {
+      const sizeOf = async (field: string, hex: string): Promise<number> => {
+        const size = await blobs.blobSize(q, hex, owner, now);
+        if (size === null) throw new MissingBlobError(field, hex);
+        return size;
+      };
+      const bundleSize = spec.bundle === null ? null : await sizeOf('bundle', spec.bundle);
+      const shared: SharedFile[] = [];
+      for (const f of spec.shared) shared.push({ ...f, size: await sizeOf(`shared.${f.name}`, f.blob) });
+      const id = newId('job_');
+      const inputs = spec.inputs;
+      const row = (
+        await q.query<JobRow>(
+          `INSERT INTO jobs (id, name, code, inputs_kind, range_start, range_step, total, reduce, timeout_ms, max_attempts, meta,
+             status, created_at, priority, owner, verify, replication, quorum, tolerance, bundle, bundle_size, shared, vtime)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+             (SELECT coalesce(min(vtime), 0) FROM jobs WHERE ${ACTIVE}))
+           RETURNING *`,
+          [
+            id,
+            spec.name,
+            spec.code ?? '',
+            inputs.kind,
+            inputs.kind === 'range' ? inputs.range.start : null,
+            inputs.kind === 'range' ? inputs.range.step : null,
+            inputCount(inputs),
+            spec.reduce,
+            spec.timeoutMs,
+            spec.maxAttempts,
+            JSON.stringify(spec.meta),
+            now,
+            spec.priority,
+            owner,
+            spec.verify,
+            spec.replication,
+            spec.quorum,
+            spec.tolerance,
+            spec.bundle,
+            bundleSize,
+            shared.length > 0 ? JSON.stringify(shared) : null,
+          ],
+        )
+      ).rows[0];
+      if (!row) throw new Error('job vanished right after insert');
+      for (const hex of new Set([...(spec.bundle === null ? [] : [spec.bundle]), ...shared.map((f) => f.blob)])) {
+        await blobs.referBlob(q, row.seq, hex, owner, now);
+      }
+      if (owner !== null) {
+        await q.query('DELETE FROM submissions WHERE at < $1', [now - SUBMISSIONS_KEPT_MS]);
+        await q.query('INSERT INTO submissions (owner, at) VALUES ($1, $2)', [owner, now]);
+      }
+      if (inputs.kind === 'array') {
+        const values = inputs.values;
+        for (let c = 0; c * INPUT_CHUNK < values.length; c++) {
+          await q.query('INSERT INTO input_chunks (job_seq, chunk, items) VALUES ($1, $2, $3)', [
+            row.seq,
+            c,
+            JSON.stringify(values.slice(c * INPUT_CHUNK, (c + 1) * INPUT_CHUNK)),
+          ]);
+        }
+      }
+      return toJob(row);
+    });
+  }
+
+  async getJob(id: string): Promise<Job | null> {
+    const row = await jobById(this.session, id);
+    return row ? toJob(row) : null;
+  }
+
+  async listJobs(offset: number, limit: number, owner?: string): Promise<Page<Job>> {
+    const mine = owner !== undefined;
+    const where = mine ? 'NOT deleted AND owner = $1' : 'NOT deleted';
+    const params = mine ? [owner] : [];
+    const total = (await this.session.query<{ n: number }>(`SELECT count(*) AS n FROM jobs WHERE ${where}`, params)).rows[0]?.n ?? 0;
+    const n = params.length;
+    const rows = await this.session.query<JobRow>(`SELECT * FROM jobs WHERE ${where} ORDER BY seq DESC LIMIT $${n + 1} OFFSET $${n + 2}`, [
+      ...params,
+      limit,
+      offset,
+    ]);
+    return { total, items: rows.rows.map(toJob) };
+  }
+
+  async jobCountsByStatus(): Promise<Partial<Record<JobStatus, number>>> {
+    const rows = await this.session.query<{ status: JobStatus; n: number }>('SELECT status, count(*) AS n FROM jobs WHERE NOT deleted GROUP BY status');
+    return Object.fromEntries(rows.rows.map((r) => [r.status, r.n]));
+  }
+
+  cancelJob(id: string, now: number): Promise<CancelOutcome> {
+    return this.session.tx(async (q): Promise<CancelOutcome> => {
+      const row = await jobById(q, id, true);
+      if (!row) return 'not_found';
+      if (row.status !== 'queued' && row.status !== 'running') return 'already_finished';
+      await setStatus(q, row.seq, 'cancelled', now, null, null);
+      await closeJob(q, row.seq);
+      return 'cancelled';
+    });
+  }
+
+  deleteJob(id: string): Promise<boolean> {
+    return this.session.tx(async (q) => {
+      const row = await jobById(q, id, true);
+      if (!row) return false;
+      await q.query('UPDATE jobs SET deleted = true WHERE seq = $1', [row.seq]);
+      await closeJob(q, row.seq);
+      return true;
+    });
+  }
+
+  purgeStep(maxRows: number): Promise<number> {
+    return this.session.tx(async (q) => {
+      const job = (await q.query<{ seq: number }>('SELECT seq FROM jobs WHERE deleted LIMIT 1 FOR UPDATE SKIP LOCKED')).rows[0];
+      if (!job) return 0;
+      let removed = 0;
+      const tables: [string, string][] = [
+        ['replicas', 'idx'],
+        ['subtasks', 'idx'],
+        ['input_chunks', 'chunk'],
+        ['leases', 'id'],
+        ['job_blobs', 'sha256'],
+      ];
+      for (const [table, key] of tables) {
+        const info = await q.query(`DELETE FROM ${table} WHERE job_seq = $1 AND ${key} IN (SELECT ${key} FROM ${table} WHERE job_seq = $1 LIMIT $2)`, [
+          job.seq,
+          maxRows - removed,
+        ]);
+        removed += info.rowCount ?? 0;
+        if (removed >= maxRows) return removed;
+      }
+      await q.query('DELETE FROM jobs WHERE seq = $1', [job.seq]);
+      return removed + 1;
+    });
+  }
+
+  async purgeFinishedBefore(cutoff: number): Promise<number> {
+    const info = await this.session.query(
+      `UPDATE jobs SET deleted = true WHERE NOT deleted AND status IN ('completed', 'failed', 'cancelled') AND finished_at < $1`,
+      [cutoff],
+    );
+    return info.rowCount ?? 0;
+  }
+
+  async getResults(jobId: string, offset: number, limit: number): Promise<ResultsPage | null> {
+    const job = await jobById(this.session, jobId);
+    if (!job) return null;
+    const end = Math.min(job.total, offset + limit);
+    const size = Math.max(0, end - offset);
+    const results: (JsonValue | null)[] = new Array<JsonValue | null>(size).fill(null);
+    const present = new Uint8Array(size);
+    const rows = await this.session.query<{ idx: number; result: string }>(
+      `SELECT idx, result FROM subtasks WHERE job_seq = $1 AND idx >= $2 AND idx < $3 AND state = 'done'`,
+      [job.seq, offset, end],
+    );
+    for (const row of rows.rows) {
+      results[row.idx - offset] = JSON.parse(row.result) as JsonValue;
+      present[row.idx - offset] = 1;
+    }
+    const missing: number[] = [];
+    for (let i = 0; i < size; i++) if (present[i] === 0) missing.push(i);
+    return { total: job.total, offset, results, missing };
+  }
+
+  async resultsChunk(jobId: string, fromIndex: number, limit: number): Promise<string[]> {
+    const job = await jobById(this.session, jobId);
+    if (!job) return [];
+    const rows = await this.session.query<{ result: string }>(
+      `SELECT result FROM subtasks WHERE job_seq = $1 AND idx >= $2 AND state = 'done' ORDER BY idx LIMIT $3`,
+      [job.seq, fromIndex, limit],
+    );
+    return rows.rows.map((r) => r.result);
+  }
+
+  async jobsAwaitingFinalize(): Promise<string[]> {
+    return (await this.session.query<{ id: string }>(`SELECT id FROM jobs WHERE ${ACTIVE} AND completed >= total`)).rows.map((r) => r.id);
+  }
+
+  completeJob(jobId: string, result: JsonValue | undefined, now: number, rechecked = 0): Promise<boolean> {
+    return this.session.tx(async (q) => {
+      const row = await jobById(q, jobId, true);
+      if (!row || (row.status !== 'queued' && row.status !== 'running') || row.completed < row.total) return false;
+      // Inputs were run again since the aggregate was started: it may hold a caught device's values.
+      if (row.rechecked !== rechecked) return false;
+      await setStatus(q, row.seq, 'completed', now, result === undefined ? null : JSON.stringify(result), null);
+      await closeJob(q, row.seq);
+      return true;
+    });
+  }
+
+  failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number, rechecked?: number): Promise<boolean> {
+    return this.session.tx(async (q) => {
+      const row = await jobById(q, jobId, true);
+      if (!row || (row.status !== 'queued' && row.status !== 'running')) return false;
+      if (rechecked !== undefined && row.rechecked !== rechecked) return false;
+      await q.query('UPDATE jobs SET failed = failed + 1 WHERE seq = $1', [row.seq]);
+      await setStatus(q, row.seq, 'failed', now, null, JSON.stringify(error));
+      await closeJob(q, row.seq);
+      return true;
+    });
+  }
+
+  async workCounts(): Promise<WorkCounts> {
+    const done = (await this.session.query<{ n: number }>('SELECT coalesce(sum(completed), 0)::bigint AS n FROM jobs WHERE NOT deleted')).rows[0]?.n ?? 0;
+    const active = (
+      await this.session.query<{ queued: number; running: number }>(
+        `SELECT coalesce(sum(total - next_index + queued), 0)::bigint AS queued, coalesce(sum(leased), 0)::bigint AS running FROM jobs WHERE ${ACTIVE}`,
+      )
+    ).rows[0];
+    return { completed: done, queued: active?.queued ?? 0, running: active?.running ?? 0 };
+  }
+
+  async activeJobDepths(limit: number): Promise<{ jobId: string; queued: number; running: number }[]> {
+    const rows = await this.session.query<{ jobId: string; queued: number; running: number }>(
+      `SELECT id AS "jobId", total - next_index + queued AS queued, leased AS running FROM jobs WHERE ${ACTIVE} ORDER BY queued DESC, seq LIMIT $1`,
+      [limit],
+    );
+    return rows.rows;
+  }
+
+  async unleasedCount(): Promise<number> {
+    return (
+      (await this.session.query<{ n: number }>(`SELECT coalesce(sum((total - next_index) * replication + queued), 0)::bigint AS n FROM jobs WHERE ${ACTIVE}`))
+        .rows[0]?.n ?? 0
+    );
+  }
+
+  // ---- submitters and devices -------------------------------------------------------------
+
+  findSubmitter = (tokenHash: string) => directory.findSubmitter(this.session, tokenHash);
+  createSubmitter = (name: string, tokenHash: string, limits: Parameters<JobStore['createSubmitter']>[2], now: number) =>
+    directory.createSubmitter(this.session, name, tokenHash, limits, now);
+  listSubmitters = () => directory.listSubmitters(this.session);
+  revokeSubmitter = (name: string, now: number) => directory.revokeSubmitter(this.session, name, now);
+  submitterActivity = (name: string, since: number) => directory.submitterActivity(this.session, name, since);
+  registerDevice = (device: Parameters<JobStore['registerDevice']>[0]) => directory.registerDevice(this.session, device);
+  devicesSeen = (updates: Parameters<JobStore['devicesSeen']>[0]) => directory.devicesSeen(this.session, updates);
+  deviceOffline = (id: string, now: number) => directory.deviceOffline(this.session, id, now);
+  markAllDevicesOffline = () => directory.markAllDevicesOffline(this.session);
+  listDevices = (offset: number, limit: number) => directory.listDevices(this.session, offset, limit);
+  onlineDeviceCount = () => directory.onlineDeviceCount(this.session);
+  isQuarantined = (deviceId: string) => directory.isQuarantined(this.session, deviceId);
+  releaseQuarantine = (deviceId: string) => directory.releaseQuarantine(this.session, deviceId);
+
+  // ---- blobs ------------------------------------------------------------------------------
+
+  beginBlob = (now: number) => blobs.beginBlob(this.session, now);
+  appendBlobChunk = (upload: number, index: number, bytes: Uint8Array) => this.session.tx((q) => blobs.appendBlobChunk(q, upload, index, bytes));
+  finishBlob = (upload: number, hex: string, owner: string | null, now: number, quota: number | null) =>
+    this.session.tx((q) => blobs.finishBlob(q, upload, hex, owner, now, quota));
+  abortBlob = (upload: number) => this.session.tx((q) => blobs.abortBlob(q, upload));
+  claimBlob = (hex: string, owner: string | null, now: number, quota: number | null) => this.session.tx((q) => blobs.claimBlob(q, hex, owner, now, quota));
+  blobStored = (hex: string) => blobs.blobStored(this.session, hex);
+  blobSize = (hex: string, owner: string | null, now: number) => this.session.tx((q) => blobs.blobSize(q, hex, owner, now));
+  claimedBlobBytes = (owner: string | null) => blobs.claimedBlobBytes(this.session, owner);
+  readBlobChunk = (hex: string, index: number) => blobs.readBlobChunk(this.session, hex, index);
+  leasedBlobSize = (connId: string, hex: string) => blobs.leasedBlobSize(this.session, connId, hex);
+  purgeBlobs = (cutoff: number, now: number, maxRows: number) => this.session.tx((q) => blobs.purgeBlobs(q, cutoff, now, maxRows));
+
+  // ---- the work plane (not ported yet) ------------------------------------------------------
+
+  leaseWork = notReady('leaseWork');
+  leaseTail = notReady('leaseTail');
+  heldCount = notReady('heldCount');
+  getLeaseContext = notReady('getLeaseContext');
+  recordResults = notReady('recordResults');
+  renewLeases = notReady('renewLeases');
+  releaseConnectionLeases = notReady('releaseConnectionLeases');
+  expireLeases = notReady('expireLeases');
+  releaseAllLeases = notReady('releaseAllLeases');
+  reopenUnchecked = notReady('reopenUnchecked');
+
+  async close(): Promise<void> {
+    await this.session.close();
+  }
+}
