@@ -22,6 +22,7 @@ import { SubmitterTable } from './sqlite-submitters.ts';
 import { BlobTable } from './sqlite-blobs.ts';
 import { VerifiedWork, type DeviceSpot } from './sqlite-verified.ts';
 import { CommitGroups, translateError } from './sqlite-commit-groups.ts';
+import { priorityWeight, slowStartMax } from './store-policy.ts';
 import { MissingBlobError } from './job-store.ts';
 import type {
   ActiveLease,
@@ -594,7 +595,7 @@ export class SqliteJobStore implements SyncJobStore {
           const held = verified ? this.q.replicasOfJobByConn : this.q.heldOfJobByConn;
           if ((held.get(request.connId, job.seq)?.n ?? 0) > 0) continue;
         }
-        const max = slow ? Math.min(request.max, Math.max(1, job.completed)) : request.max;
+        const max = slow ? slowStartMax(request.max, job.completed) : request.max;
         if (verified) {
           const leased = this.leaseReplicas(job, request, max);
           if (leased) return leased;
@@ -1060,10 +1061,6 @@ export class SqliteJobStore implements SyncJobStore {
  * share of priority 0; every job advances, so none starves. A new job starts at the lowest virtual
  * time among active jobs, so it neither waits behind old ones nor jumps ahead for long.
  */
-export function priorityWeight(priority: number): number {
-  return 2 ** (priority / 2);
-}
-
 function isDeleted(job: JobRow): boolean {
   return job.deleted === 1;
 }

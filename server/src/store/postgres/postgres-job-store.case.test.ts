@@ -19,7 +19,6 @@ afterAll(async () => {
 
 runJobStoreSuite({
   name: 'PostgreSQL',
-  skip: { work: 'the work plane (leases, results, tail copies, verification) is not ported to PostgreSQL yet' },
   async open() {
     const name = `case_${++databases}`;
     const admin = new pg.Client({ connectionString: server.adminUrl });

@@ -1,8 +1,9 @@
 /**
  * The store contract (`JobStore`) on PostgreSQL, for several hubs on one database. In progress (issue "Beyond one
- * machine"): jobs, inputs, results pages, submitters, devices and blobs answer the conformance suite; the work plane
- * (leases, results, tail copies, verification) is not ported yet, and its calls reject with `PostgresNotReadyError`.
- * No hub option selects this engine until it is complete.
+ * machine"): jobs, inputs, results, submitters, devices, blobs and the work plane of plain jobs (./pg-work.ts)
+ * answer the conformance suite; verified jobs are not ported yet (their leases and results reject with
+ * `PostgresNotReadyError`), each call is its own transaction (no group commit yet), and no hub option selects this
+ * engine until it is complete.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -23,6 +24,7 @@ import { migrate } from './postgres-schema.ts';
 import { PgSession, type Queryable } from './pg-session.ts';
 import * as blobs from './pg-blobs.ts';
 import * as directory from './pg-directory.ts';
+import * as work from './pg-work.ts';
 
 /** Submissions of submitter tokens are remembered this long (the per-minute limit needs one minute). */
 const SUBMISSIONS_KEPT_MS = 3_600_000;
@@ -114,8 +116,6 @@ async function closeJob(q: Queryable, seq: number): Promise<void> {
 async function setStatus(q: Queryable, seq: number, status: JobStatus, now: number, result: string | null, error: string | null): Promise<void> {
   await q.query('UPDATE jobs SET status = $1, finished_at = $2, result = $3, error = $4 WHERE seq = $5', [status, now, result, error, seq]);
 }
-
-const notReady = (method: string) => (): Promise<never> => Promise.reject(new PostgresNotReadyError(method));
 
 export class PostgresJobStore implements JobStore {
   private constructor(private readonly session: PgSession) {}
@@ -393,18 +393,25 @@ export class PostgresJobStore implements JobStore {
   leasedBlobSize = (connId: string, hex: string) => blobs.leasedBlobSize(this.session, connId, hex);
   purgeBlobs = (cutoff: number, now: number, maxRows: number) => this.session.tx((q) => blobs.purgeBlobs(q, cutoff, now, maxRows));
 
-  // ---- the work plane (not ported yet) ------------------------------------------------------
+  // ---- the work plane (jobs without verification) -------------------------------------------
 
-  leaseWork = notReady('leaseWork');
-  leaseTail = notReady('leaseTail');
-  heldCount = notReady('heldCount');
-  getLeaseContext = notReady('getLeaseContext');
-  recordResults = notReady('recordResults');
-  renewLeases = notReady('renewLeases');
-  releaseConnectionLeases = notReady('releaseConnectionLeases');
-  expireLeases = notReady('expireLeases');
-  releaseAllLeases = notReady('releaseAllLeases');
-  reopenUnchecked = notReady('reopenUnchecked');
+  leaseWork = (request: Parameters<JobStore['leaseWork']>[0]) => this.session.tx((q) => work.leaseWork(q, request));
+  leaseTail = (request: Parameters<JobStore['leaseTail']>[0]) => this.session.tx((q) => work.leaseTail(q, request));
+  heldCount = (connId: string) => work.heldCount(this.session, connId);
+  getLeaseContext = (leaseId: string) => work.getLeaseContext(this.session, leaseId);
+  recordResults = (leaseId: string, deviceId: string, results: Parameters<JobStore['recordResults']>[2], now: number) =>
+    this.session.tx((q) => work.recordResults(q, leaseId, deviceId, results, now));
+  renewLeases = (connId: string, deadline: number) => work.renewLeases(this.session, connId, deadline);
+  releaseConnectionLeases = (connId: string, now: number) =>
+    this.session.tx(async (q) => work.releaseRows(q, await work.connectionLeases(q, connId), now, true));
+  expireLeases = (monotonicNow: number, now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.expiredLeases(q, monotonicNow), now, true));
+  releaseAllLeases = (now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.allOpenLeases(q), now, false));
+
+  async reopenUnchecked(jobId: string): Promise<number> {
+    const row = await jobById(this.session, jobId);
+    if (!row || row.verify === 'none' || (row.status !== 'queued' && row.status !== 'running')) return 0;
+    throw new PostgresNotReadyError('reopenUnchecked');
+  }
 
   async close(): Promise<void> {
     await this.session.close();
