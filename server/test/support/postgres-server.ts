@@ -35,6 +35,22 @@ export function postgresBinDir(): string | null {
   return versions[0] ? join(root, versions[0], 'bin') : null;
 }
 
+let databases = 0;
+
+/** A new empty database on `server`, owned by the hub's role (the hub creates its tables); returns its URL. */
+export async function freshDatabase(server: PostgresServer): Promise<string> {
+  const name = `db_${process.pid}_${++databases}`;
+  const { default: pg } = await import('pg');
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} OWNER edgeswarm`);
+  } finally {
+    await admin.end();
+  }
+  return server.url.replace(/\/edgeswarm$/, `/${name}`);
+}
+
 export async function startPostgres(): Promise<PostgresServer> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed here (no /usr/lib/postgresql/*/bin/initdb; apt-get install postgresql, or set PG_BIN)');

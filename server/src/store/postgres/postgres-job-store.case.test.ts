@@ -1,15 +1,16 @@
 /**
- * The store contract's conformance suite on PostgreSQL: a real server started from the machine's binaries (one for
- * this file), a fresh database for each case, owned by a role that is not a superuser.
+ * The store contract's conformance suite, and WorkService's engine-independent cases, on PostgreSQL: a real server
+ * started from the machine's binaries (one for this file), a fresh database for each case, owned by a role that is
+ * not a superuser.
  */
 import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
 import { runJobStoreSuite } from '../../../test/support/job-store-suite.ts';
-import { startPostgres, type PostgresServer } from '../../../test/support/postgres-server.ts';
+import { freshDatabase, startPostgres, type PostgresServer } from '../../../test/support/postgres-server.ts';
+import { runWorkServiceSuite } from '../../../test/support/work-service-suite.ts';
 import { PostgresJobStore } from './postgres-job-store.ts';
 
 let server: PostgresServer;
-let databases = 0;
 beforeAll(async () => {
   server = await startPostgres();
 }, 60_000);
@@ -20,12 +21,7 @@ afterAll(async () => {
 runJobStoreSuite({
   name: 'PostgreSQL',
   async open() {
-    const name = `case_${++databases}`;
-    const admin = new pg.Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name} OWNER edgeswarm`);
-    await admin.end();
-    const url = server.url.replace(/\/edgeswarm$/, `/${name}`);
+    const url = await freshDatabase(server);
     const store = await PostgresJobStore.open(url, { max: 4 });
     const probe = new pg.Client({ connectionString: url });
     await probe.connect();
@@ -39,6 +35,23 @@ runJobStoreSuite({
         await probe.end();
         await store.close();
       },
+    };
+  },
+});
+
+runWorkServiceSuite({
+  name: 'PostgreSQL',
+  async open() {
+    const url = await freshDatabase(server);
+    let store = await PostgresJobStore.open(url, { max: 4 });
+    return {
+      store,
+      async reopen() {
+        await store.close();
+        store = await PostgresJobStore.open(url, { max: 4 });
+        return store;
+      },
+      close: () => store.close(),
     };
   },
 });

@@ -1,0 +1,28 @@
+/** WorkService's engine-independent cases (server/test/support/work-service-suite.ts) on the embedded SQLite engine. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runWorkServiceSuite } from '../../test/support/work-service-suite.ts';
+import { SqliteJobStore } from '../store/sqlite-job-store.ts';
+import { sqliteStore, type JobStore } from '../store/async-store.ts';
+
+runWorkServiceSuite({
+  name: 'SQLite',
+  async open() {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeswarm-work-'));
+    const file = join(dir, 'edgeswarm.db');
+    let store: JobStore = sqliteStore(new SqliteJobStore(file));
+    return {
+      store,
+      async reopen() {
+        await store.close();
+        store = sqliteStore(new SqliteJobStore(file));
+        return store;
+      },
+      async close() {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+});
