@@ -8,7 +8,7 @@ import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
 import { sqliteStore } from '../store/async-store.ts';
 import { StoreUnavailableError } from '../store/job-store.ts';
-import { MAX_LEASE_ITEMS, WorkService, type DeviceConnection, type WorkEvents } from './work-service.ts';
+import { WorkService, type DeviceConnection, type WorkEvents } from './work-service.ts';
 
 const TTL = 20_000;
 let dir: string;
