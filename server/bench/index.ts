@@ -15,7 +15,7 @@ import { SimFleet, hubPeakRssMib, runRangeJob } from './fleet.ts';
 import { cpuMicros, dirBytes, rssKib } from './harness.ts';
 import { many, runVerification } from '../src/scheduler/verification-simulation.ts';
 import { BROWSER_THREADS, chromiumPath, ensureWebBuild, nodeCallMs, openVolunteerPage, type BrowserDevice } from './browser.ts';
-import { SPOT_CHECK_RATE } from '../src/store/sqlite-verified.ts';
+import { SPOT_CHECK_RATE } from '../src/verification/quorum.ts';
 import { measureDelivery, uploadBlob, type Delivery } from './blobs.ts';
 
 const ROUNDS = 5;

@@ -5,7 +5,7 @@
  * devices vanishing, keeping leases silently, and the hub restarting.
  */
 import { describe, expect, it } from 'vitest';
-import { SPOT_CHECK_RATE } from '../store/sqlite-verified.ts';
+import { SPOT_CHECK_RATE } from '../verification/quorum.ts';
 import { deriveSeed } from './swarm-simulation.ts';
 import { many, runVerification, type Behaviour, type VerifySimReport } from './verification-simulation.ts';
 

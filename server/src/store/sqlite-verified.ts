@@ -1,22 +1,14 @@
 /**
  * Result verification in the SQLite store: replicas of one input on distinct devices, quorum with
  * tolerance, more replicas on disagreement (up to 2k, then `no_quorum`), device records,
- * quarantine, and adaptive single runs with spot checks. Called by SqliteJobStore inside its
- * transactions; it owns the `replicas` table and the verification columns.
+ * quarantine, and adaptive single runs with spot checks, by the rules of `verification/quorum.ts`.
+ * Called by SqliteJobStore inside its transactions; it owns the `replicas` table and the
+ * verification columns.
  */
 import type Database from 'better-sqlite3';
-import { agreeingGroups, resultsAgree, type JobError, type JsonValue, limits } from '@edgeswarm/shared';
+import { type JobError, type JsonValue, limits } from '@edgeswarm/shared';
 import type { CheckedResult } from './job-store.ts';
-
-/** Valid verified results in a row after which an adaptive job gives a device single runs. */
-export const TRUST_STREAK = 10;
-/** Share of a trusted device's inputs still replicated (spot checks), at random. */
-export const SPOT_CHECK_RATE = 0.1;
-/**
- * A verified input fails on errors after `maxAttempts` failed runs from this many distinct devices, or
- * after twice `maxAttempts` failed runs in all (a lone device whose runs keep failing must not loop forever).
- */
-export const ERROR_DEVICES = 2;
+import * as quorum from '../verification/quorum.ts';
 
 /** The job columns verification reads. */
 export interface VerifiedJobRow {
@@ -202,20 +194,16 @@ export class VerifiedWork {
 
   /**
    * Up to `max` inputs for this device: inputs already started first (their other replicas are out),
-   * then fresh ones. In an adaptive job a trusted device's fresh inputs run alone, but a random
-   * SPOT_CHECK_RATE of them are replicated like anyone's (the device cannot tell which).
+   * then fresh ones, each with the replicas `quorum.freshTargets` wants.
    */
   pick(job: VerifiedJobRow, spot: DeviceSpot, max: number): Pick[] {
     this.countAddresses();
     const picks: Pick[] = this.q.openFor
       .all(job.seq, spot.deviceId, spot.address, max)
       .map((r) => ({ idx: r.idx, fresh: false, target: 0 }));
-    const fresh = Math.min(max - picks.length, job.total - job.next_index);
-    const trusted = job.verify === 'adaptive' && (this.q.device.get(spot.deviceId)?.streak ?? 0) >= TRUST_STREAK;
-    for (let i = 0; i < fresh; i++) {
-      const single = trusted && this.random() >= SPOT_CHECK_RATE;
-      picks.push({ idx: job.next_index + i, fresh: true, target: single ? 1 : job.replication });
-    }
+    const fresh = Math.max(0, Math.min(max - picks.length, job.total - job.next_index));
+    const streak = job.verify === 'adaptive' && fresh > 0 ? (this.q.device.get(spot.deviceId)?.streak ?? 0) : 0;
+    quorum.freshTargets(job, streak, fresh, this.random).forEach((target, i) => picks.push({ idx: job.next_index + i, fresh: true, target }));
     return picks;
   }
 
@@ -241,15 +229,13 @@ export class VerifiedWork {
   }
 
   /** Sets an open subtask's state from its replicas: queued while a slot is open, else leased. */
-  private settle(seq: number, idx: number, target?: number): { queued: number; leased: number } {
+  private settle(seq: number, idx: number, target?: number): quorum.CounterChange {
     const sub = this.q.subtask.get(seq, idx);
-    if (!sub || sub.state === 'done' || sub.state === 'failed') return { queued: 0, leased: 0 };
-    const wanted = target ?? sub.target;
-    const taken = this.q.taken.get(seq, idx) ?? { out: 0, ok: 0 };
-    const state = taken.out + taken.ok < wanted ? 'queued' : 'leased';
-    if (state !== sub.state || wanted !== sub.target) this.q.setState.run(state, wanted, seq, idx);
-    if (state === sub.state) return { queued: 0, leased: 0 };
-    return state === 'queued' ? { queued: 1, leased: -1 } : { queued: -1, leased: 1 };
+    if (!sub || sub.state === 'done' || sub.state === 'failed') return quorum.NO_CHANGE;
+    const next = quorum.settle(sub, this.q.taken.get(seq, idx) ?? { out: 0, ok: 0 }, target);
+    if (!next) return quorum.NO_CHANGE;
+    this.q.setState.run(next.state, next.target, seq, idx);
+    return next.change;
   }
 
   /** Settles and books the change; `opened`: a replica slot opened (idle devices should ask). */
@@ -258,7 +244,7 @@ export class VerifiedWork {
     if (opened) out.requeued++;
   }
 
-  private bump(seq: number, change: { queued: number; leased: number }, completed = 0): void {
+  private bump(seq: number, change: quorum.CounterChange, completed = 0): void {
     if (change.queued || change.leased || completed) this.q.counters.run(change.queued, change.leased, completed, seq);
   }
 
@@ -313,8 +299,7 @@ export class VerifiedWork {
 
   /**
    * A failed run: its slot opens again (any device may take it, this one too) and the input counts an
-   * attempt. The input fails for good after `maxAttempts` failed runs from at least ERROR_DEVICES
-   * distinct devices, or after twice `maxAttempts` failed runs in all.
+   * attempt, until `quorum.failedForGood` says it fails.
    */
   private recordError(
     job: VerifiedJobRow,
@@ -335,26 +320,22 @@ export class VerifiedWork {
     const attempts = sub.attempts + 1;
     this.q.attempt.run(attempts, job.seq, idx);
     const devices = this.q.errorDevices.get(job.seq, idx)?.n ?? 0;
-    if ((attempts >= job.max_attempts && devices >= ERROR_DEVICES) || attempts >= 2 * job.max_attempts) {
+    const error = quorum.failedForGood(quorumOf(job), idx, attempts, devices, r);
+    if (error) {
       this.failSubtask(job.seq, idx, sub);
-      out.failedForGood = {
-        code: r.code,
-        message: `input ${idx} failed ${attempts} time(s) on ${devices} devices; last error: ${r.message}`,
-        input: idx,
-      };
+      out.failedForGood = error;
       return;
     }
     this.resettle(job.seq, idx, this.afterLoss(job, sub), out, true);
   }
 
-  /** After a lost or failed single run of an adaptive job, the input is replicated like any other. */
   private afterLoss(job: VerifiedJobRow, sub: SubtaskRow): number {
-    return sub.target < job.replication ? job.replication : sub.target;
+    return quorum.afterLoss(job, sub.target);
   }
 
   private failSubtask(seq: number, idx: number, sub: SubtaskRow): void {
     this.q.fail.run(seq, idx);
-    this.bump(seq, leaving(sub));
+    this.bump(seq, quorum.leaving(sub.state));
   }
 
   /**
@@ -367,82 +348,42 @@ export class VerifiedWork {
     this.bump(job.seq, { queued: live ? 1 : 0, leased: 0 }, -1);
   }
 
-  /**
-   * Looks at an undecided input's reported results: accepts the largest agreeing group once it
-   * reaches the quorum (a lone run of an adaptive job is accepted unchecked), asks for more replicas
-   * when the quorum can no longer be reached, and fails the input past 2k replicas.
-   */
+  /** Applies `quorum.decide` to an undecided input's reported results: accept, wait for more, or fail. */
   private decide(job: VerifiedJobRow, idx: number, sub: SubtaskRow, now: number, out: VerifiedRecord): 'accepted' | 'waiting' | 'failed' {
     const reps = this.q.reported.all(job.seq, idx);
-    const values = reps.map((r) => JSON.parse(r.result ?? 'null') as JsonValue);
-    const groups = agreeingGroups(values, job.tolerance);
-    const best = groups[0] ?? [];
-    const alone = sub.target === 1;
-    if (best.length >= (alone ? 1 : job.quorum)) {
-      // The stored value: the member that agrees with the most results (tolerance is not transitive).
-      const agreements = (i: number) => values.filter((v) => resultsAgree(values[i] as JsonValue, v, job.tolerance)).length;
-      const central = best.reduce((a, b) => (agreements(b) > agreements(a) ? b : a));
-      this.q.accept.run((reps[central] as ReplicaRow).result ?? 'null', job.seq, idx);
-      this.bump(job.seq, leaving(sub), 1);
-      const members = best.map((i) => values[i] as JsonValue);
-      reps.forEach((rep, i) => {
-        if (alone) {
-          this.q.verdict.run('unchecked', job.seq, idx, rep.lease_id);
-          return;
-        }
-        // Valid when it agrees with any result of the accepted group.
-        const valid = members.some((m) => resultsAgree(m, values[i] as JsonValue, job.tolerance));
-        this.judge(job, idx, rep.lease_id, rep.device_id, valid, best.length, now, out);
-      });
+    const decision = quorum.decide(quorumOf(job), idx, sub.target, reps.map((r) => JSON.parse(r.result ?? 'null') as JsonValue));
+    if (decision.kind === 'accept') {
+      this.q.accept.run((reps[decision.value] as ReplicaRow).result ?? 'null', job.seq, idx);
+      this.bump(job.seq, quorum.leaving(sub.state), 1);
+      reps.forEach((rep, i) => this.judge(rep, job.seq, idx, decision.verdicts[i] ?? 'unchecked', now, out));
       return 'accepted';
     }
-    const remaining = sub.target - reps.length; // replicas still out or not yet handed out
-    let target = sub.target;
-    if (best.length + remaining < job.quorum) {
-      target = reps.length + (job.quorum - best.length);
-      if (target > 2 * job.replication) {
-        this.failSubtask(job.seq, idx, sub);
-        out.failedForGood = {
-          code: 'no_quorum',
-          message: `input ${idx}: ${reps.length} results from distinct devices, at most ${best.length} agreeing; ${job.quorum} must agree`,
-          input: idx,
-        };
-        return 'failed';
-      }
+    if (decision.kind === 'fail') {
+      this.failSubtask(job.seq, idx, sub);
+      out.failedForGood = decision.error;
+      return 'failed';
     }
-    this.resettle(job.seq, idx, target, out, target > sub.target);
+    this.resettle(job.seq, idx, decision.target, out, decision.target > sub.target);
     return 'waiting';
   }
 
   /** A replica reported after its input was accepted: compared with the results that were. */
   private judgeLate(job: VerifiedJobRow, idx: number, leaseId: string, deviceId: string, json: string, now: number, out: VerifiedRecord): void {
-    const value = JSON.parse(json) as JsonValue;
     const accepted = this.q.validResults.all(job.seq, idx).map((r) => JSON.parse(r.result ?? 'null') as JsonValue);
-    const valid = accepted.some((a) => resultsAgree(a, value, job.tolerance));
-    this.judge(job, idx, leaseId, deviceId, valid, accepted.length + (valid ? 1 : 0), now, out);
+    const verdict = quorum.judgeLate(job, accepted, JSON.parse(json) as JsonValue);
+    this.judge({ lease_id: leaseId, device_id: deviceId }, job.seq, idx, verdict, now, out);
   }
 
-  /**
-   * Records a verdict on one device's result. A result that disagrees with an accepted result backed
-   * by a majority of k devices quarantines its device; against a smaller group (a quorum below a
-   * majority) it is only marked disputed, so an honest device is not thrown out by a minority.
-   */
-  private judge(job: VerifiedJobRow, idx: number, leaseId: string, deviceId: string, valid: boolean, support: number, now: number, out: VerifiedRecord): void {
-    if (valid) {
-      this.q.verdict.run('valid', job.seq, idx, leaseId);
-      this.q.valid.run(deviceId);
-      return;
-    }
-    if (2 * support <= job.replication) {
-      this.q.verdict.run('disputed', job.seq, idx, leaseId);
-      return;
-    }
-    this.q.verdict.run('invalid', job.seq, idx, leaseId);
-    this.q.invalid.run(deviceId);
-    if (this.q.quarantine.run(now, deviceId).changes > 0) {
+  /** Records a verdict on one device's result; an invalid one quarantines its device (and rechecks its unchecked results). */
+  private judge(rep: { lease_id: string; device_id: string }, seq: number, idx: number, verdict: quorum.Verdict, now: number, out: VerifiedRecord): void {
+    this.q.verdict.run(verdict, seq, idx, rep.lease_id);
+    if (verdict === 'valid') this.q.valid.run(rep.device_id);
+    if (verdict !== 'invalid') return;
+    this.q.invalid.run(rep.device_id);
+    if (this.q.quarantine.run(now, rep.device_id).changes > 0) {
       this.devicesChanged();
-      out.quarantined.push(deviceId);
-      this.recheck(deviceId, out);
+      out.quarantined.push(rep.device_id);
+      this.recheck(rep.device_id, out);
     }
   }
 
@@ -528,7 +469,7 @@ export class VerifiedWork {
   }
 }
 
-/** Counter change when an open input (queued or leased) is decided. */
-function leaving(sub: SubtaskRow): { queued: number; leased: number } {
-  return sub.state === 'queued' ? { queued: -1, leased: 0 } : { queued: 0, leased: -1 };
+/** The verification settings of a job row. */
+function quorumOf(job: VerifiedJobRow): quorum.QuorumJob {
+  return { verify: job.verify, replication: job.replication, quorum: job.quorum, tolerance: job.tolerance, maxAttempts: job.max_attempts };
 }

@@ -25,6 +25,9 @@ export function translatePgError(err: unknown): unknown {
 }
 
 const INT8 = 20;
+/** Deadlock and serialization failure: the transaction ran into another one and may simply run again. */
+const RETRIED: ReadonlySet<string> = new Set(['40P01', '40001']);
+const TX_ATTEMPTS = 5;
 
 /** What runs statements: the pool (one statement each) or a client inside a transaction. */
 export interface Queryable {
@@ -56,8 +59,24 @@ export class PgSession implements Queryable {
     }
   }
 
-  /** Runs `fn` in one transaction on one connection: committed when it returns, rolled back when it throws. */
+  /**
+   * Runs `fn` in one transaction on one connection: committed when it returns, rolled back when it throws. A
+   * transaction that lost a deadlock or a serialization conflict to another hub's runs again from the start (a few
+   * times), so `fn` must keep its state in the database, not in variables it shares with other calls.
+   */
   async tx<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.txOnce(fn);
+      } catch (err) {
+        const code = ((err as { cause?: { code?: unknown } }).cause ?? err) as { code?: unknown };
+        if (attempt >= TX_ATTEMPTS || !RETRIED.has(String(code.code))) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+      }
+    }
+  }
+
+  private async txOnce<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();

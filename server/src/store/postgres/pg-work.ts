@@ -1,27 +1,19 @@
 /**
- * The work plane on PostgreSQL for jobs without verification: leases (fair share, slow start, tail copies), results
- * (attempts, failures), renewals and releases (losses, `device_lost`), as the SQLite engine does them. Every function
- * runs inside the caller's transaction; a job's row is locked (FOR UPDATE) while its counters change, so hubs on one
- * database serialize per job and never count an input twice. Verified jobs are not ported yet (PostgresNotReadyError).
+ * The work plane on PostgreSQL: leases (fair share, slow start, tail copies), results (attempts, failures), renewals
+ * and releases (losses, `device_lost`), as the SQLite engine does them; verified jobs' replicas are handed to
+ * `pg-verified.ts`. Every function runs inside the caller's transaction; a job's row is locked (FOR UPDATE) while its
+ * counters change, so hubs on one database serialize per job and never count an input twice.
  */
 import { randomBytes } from 'node:crypto';
 import { limits, rangeAt, type JobError, type JsonValue, type LeaseItem, type SharedFile } from '@edgeswarm/shared';
 import type { ActiveLease, CheckedResult, LeaseContext, LeaseRecord, LeaseRequest, RecordOutcome, ReleaseOutcome } from '../job-store.ts';
 import { priorityWeight, slowStartMax } from '../store-policy.ts';
 import type { Queryable } from './pg-session.ts';
+import * as verified from './pg-verified.ts';
 
 const ACTIVE = `status IN ('queued', 'running') AND NOT deleted`;
 /** Elements of an inputs array stored per row (as the SQLite engine). */
 const INPUT_CHUNK = 1024;
-
-/** A call about a verified job, which this engine does not run yet. */
-export class VerifiedNotReadyError extends Error {
-  override readonly name = 'PostgresNotReadyError';
-  readonly code = 'not_ready';
-  constructor(what: string) {
-    super(`${what} of verified jobs is not yet available on the PostgreSQL store`);
-  }
-}
 
 interface JobRow {
   seq: number;
@@ -47,6 +39,9 @@ interface JobRow {
   bundle: string | null;
   bundle_size: number | null;
   shared: string | null;
+  replication: number;
+  quorum: number;
+  tolerance: number;
 }
 
 interface LeaseRow {
@@ -109,23 +104,40 @@ async function quarantined(q: Queryable, deviceId: string): Promise<boolean> {
   return (await q.query('SELECT 1 FROM devices WHERE id = $1 AND quarantined_at IS NOT NULL', [deviceId])).rowCount !== 0;
 }
 
-export async function leaseWork(q: Queryable, request: LeaseRequest): Promise<ActiveLease | null> {
+export async function leaseWork(q: Queryable, request: LeaseRequest, random: () => number): Promise<ActiveLease | null> {
   if (await quarantined(q, request.deviceId)) return null;
   const slow = request.slowStart === true;
+  const address = request.address ?? null;
+  // Jobs with work this device may take: a verified job's queued inputs count only when one has a slot open that this
+  // device may fill (the rules of `verified.pick`), so jobs waiting for other devices do not crowd out the rest. The
+  // address rule's measure is counted only when a verified job runs.
+  const spread = (await q.query(`SELECT 1 FROM jobs WHERE ${ACTIVE} AND verify <> 'none' LIMIT 1`)).rowCount ? await verified.spreadAddresses(q) : 0;
   const candidates = await q.query<{ seq: number }>(
-    `SELECT seq FROM jobs WHERE ${ACTIVE} AND verify = 'none' AND (next_index < total OR queued > 0) ORDER BY vtime, seq LIMIT 20`,
+    `SELECT seq FROM jobs j WHERE ${ACTIVE} AND (next_index < total OR (queued > 0 AND (verify = 'none' OR EXISTS (
+        SELECT 1 FROM subtasks s WHERE s.job_seq = j.seq AND s.state = 'queued'
+          AND NOT EXISTS (SELECT 1 FROM replicas r WHERE ${verified.BLOCKS('$1', '$2', '$3')})))))
+      ORDER BY vtime, seq LIMIT 20`,
+    [request.deviceId, address, spread],
   );
   for (const { seq } of candidates.rows) {
     const job = await lockJob(q, seq);
     if (!job || !isActive(job) || !(job.next_index < job.total || job.queued > 0)) continue;
+    const isVerified = job.verify !== 'none';
     if (slow && job.completed === 0) {
       const held = await q.query<{ n: number }>(
-        `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased' WHERE l.conn_id = $1 AND l.job_seq = $2 AND l.open`,
+        isVerified
+          ? `SELECT count(*) AS n FROM leases l JOIN replicas r ON r.lease_id = l.id AND r.state = 'leased' WHERE l.conn_id = $1 AND l.job_seq = $2 AND l.open`
+          : `SELECT count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased' WHERE l.conn_id = $1 AND l.job_seq = $2 AND l.open`,
         [request.connId, seq],
       );
       if ((held.rows[0]?.n ?? 0) > 0) continue;
     }
     const max = slow ? slowStartMax(request.max, job.completed) : request.max;
+    if (isVerified) {
+      const leased = await leaseReplicas(q, job, request, max, spread, random);
+      if (leased) return leased;
+      continue; // this device already runs or ran every open input of this job
+    }
     const queued = (
       await q.query<{ idx: number }>(`SELECT idx FROM subtasks WHERE job_seq = $1 AND state = 'queued' ORDER BY idx LIMIT $2 FOR UPDATE SKIP LOCKED`, [seq, max])
     ).rows.map((r) => r.idx);
@@ -151,6 +163,22 @@ export async function leaseWork(q: Queryable, request: LeaseRequest): Promise<Ac
     return active;
   }
   return null;
+}
+
+/** A lease of replicas of a verified job's inputs, each on a device that has not run it; null when none fits. */
+async function leaseReplicas(q: Queryable, job: JobRow, request: LeaseRequest, max: number, spread: number, random: () => number): Promise<ActiveLease | null> {
+  const spot: verified.DeviceSpot = { deviceId: request.deviceId, address: request.address ?? null };
+  const picks = await verified.pick(q, job, spot, max, spread, random);
+  if (picks.length === 0) return null;
+  const active = await openLease(q, job, request, picks.map((p) => p.idx), false);
+  const delta = await verified.hold(q, job, active.lease.id, spot, picks);
+  // Counters: `queued` and `leased` count inputs by state (a fresh input may stay queued, with slots open).
+  await q.query(
+    `UPDATE jobs SET queued = queued + $1, next_index = next_index + $2, leased = leased + $3, status = 'running',
+       started_at = coalesce(started_at, $4), vtime = vtime + $5 WHERE seq = $6`,
+    [delta.queued, delta.fresh, delta.leased, request.now, picks.length / priorityWeight(job.priority), job.seq],
+  );
+  return active;
 }
 
 export async function leaseTail(q: Queryable, request: LeaseRequest): Promise<ActiveLease | null> {
@@ -237,9 +265,9 @@ export async function recordResults(q: Queryable, leaseId: string, deviceId: str
     await addDeviceCounts(q, deviceId, 0, 0, results.length);
     return outcome;
   }
-  if (job.verify !== 'none') throw new VerifiedNotReadyError('recording results');
   const held = new Set(JSON.parse(leaseRow.items) as number[]);
   const active = isActive(job);
+  if (job.verify !== 'none') return recordReplicas(q, job, leaseRow, deviceId, held, active, results, now);
   const indexes = [...new Set(results.map((r) => r.index).filter((i) => held.has(i)))];
   const subs = new Map(
     (
@@ -320,6 +348,46 @@ export async function recordResults(q: Queryable, leaseId: string, deviceId: str
   return outcome;
 }
 
+/** Results of a verified job's lease: replicas compared, inputs accepted by quorum, liars quarantined. */
+async function recordReplicas(
+  q: Queryable,
+  job: JobRow,
+  leaseRow: LeaseRow,
+  deviceId: string,
+  held: ReadonlySet<number>,
+  active: boolean,
+  results: CheckedResult[],
+  now: number,
+): Promise<RecordOutcome> {
+  const v = await verified.record(q, job, leaseRow.id, deviceId, held, active, results, now);
+  const outcome: RecordOutcome = {
+    accepted: v.accepted,
+    completed: v.completed,
+    dropped: v.dropped,
+    rejected: v.rejected,
+    jobsToFinalize: [],
+    jobsFailed: [],
+    jobsReopened: v.reopened,
+    requeued: v.requeued,
+    failedRuns: v.failedRuns,
+    quarantined: v.quarantined.length,
+  };
+  await addDeviceCounts(q, deviceId, v.succeeded, v.failedRuns, v.rejected);
+  for (const caught of v.quarantined) {
+    // A caught device's running work goes to others at once instead of waiting for its leases to run out.
+    outcome.requeued += (await releaseRows(q, await openLeases(q, 'device_id = $1', [caught]), now, false)).requeued;
+  }
+  if (v.failedForGood) {
+    await failRow(q, job.seq, v.failedForGood, now);
+    outcome.jobsFailed.push(job.id);
+  } else if (active && v.completed > 0) {
+    const after = (await q.query<{ completed: number; total: number }>('SELECT completed, total FROM jobs WHERE seq = $1', [job.seq])).rows[0];
+    if (after && after.completed >= after.total) outcome.jobsToFinalize.push(job.id);
+  }
+  if (leaseRow.open && (await verified.stillLeased(q, leaseRow.id)) === 0) await q.query('UPDATE leases SET open = false WHERE id = $1', [leaseRow.id]);
+  return outcome;
+}
+
 export async function renewLeases(q: Queryable, connId: string, deadline: number): Promise<number> {
   return (await q.query('UPDATE leases SET deadline = least($1, max_deadline) WHERE conn_id = $2 AND open', [deadline, connId])).rowCount ?? 0;
 }
@@ -345,7 +413,12 @@ export async function releaseRows(q: Queryable, rows: LeaseRow[], now: number, c
     const job = await lockJob(q, row.job_seq);
     await q.query('UPDATE leases SET open = false WHERE id = $1', [row.id]);
     if (!job) continue;
-    if (job.verify !== 'none') throw new VerifiedNotReadyError('releasing leases');
+    if (job.verify !== 'none') {
+      const released = await verified.release(q, job, row.id, countLoss);
+      outcome.requeued += released.requeued;
+      if (released.lost && isActive(job)) await failLost(q, job, released.lost, now, outcome);
+      continue;
+    }
     const stranded = (
       await q.query<{ idx: number; losses: number }>(`SELECT idx, losses FROM subtasks WHERE lease_id = $1 AND state = 'leased' FOR UPDATE`, [row.id])
     ).rows;
@@ -358,15 +431,14 @@ export async function releaseRows(q: Queryable, rows: LeaseRow[], now: number, c
     }
     await q.query('UPDATE jobs SET leased = leased - $1, queued = queued + $1 WHERE seq = $2', [stranded.length, row.job_seq]);
     outcome.requeued += stranded.length;
-    if (lost && isActive(job)) {
-      await failRow(
-        q,
-        row.job_seq,
-        { code: 'device_lost', message: `input ${lost.idx} was lost ${lost.losses} times by devices that disconnected or stopped renewing their lease`, input: lost.idx },
-        now,
-      );
-      outcome.jobsFailed.push(job.id);
-    }
+    if (lost && isActive(job)) await failLost(q, job, lost, now, outcome);
   }
   return outcome;
+}
+
+/** Fails a job one of whose inputs was lost too often. */
+async function failLost(q: Queryable, job: JobRow, lost: { idx: number; losses: number }, now: number, outcome: ReleaseOutcome): Promise<void> {
+  const message = `input ${lost.idx} was lost ${lost.losses} times by devices that disconnected or stopped renewing their lease`;
+  await failRow(q, job.seq, { code: 'device_lost', message, input: lost.idx }, now);
+  outcome.jobsFailed.push(job.id);
 }

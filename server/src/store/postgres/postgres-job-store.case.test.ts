@@ -1,5 +1,5 @@
 /**
- * The store contract's conformance suite, and WorkService's engine-independent cases, on PostgreSQL: a real server
+ * The store contract's conformance suite, the verification cases and WorkService's engine-independent cases, on PostgreSQL: a real server
  * started from the machine's binaries (one for this file), a fresh database for each case, owned by a role that is
  * not a superuser.
  */
@@ -7,6 +7,7 @@ import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
 import { runJobStoreSuite } from '../../../test/support/job-store-suite.ts';
 import { freshDatabase, startPostgres, type PostgresServer } from '../../../test/support/postgres-server.ts';
+import { runVerifiedSuite } from '../../../test/support/verified-suite.ts';
 import { runWorkServiceSuite } from '../../../test/support/work-service-suite.ts';
 import { PostgresJobStore } from './postgres-job-store.ts';
 
@@ -52,6 +53,29 @@ runWorkServiceSuite({
         return store;
       },
       close: () => store.close(),
+    };
+  },
+});
+
+runVerifiedSuite({
+  name: 'PostgreSQL',
+  async open(random) {
+    const url = await freshDatabase(server);
+    const store = await PostgresJobStore.open(url, { max: 4, random });
+    const probe = new pg.Client({ connectionString: url });
+    await probe.connect();
+    return {
+      store,
+      probe: {
+        rows: async (table) => Number((await probe.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n ?? 0),
+        setDevice: async (id, v) =>
+          void (await probe.query('UPDATE devices SET quarantined_at = $1, streak = coalesce($2, streak) WHERE id = $3', [v.quarantinedAt, v.streak ?? null, id])),
+        streak: async (id) => Number((await probe.query<{ streak: string }>('SELECT streak FROM devices WHERE id = $1', [id])).rows[0]?.streak),
+      },
+      async close() {
+        await probe.end();
+        await store.close();
+      },
     };
   },
 });

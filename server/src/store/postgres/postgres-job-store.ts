@@ -1,11 +1,9 @@
 /**
- * The store contract (`JobStore`) on PostgreSQL, for several hubs on one database. In progress (issue "Beyond one
- * machine"): jobs, inputs, results, submitters, devices, blobs and the work plane of plain jobs (./pg-work.ts)
- * answer the conformance suite; verified jobs are not ported yet (their leases and results reject with
- * `PostgresNotReadyError`), each call is its own transaction (no group commit yet), and no hub option selects this
- * engine until it is complete.
+ * The store contract (`JobStore`) on PostgreSQL, for several hubs on one database: jobs, inputs, results,
+ * submitters, devices and blobs here, the work plane in ./pg-work.ts and verification in ./pg-verified.ts. Each call
+ * is its own transaction.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import {
   blobRef,
   inputCount,
@@ -25,21 +23,13 @@ import { PgSession, type Queryable } from './pg-session.ts';
 import * as blobs from './pg-blobs.ts';
 import * as directory from './pg-directory.ts';
 import * as work from './pg-work.ts';
+import * as verified from './pg-verified.ts';
 
 /** Submissions of submitter tokens are remembered this long (the per-minute limit needs one minute). */
 const SUBMISSIONS_KEPT_MS = 3_600_000;
 /** Elements of an inputs array stored per row (as the SQLite engine). */
 const INPUT_CHUNK = 1024;
 const ACTIVE = `status IN ('queued', 'running') AND NOT deleted`;
-
-/** A call of the work plane, which this engine does not run yet. */
-export class PostgresNotReadyError extends Error {
-  override readonly name = 'PostgresNotReadyError';
-  readonly code = 'not_ready';
-  constructor(method: string) {
-    super(`${method} is not yet available on the PostgreSQL store`);
-  }
-}
 
 interface JobRow {
   seq: number;
@@ -118,10 +108,16 @@ async function setStatus(q: Queryable, seq: number, status: JobStatus, now: numb
 }
 
 export class PostgresJobStore implements JobStore {
-  private constructor(private readonly session: PgSession) {}
+  private constructor(
+    private readonly session: PgSession,
+    private readonly random: () => number,
+  ) {}
 
-  /** Connects to `url` (a `postgres://` URL whose role owns the database) and creates or migrates the schema. */
-  static async open(url: string, options: { max?: number } = {}): Promise<PostgresJobStore> {
+  /**
+   * Connects to `url` (a `postgres://` URL whose role owns the database) and creates or migrates the schema.
+   * `max`: connections in the pool; `random`: draws for spot checks (tests fix them).
+   */
+  static async open(url: string, options: { max?: number; random?: () => number } = {}): Promise<PostgresJobStore> {
     const session = new PgSession(url, options);
     try {
       await migrate(session.pool);
@@ -129,7 +125,7 @@ export class PostgresJobStore implements JobStore {
       await session.close().catch(() => undefined);
       throw err;
     }
-    return new PostgresJobStore(session);
+    return new PostgresJobStore(session, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47));
   }
 
   // ---- jobs -------------------------------------------------------------------------------
@@ -202,7 +198,16 @@ export class PostgresJobStore implements JobStore {
 
   async getJob(id: string): Promise<Job | null> {
     const row = await jobById(this.session, id);
-    return row ? toJob(row) : null;
+    return row ? this.toJob(row) : null;
+  }
+
+  /** The Job, with whether a running verified job waits for more distinct devices. */
+  private async toJob(row: JobRow): Promise<Job> {
+    const job = toJob(row);
+    if (row.verify !== 'none' && (row.status === 'queued' || row.status === 'running') && (await verified.waitingForDevices(this.session, row.seq))) {
+      job.waitingForDevices = true;
+    }
+    return job;
   }
 
   async listJobs(offset: number, limit: number, owner?: string): Promise<Page<Job>> {
@@ -216,7 +221,7 @@ export class PostgresJobStore implements JobStore {
       limit,
       offset,
     ]);
-    return { total, items: rows.rows.map(toJob) };
+    return { total, items: await Promise.all(rows.rows.map((row) => this.toJob(row))) };
   }
 
   async jobCountsByStatus(): Promise<Partial<Record<JobStatus, number>>> {
@@ -395,7 +400,7 @@ export class PostgresJobStore implements JobStore {
 
   // ---- the work plane (jobs without verification) -------------------------------------------
 
-  leaseWork = (request: Parameters<JobStore['leaseWork']>[0]) => this.session.tx((q) => work.leaseWork(q, request));
+  leaseWork = (request: Parameters<JobStore['leaseWork']>[0]) => this.session.tx((q) => work.leaseWork(q, request, this.random));
   leaseTail = (request: Parameters<JobStore['leaseTail']>[0]) => this.session.tx((q) => work.leaseTail(q, request));
   heldCount = (connId: string) => work.heldCount(this.session, connId);
   getLeaseContext = (leaseId: string) => work.getLeaseContext(this.session, leaseId);
@@ -407,10 +412,12 @@ export class PostgresJobStore implements JobStore {
   expireLeases = (monotonicNow: number, now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.expiredLeases(q, monotonicNow), now, true));
   releaseAllLeases = (now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.allOpenLeases(q), now, false));
 
-  async reopenUnchecked(jobId: string): Promise<number> {
-    const row = await jobById(this.session, jobId);
-    if (!row || row.verify === 'none' || (row.status !== 'queued' && row.status !== 'running')) return 0;
-    throw new PostgresNotReadyError('reopenUnchecked');
+  reopenUnchecked(jobId: string): Promise<number> {
+    return this.session.tx(async (q) => {
+      const row = await jobById(q, jobId, true);
+      if (!row || row.verify === 'none' || (row.status !== 'queued' && row.status !== 'running')) return 0;
+      return verified.reopenUnchecked(q, row);
+    });
   }
 
   async close(): Promise<void> {
