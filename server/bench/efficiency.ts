@@ -119,7 +119,7 @@ interface JobView {
 /** One real agent (2 threads, in this process) connected to `hub`. */
 export function startAgent(hub: ServerProcess): Agent {
   const agent = new Agent({
-    config: { hubUrl: hub.url, threads: THREADS, devices: 1, name: 'bench agent', memoryMb: 256 },
+    config: { hubUrls: [hub.url], threads: THREADS, devices: 1, name: 'bench agent', memoryMb: 256 },
     deviceIds: [`bench_agent_${randomBytes(6).toString('hex')}`],
   });
   agent.start();

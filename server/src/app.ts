@@ -19,11 +19,16 @@ import { OriginPolicy, originMiddleware } from './hub/origin-policy.ts';
 import { resolvePrincipal, type Principal } from './auth/principal.ts';
 import { instrumentStore } from './metrics/instrumented-store.ts';
 import type { JobStore } from './store/async-store.ts';
+import { LocalNetwork, type HubNetwork } from './network/hub-network.ts';
+import { NetworkService } from './network/network-service.ts';
 
 export interface HubOptions {
   /** Where the hub keeps everything (`sqliteStore(new SqliteJobStore(file))` for the embedded engine). */
   store: JobStore;
+  /** Wall time for timestamps; lease deadlines use the network's clock (this one's `monotonic` for a lone hub). */
   clock: Clock;
+  /** The hubs this one serves the network with. @defaultValue a network of this hub alone, named "hub" */
+  network?: HubNetwork;
   adminToken: string;
   webRoot: string;
   retentionDays: number;
@@ -43,8 +48,12 @@ export interface HubOptions {
 }
 
 export interface Hub {
-  /** Settles once the leases of the previous process are voided (the hub should listen only then). */
+  /**
+   * Settles once the hub has joined its network and the leases of its previous process are voided (the hub should
+   * listen only then); rejects when it may not join (HubNameTakenError).
+   */
   ready: Promise<void>;
+  network: NetworkService;
   httpServer: HttpServer;
   io: Server;
   jobs: JobService;
@@ -72,7 +81,9 @@ const BLOB_PURGE_INTERVAL_MS = 600_000;
 export const MAX_SOCKET_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 export function createHub(options: HubOptions): Hub {
-  const { clock } = options;
+  const hubNetwork = options.network ?? new LocalNetwork('hub', options.clock);
+  // Wall time from the hub's clock; monotonic time (lease deadlines) from the network's shared one.
+  const clock: Clock = { now: () => options.clock.now(), monotonic: () => hubNetwork.clock.monotonic() };
   const log = options.log ?? ((message, err) => console.error(`[hub] ${message}`, err ?? ''));
   const metrics = new HubMetrics({
     stats: () => stats(),
@@ -82,7 +93,10 @@ export function createHub(options: HubOptions): Hub {
   // Everything the hub does with the store goes through this, so writes are timed and counted.
   const db: JobStore = instrumentStore(options.store, metrics, log);
   options.store.observeCommits?.((seconds, calls) => metrics.groupCommitted(seconds, calls));
+  /** Subtasks completed through the whole network (other hubs' arrive with heartbeats) and through this hub. */
   const meter = new ThroughputMeter(300);
+  const ownMeter = new ThroughputMeter(10);
+  let ownCompleted = 0;
   const httpServer = createAdaptorServer({ fetch: (req) => app.fetch(req) }) as HttpServer;
   const origins = new OriginPolicy(options.allowedOrigins ?? []);
   const io = new Server(httpServer, {
@@ -106,10 +120,38 @@ export function createHub(options: HubOptions): Hub {
   devices.on('connection', (socket) => cap.track(socket));
   dashboards.on('connection', (socket) => cap.track(socket));
 
-  const fleetThreads = () => {
+  const localThreads = () => {
     let threads = 0;
     for (const socket of devices.sockets.values()) threads += socket.data.threads ?? 0;
     return threads;
+  };
+  const network: NetworkService = new NetworkService({
+    network: hubNetwork,
+    localFigures: () => ({
+      devices: devices.sockets.size,
+      threads: localThreads(),
+      subtasksPerSecond: ownMeter.ratePerSecond(clock.now(), 10),
+      completed: ownCompleted,
+    }),
+    jobStopped: (jobId) => devices.emit('job:stopped', { jobId }),
+    workAvailable: () => devices.emit('work:available'),
+    released: (outcome) => {
+      for (const jobId of outcome.jobsFailed) devices.emit('job:stopped', { jobId });
+      if (outcome.requeued > 0) devices.emit('work:available');
+    },
+    completedElsewhere: (n) => meter.record(n, clock.now()),
+    log,
+  });
+  /** Threads of the whole network's devices, which size leases so work spreads over all of them. */
+  const fleetThreads = () => Math.max(localThreads(), network.figures().threads);
+  /** Devices here should drop a stopped job's runs, and so should every other hub's. */
+  const jobStopped = (jobId: string) => {
+    devices.emit('job:stopped', { jobId });
+    network.announce({ kind: 'job_stopped', jobId });
+  };
+  const workAvailable = () => {
+    devices.emit('work:available');
+    network.announce({ kind: 'work_available' });
   };
   let purging = false;
   const purge = () => {
@@ -143,9 +185,13 @@ export function createHub(options: HubOptions): Hub {
     faults: options.faults,
     onBackgroundError: log,
     events: {
-      jobStopped: (jobId) => devices.emit('job:stopped', { jobId }),
-      workAvailable: () => devices.emit('work:available'),
-      subtasksCompleted: (n) => meter.record(n, clock.now()),
+      jobStopped,
+      workAvailable,
+      subtasksCompleted: (n) => {
+        meter.record(n, clock.now());
+        ownMeter.record(n, clock.now());
+        ownCompleted += n;
+      },
       jobFinished: () => {},
     },
   });
@@ -153,9 +199,9 @@ export function createHub(options: HubOptions): Hub {
     db,
     clock,
     {
-      jobSubmitted: () => devices.emit('work:available'),
+      jobSubmitted: workAvailable,
       jobStopped: (jobId) => {
-        devices.emit('job:stopped', { jobId });
+        jobStopped(jobId);
         purge();
       },
     },
@@ -165,6 +211,7 @@ export function createHub(options: HubOptions): Hub {
   const stats = async (): Promise<HubStats> => {
     const [counts, online] = await Promise.all([db.workCounts(), db.onlineDeviceCount()]);
     return {
+      hubs: network.figures().hubs,
       devices: online,
       threads: fleetThreads(),
       subtasksPerSecond: meter.ratePerSecond(clock.now(), 10),
@@ -200,9 +247,12 @@ export function createHub(options: HubOptions): Hub {
     log,
   });
 
-  // Leases of the previous process are void before any device of this one can ask for work (the store runs
-  // each call in order; `ready` settles once recovery is durable).
-  const ready = work.recover().catch((err: unknown) => log('recovering leases of the previous process failed', err));
+  // The hub joins its network, then the leases of its previous process are void before any device of this one can
+  // ask for work (the store runs each call in order; `ready` settles once recovery is durable).
+  const ready = hubNetwork.join().then(async () => {
+    network.start();
+    await work.recover().catch((err: unknown) => log('recovering leases of the previous process failed', err));
+  });
   purge();
   let sweeping = false;
   const sweep = setInterval(() => {
@@ -232,6 +282,7 @@ export function createHub(options: HubOptions): Hub {
   blobTimer.unref();
 
   const close = async (): Promise<void> => {
+    network.stop();
     clearInterval(sweep);
     clearInterval(retentionTimer);
     clearInterval(blobTimer);
@@ -244,6 +295,7 @@ export function createHub(options: HubOptions): Hub {
 
   return {
     ready,
+    network,
     httpServer,
     io,
     jobs,
@@ -258,6 +310,8 @@ export function createHub(options: HubOptions): Hub {
       await new Promise((resolve) => setTimeout(resolve, graceMs));
       stopping = true;
       await close();
+      // Its devices and leases go back at once (other hubs carry on with them), without counting a loss.
+      await hubNetwork.leave(clock.now()).catch((err: unknown) => log('leaving the network failed', err));
     },
   };
 }

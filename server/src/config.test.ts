@@ -27,6 +27,8 @@ describe('loadConfig defaults', () => {
       maxConnectionsPerAddress: 2000,
       joinToken: undefined,
       allowedOrigins: [],
+      databaseUrl: undefined,
+      hubName: expect.any(String),
     });
   });
 
@@ -46,7 +48,7 @@ describe('loadConfig defaults', () => {
   it('treats empty environment variables as not set', () => {
     expect(
       loadConfig([], { INIT_CWD: '/x', PORT: '', HOST: '', EDGESWARM_TOKEN: '', EDGESWARM_RETENTION_DAYS: '', EDGESWARM_DATA_DIR: '' }),
-    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30, maxConnectionsPerAddress: 2000, joinToken: undefined, allowedOrigins: [] });
+    ).toEqual({ port: 8080, host: '0.0.0.0', dataDir: '/x/data', token: undefined, retentionDays: 30, maxConnectionsPerAddress: 2000, joinToken: undefined, allowedOrigins: [], databaseUrl: undefined, hubName: expect.any(String) });
   });
 });
 
@@ -72,13 +74,15 @@ describe('loadConfig sources', () => {
       maxConnectionsPerAddress: 50,
       joinToken: 'env-join-token',
       allowedOrigins: [],
+      databaseUrl: undefined,
+      hubName: expect.any(String),
     });
   });
 
   it('uses flags when no environment variable is set', () => {
     expect(
       loadConfig(['--port', '1234', '--host', '::1', '--data-dir', '/flag/data', '--token', TOKEN_B, '--retention-days', '90'], {}),
-    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90, maxConnectionsPerAddress: 2000, joinToken: undefined, allowedOrigins: [] });
+    ).toEqual({ port: 1234, host: '::1', dataDir: '/flag/data', token: TOKEN_B, retentionDays: 90, maxConnectionsPerAddress: 2000, joinToken: undefined, allowedOrigins: [], databaseUrl: undefined, hubName: expect.any(String) });
   });
 
   it.each([
@@ -94,7 +98,8 @@ describe('loadConfig sources', () => {
     expect(config).toMatchObject({ [key]: expected });
     // every other setting still comes from the environment
     const fromEnv = loadConfig([], env);
-    expect({ ...config, [key]: undefined }).toEqual({ ...fromEnv, [key]: undefined });
+    // The default hub name is HOST:PORT, so it follows them.
+    expect({ ...config, [key]: undefined, hubName: undefined }).toEqual({ ...fromEnv, [key]: undefined, hubName: undefined });
   });
 
   it('accepts --flag=value', () => {
@@ -205,5 +210,22 @@ describe('loadConfig arguments', () => {
 
   it('rejects a flag without its value', () => {
     expect(configError(['--port']).message).toContain('--port');
+  });
+});
+
+describe('several hubs', () => {
+  it('takes a PostgreSQL URL from --database-url or EDGESWARM_DATABASE_URL, and rejects anything else naming the setting', () => {
+    expect(loadConfig([], {}).databaseUrl).toBeUndefined();
+    expect(loadConfig(['--database-url', 'postgres://u:p@db:5432/edgeswarm'], {}).databaseUrl).toBe('postgres://u:p@db:5432/edgeswarm');
+    expect(loadConfig([], { EDGESWARM_DATABASE_URL: 'postgresql://db/x' }).databaseUrl).toBe('postgresql://db/x');
+    expect(configError(['--database-url', 'mysql://db/x']).message).toMatch(/^--database-url must be a postgres:\/\/ or postgresql:\/\/ URL/);
+    expect(configError([], { EDGESWARM_DATABASE_URL: 'not a url' }).message).toMatch(/^EDGESWARM_DATABASE_URL must be a postgres:\/\//);
+  });
+
+  it('names the hub HOST:PORT unless --hub-name or EDGESWARM_HUB_NAME says otherwise', () => {
+    expect(loadConfig(['--host', '10.0.0.5', '--port', '9000'], {}).hubName).toBe('10.0.0.5:9000');
+    expect(loadConfig(['--hub-name', 'hub-east'], {}).hubName).toBe('hub-east');
+    expect(loadConfig([], { EDGESWARM_HUB_NAME: 'hub-west' }).hubName).toBe('hub-west');
+    expect(configError(['--hub-name', 'has space']).message).toBe('--hub-name must be 1 to 100 printable ASCII characters without spaces');
   });
 });

@@ -1,6 +1,7 @@
 /** Hub configuration from flags and environment (flags win), validated at start with messages that name the setting. */
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { ConfigError } from './errors.ts';
 import { parseOrigin } from './hub/origin-policy.ts';
 
@@ -15,6 +16,10 @@ export interface HubConfig {
   joinToken: string | undefined;
   /** Browser origins admitted besides the hub's own, or '*' for any. */
   allowedOrigins: string[] | '*';
+  /** A `postgres://` URL: keep everything in that database, shared with every hub given the same URL. */
+  databaseUrl: string | undefined;
+  /** How this hub names itself in device entries, logs and metrics; unique per network. */
+  hubName: string;
 }
 
 const FLAGS = {
@@ -26,12 +31,14 @@ const FLAGS = {
   'max-connections-per-address': { env: 'EDGESWARM_MAX_CONNECTIONS_PER_ADDRESS', default: '2000' },
   'join-token': { env: 'EDGESWARM_JOIN_TOKEN', default: '' },
   'allowed-origins': { env: 'EDGESWARM_ALLOWED_ORIGINS', default: '' },
+  'database-url': { env: 'EDGESWARM_DATABASE_URL', default: '' },
+  'hub-name': { env: 'EDGESWARM_HUB_NAME', default: '' },
 } as const;
 
 type Flag = keyof typeof FLAGS;
 
 export const USAGE =
-  'Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N] [--max-connections-per-address N] [--join-token TOKEN] [--allowed-origins ORIGIN,...]';
+  'Usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--token TOKEN] [--retention-days N] [--max-connections-per-address N] [--join-token TOKEN] [--allowed-origins ORIGIN,...] [--database-url postgres://...] [--hub-name NAME]';
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
   let values: Partial<Record<Flag, string>>;
@@ -64,9 +71,21 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
   if (token.value !== '' && !/^[\x21-\x7e]{16,256}$/.test(token.value)) {
     throw new ConfigError(`${token.source} must be 16 to 256 printable ASCII characters without spaces`);
   }
+  const database = pick('database-url');
+  if (database.value !== '' && parseDatabaseUrl(database.value) === null) {
+    throw new ConfigError(`${database.source} must be a postgres:// or postgresql:// URL such as postgres://user:password@db.example.org:5432/edgeswarm`);
+  }
+  const portNumber = integer(port.value, port.source, 0, 65535);
+  const host = pick('host').value;
+  const hubName = pick('hub-name');
+  if (hubName.value !== '' && !/^[\x21-\x7e]{1,100}$/.test(hubName.value)) {
+    throw new ConfigError(`${hubName.source} must be 1 to 100 printable ASCII characters without spaces`);
+  }
   return {
-    port: integer(port.value, port.source, 0, 65535),
-    host: pick('host').value,
+    port: portNumber,
+    host,
+    databaseUrl: database.value === '' ? undefined : database.value,
+    hubName: hubName.value !== '' ? hubName.value : defaultHubName(host, portNumber),
     // npm runs workspace scripts inside the workspace; resolve against where the user typed the command.
     dataDir: resolve(env['INIT_CWD'] ?? process.cwd(), pick('data-dir').value),
     token: token.value === '' ? undefined : token.value,
@@ -75,6 +94,22 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): HubConfig {
     joinToken: join.value === '' ? undefined : join.value,
     allowedOrigins: origins(pick('allowed-origins')),
   };
+}
+
+/** The URL when it is a PostgreSQL one, else null. */
+export function parseDatabaseUrl(text: string): URL | null {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'postgres:' || url.protocol === 'postgresql:' ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `HOST:PORT` of the hub (the machine's name when it listens on every address; its process id for a random port). */
+function defaultHubName(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? hostname() : host;
+  return `${name}:${port === 0 ? `pid${process.pid}` : port}`;
 }
 
 function origins({ value, source }: { value: string; source: string }): string[] | '*' {

@@ -2,24 +2,46 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from './config.ts';
+import { loadConfig, parseDatabaseUrl, type HubConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { SqliteJobStore } from './store/sqlite-job-store.ts';
-import { sqliteStore } from './store/async-store.ts';
+import { sqliteStore, type JobStore } from './store/async-store.ts';
+import { PostgresJobStore } from './store/postgres/postgres-job-store.ts';
+import { PostgresNetwork } from './store/postgres/pg-network.ts';
+import { sharedAdminToken } from './store/postgres/pg-settings.ts';
+import { HubNameTakenError, LocalNetwork, type HubNetwork } from './network/hub-network.ts';
 import { systemClock } from './clock.ts';
 import { createHub } from './app.ts';
 import { faultsFromEnv } from './faults.ts';
 import { DATABASE_FILE } from './database-file.ts';
 import { lanAddresses } from './hub/origin-policy.ts';
 
+/** The embedded SQLite store in the data dir, or the PostgreSQL database every hub with the same URL shares. */
+async function openStore(config: HubConfig): Promise<{ store: JobStore; network: HubNetwork; token: string; where: string }> {
+  if (config.databaseUrl === undefined) {
+    mkdirSync(config.dataDir, { recursive: true });
+    const token = resolveAdminToken(config.dataDir, config.token);
+    const store = sqliteStore(new SqliteJobStore(join(config.dataDir, DATABASE_FILE), { groupCommit: true, hubName: config.hubName }));
+    return { store, network: new LocalNetwork(config.hubName, systemClock), token, where: `data in ${config.dataDir}` };
+  }
+  const url = parseDatabaseUrl(config.databaseUrl);
+  let store: PostgresJobStore;
+  try {
+    store = await PostgresJobStore.open(config.databaseUrl, { hub: config.hubName });
+  } catch (err) {
+    throw new ConfigError(`cannot open the database at ${url?.host ?? '?'}${url?.pathname ?? ''} (--database-url): ${(err as Error).message}`);
+  }
+  const token = await sharedAdminToken(store.session, config.token);
+  return { store, network: new PostgresNetwork(store.session, config.hubName), token, where: `data in PostgreSQL at ${url?.host ?? '?'}${url?.pathname ?? ''}` };
+}
+
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env);
-  mkdirSync(config.dataDir, { recursive: true });
-  const token = resolveAdminToken(config.dataDir, config.token);
-  const store = sqliteStore(new SqliteJobStore(join(config.dataDir, DATABASE_FILE), { groupCommit: true }));
+  const { store, network, token, where } = await openStore(config);
   const hub = createHub({
     store,
+    network,
     clock: systemClock,
     adminToken: token,
     webRoot: resolve(import.meta.dirname, '../../web/dist'),
@@ -29,7 +51,13 @@ async function main(): Promise<void> {
     ...(config.joinToken === undefined ? {} : { joinToken: config.joinToken }),
     allowedOrigins: config.allowedOrigins,
   });
-  await hub.ready;
+  try {
+    await hub.ready;
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    if (err instanceof HubNameTakenError) throw new ConfigError(`${err.message} (--hub-name)`);
+    throw err;
+  }
   await new Promise<void>((ok, fail) => {
     hub.httpServer.once('error', fail);
     hub.httpServer.listen(config.port, config.host, () => ok());
@@ -37,7 +65,7 @@ async function main(): Promise<void> {
   const { port } = hub.httpServer.address() as AddressInfo;
   const wildcard = config.host === '0.0.0.0' || config.host === '::';
   const hosts = wildcard ? ['localhost', ...lanAddresses()] : [config.host.includes(':') ? `[${config.host}]` : config.host];
-  console.log(`Edgeswarm hub listening on port ${port} (data in ${config.dataDir})`);
+  console.log(`Edgeswarm hub ${config.hubName} listening on port ${port} (${where})`);
   for (const host of hosts) {
     const join = config.joinToken === undefined ? '' : `?join=${config.joinToken}`;
     console.log(`Volunteer page: http://${host}:${port}/${join}`);

@@ -116,6 +116,7 @@ export {
 export { RunPace, TARGET_HELD_MS, MAX_BATCH_PER_THREAD, LONG_RUN_MS } from './client/run-pace.ts';
 export { LeaseBatches, toRunResult, type HeldLease } from './client/lease-batches.ts';
 export { HubLink, countAccepted, type DeviceLinkSocket, type HubLinkHandlers, type HubLinkOptions } from './client/hub-link.ts';
+export { FailoverSocket, type FailoverOptions, type SocketFactory } from './client/failover-socket.ts';
 export {
   BlobCache,
   BlobFetchError,

@@ -8,7 +8,7 @@ const parse = (...argv: string[]) => parseAgentArgs(argv, defaults);
 describe('parseAgentArgs', () => {
   it('defaults to CPUs - 1 threads, one device, the host name and an id file beside where npm was run', () => {
     expect(parse('--hub', 'http://192.168.1.20:8080/')).toEqual({
-      hubUrl: 'http://192.168.1.20:8080',
+      hubUrls: ['http://192.168.1.20:8080'],
       threads: 7,
       devices: 1,
       name: 'build-box',
@@ -29,10 +29,17 @@ describe('parseAgentArgs', () => {
     expect(() => parseAgentArgs(['--hub', 'http://h:1'], { ...defaults, joinToken: 'x' })).toThrow(/^EDGESWARM_JOIN_TOKEN must be/);
   });
 
+  it('takes several hubs of one network, separated by commas, in the order given', () => {
+    expect(parse('--hub', 'http://a:1, http://b:2/').hubUrls).toEqual(['http://a:1', 'http://b:2']);
+    expect(() => parse('--hub', 'http://a:1,,http://b:2')).toThrow('--hub must be one URL or URLs separated by commas, got an empty entry');
+    expect(() => parse('--hub', 'http://a:1,http://a:1/')).toThrow('--hub lists http://a:1 twice');
+    expect(() => parse('--hub', 'http://a:1,ftp://b')).toThrow('--hub must start with http:// or https://');
+  });
+
   it('takes every flag', () => {
     expect(
       parse('--hub', 'https://hub.example', '--threads', '3', '--devices', '5', '--name', 'rack 4', '--id-file', 'ids/a.json', '--memory-mb', '64'),
-    ).toMatchObject({ hubUrl: 'https://hub.example', threads: 3, devices: 5, name: 'rack 4', idFile: '/home/me/edgeswarm/ids/a.json', memoryMb: 64 });
+    ).toMatchObject({ hubUrls: ['https://hub.example'], threads: 3, devices: 5, name: 'rack 4', idFile: '/home/me/edgeswarm/ids/a.json', memoryMb: 64 });
   });
 
   it.each([

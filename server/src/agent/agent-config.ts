@@ -5,8 +5,8 @@ import { DEFAULT_ID_FILE } from './device-identity.ts';
 import { DEFAULT_MEMORY_MB } from './thread-pool.ts';
 
 export interface AgentConfig {
-  /** The hub's origin, e.g. `http://127.0.0.1:8080`. */
-  hubUrl: string;
+  /** The hubs' origins, e.g. `http://127.0.0.1:8080`: the devices use the first that answers, and move on when it dies. */
+  hubUrls: string[];
   /** Worker threads of the one pool all devices share. */
   threads: number;
   devices: number;
@@ -38,8 +38,10 @@ export class AgentConfigError extends Error {
 export const MAX_NAME_CHARS = 100;
 export const MAX_DEVICES = 1000;
 
-export const USAGE = `Usage: npm run device -- --hub URL [--threads T] [--devices N] [--name NAME] [--id-file PATH] [--memory-mb M]
-  --hub URL        the hub's address, e.g. http://192.168.1.20:8080 (required)
+export const USAGE = `Usage: npm run device -- --hub URL[,URL...] [--threads T] [--devices N] [--name NAME] [--id-file PATH] [--memory-mb M]
+  --hub URL,...    the hub's address, e.g. http://192.168.1.20:8080 (required); with several hubs of one network,
+                   their addresses separated by commas: the devices stay on the first that answers and move to
+                   the next when their hub dies
   --threads T      worker threads running job code, shared by all devices (default: CPUs - 1, at least 1)
   --devices N      devices to run in this process, each with its own connection and id (default 1);
                    each reports its share of the threads to the hub (at least 1)
@@ -69,7 +71,7 @@ export function parseAgentArgs(argv: string[], defaults: AgentDefaults): AgentCo
   const idFile = values['id-file'] ?? DEFAULT_ID_FILE;
   if (idFile.trim() === '') throw new AgentConfigError('--id-file must be a file path, got an empty value');
   return {
-    hubUrl: help && values.hub === undefined ? '' : hubOrigin(values.hub),
+    hubUrls: help && values.hub === undefined ? [] : hubOrigins(values.hub),
     threads: values.threads === undefined ? defaultThreads : integer(values.threads, '--threads', 1, 1024),
     devices: values.devices === undefined ? 1 : integer(values.devices, '--devices', 1, MAX_DEVICES),
     name,
@@ -98,8 +100,17 @@ function parse(argv: string[]) {
   }
 }
 
-function hubOrigin(text: string | undefined): string {
+function hubOrigins(text: string | undefined): string[] {
   if (text === undefined) throw new AgentConfigError('--hub is required: the hub address, e.g. --hub http://192.168.1.20:8080');
+  const parts = text.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) throw new AgentConfigError(`--hub must be one URL or URLs separated by commas, got an empty entry in "${text}"`);
+  const origins = parts.map(hubOrigin);
+  const twice = origins.find((o, i) => origins.indexOf(o) !== i);
+  if (twice !== undefined) throw new AgentConfigError(`--hub lists ${twice} twice`);
+  return origins;
+}
+
+function hubOrigin(text: string): string {
   let url: URL;
   try {
     url = new URL(text);

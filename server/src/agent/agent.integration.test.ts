@@ -32,7 +32,7 @@ const tempDir = () => {
 
 function startAgent(hubUrl: string, devices: number, threads: number, log: string[] = []): Agent {
   const agent = new Agent({
-    config: { hubUrl, threads, devices, name: 'agent test', memoryMb: 64 },
+    config: { hubUrls: [hubUrl], threads, devices, name: 'agent test', memoryMb: 64 },
     deviceIds: Array.from({ length: devices }, (_, k) => `agent_test_device_${k}_${Math.random().toString(36).slice(2, 10)}`),
     log: (line) => log.push(line),
     onFatal: (message) => log.push(`FATAL ${message}`),

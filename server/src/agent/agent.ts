@@ -16,7 +16,7 @@ export interface AgentDeviceInfo {
 }
 
 export interface AgentOptions {
-  config: Pick<AgentConfig, 'hubUrl' | 'threads' | 'devices' | 'name' | 'memoryMb'> & { joinToken?: string | undefined };
+  config: Pick<AgentConfig, 'hubUrls' | 'threads' | 'devices' | 'name' | 'memoryMb'> & { joinToken?: string | undefined };
   deviceIds: readonly string[];
   /** A device's connection events, prefixed with its number. */
   log?: (line: string) => void;
@@ -47,7 +47,7 @@ export class Agent {
     this.devices = this.info.map(
       (d) =>
         new NodeDevice({
-          hubUrl: config.hubUrl,
+          hubUrls: config.hubUrls,
           deviceId: d.deviceId,
           name: d.name,
           threads: d.threads,

@@ -62,12 +62,12 @@ function main(): void {
     },
   });
 
-  const { threads, devices, memoryMb, hubUrl, idFile } = config;
+  const { threads, devices, memoryMb, hubUrls, idFile } = config;
   console.log(
     `Edgeswarm device agent: ${devices} device(s) sharing ${threads} worker thread(s), heap limit ${memoryMb} MiB per thread; ids in ${idFile}`,
   );
   for (const d of agent.info) {
-    console.log(`Device ${d.number}: id ${d.deviceId}, name "${d.name}", ${d.threads} thread(s) reported, hub ${hubUrl}`);
+    console.log(`Device ${d.number}: id ${d.deviceId}, name "${d.name}", ${d.threads} thread(s) reported, hub ${hubUrls.join(' or ')}`);
   }
   if (inUse > 0) {
     console.log(`${inUse} id(s) of ${idFile} belong to another agent running from this folder: this one runs as other devices`);

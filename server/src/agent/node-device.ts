@@ -4,6 +4,7 @@ import {
   CONNECT_REFUSALS,
   DEVICE_NAMESPACE,
   PROTOCOL_VERSION,
+  FailoverSocket,
   HubLink,
   LeaseBatches,
   RunPace,
@@ -28,8 +29,8 @@ import type { PoolResult, PoolTask, RunPool } from './thread-pool.ts';
 type DeviceSocket = Socket<HubToDeviceEvents, DeviceToHubEvents>;
 
 export interface NodeDeviceOptions {
-  /** The hub's origin, e.g. `http://127.0.0.1:8080`. */
-  hubUrl: string;
+  /** The hubs' origins, e.g. `http://127.0.0.1:8080`: the first that answers, the next when it dies (FailoverSocket). */
+  hubUrls: readonly string[];
   deviceId: string;
   name: string;
   /** A private pool's join token (the hub's --join-token). */
@@ -101,13 +102,18 @@ export class NodeDevice {
     const { deviceId, name, threads } = this.options;
     const hello: DeviceHello = { protocol: PROTOCOL_VERSION, deviceId, kind: 'node', name, threads };
     if (this.options.joinToken) hello.joinToken = this.options.joinToken;
-    const socket: DeviceSocket = io(this.options.hubUrl + DEVICE_NAMESPACE, {
-      auth: hello,
-      transports: ['websocket'],
-      forceNew: true,
-      reconnectionDelay: this.options.reconnectDelayMs ?? 1000,
-      reconnectionDelayMax: this.options.reconnectDelayMaxMs ?? 5000,
-    });
+    const socket = new FailoverSocket(
+      this.options.hubUrls,
+      (url): DeviceSocket =>
+        io(url + DEVICE_NAMESPACE, {
+          auth: hello,
+          transports: ['websocket'],
+          forceNew: true,
+          reconnectionDelay: this.options.reconnectDelayMs ?? 1000,
+          reconnectionDelayMax: this.options.reconnectDelayMaxMs ?? 5000,
+        }),
+      { onSwitch: (url, reason) => this.log(`${reason}: trying the hub at ${url}`) },
+    );
     this.link = new HubLink(
       socket,
       {

@@ -182,6 +182,8 @@ export interface SqliteStoreOptions {
   groupCommit?: boolean;
   /** Random numbers in [0, 1) for adaptive spot checks; default from the OS's CSPRNG (tests inject a seeded one). */
   random?: () => number;
+  /** The name of the hub (device entries carry it); default "hub". */
+  hubName?: string;
 }
 
 export class SqliteJobStore implements SyncJobStore {
@@ -195,9 +197,11 @@ export class SqliteJobStore implements SyncJobStore {
   /** Nesting of wrapped calls: 0 outside the store. */
   private depth = 0;
   private readonly groupCommit: boolean;
+  private readonly hubName: string;
 
   constructor(file: string, options: SqliteStoreOptions = {}) {
     this.groupCommit = options.groupCommit === true;
+    this.hubName = options.hubName ?? 'hub';
     // Every public method reports storage faults as StoreUnavailableError, whatever SQLite called
     // them, and joins or flushes the commit group. Internal calls (this.failRow...) pass through here
     // too, inside a transaction: only entry points (not yet in a transaction) touch the group.
@@ -1024,7 +1028,8 @@ export class SqliteJobStore implements SyncJobStore {
   }
 
   listDevices(offset: number, limit: number) {
-    return this.devices.listOnline(offset, limit);
+    const page = this.devices.listOnline(offset, limit);
+    return { total: page.total, items: page.items.map((d) => ({ ...d, hub: this.hubName })) };
   }
 
   workCounts(): WorkCounts {

@@ -88,9 +88,13 @@ export interface DeviceInfo {
   quarantined: boolean;
   connectedAt: string;
   lastSeenAt: string;
+  /** The `--hub-name` of the hub it is connected to. */
+  hub?: string;
 }
 
 export interface HubStats {
+  /** Hubs serving the network (1 with the embedded SQLite store). */
+  hubs?: number;
   devices: number;
   threads: number;
   subtasksPerSecond: number;

@@ -16,6 +16,7 @@ interface DeviceRow {
   quarantined_at: number | null;
   connected_at: number;
   last_seen_at: number;
+  hub: string | null;
 }
 
 const toDevice = (r: DeviceRow): DeviceInfo => ({
@@ -31,16 +32,27 @@ const toDevice = (r: DeviceRow): DeviceInfo => ({
   quarantined: r.quarantined_at !== null,
   connectedAt: new Date(r.connected_at).toISOString(),
   lastSeenAt: new Date(r.last_seen_at).toISOString(),
+  ...(r.hub === null ? {} : { hub: r.hub }),
 });
 
-export async function registerDevice(q: Queryable, d: DeviceRegistration): Promise<void> {
+/**
+ * A device connected to `hub`. Each hub counts its own connections of a device (`device_connections`), so the
+ * connections of a hub that died can be taken away without touching those the device has opened elsewhere;
+ * `devices.connections` is their sum and `devices.hub` the hub of its latest connection.
+ */
+export async function registerDevice(q: Queryable, d: DeviceRegistration, hub: string): Promise<void> {
   await q.query(
-    `INSERT INTO devices (id, kind, name, threads, state, connections, connected_at, last_seen_at, address)
-       VALUES ($1, $2, $3, $4, 'idle', 1, $5, $5, $6)
-     ON CONFLICT (id) DO UPDATE SET kind = $2, name = $3, threads = $4, state = 'idle', address = $6,
+    `INSERT INTO devices (id, kind, name, threads, state, connections, connected_at, last_seen_at, address, hub)
+       VALUES ($1, $2, $3, $4, 'idle', 1, $5, $5, $6, $7)
+     ON CONFLICT (id) DO UPDATE SET kind = $2, name = $3, threads = $4, state = 'idle', address = $6, hub = $7,
        connected_at = CASE WHEN devices.connections = 0 THEN $5 ELSE devices.connected_at END,
        connections = devices.connections + 1, last_seen_at = $5`,
-    [d.id, d.kind, d.name, d.threads, d.now, d.address ?? null],
+    [d.id, d.kind, d.name, d.threads, d.now, d.address ?? null, hub],
+  );
+  await q.query(
+    `INSERT INTO device_connections (device_id, hub, n, since) VALUES ($1, $2, 1, $3)
+     ON CONFLICT (device_id, hub) DO UPDATE SET n = device_connections.n + 1`,
+    [d.id, hub, d.now],
   );
 }
 
@@ -54,12 +66,30 @@ export async function devicesSeen(q: Queryable, updates: readonly DevicePresence
   );
 }
 
-export async function deviceOffline(q: Queryable, id: string, now: number): Promise<void> {
-  await q.query('UPDATE devices SET connections = greatest(connections - 1, 0), last_seen_at = $1 WHERE id = $2', [now, id]);
+/** One connection of a device to `hub` ended. */
+export async function deviceOffline(q: Queryable, id: string, now: number, hub: string): Promise<void> {
+  const left = await q.query<{ n: number }>('UPDATE device_connections SET n = n - 1 WHERE device_id = $1 AND hub = $2 RETURNING n', [id, hub]);
+  if (left.rowCount === 0) return; // already taken away (its hub was declared dead, or the hub restarted)
+  if ((left.rows[0]?.n ?? 0) <= 0) await q.query('DELETE FROM device_connections WHERE device_id = $1 AND hub = $2', [id, hub]);
+  await q.query(
+    `UPDATE devices SET connections = greatest(connections - 1, 0), last_seen_at = $1,
+       hub = coalesce((SELECT c.hub FROM device_connections c WHERE c.device_id = $2 ORDER BY c.since DESC LIMIT 1), hub)
+     WHERE id = $2`,
+    [now, id],
+  );
 }
 
-export async function markAllDevicesOffline(q: Queryable): Promise<void> {
-  await q.query('UPDATE devices SET connections = 0 WHERE connections > 0');
+/** Every connection `hub` held ends: at its start (those of its previous process), or when another hub finds it dead. */
+export async function hubDevicesOffline(q: Queryable, hub: string): Promise<number> {
+  const gone = await q.query<{ device_id: string; n: number }>('DELETE FROM device_connections WHERE hub = $1 RETURNING device_id, n', [hub]);
+  if (gone.rowCount === 0) return 0;
+  await q.query(
+    `UPDATE devices d SET connections = greatest(d.connections - g.n, 0),
+       hub = coalesce((SELECT c.hub FROM device_connections c WHERE c.device_id = d.id ORDER BY c.since DESC LIMIT 1), d.hub)
+     FROM unnest($1::text[], $2::int[]) AS g(id, n) WHERE d.id = g.id`,
+    [gone.rows.map((r) => r.device_id), gone.rows.map((r) => r.n)],
+  );
+  return gone.rowCount ?? 0;
 }
 
 export async function onlineDeviceCount(q: Queryable): Promise<number> {

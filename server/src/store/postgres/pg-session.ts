@@ -83,6 +83,13 @@ export class PgSession implements Queryable {
     } catch (err) {
       throw translatePgError(err);
     }
+    // A connection that breaks while checked out emits 'error' with no listener of the pool's: without this one,
+    // the process would crash when the database goes away mid-transaction. The query in flight rejects anyway.
+    let broken = false;
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     const q: Queryable = { query: (sql, params) => client.query(sql, params) };
     try {
       await client.query('BEGIN');
@@ -90,10 +97,12 @@ export class PgSession implements Queryable {
       await client.query('COMMIT');
       return value;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (!broken) await client.query('ROLLBACK').catch(() => undefined);
       throw translatePgError(err);
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      // A broken connection is closed rather than given back to the pool.
+      client.release(broken ? true : undefined);
     }
   }
 

@@ -15,6 +15,9 @@ const ACTIVE = `status IN ('queued', 'running') AND NOT deleted`;
 /** Elements of an inputs array stored per row (as the SQLite engine). */
 const INPUT_CHUNK = 1024;
 
+/** A lease request and the hub that grants it. */
+export type HubLeaseRequest = LeaseRequest & { hub: string };
+
 interface JobRow {
   seq: number;
   id: string;
@@ -79,11 +82,21 @@ async function inputsOf(q: Queryable, job: JobRow, indexes: number[]): Promise<L
 }
 
 /** Inserts a lease of `indexes` (its lifetime capped at TTL + one timeout per input) and marks the device working. */
-async function openLease(q: Queryable, job: JobRow, request: LeaseRequest, indexes: number[], speculative: boolean): Promise<ActiveLease> {
+async function openLease(q: Queryable, job: JobRow, request: HubLeaseRequest, indexes: number[], speculative: boolean): Promise<ActiveLease> {
   const lease: LeaseRecord = { id: newId('lease_'), jobId: job.id, deviceId: request.deviceId, connId: request.connId, deadline: request.deadline, items: indexes };
   await q.query(
-    `INSERT INTO leases (id, job_seq, device_id, conn_id, deadline, max_deadline, items, speculative) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [lease.id, job.seq, lease.deviceId, lease.connId, lease.deadline, request.deadline + indexes.length * job.timeout_ms, JSON.stringify(indexes), speculative],
+    `INSERT INTO leases (id, job_seq, device_id, conn_id, deadline, max_deadline, items, speculative, hub) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [
+      lease.id,
+      job.seq,
+      lease.deviceId,
+      lease.connId,
+      lease.deadline,
+      request.deadline + indexes.length * job.timeout_ms,
+      JSON.stringify(indexes),
+      speculative,
+      request.hub,
+    ],
   );
   await q.query(`UPDATE devices SET state = 'working' WHERE id = $1 AND state <> 'working'`, [request.deviceId]);
   const active: ActiveLease = {
@@ -104,7 +117,7 @@ async function quarantined(q: Queryable, deviceId: string): Promise<boolean> {
   return (await q.query('SELECT 1 FROM devices WHERE id = $1 AND quarantined_at IS NOT NULL', [deviceId])).rowCount !== 0;
 }
 
-export async function leaseWork(q: Queryable, request: LeaseRequest, random: () => number): Promise<ActiveLease | null> {
+export async function leaseWork(q: Queryable, request: HubLeaseRequest, random: () => number): Promise<ActiveLease | null> {
   if (await quarantined(q, request.deviceId)) return null;
   const slow = request.slowStart === true;
   const address = request.address ?? null;
@@ -166,7 +179,7 @@ export async function leaseWork(q: Queryable, request: LeaseRequest, random: () 
 }
 
 /** A lease of replicas of a verified job's inputs, each on a device that has not run it; null when none fits. */
-async function leaseReplicas(q: Queryable, job: JobRow, request: LeaseRequest, max: number, spread: number, random: () => number): Promise<ActiveLease | null> {
+async function leaseReplicas(q: Queryable, job: JobRow, request: HubLeaseRequest, max: number, spread: number, random: () => number): Promise<ActiveLease | null> {
   const spot: verified.DeviceSpot = { deviceId: request.deviceId, address: request.address ?? null };
   const picks = await verified.pick(q, job, spot, max, spread, random);
   if (picks.length === 0) return null;
@@ -181,7 +194,7 @@ async function leaseReplicas(q: Queryable, job: JobRow, request: LeaseRequest, m
   return active;
 }
 
-export async function leaseTail(q: Queryable, request: LeaseRequest): Promise<ActiveLease | null> {
+export async function leaseTail(q: Queryable, request: HubLeaseRequest): Promise<ActiveLease | null> {
   if (await quarantined(q, request.deviceId)) return null;
   const open = await q.query<{ n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = $1 AND open', [request.connId]);
   if ((open.rows[0]?.n ?? 0) > 0) return null;
@@ -399,7 +412,8 @@ async function openLeases(q: Queryable, where: string, params: unknown[]): Promi
 
 export const connectionLeases = (q: Queryable, connId: string) => openLeases(q, 'conn_id = $1', [connId]);
 export const expiredLeases = (q: Queryable, monotonicNow: number) => openLeases(q, 'deadline < $1', [monotonicNow]);
-export const allOpenLeases = (q: Queryable) => openLeases(q, 'true', []);
+/** Open leases granted by `hub`. */
+export const hubLeases = (q: Queryable, hub: string) => openLeases(q, 'hub = $1', [hub]);
 
 /** Closes leases; their unfinished subtasks go back to the queue, counting a loss when `countLoss`. */
 export async function releaseRows(q: Queryable, rows: LeaseRow[], now: number, countLoss: boolean): Promise<ReleaseOutcome> {

@@ -109,15 +109,19 @@ async function setStatus(q: Queryable, seq: number, status: JobStatus, now: numb
 
 export class PostgresJobStore implements JobStore {
   private constructor(
-    private readonly session: PgSession,
+    /** The pool; the hub's network registry (./pg-network.ts) shares it. */
+    readonly session: PgSession,
     private readonly random: () => number,
+    /** The name of the hub this store serves: its device connections and leases are marked with it. */
+    readonly hub: string,
   ) {}
 
   /**
    * Connects to `url` (a `postgres://` URL whose role owns the database) and creates or migrates the schema.
-   * `max`: connections in the pool; `random`: draws for spot checks (tests fix them).
+   * `max`: connections in the pool; `random`: draws for spot checks (tests fix them); `hub`: the name of the hub
+   * this store serves (unique per network; default "hub").
    */
-  static async open(url: string, options: { max?: number; random?: () => number } = {}): Promise<PostgresJobStore> {
+  static async open(url: string, options: { max?: number; random?: () => number; hub?: string } = {}): Promise<PostgresJobStore> {
     const session = new PgSession(url, options);
     try {
       await migrate(session.pool);
@@ -125,7 +129,7 @@ export class PostgresJobStore implements JobStore {
       await session.close().catch(() => undefined);
       throw err;
     }
-    return new PostgresJobStore(session, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47));
+    return new PostgresJobStore(session, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47), options.hub ?? 'hub');
   }
 
   // ---- jobs -------------------------------------------------------------------------------
@@ -374,10 +378,11 @@ export class PostgresJobStore implements JobStore {
   listSubmitters = () => directory.listSubmitters(this.session);
   revokeSubmitter = (name: string, now: number) => directory.revokeSubmitter(this.session, name, now);
   submitterActivity = (name: string, since: number) => directory.submitterActivity(this.session, name, since);
-  registerDevice = (device: Parameters<JobStore['registerDevice']>[0]) => directory.registerDevice(this.session, device);
+  registerDevice = (device: Parameters<JobStore['registerDevice']>[0]) => this.session.tx((q) => directory.registerDevice(q, device, this.hub));
   devicesSeen = (updates: Parameters<JobStore['devicesSeen']>[0]) => directory.devicesSeen(this.session, updates);
-  deviceOffline = (id: string, now: number) => directory.deviceOffline(this.session, id, now);
-  markAllDevicesOffline = () => directory.markAllDevicesOffline(this.session);
+  deviceOffline = (id: string, now: number) => this.session.tx((q) => directory.deviceOffline(q, id, now, this.hub));
+  /** This hub's connections (those of its previous process) end; other hubs' stay. */
+  markAllDevicesOffline = async () => void (await this.session.tx((q) => directory.hubDevicesOffline(q, this.hub)));
   listDevices = (offset: number, limit: number) => directory.listDevices(this.session, offset, limit);
   onlineDeviceCount = () => directory.onlineDeviceCount(this.session);
   isQuarantined = (deviceId: string) => directory.isQuarantined(this.session, deviceId);
@@ -400,8 +405,8 @@ export class PostgresJobStore implements JobStore {
 
   // ---- the work plane (jobs without verification) -------------------------------------------
 
-  leaseWork = (request: Parameters<JobStore['leaseWork']>[0]) => this.session.tx((q) => work.leaseWork(q, request, this.random));
-  leaseTail = (request: Parameters<JobStore['leaseTail']>[0]) => this.session.tx((q) => work.leaseTail(q, request));
+  leaseWork = (request: Parameters<JobStore['leaseWork']>[0]) => this.session.tx((q) => work.leaseWork(q, { ...request, hub: this.hub }, this.random));
+  leaseTail = (request: Parameters<JobStore['leaseTail']>[0]) => this.session.tx((q) => work.leaseTail(q, { ...request, hub: this.hub }));
   heldCount = (connId: string) => work.heldCount(this.session, connId);
   getLeaseContext = (leaseId: string) => work.getLeaseContext(this.session, leaseId);
   recordResults = (leaseId: string, deviceId: string, results: Parameters<JobStore['recordResults']>[2], now: number) =>
@@ -410,7 +415,8 @@ export class PostgresJobStore implements JobStore {
   releaseConnectionLeases = (connId: string, now: number) =>
     this.session.tx(async (q) => work.releaseRows(q, await work.connectionLeases(q, connId), now, true));
   expireLeases = (monotonicNow: number, now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.expiredLeases(q, monotonicNow), now, true));
-  releaseAllLeases = (now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.allOpenLeases(q), now, false));
+  /** The leases this hub granted (those of its previous process) are voided; other hubs' stay. */
+  releaseAllLeases = (now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.hubLeases(q, this.hub), now, false));
 
   reopenUnchecked(jobId: string): Promise<number> {
     return this.session.tx(async (q) => {

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 
-export const PG_SCHEMA_VERSION = 1;
+export const PG_SCHEMA_VERSION = 2;
 
 /** Any constant: the key of the advisory lock hubs take while they migrate. */
 const MIGRATION_LOCK = 0x6564_6765;
@@ -172,6 +172,49 @@ CREATE TABLE job_blobs (
 CREATE INDEX job_blobs_by_blob ON job_blobs (sha256);
 `;
 
+/**
+ * Several hubs on one database: the hubs and their heartbeats, which hub holds each device connection and each
+ * lease (so a dead hub's can be reclaimed), events hubs pass to each other, and settings shared by all hubs.
+ */
+const V2 = `
+ALTER TABLE leases ADD COLUMN hub TEXT NOT NULL DEFAULT '';
+CREATE INDEX leases_open_by_hub ON leases (hub) WHERE open;
+ALTER TABLE devices ADD COLUMN hub TEXT;
+
+CREATE TABLE device_connections (
+  device_id TEXT NOT NULL,
+  hub       TEXT NOT NULL,
+  n         INTEGER NOT NULL,
+  since     BIGINT NOT NULL,
+  PRIMARY KEY (device_id, hub)
+);
+CREATE INDEX device_connections_by_hub ON device_connections (hub);
+
+CREATE TABLE hubs (
+  name       TEXT PRIMARY KEY,
+  started_at BIGINT NOT NULL,
+  beat_at    DOUBLE PRECISION NOT NULL,
+  stopped    BOOLEAN NOT NULL DEFAULT false,
+  devices    INTEGER NOT NULL DEFAULT 0,
+  threads    INTEGER NOT NULL DEFAULT 0,
+  rate       DOUBLE PRECISION NOT NULL DEFAULT 0,
+  completed  BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE hub_events (
+  seq    BIGSERIAL PRIMARY KEY,
+  hub    TEXT NOT NULL,
+  kind   TEXT NOT NULL,
+  job_id TEXT,
+  at     DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
 /** Creates or migrates the schema; refuses a database written by a newer hub. */
 export async function migrate(pool: pg.Pool): Promise<void> {
   const client = await pool.connect();
@@ -184,7 +227,10 @@ export async function migrate(pool: pg.Pool): Promise<void> {
     if (version > PG_SCHEMA_VERSION) {
       throw new Error(`the database was written by a newer Edgeswarm (schema ${version}; this hub knows ${PG_SCHEMA_VERSION})`);
     }
-    const migrations: [number, string][] = [[1, V1]];
+    const migrations: [number, string][] = [
+      [1, V1],
+      [2, V2],
+    ];
     for (const [target, sql] of migrations) {
       if (version >= target) continue;
       await client.query(sql);
