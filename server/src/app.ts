@@ -89,6 +89,7 @@ export function createHub(options: HubOptions): Hub {
     stats: () => stats(),
     jobCountsByStatus: () => db.jobCountsByStatus(),
     activeJobDepths: (limit) => db.activeJobDepths(limit),
+    ...(hubNetwork.shared ? { hubName: hubNetwork.hubName } : {}),
   });
   // Everything the hub does with the store goes through this, so writes are timed and counted.
   const db: JobStore = instrumentStore(options.store, metrics, log);

@@ -5,9 +5,11 @@
  * job's runs on another's devices.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { DeviceInfo, HubStats, Job } from '@edgeswarm/shared';
 import { freshDatabase, startPostgres, type PostgresServer } from './support/postgres-server.ts';
-import { freePort, startHubProcess, type HubProcess } from './support/hub-process.ts';
+import { freePort, SERVER_DIR, startHubProcess, type HubProcess } from './support/hub-process.ts';
 import { startTestAgent } from './support/test-agent.ts';
 import { TestDevice } from './support/test-device.ts';
 import { waitFor } from './support/test-hub.ts';
@@ -45,8 +47,8 @@ async function startHub(database: string, name: string, env: Record<string, stri
   return { name, url: `http://127.0.0.1:${port}`, process: hub };
 }
 
-async function call(hub: RunningHub, method: string, path: string, body?: unknown): Promise<Response> {
-  return fetch(hub.url + path, { method, headers: { Authorization: `Bearer ${TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function call(hub: RunningHub, method: string, path: string, body?: unknown, token = TOKEN): Promise<Response> {
+  return fetch(hub.url + path, { method, headers: { Authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
 async function api<T>(hub: RunningHub, method: string, path: string, body?: unknown): Promise<T> {
@@ -154,5 +156,26 @@ describe('several hubs on one PostgreSQL database', () => {
     await api<Job>(b, 'POST', `/api/jobs/${job.id}/cancel`);
     await waitFor(() => (device.stopped.includes(job.id) ? true : undefined), 5_000, 'hub A to tell its device the job stopped');
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+  });
+
+  it('takes a token made with npm run token against the database on every hub, with its limits across hubs, and labels each hub\'s metrics', async () => {
+    const db = await freshDatabase(pg);
+    const [a, b] = [await startHub(db, 'A'), await startHub(db, 'B')];
+    const made = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/token-cli.ts', 'create', 'alice', '--max-running', '1', '--database-url', db], {
+      cwd: SERVER_DIR,
+    });
+    const alice = made.stdout.trim().split('\n').at(-1) ?? '';
+    expect(alice).toMatch(/^esk_/);
+    expect((await call(a, 'POST', '/api/jobs', SPEC, alice)).status).toBe(201);
+    const second = await call(b, 'POST', '/api/jobs', SPEC, alice);
+    expect(second.status).toBe(429); // one job at a time, whichever hub is asked
+    await api<Job>(b, 'POST', '/api/jobs', { ...SPEC, name: 'admin job' });
+    const mine = (await (await call(b, 'GET', '/api/jobs', undefined, alice)).json()) as { jobs: Job[] };
+    expect(mine.jobs.map((j) => j.owner)).toEqual(['alice']);
+    const metrics = await waitFor(async () => {
+      const text = await (await call(a, 'GET', '/metrics')).text();
+      return text.includes('edgeswarm_hubs{hub="A"} 2') ? text : undefined;
+    }, 10_000, 'hub A\'s metrics to count two hubs');
+    expect(metrics).toMatch(/edgeswarm_jobs\{status="queued",hub="A"\} 2/);
   });
 });

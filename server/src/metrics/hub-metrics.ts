@@ -50,6 +50,8 @@ export interface MetricsSources {
   jobCountsByStatus(): Promise<Partial<Record<JobStatus, number>>>;
   /** Queue depth of running jobs, at most `limit` of them (those with most work left). */
   activeJobDepths?(limit: number): Promise<JobDepth[]>;
+  /** The hub's `--hub-name`: every series carries it as the `hub` label, so hubs of one network can be told apart. */
+  hubName?: string;
 }
 
 export interface JobDepth {
@@ -95,8 +97,10 @@ export class HubMetrics {
   private readonly queued: Gauge;
   private readonly running: Gauge;
   private readonly jobs: Gauge<'status'>;
+  private readonly hubs: Gauge;
 
   constructor(private readonly sources: MetricsSources) {
+    if (sources.hubName !== undefined) this.registry.setDefaultLabels({ hub: sources.hubName });
     sharedProcessRegistry(); // start the process monitors (event loop lag) with the first hub
     const registers = [this.registry];
     this.leasesGranted = new Counter({ name: 'edgeswarm_leases_granted_total', help: 'Leases handed to devices', registers });
@@ -175,8 +179,9 @@ export class HubMetrics {
       labelNames: ['op'],
       registers,
     });
-    this.devices = new Gauge({ name: 'edgeswarm_devices_connected', help: 'Devices online', registers });
-    this.threads = new Gauge({ name: 'edgeswarm_threads_connected', help: 'Worker threads of connected devices', registers });
+    this.hubs = new Gauge({ name: 'edgeswarm_hubs', help: 'Hubs serving the network (1 with the embedded SQLite store)', registers });
+    this.devices = new Gauge({ name: 'edgeswarm_devices_connected', help: 'Devices online in the whole network', registers });
+    this.threads = new Gauge({ name: 'edgeswarm_threads_connected', help: 'Worker threads of the devices online in the whole network', registers });
     this.queued = new Gauge({ name: 'edgeswarm_subtasks_queued', help: 'Subtasks of active jobs waiting for a device', registers });
     this.running = new Gauge({ name: 'edgeswarm_subtasks_running', help: 'Subtasks leased to devices', registers });
     this.jobs = new Gauge({ name: 'edgeswarm_jobs', help: 'Jobs not deleted, by status', labelNames: ['status'], registers });
@@ -265,6 +270,7 @@ export class HubMetrics {
       this.sources.jobCountsByStatus(),
       this.sources.activeJobDepths?.(MAX_JOBS_WITH_DEPTH) ?? Promise.resolve([]),
     ]);
+    this.hubs.set(stats.hubs ?? 1);
     this.devices.set(stats.devices);
     this.threads.set(stats.threads);
     this.queued.set(stats.queued);

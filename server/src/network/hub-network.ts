@@ -37,6 +37,8 @@ export interface BeatOutcome extends ReleaseOutcome {
 
 export interface HubNetwork {
   readonly hubName: string;
+  /** Whether other hubs may serve this network too (false: a lone hub with its embedded store). */
+  readonly shared: boolean;
   /** The time base of lease deadlines: one shared by every hub of the network. */
   readonly clock: Clock;
   /** Joins the network; refuses (HubNameTakenError) when a live hub already has this name. */
@@ -69,6 +71,7 @@ const NOTHING: BeatOutcome = { requeued: 0, jobsFailed: [], deadHubs: [] };
 
 /** A network of one hub: nothing to share, its own process clock. */
 export class LocalNetwork implements HubNetwork {
+  readonly shared = false;
   constructor(
     readonly hubName: string,
     readonly clock: Clock,

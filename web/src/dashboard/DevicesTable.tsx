@@ -1,4 +1,4 @@
-// One page of connected devices: name, kind, threads, state, completed and a rate derived from successive observations.
+// One page of connected devices: name, kind, hub, threads, state, completed and a rate derived from successive observations.
 import { useState } from 'react';
 import type { DeviceInfo } from '@edgeswarm/shared';
 import { formatAgo, formatCount, formatRate } from './format.ts';
@@ -46,6 +46,7 @@ export function DevicesTable({ devices, total, offset, pageSize, onPage, pageErr
             <tr>
               <th>Name</th>
               <th>Kind</th>
+              <th title="The hub the device is connected to">Hub</th>
               <th className="num">Threads</th>
               <th>State</th>
               <th className="num">Completed</th>
@@ -60,7 +61,7 @@ export function DevicesTable({ devices, total, offset, pageSize, onPage, pageErr
           <tbody>
             {(devices === null || devices.length === 0) && (
               <tr>
-                <td colSpan={9} className="muted empty">
+                <td colSpan={10} className="muted empty">
                   {devices === null
                     ? 'Loading…'
                     : offset > 0
@@ -73,6 +74,7 @@ export function DevicesTable({ devices, total, offset, pageSize, onPage, pageErr
               <tr key={d.id} data-testid="device-row" data-device-id={d.id}>
                 <td title={d.id}>{d.name || d.id}</td>
                 <td>{d.kind}</td>
+                <td data-testid="device-hub">{d.hub ?? ''}</td>
                 <td className="num">{d.threads}</td>
                 <td>
                   <span className={`badge state-${d.state}`}>{d.state}</span>

@@ -3,6 +3,7 @@ import type { HubStats } from '@edgeswarm/shared';
 import { formatCount, formatRate } from './format.ts';
 
 const TILES: ReadonlyArray<{ id: string; label: string; value: (s: HubStats) => string }> = [
+  { id: 'hubs', label: 'Hubs', value: (s) => formatCount(s.hubs ?? 1) },
   { id: 'devices', label: 'Devices', value: (s) => formatCount(s.devices) },
   { id: 'threads', label: 'Threads', value: (s) => formatCount(s.threads) },
   { id: 'subtasks-per-second', label: 'Subtasks / s', value: (s) => formatRate(s.subtasksPerSecond) },

@@ -7,6 +7,8 @@ import {
   type DashboardToHubEvents,
   type DeviceHello,
   type DeviceToHubEvents,
+  type DeviceLinkSocket,
+  FailoverSocket,
   type HubToDashboardEvents,
   type HubToDeviceEvents,
 } from '@edgeswarm/shared';
@@ -14,9 +16,13 @@ import {
 export type DeviceSocket = Socket<HubToDeviceEvents, DeviceToHubEvents>;
 export type DashboardSocket = Socket<HubToDashboardEvents, DashboardToHubEvents>;
 
-/** Connects a volunteer device. Socket.IO reconnects by itself with backoff after transport errors. */
-export function createDeviceSocket(auth: DeviceHello): DeviceSocket {
-  return io(location.origin + DEVICE_NAMESPACE, { auth });
+/**
+ * Connects a volunteer device to the page's own hub, or to the first of `hubs` that answers (moving to the next
+ * when its hub dies). Socket.IO reconnects by itself with backoff after transport errors.
+ */
+export function createDeviceSocket(auth: DeviceHello, hubs?: readonly string[]): DeviceLinkSocket {
+  if (!hubs || hubs.length === 0) return io(location.origin + DEVICE_NAMESPACE, { auth }) as DeviceSocket;
+  return new FailoverSocket(hubs, (url) => io(url + DEVICE_NAMESPACE, { auth, forceNew: true }) as DeviceSocket);
 }
 
 /** Connects the dashboard's read-only live feed. */

@@ -7,6 +7,8 @@ interface Props {
   threads: number;
   autostart: boolean;
   joinToken?: string | undefined;
+  /** Several hubs of one network (`?hubs=`). */
+  hubs?: string[] | undefined;
 }
 
 const phaseLabel: Record<VolunteerSnapshot['phase'], string> = {
@@ -16,8 +18,8 @@ const phaseLabel: Record<VolunteerSnapshot['phase'], string> = {
   disconnected: 'disconnected',
 };
 
-export function VolunteerPage({ threads, autostart, joinToken }: Props) {
-  const controls = useVolunteerSession(threads, autostart, joinToken);
+export function VolunteerPage({ threads, autostart, joinToken, hubs }: Props) {
+  const controls = useVolunteerSession(threads, autostart, joinToken, hubs);
   const { snapshot, start, pause, resume } = controls;
   const started = snapshot.phase !== 'stopped';
   const maxThreads = Math.min(MAX_PAGE_THREADS, Math.max(navigator.hardwareConcurrency || 4, snapshot.threads));

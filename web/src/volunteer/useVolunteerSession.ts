@@ -30,14 +30,14 @@ interface BatteryManagerLike extends EventTarget {
   charging: boolean;
 }
 
-function createSession(threads: number, joinToken: string | undefined, blobStore: BrowserBlobStore): VolunteerSession {
+function createSession(threads: number, joinToken: string | undefined, blobStore: BrowserBlobStore, hubs: string[] | undefined): VolunteerSession {
   return new VolunteerSession({
     blobStore,
     deviceId: loadDeviceId(),
     name: deviceNameFromUserAgent(navigator.userAgent),
     threads,
     joinToken,
-    openSocket: createDeviceSocket,
+    openSocket: (hello) => createDeviceSocket(hello, hubs),
     createPool: (size) => new WorkerPool(size, createBrowserRunner),
   });
 }
@@ -47,9 +47,9 @@ function batteryApi(): (() => Promise<BatteryManagerLike>) | null {
   return typeof nav.getBattery === 'function' ? () => nav.getBattery!() : null;
 }
 
-export function useVolunteerSession(threads: number, autostart: boolean, joinToken?: string): VolunteerControls {
+export function useVolunteerSession(threads: number, autostart: boolean, joinToken?: string, hubs?: string[]): VolunteerControls {
   const [blobStore] = useState(() => new BrowserBlobStore());
-  const [session] = useState(() => createSession(threads, joinToken, blobStore));
+  const [session] = useState(() => createSession(threads, joinToken, blobStore, hubs));
   const [storedData, setStoredData] = useState<BlobStoreUsage | null>(null);
 
   useEffect(() => {

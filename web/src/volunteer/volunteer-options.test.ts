@@ -18,6 +18,15 @@ describe('parseVolunteerOptions', () => {
     expect(parseVolunteerOptions('', 4).joinToken).toBeUndefined();
   });
 
+  it('reads several hubs of one network from ?hubs=, in order, leaving out what is not an http(s) URL', () => {
+    expect(parseVolunteerOptions('?hubs=http://a:8080/,https://b.example,ftp://c,nonsense,http://a:8080', 4).hubs).toEqual([
+      'http://a:8080',
+      'https://b.example',
+    ]);
+    expect(parseVolunteerOptions('?hubs=', 4).hubs).toBeUndefined();
+    expect(parseVolunteerOptions('', 4).hubs).toBeUndefined();
+  });
+
   it('reads autostart and threads from the query', () => {
     expect(parseVolunteerOptions('?autostart=1&threads=3', 8)).toEqual({ autostart: true, threads: 3 });
     expect(parseVolunteerOptions('?autostart=0', 4).autostart).toBe(false);

@@ -1,10 +1,13 @@
-// What the volunteer page's URL asks for: `?autostart=1` (kiosks, tests), `?threads=N` (number of workers) and
-// `?join=TOKEN` (a private pool's join token, in the URL the hub prints).
+// What the volunteer page's URL asks for: `?autostart=1` (kiosks, tests), `?threads=N` (number of workers),
+// `?join=TOKEN` (a private pool's join token, in the URL the hub prints) and `?hubs=URL1,URL2` (several hubs of one
+// network: the page stays on the first that answers and moves to the next when its hub dies).
 
 export interface VolunteerOptions {
   autostart: boolean;
   threads: number;
   joinToken: string | undefined;
+  /** The hubs' origins from `?hubs=`, in order (entries that are not http(s) URLs are left out); undefined: the page's own hub. */
+  hubs?: string[];
 }
 
 /** The hub accepts 1 to 1024 threads; a page beyond 64 workers only thrashes. */
@@ -25,5 +28,24 @@ export function parseVolunteerOptions(search: string, hardwareConcurrency: numbe
     ? Math.min(threadsParam, MAX_PAGE_THREADS)
     : defaultThreads(hardwareConcurrency);
   const join = params.get('join');
-  return { autostart, threads, joinToken: join === null || join === '' ? undefined : join.slice(0, 512) };
+  const options: VolunteerOptions = { autostart, threads, joinToken: join === null || join === '' ? undefined : join.slice(0, 512) };
+  const hubs = hubOrigins(params.get('hubs'));
+  if (hubs.length > 0) options.hubs = hubs;
+  return options;
+}
+
+/** At most this many hubs are taken from `?hubs=`. */
+export const MAX_HUBS = 16;
+
+function hubOrigins(list: string | null): string[] {
+  const origins: string[] = [];
+  for (const part of (list ?? '').split(',')) {
+    try {
+      const url = new URL(part.trim());
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && !origins.includes(url.origin)) origins.push(url.origin);
+    } catch {
+      // not a URL: left out
+    }
+  }
+  return origins.slice(0, MAX_HUBS);
 }

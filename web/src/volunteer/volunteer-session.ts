@@ -25,7 +25,7 @@ import {
 } from '@edgeswarm/shared';
 import { SnapshotStore } from '../common/snapshot-store.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
-import type { DeviceSocket } from '../socket/create-hub-socket.ts';
+import type { DeviceLinkSocket } from '@edgeswarm/shared';
 import type { PoolOutcome, PoolTask } from './worker-pool.ts';
 
 /** What the session needs from the worker pool (`WorkerPool`). */
@@ -48,7 +48,7 @@ export interface VolunteerSessionOptions {
   threads: number;
   /** A private pool's join token (`?join=` in the volunteer URL the hub prints). */
   joinToken?: string | undefined;
-  openSocket(hello: DeviceHello): DeviceSocket;
+  openSocket(hello: DeviceHello): DeviceLinkSocket;
   createPool(threads: number): RunPool;
   /** Where blobs (bundles, shared files) are kept between visits: the page's IndexedDB. */
   blobStore?: PersistentBlobs | undefined;

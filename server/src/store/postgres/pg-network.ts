@@ -62,6 +62,7 @@ export class DatabaseClock implements Clock {
 }
 
 export class PostgresNetwork implements HubNetwork {
+  readonly shared = true;
   readonly clock: DatabaseClock;
   private cursor = 0;
   private readonly seen = new Set<number>();
