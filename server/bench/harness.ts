@@ -124,15 +124,18 @@ async function spawnServer(
 }
 
 /**
- * A hub as its own process on a free port of 127.0.0.1 with a temporary data dir, removed on stop.
+ * A hub as its own process on a free port of 127.0.0.1 with a temporary data dir, removed on stop (or on a PostgreSQL
+ * database, with `databaseUrl`).
  * Every simulated device connects from 127.0.0.1, so the per-address connection cap is off.
  */
-export async function startHub(): Promise<ServerProcess> {
+export async function startHub(options: { databaseUrl?: string; hubName?: string } = {}): Promise<ServerProcess> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'edgeswarm-bench-hub-'));
+  const database = options.databaseUrl === undefined ? [] : ['--database-url', options.databaseUrl];
+  const name = options.hubName === undefined ? [] : ['--hub-name', options.hubName];
   return spawnServer(
     'src/main.ts',
-    ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token', BENCH_TOKEN, '--max-connections-per-address', '0'],
+    ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token', BENCH_TOKEN, '--max-connections-per-address', '0', ...database, ...name],
     'Dashboard:',
     `http://127.0.0.1:${port}`,
     () => rmSync(dataDir, { recursive: true, force: true }),

@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --json] [-- --only NAME,...]`: runs each benchmark several rounds and prints
  * medians (min, max); with --json the last line is one JSON object of every figure. Sections:
- * sqlite, dispatch, efficiency, browser, idle, active, range, verify, blobs.
+ * sqlite, dispatch, efficiency, browser, idle, active, range, verify, blobs, scale.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,17 +12,18 @@ import { measureEcho, measureHubDispatch, type Window } from './dispatch.ts';
 import { LocalPool, THREADS, calibrate, monteCarloCode, runThroughHub, startAgent, vmGlobalSlowdown } from './efficiency.ts';
 import { rssPerIdleClient } from './idle.ts';
 import { SimFleet, hubPeakRssMib, runRangeJob } from './fleet.ts';
-import { cpuMicros, dirBytes, rssKib } from './harness.ts';
+import { cpuMicros, dirBytes, rssKib, sleep } from './harness.ts';
 import { many, runVerification } from '../src/scheduler/verification-simulation.ts';
 import { BROWSER_THREADS, chromiumPath, ensureWebBuild, nodeCallMs, openVolunteerPage, type BrowserDevice } from './browser.ts';
 import { SPOT_CHECK_RATE } from '../src/verification/quorum.ts';
 import { measureDelivery, uploadBlob, type Delivery } from './blobs.ts';
+import { hubsCpuMicros, postgresSetup, sqliteSetup, type ScaleSetup } from './scale.ts';
 
 const ROUNDS = 5;
 /** Rounds of the scenarios that run a hub process (each a few seconds). */
 const HUB_ROUNDS = 3;
 const json = process.argv.includes('--json');
-const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'browser', 'idle', 'active', 'range', 'verify', 'blobs'] as const;
+const SECTIONS = ['sqlite', 'dispatch', 'efficiency', 'browser', 'idle', 'active', 'range', 'verify', 'blobs', 'scale'] as const;
 type SectionName = (typeof SECTIONS)[number];
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg >= 0 ? (process.argv[onlyArg + 1] ?? '').split(',').filter(Boolean) : [...SECTIONS];
@@ -391,6 +392,85 @@ await section(
       await hub.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  },
+);
+
+const SCALE_DISPATCH_DEVICES = 100;
+await section(
+  'scale',
+  `Scale: one SQLite hub, one PostgreSQL hub, two PostgreSQL hubs on one database (devices split between them). Active: ${ACTIVE_DEVICES.toLocaleString('en')} simulated devices run jobs of ${ACTIVE_SUBTASKS.toLocaleString('en')} subtasks as in "active"; dispatch: ${SCALE_DISPATCH_DEVICES} echo devices as in "dispatch"; CPU per subtask of the hubs together and of PostgreSQL's processes; commits (transactions) and WAL flushes per subtask; medians of ${HUB_ROUNDS} rounds (min–max):`,
+  async (rows) => {
+    const setups: [string, () => Promise<ScaleSetup>][] = [
+      ['sqlite1', sqliteSetup],
+      ['pg1', () => postgresSetup(1)],
+      ['pg2', () => postgresSetup(2)],
+    ];
+    const wanted = process.env['SCALE_SETUPS']?.split(',');
+    for (const [key, open] of setups) {
+      if (wanted && !wanted.includes(key)) continue;
+      console.error(`scale: ${key}…`);
+      const setup = await open();
+      const fleets: SimFleet[] = [];
+      try {
+        const share = Math.ceil(ACTIVE_DEVICES / setup.hubs.length);
+        for (const hub of setup.hubs) fleets.push(await SimFleet.start({ url: hub.url, count: share, threads: 1, slots: 64, itemMs: ACTIVE_ITEM_MS }));
+        const [first] = setup.hubs;
+        if (!first) throw new Error('no hub');
+        const rates: number[] = [];
+        const hubCpu: number[] = [];
+        const dbCpu: number[] = [];
+        const commits: number[] = [];
+        const syncs: number[] = [];
+        const commitsPerSecond: number[] = [];
+        for (let round = 0; round < HUB_ROUNDS; round++) {
+          const cpu0 = hubsCpuMicros(setup);
+          const db0 = await setup.database();
+          const run = await runRangeJob(first, ACTIVE_SUBTASKS, 300_000);
+          // PostgreSQL reports its counters about once a second: wait for this round's to arrive.
+          await sleep(1500);
+          const db1 = await setup.database();
+          hubCpu.push((hubsCpuMicros(setup) - cpu0) / ACTIVE_SUBTASKS);
+          dbCpu.push((db1.cpuMicros - db0.cpuMicros) / ACTIVE_SUBTASKS);
+          commits.push((db1.commits - db0.commits) / ACTIVE_SUBTASKS);
+          syncs.push((db1.walSyncs - db0.walSyncs) / ACTIVE_SUBTASKS);
+          commitsPerSecond.push((db1.walSyncs - db0.walSyncs) / run.seconds);
+          rates.push(run.subtasksPerSecond);
+        }
+        let disconnects = 0;
+        for (const fleet of fleets.splice(0)) {
+          const stopped = await fleet.stop();
+          if (stopped.errors.length > 0) throw new Error(`simulated devices failed: ${stopped.errors.join('; ')}`);
+          disconnects += stopped.disconnects;
+        }
+        const dispatch: number[] = [];
+        const dispatchCpu: number[] = [];
+        const per = Math.ceil(SCALE_DISPATCH_DEVICES / setup.hubs.length);
+        for (let round = 0; round < HUB_ROUNDS; round++) {
+          const windows = await Promise.all(setup.hubs.map((hub) => measureHubDispatch(hub, per, DISPATCH_WARMUP_MS, DISPATCH_MEASURE_MS)));
+          const total = windows.reduce((sum, w) => sum + w.perSecond, 0);
+          dispatch.push(total);
+          // Each window's CPU is its own hub's; together, weighted by the subtasks each hub did.
+          dispatchCpu.push(windows.reduce((sum, w) => sum + w.cpuUsPerOp * w.perSecond, 0) / total);
+        }
+        rows.push(`${setup.name}:`);
+        rows.push(row(`  active subtasks/s, ${ACTIVE_DEVICES} devices`, `scale_${key}_active_subtasks_per_s`, rates, 'subtasks/s'));
+        rows.push(row('  hub CPU per subtask (all hubs)', `scale_${key}_hub_cpu_us_per_subtask`, hubCpu, 'µs', 1));
+        if (key !== 'sqlite1') {
+          rows.push(row('  PostgreSQL CPU per subtask', `scale_${key}_pg_cpu_us_per_subtask`, dbCpu, 'µs', 1));
+          rows.push(row('  PostgreSQL WAL flushes per subtask', `scale_${key}_pg_commits_per_subtask`, syncs, '(≤ 0.05)', 4));
+          rows.push(row('  PostgreSQL WAL flushes per second', `scale_${key}_pg_commits_per_s`, commitsPerSecond, '/s'));
+          rows.push(row('  transactions per subtask (reads too)', `scale_${key}_pg_xacts_per_subtask`, commits, '', 3));
+        }
+        rows.push(row('  disconnects during the rounds', `scale_${key}_disconnects`, [disconnects], 'disconnects'));
+        rows.push(row(`  dispatch subtasks/s, ${SCALE_DISPATCH_DEVICES} devices`, `scale_${key}_dispatch_subtasks_per_s`, dispatch, 'subtasks/s'));
+        rows.push(row('  dispatch hub CPU per subtask', `scale_${key}_dispatch_hub_cpu_us_per_subtask`, dispatchCpu, 'µs', 1));
+      } finally {
+        for (const fleet of fleets) await fleet.stop().catch(() => {});
+        await setup.stop();
+      }
+    }
+    const ratio = (a: string, b: string) => (figures[a]?.median ?? NaN) / (figures[b]?.median ?? NaN);
+    rows.push(`one PostgreSQL hub ÷ one SQLite hub, active: ${ratio('scale_pg1_active_subtasks_per_s', 'scale_sqlite1_active_subtasks_per_s').toFixed(2)} (≥ 0.5); two PostgreSQL hubs ÷ one: ${ratio('scale_pg2_active_subtasks_per_s', 'scale_pg1_active_subtasks_per_s').toFixed(2)} (≥ 1.0)`);
   },
 );
 

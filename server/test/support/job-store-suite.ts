@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { parseJobSpec, type JobSpec } from '@edgeswarm/shared';
 import type { JobStore } from '../../src/store/async-store.ts';
-import { BlobQuotaError, MissingBlobError } from '../../src/store/job-store.ts';
+import { BlobQuotaError, MissingBlobError, type ActiveLease } from '../../src/store/job-store.ts';
 
 /** What the suite may look at behind the contract. */
 export interface StoreProbe {
@@ -330,6 +330,75 @@ export function runJobStoreSuite(engine: SuiteEngine): void {
           if (g?.lease.jobId === job.id) last = g;
         }
         expect(last?.items.at(-1)).toEqual({ index: 2499, input: { i: 2499 } });
+      });
+
+      it('grants the leases of many devices asked in one turn as it grants them one by one: fair shares, no input twice, slow start', async () => {
+        const a = await store.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 30 } } }), NOW);
+        const b = await store.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 30 } } }), NOW);
+        const ask = (d: number, max = 4, slowStart = false) =>
+          store.leaseWork({ deviceId: `d${d}`, connId: `c${d}`, max, deadline: NOW + 1000, now: NOW, slowStart });
+        // Slow start: no success yet, so one input per connection and job, and nothing more for a connection holding one.
+        const first = await Promise.all([ask(0, 4, true), ask(1, 4, true), ask(0, 4, true)]);
+        expect(first.map((g) => g?.items.length ?? 0)).toEqual([1, 1, 1]);
+        expect(new Set(first.map((g) => g?.lease.jobId)).size).toBe(2); // the turns alternate between the jobs
+        const [g0] = first;
+        await store.recordResults(g0?.lease.id ?? '', 'd0', [{ index: g0?.items[0]?.index ?? 0, ok: true, json: '0', value: 0 }], NOW);
+        // Without slow start, many at once: every input of both jobs handed out once, shared fairly.
+        const grants = await Promise.all(Array.from({ length: 16 }, (_, i) => ask(10 + i, 4)));
+        const taken = grants.flatMap((g) => (g ? g.items.map((it) => `${g.lease.jobId}:${it.index}`) : []));
+        expect(new Set(taken).size).toBe(taken.length);
+        const perJob = (id: string) => taken.filter((t) => t.startsWith(`${id}:`)).length;
+        expect(perJob(a.id) + perJob(b.id)).toBe(57); // 60 inputs, 3 held by the slow starters
+        expect(Math.abs(perJob(a.id) - perJob(b.id))).toBeLessThanOrEqual(5);
+        expect(grants.filter((g) => g === null)).toHaveLength(1); // the last one found nothing left
+        expect(await store.workCounts()).toEqual({ completed: 1, queued: 0, running: 59 });
+        // Work that goes back to the queue is handed out again first, and only once.
+        await store.releaseConnectionLeases('c10', NOW);
+        await store.releaseConnectionLeases('c11', NOW);
+        const again = await Promise.all([ask(40, 8), ask(41, 8)]);
+        const back = again.flatMap((g) => g?.items.map((it) => it.index) ?? []);
+        expect(back).toHaveLength(8);
+        expect(new Set(again.flatMap((g) => g?.items.map((it) => `${g.lease.jobId}:${it.index}`) ?? [])).size).toBe(8);
+      });
+
+      it('records the results of many leases made durable together as it records them one by one', async () => {
+        const job = await store.createJob(spec({ code: '(x) => x', inputs: Array.from({ length: 20 }, (_, i) => i), maxAttempts: 2 }), NOW);
+        const grants: ActiveLease[] = [];
+        for (let d = 0; d < 4; d++) grants.push((await store.leaseWork({ deviceId: `d${d}`, connId: `c${d}`, max: 5, deadline: NOW + 1000, now: NOW }))!);
+        const other = await store.createJob(spec({ code: '(x) => x', inputs: [100, 101] }), NOW);
+        const otherGrant = (await store.leaseWork({ deviceId: 'd9', connId: 'c9', max: 5, deadline: NOW + 1000, now: NOW }))!;
+        expect(grants.map((g) => g.lease.jobId)).toEqual([job.id, job.id, job.id, job.id]);
+        expect(otherGrant.lease.jobId).toBe(other.id);
+        const ok = (index: number, value: number) => ({ index, ok: true as const, json: String(value), value });
+        const results = (g: ActiveLease) => g.items.map((it) => ok(it.index, (it.input as number) * 10));
+        const [g0, g1, g2, g3] = grants as [ActiveLease, ActiveLease, ActiveLease, ActiveLease];
+        // All in one turn: one batch on engines that group commits.
+        const outcomes = await Promise.all([
+          store.recordResults(g0.lease.id, 'd0', results(g0), NOW),
+          store.recordResults(g0.lease.id, 'd0', results(g0), NOW), // the same batch again: nothing counts twice
+          store.recordResults(g1.lease.id, 'd1', [...results(g1), ok(19, 0)], NOW), // 19 is not d1's
+          store.recordResults(g2.lease.id, 'someone else', results(g2), NOW), // not this device's lease
+          store.recordResults(g3.lease.id, 'd3', [{ index: g3.items[0]?.index ?? 0, ok: false, code: 'work_error', message: 'boom' }, ...results(g3).slice(1)], NOW),
+          store.recordResults(otherGrant.lease.id, 'd9', results(otherGrant), NOW),
+        ]);
+        expect(outcomes.map((o) => [o.accepted, o.completed, o.dropped, o.rejected, o.requeued])).toEqual([
+          [5, 5, 0, 0, 0],
+          [0, 0, 5, 0, 0],
+          [5, 5, 0, 1, 0],
+          [0, 0, 0, 5, 0],
+          [5, 4, 0, 0, 1],
+          [2, 2, 0, 0, 0],
+        ]);
+        expect(outcomes[5]?.jobsToFinalize).toEqual([other.id]);
+        expect((await store.getJob(job.id))?.progress).toEqual({ total: 20, completed: 14, failed: 0 });
+        const page = await store.getResults(job.id, 0, 20);
+        expect(page?.missing).toEqual([...g2.items.map((it) => it.index), g3.items[0]?.index].sort((a, b) => (a ?? 0) - (b ?? 0)));
+        expect(await store.workCounts()).toEqual({ completed: 16, queued: 1, running: 5 });
+        // The input whose run failed is queued again, with its attempt counted.
+        const again = await store.leaseWork({ deviceId: 'd1', connId: 'c1', max: 5, deadline: NOW + 1000, now: NOW });
+        expect(again?.items.map((it) => it.index)).toEqual([g3.items[0]?.index]);
+        const last = await store.recordResults(again?.lease.id ?? '', 'd1', [{ index: g3.items[0]?.index ?? 0, ok: false, code: 'work_error', message: 'boom' }], NOW);
+        expect(last.jobsFailed).toEqual([job.id]);
       });
 
       it('pages results with null slots and their positions listed as missing', async () => {

@@ -11,14 +11,14 @@ import { priorityWeight, slowStartMax } from '../store-policy.ts';
 import type { Queryable } from './pg-session.ts';
 import * as verified from './pg-verified.ts';
 
-const ACTIVE = `status IN ('queued', 'running') AND NOT deleted`;
+export const ACTIVE = `status IN ('queued', 'running') AND NOT deleted`;
 /** Elements of an inputs array stored per row (as the SQLite engine). */
 const INPUT_CHUNK = 1024;
 
 /** A lease request and the hub that grants it. */
 export type HubLeaseRequest = LeaseRequest & { hub: string };
 
-interface JobRow {
+export interface JobRow {
   seq: number;
   id: string;
   name: string;
@@ -45,9 +45,10 @@ interface JobRow {
   replication: number;
   quorum: number;
   tolerance: number;
+  vtime: number;
 }
 
-interface LeaseRow {
+export interface LeaseRow {
   id: string;
   job_seq: number;
   device_id: string;
@@ -59,14 +60,14 @@ interface LeaseRow {
   reported: number;
 }
 
-const newId = (prefix: string): string => prefix + randomBytes(12).toString('base64url');
-const isActive = (job: JobRow) => (job.status === 'queued' || job.status === 'running') && !job.deleted;
+export const newId = (prefix: string): string => prefix + randomBytes(12).toString('base64url');
+export const isActive = (job: JobRow) => (job.status === 'queued' || job.status === 'running') && !job.deleted;
 
 async function lockJob(q: Queryable, seq: number): Promise<JobRow | undefined> {
   return (await q.query<JobRow>('SELECT * FROM jobs WHERE seq = $1 FOR UPDATE', [seq])).rows[0];
 }
 
-async function inputsOf(q: Queryable, job: JobRow, indexes: number[]): Promise<LeaseItem[]> {
+export async function inputsOf(q: Queryable, job: JobRow, indexes: number[]): Promise<LeaseItem[]> {
   if (job.inputs_kind === 'range') {
     const range = { start: job.range_start ?? 0, end: 0, step: job.range_step ?? 1 };
     return indexes.map((index) => ({ index, input: rangeAt(range, index) }));
@@ -206,8 +207,10 @@ export async function leaseTail(q: Queryable, request: HubLeaseRequest): Promise
     if (!job || !isActive(job)) continue;
     const indexes = (
       await q.query<{ idx: number }>(
-        `SELECT s.idx FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
-          WHERE l.job_seq = $1 AND l.open AND NOT l.speculative AND l.device_id <> $2 AND s.copies = 0
+        // Driven from the job's open leases (few at the end of a job), each lease's inputs by its index.
+        `SELECT s.idx FROM leases l CROSS JOIN LATERAL (
+            SELECT idx FROM subtasks WHERE lease_id = l.id AND state = 'leased' AND copies = 0) AS s
+          WHERE l.job_seq = $1 AND l.open AND NOT l.speculative AND l.device_id <> $2
           ORDER BY l.granted, s.idx LIMIT $3`,
         [seq, request.deviceId, request.max],
       )
@@ -295,6 +298,10 @@ export async function recordResults(q: Queryable, leaseId: string, deviceId: str
   let leasedDelta = 0;
   let queuedDelta = 0;
   let failedForGood: JobError | null = null;
+  // The rows change in one statement per kind of change (not one per result): a batch of 64 results costs 3 statements.
+  const done: { idx: number[]; json: string[] } = { idx: [], json: [] };
+  const retried: { idx: number[]; state: string[]; attempts: number[] } = { idx: [], state: [], attempts: [] };
+  const copiesFailed: number[] = [];
   for (const r of results) {
     if (!held.has(r.index)) {
       outcome.rejected++;
@@ -306,7 +313,8 @@ export async function recordResults(q: Queryable, leaseId: string, deviceId: str
       continue;
     }
     if (r.ok) {
-      await q.query(`UPDATE subtasks SET state = 'done', result = $1, lease_id = NULL WHERE job_seq = $2 AND idx = $3`, [r.json, job.seq, r.index]);
+      done.idx.push(r.index);
+      done.json.push(r.json);
       if (sub.state === 'leased') leasedDelta--;
       else queuedDelta--;
       sub.state = 'done';
@@ -317,7 +325,7 @@ export async function recordResults(q: Queryable, leaseId: string, deviceId: str
     // An error counts as an attempt only from the lease that currently holds the subtask.
     if (sub.state !== 'leased' || sub.lease_id !== leaseId) {
       // A tail copy that failed: the holder still runs the input; copying it again would likely fail again.
-      if (leaseRow.speculative) await q.query('UPDATE subtasks SET copies = 2 WHERE job_seq = $1 AND idx = $2', [job.seq, r.index]);
+      if (leaseRow.speculative) copiesFailed.push(r.index);
       outcome.dropped++;
       continue;
     }
@@ -326,7 +334,9 @@ export async function recordResults(q: Queryable, leaseId: string, deviceId: str
     leasedDelta--;
     const attempts = sub.attempts + 1;
     const state = attempts >= job.max_attempts ? 'failed' : 'queued';
-    await q.query('UPDATE subtasks SET state = $1, attempts = $2, lease_id = NULL WHERE job_seq = $3 AND idx = $4', [state, attempts, job.seq, r.index]);
+    retried.idx.push(r.index);
+    retried.state.push(state);
+    retried.attempts.push(attempts);
     sub.state = state;
     sub.attempts = attempts;
     if (state === 'failed') {
@@ -336,7 +346,24 @@ export async function recordResults(q: Queryable, leaseId: string, deviceId: str
       outcome.requeued++;
     }
   }
-  await q.query('UPDATE jobs SET completed = completed + $1, leased = leased + $2, queued = queued + $3 WHERE seq = $4', [completed, leasedDelta, queuedDelta, job.seq]);
+  if (done.idx.length > 0) {
+    await q.query(
+      `UPDATE subtasks s SET state = 'done', result = u.json, lease_id = NULL FROM unnest($2::bigint[], $3::text[]) AS u(idx, json)
+        WHERE s.job_seq = $1 AND s.idx = u.idx`,
+      [job.seq, done.idx, done.json],
+    );
+  }
+  if (retried.idx.length > 0) {
+    await q.query(
+      `UPDATE subtasks s SET state = u.state, attempts = u.attempts, lease_id = NULL FROM unnest($2::bigint[], $3::text[], $4::int[]) AS u(idx, state, attempts)
+        WHERE s.job_seq = $1 AND s.idx = u.idx`,
+      [job.seq, retried.idx, retried.state, retried.attempts],
+    );
+  }
+  if (copiesFailed.length > 0) await q.query('UPDATE subtasks SET copies = 2 WHERE job_seq = $1 AND idx = ANY($2)', [job.seq, copiesFailed]);
+  if (completed || leasedDelta || queuedDelta) {
+    await q.query('UPDATE jobs SET completed = completed + $1, leased = leased + $2, queued = queued + $3 WHERE seq = $4', [completed, leasedDelta, queuedDelta, job.seq]);
+  }
   outcome.completed = completed;
   outcome.failedRuns = failedRuns;
   await addDeviceCounts(q, deviceId, completed, failedRuns, outcome.rejected);
@@ -433,16 +460,16 @@ export async function releaseRows(q: Queryable, rows: LeaseRow[], now: number, c
       if (released.lost && isActive(job)) await failLost(q, job, released.lost, now, outcome);
       continue;
     }
+    // Back to the queue in one statement, a loss counted on each.
     const stranded = (
-      await q.query<{ idx: number; losses: number }>(`SELECT idx, losses FROM subtasks WHERE lease_id = $1 AND state = 'leased' FOR UPDATE`, [row.id])
-    ).rows;
+      await q.query<{ idx: number; losses: number }>(
+        `UPDATE subtasks SET state = 'queued', lease_id = NULL, losses = losses + $2 WHERE lease_id = $1 AND state = 'leased' RETURNING idx, losses`,
+        [row.id, countLoss ? 1 : 0],
+      )
+    ).rows.sort((a, b) => a.idx - b.idx);
     if (stranded.length === 0) continue;
     let lost: { idx: number; losses: number } | null = null;
-    for (const s of stranded) {
-      const losses = s.losses + (countLoss ? 1 : 0);
-      await q.query(`UPDATE subtasks SET state = 'queued', lease_id = NULL, losses = $1 WHERE job_seq = $2 AND idx = $3`, [losses, row.job_seq, s.idx]);
-      if (losses > limits.MAX_LEASE_LOSSES && !lost) lost = { idx: s.idx, losses };
-    }
+    for (const s of stranded) if (s.losses > limits.MAX_LEASE_LOSSES && !lost) lost = { idx: s.idx, losses: s.losses };
     await q.query('UPDATE jobs SET leased = leased - $1, queued = queued + $1 WHERE seq = $2', [stranded.length, row.job_seq]);
     outcome.requeued += stranded.length;
     if (lost && isActive(job)) await failLost(q, job, lost, now, outcome);

@@ -1,7 +1,8 @@
 /**
  * The store contract (`JobStore`) on PostgreSQL, for several hubs on one database: jobs, inputs, results,
- * submitters, devices and blobs here, the work plane in ./pg-work.ts and verification in ./pg-verified.ts. Each call
- * is its own transaction.
+ * submitters, devices and blobs here, the work plane in ./pg-work.ts and verification in ./pg-verified.ts. The
+ * device calls that write (leases, results, renewals) are group-committed (./pg-batch.ts); every other call is its
+ * own transaction.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import {
@@ -24,6 +25,9 @@ import * as blobs from './pg-blobs.ts';
 import * as directory from './pg-directory.ts';
 import * as work from './pg-work.ts';
 import * as verified from './pg-verified.ts';
+import { PgBatcher } from './pg-batch.ts';
+import { RENEWALS, RESULTS } from './pg-results-batch.ts';
+import { leaseGroup, TAILS } from './pg-lease-batch.ts';
 
 /** Submissions of submitter tokens are remembered this long (the per-minute limit needs one minute). */
 const SUBMISSIONS_KEPT_MS = 3_600_000;
@@ -114,7 +118,20 @@ export class PostgresJobStore implements JobStore {
     private readonly random: () => number,
     /** The name of the hub this store serves: its device connections and leases are marked with it. */
     readonly hub: string,
-  ) {}
+  ) {
+    this.batch = new PgBatcher(session);
+    this.leases = leaseGroup(random);
+  }
+
+  /** Lease requests of one batch, granted together. */
+  private readonly leases: ReturnType<typeof leaseGroup>;
+
+  /** One transaction, one commit, for the device calls of one turn of the event loop. */
+  private readonly batch: PgBatcher;
+
+  observeCommits(observer: (seconds: number, calls: number) => void): void {
+    this.batch.observe(observer);
+  }
 
   /**
    * Connects to `url` (a `postgres://` URL whose role owns the database) and creates or migrates the schema.
@@ -378,11 +395,13 @@ export class PostgresJobStore implements JobStore {
   listSubmitters = () => directory.listSubmitters(this.session);
   revokeSubmitter = (name: string, now: number) => directory.revokeSubmitter(this.session, name, now);
   submitterActivity = (name: string, since: number) => directory.submitterActivity(this.session, name, since);
-  registerDevice = (device: Parameters<JobStore['registerDevice']>[0]) => this.session.tx((q) => directory.registerDevice(q, device, this.hub));
-  devicesSeen = (updates: Parameters<JobStore['devicesSeen']>[0]) => directory.devicesSeen(this.session, updates);
-  deviceOffline = (id: string, now: number) => this.session.tx((q) => directory.deviceOffline(q, id, now, this.hub));
+  // Writes to devices and leases go through the hub's one batch at a time, so this hub's transactions never wait
+  // for each other (row locks taken in different orders would deadlock).
+  registerDevice = (device: Parameters<JobStore['registerDevice']>[0]) => this.batch.run((q) => directory.registerDevice(q, device, this.hub));
+  devicesSeen = (updates: Parameters<JobStore['devicesSeen']>[0]) => this.batch.run((q) => directory.devicesSeen(q, updates));
+  deviceOffline = (id: string, now: number) => this.batch.run((q) => directory.deviceOffline(q, id, now, this.hub));
   /** This hub's connections (those of its previous process) end; other hubs' stay. */
-  markAllDevicesOffline = async () => void (await this.session.tx((q) => directory.hubDevicesOffline(q, this.hub)));
+  markAllDevicesOffline = async () => void (await this.batch.run((q) => directory.hubDevicesOffline(q, this.hub)));
   listDevices = (offset: number, limit: number) => directory.listDevices(this.session, offset, limit);
   onlineDeviceCount = () => directory.onlineDeviceCount(this.session);
   isQuarantined = (deviceId: string) => directory.isQuarantined(this.session, deviceId);
@@ -405,18 +424,18 @@ export class PostgresJobStore implements JobStore {
 
   // ---- the work plane (jobs without verification) -------------------------------------------
 
-  leaseWork = (request: Parameters<JobStore['leaseWork']>[0]) => this.session.tx((q) => work.leaseWork(q, { ...request, hub: this.hub }, this.random));
-  leaseTail = (request: Parameters<JobStore['leaseTail']>[0]) => this.session.tx((q) => work.leaseTail(q, { ...request, hub: this.hub }));
+  leaseWork = (request: Parameters<JobStore['leaseWork']>[0]) => this.batch.add(this.leases, { ...request, hub: this.hub });
+  leaseTail = (request: Parameters<JobStore['leaseTail']>[0]) => this.batch.add(TAILS, { ...request, hub: this.hub });
   heldCount = (connId: string) => work.heldCount(this.session, connId);
   getLeaseContext = (leaseId: string) => work.getLeaseContext(this.session, leaseId);
   recordResults = (leaseId: string, deviceId: string, results: Parameters<JobStore['recordResults']>[2], now: number) =>
-    this.session.tx((q) => work.recordResults(q, leaseId, deviceId, results, now));
-  renewLeases = (connId: string, deadline: number) => work.renewLeases(this.session, connId, deadline);
+    this.batch.add(RESULTS, { leaseId, deviceId, results, now });
+  renewLeases = (connId: string, deadline: number) => this.batch.add(RENEWALS, { connId, deadline });
   releaseConnectionLeases = (connId: string, now: number) =>
-    this.session.tx(async (q) => work.releaseRows(q, await work.connectionLeases(q, connId), now, true));
-  expireLeases = (monotonicNow: number, now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.expiredLeases(q, monotonicNow), now, true));
+    this.batch.run(async (q) => work.releaseRows(q, await work.connectionLeases(q, connId), now, true));
+  expireLeases = (monotonicNow: number, now: number) => this.batch.run(async (q) => work.releaseRows(q, await work.expiredLeases(q, monotonicNow), now, true));
   /** The leases this hub granted (those of its previous process) are voided; other hubs' stay. */
-  releaseAllLeases = (now: number) => this.session.tx(async (q) => work.releaseRows(q, await work.hubLeases(q, this.hub), now, false));
+  releaseAllLeases = (now: number) => this.batch.run(async (q) => work.releaseRows(q, await work.hubLeases(q, this.hub), now, false));
 
   reopenUnchecked(jobId: string): Promise<number> {
     return this.session.tx(async (q) => {

@@ -1,0 +1,117 @@
+/**
+ * Group commit on PostgreSQL: the device calls (leases, results, renewals) made in one turn of the event loop run in
+ * one transaction, and every one of them settles after its COMMIT, so a busy hub pays one commit (one WAL flush) for
+ * many calls, as graphile-worker and pg-boss batch their claims. Calls of one kind (a `BatchGroup`) may be done
+ * together, in a few set-based statements for the whole batch rather than a few per call. One batch runs at a time;
+ * calls made meanwhile form the next, so a hub's writes never wait for each other's locks. When the batch fails, it is
+ * rolled back and each of its calls runs again in a transaction of its own, so one failing call cannot take the
+ * others' work with it.
+ */
+import type { PgSession, Queryable } from './pg-session.ts';
+
+/** A kind of call, and how to do many of them at once. */
+export interface BatchGroup<A, T> {
+  /** What the calls are (for logs and metrics). */
+  readonly name: string;
+  /** Every call of the batch, in the order they were made; one value each, in that order. */
+  many(q: Queryable, args: A[]): Promise<T[]>;
+  /** One call alone (when its batch failed). */
+  one(q: Queryable, arg: A): Promise<T>;
+}
+
+/** Calls with nothing to share: done one after the other. */
+export const SEPARATE: BatchGroup<(q: Queryable) => Promise<unknown>, unknown> = {
+  name: 'separate',
+  async many(q, runs) {
+    const values: unknown[] = [];
+    for (const run of runs) values.push(await run(q));
+    return values;
+  },
+  one: (q, run) => run(q),
+};
+
+interface Pending {
+  group: BatchGroup<unknown, unknown>;
+  arg: unknown;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+export interface BatchObserver {
+  /** A batch committed: how long its transaction took, and how many calls it held. */
+  (seconds: number, calls: number): void;
+}
+
+export class PgBatcher {
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private running = false;
+  private observer: BatchObserver | null = null;
+
+  constructor(private readonly session: PgSession) {}
+
+  /** One call of `group`; settles once the batch's transaction has committed. */
+  add<A, T>(group: BatchGroup<A, T>, arg: A): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ group: group as BatchGroup<unknown, unknown>, arg, resolve: resolve as (value: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  /** A call with nothing to share with others but the commit. */
+  run<T>(run: (q: Queryable) => Promise<T>): Promise<T> {
+    return this.add(SEPARATE, run) as Promise<T>;
+  }
+
+  observe(observer: BatchObserver): void {
+    this.observer = observer;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.running || this.queue.length === 0) return;
+    this.running = true;
+    const batch = this.queue;
+    this.queue = [];
+    const started = performance.now();
+    // Groups in the order their first call came; within a group, the calls in their order.
+    const groups = new Map<BatchGroup<unknown, unknown>, Pending[]>();
+    for (const call of batch) {
+      const list = groups.get(call.group);
+      if (list) list.push(call);
+      else groups.set(call.group, [call]);
+    }
+    try {
+      const values = new Map<Pending, unknown>();
+      await this.session.tx(async (q) => {
+        values.clear();
+        for (const [group, calls] of groups) {
+          const t0 = performance.now();
+          const out = await group.many(
+            q,
+            calls.map((c) => c.arg),
+          );
+          if (process.env['PG_BATCH_DEBUG']) (await import('node:fs')).appendFileSync(process.env['PG_BATCH_DEBUG'], `${group.name} ${calls.length} ${(performance.now() - t0).toFixed(1)}\n`);
+          calls.forEach((call, i) => values.set(call, out[i]));
+        }
+      });
+      this.observer?.((performance.now() - started) / 1000, batch.length);
+      for (const call of batch) call.resolve(values.get(call));
+    } catch {
+      // Which call failed, and whether the others would have committed, is not known: each runs on its own, one after
+      // the other (this hub still writes one transaction at a time).
+      for (const call of batch) await this.session.tx((q) => call.group.one(q, call.arg)).then(call.resolve, call.reject);
+    } finally {
+      this.running = false;
+      if (this.queue.length > 0) this.schedule();
+    }
+  }
+}
