@@ -127,10 +127,8 @@ export class WorkService {
   private async lease(conn: DeviceConnection, slots: number): Promise<LeaseGrant | null> {
     const unleased = await this.store.unleasedCount();
     if (unleased === 0) return this.tailCopy(conn, slots);
-    const room = conn.threads * limits.MAX_HELD_PER_THREAD - (await this.store.heldCount(conn.connId));
-    if (room <= 0) return null;
     const share = Math.ceil(unleased / Math.max(1, 2 * this.options.fleetThreads()));
-    const max = Math.max(1, Math.min(slots, room, MAX_LEASE_ITEMS, share));
+    const max = Math.max(1, Math.min(slots, MAX_LEASE_ITEMS, share));
     const active = await this.store.leaseWork({
       deviceId: conn.deviceId,
       connId: conn.connId,
@@ -139,6 +137,8 @@ export class WorkService {
       deadline: this.clock.monotonic() + this.ttl,
       slowStart: this.options.slowStart !== false,
       address: conn.address ?? null,
+      // The store cuts the lease to what the connection may still hold, in the same transaction.
+      maxHeld: conn.threads * limits.MAX_HELD_PER_THREAD,
     });
     // Nothing this device may take (verified jobs may wait for other devices): copies of the tail, if any.
     if (!active) return this.tailCopy(conn, slots);

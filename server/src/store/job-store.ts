@@ -117,6 +117,11 @@ export interface LeaseRequest {
   slowStart?: boolean;
   /** The device's network address: replicas of one input go to distinct addresses while there are enough. */
   address?: string | null;
+  /**
+   * Inputs the connection may hold in all (its open leases' unfinished inputs included): the lease is cut to fit,
+   * and none is granted to a connection that is full. Absent: no limit.
+   */
+  maxHeld?: number;
 }
 
 /** One outcome of one input, already checked by the hub (JSON parsed, size and type checked). */

@@ -589,6 +589,8 @@ export class SqliteJobStore implements SyncJobStore {
     return this.db.transaction((): ActiveLease | null => {
       // A device caught returning a wrong result gets no more work.
       if (this.verified.isQuarantined(request.deviceId)) return null;
+      const room = request.maxHeld === undefined ? Infinity : request.maxHeld - (this.q.heldByConn.get(request.connId, request.connId)?.n ?? 0);
+      if (room <= 0) return null;
       // Slow start: until a job has a first success, a connection holds one of its inputs at a
       // time, so code that fails everywhere fails the job after a few runs, not after every input.
       // After that, leases grow with the job's successes.
@@ -599,7 +601,7 @@ export class SqliteJobStore implements SyncJobStore {
           const held = verified ? this.q.replicasOfJobByConn : this.q.heldOfJobByConn;
           if ((held.get(request.connId, job.seq)?.n ?? 0) > 0) continue;
         }
-        const max = slow ? slowStartMax(request.max, job.completed) : request.max;
+        const max = Math.min(room, slow ? slowStartMax(request.max, job.completed) : request.max);
         if (verified) {
           const leased = this.leaseReplicas(job, request, max);
           if (leased) return leased;

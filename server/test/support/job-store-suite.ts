@@ -332,6 +332,17 @@ export function runJobStoreSuite(engine: SuiteEngine): void {
         expect(last?.items.at(-1)).toEqual({ index: 2499, input: { i: 2499 } });
       });
 
+      it('cuts a lease to what the connection may still hold, and grants none to a full one', async () => {
+        await store.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 100 } } }), NOW);
+        const ask = (max: number) => store.leaseWork({ deviceId: 'd', connId: 'c', max, deadline: NOW + 1000, now: NOW, maxHeld: 10 });
+        expect((await ask(6))?.items).toHaveLength(6);
+        expect((await ask(6))?.items).toHaveLength(4);
+        expect(await ask(6)).toBeNull();
+        const both = await Promise.all([store.leaseWork({ deviceId: 'e', connId: 'e', max: 6, deadline: NOW + 1000, now: NOW, maxHeld: 8 }), store.leaseWork({ deviceId: 'e', connId: 'e', max: 6, deadline: NOW + 1000, now: NOW, maxHeld: 8 })]);
+        expect(both.map((g) => g?.items.length ?? 0)).toEqual([6, 2]);
+        expect(await store.heldCount('e')).toBe(8);
+      });
+
       it('grants the leases of many devices asked in one turn as it grants them one by one: fair shares, no input twice, slow start', async () => {
         const a = await store.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 30 } } }), NOW);
         const b = await store.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 30 } } }), NOW);

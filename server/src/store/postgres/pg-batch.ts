@@ -67,6 +67,13 @@ export class PgBatcher {
     this.observer = observer;
   }
 
+  /** Called after every batch, committed or not (what it changed is then visible to readers). */
+  onSettled(listener: () => void): void {
+    this.settled.push(listener);
+  }
+
+  private readonly settled: (() => void)[] = [];
+
   private schedule(): void {
     if (this.scheduled || this.running) return;
     this.scheduled = true;
@@ -94,12 +101,10 @@ export class PgBatcher {
       await this.session.tx(async (q) => {
         values.clear();
         for (const [group, calls] of groups) {
-          const t0 = performance.now();
           const out = await group.many(
             q,
             calls.map((c) => c.arg),
           );
-          if (process.env['PG_BATCH_DEBUG']) (await import('node:fs')).appendFileSync(process.env['PG_BATCH_DEBUG'], `${group.name} ${calls.length} ${(performance.now() - t0).toFixed(1)}\n`);
           calls.forEach((call, i) => values.set(call, out[i]));
         }
       });
@@ -110,6 +115,7 @@ export class PgBatcher {
       // the other (this hub still writes one transaction at a time).
       for (const call of batch) await this.session.tx((q) => call.group.one(q, call.arg)).then(call.resolve, call.reject);
     } finally {
+      for (const listener of this.settled) listener();
       this.running = false;
       if (this.queue.length > 0) this.schedule();
     }

@@ -46,6 +46,17 @@ async function leaseMany(q: Queryable, requests: HubLeaseRequest[], random: () =
       (r) => r.id,
     ),
   );
+  // What each connection may still hold (inputs of its open leases not yet reported count against it).
+  const limited = [...new Set(requests.filter((r) => r.maxHeld !== undefined).map((r) => r.connId))];
+  const held = new Map<string, number>();
+  if (limited.length > 0) {
+    const rows = await q.query<{ conn_id: string; n: number }>(
+      `SELECT l.conn_id, count(*) AS n FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
+        WHERE l.conn_id = ANY($1) AND l.open GROUP BY l.conn_id`,
+      [limited],
+    );
+    for (const r of rows.rows) held.set(r.conn_id, Number(r.n));
+  }
   // Queued inputs of each job, as many as the batch could take, locked (another hub's batch skips them).
   const need = requests.reduce((sum, r) => sum + r.max, 0);
   const withQueue = jobs.filter((j) => j.queued > 0).map((j) => j.seq);
@@ -82,6 +93,11 @@ async function leaseMany(q: Queryable, requests: HubLeaseRequest[], random: () =
       claims.push(null);
       continue;
     }
+    const room = request.maxHeld === undefined ? Infinity : request.maxHeld - (held.get(request.connId) ?? 0);
+    if (room <= 0) {
+      claims.push(null);
+      continue;
+    }
     const slow = request.slowStart === true;
     const open = state
       .filter((s) => s.queue.length > 0 || s.next < s.job.total)
@@ -91,13 +107,14 @@ async function leaseMany(q: Queryable, requests: HubLeaseRequest[], random: () =
       claims.push(null);
       continue;
     }
-    const max = slow ? slowStartMax(request.max, open.job.completed) : request.max;
+    const max = Math.min(room, slow ? slowStartMax(request.max, open.job.completed) : request.max);
     if (slow && open.job.completed === 0) holding.add(`${request.connId}:${open.job.seq}`);
     const fromQueue = open.queue.splice(0, max);
     const fresh = Math.min(max - fromQueue.length, open.job.total - open.next);
     const indexes = [...fromQueue];
     for (let i = 0; i < fresh; i++) indexes.push(open.next + i);
     open.next += fresh;
+    held.set(request.connId, (held.get(request.connId) ?? 0) + indexes.length);
     open.vtime += indexes.length / priorityWeight(open.job.priority);
     claims.push({ request, job: open.job, indexes, fromQueue: fromQueue.length, leaseId: newId('lease_') });
   }

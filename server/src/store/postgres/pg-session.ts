@@ -40,7 +40,7 @@ export class PgSession implements Queryable {
   constructor(connectionString: string, options: { max?: number } = {}) {
     this.pool = new pg.Pool({
       connectionString,
-      max: options.max ?? 10,
+      max: options.max ?? 16,
       types: {
         getTypeParser: ((oid: number, format?: string) =>
           oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,

@@ -120,6 +120,8 @@ async function quarantined(q: Queryable, deviceId: string): Promise<boolean> {
 
 export async function leaseWork(q: Queryable, request: HubLeaseRequest, random: () => number): Promise<ActiveLease | null> {
   if (await quarantined(q, request.deviceId)) return null;
+  const room = request.maxHeld === undefined ? Infinity : request.maxHeld - (await heldCount(q, request.connId));
+  if (room <= 0) return null;
   const slow = request.slowStart === true;
   const address = request.address ?? null;
   // Jobs with work this device may take: a verified job's queued inputs count only when one has a slot open that this
@@ -146,7 +148,7 @@ export async function leaseWork(q: Queryable, request: HubLeaseRequest, random: 
       );
       if ((held.rows[0]?.n ?? 0) > 0) continue;
     }
-    const max = slow ? slowStartMax(request.max, job.completed) : request.max;
+    const max = Math.min(room, slow ? slowStartMax(request.max, job.completed) : request.max);
     if (isVerified) {
       const leased = await leaseReplicas(q, job, request, max, spread, random);
       if (leased) return leased;

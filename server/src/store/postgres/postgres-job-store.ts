@@ -29,6 +29,8 @@ import { PgBatcher } from './pg-batch.ts';
 import { RENEWALS, RESULTS } from './pg-results-batch.ts';
 import { leaseGroup, TAILS } from './pg-lease-batch.ts';
 
+/** How long an answer of `unleasedCount` serves. */
+const UNLEASED_FRESH_MS = 50;
 /** Submissions of submitter tokens are remembered this long (the per-minute limit needs one minute). */
 const SUBMISSIONS_KEPT_MS = 3_600_000;
 /** Elements of an inputs array stored per row (as the SQLite engine). */
@@ -120,6 +122,10 @@ export class PostgresJobStore implements JobStore {
     readonly hub: string,
   ) {
     this.batch = new PgBatcher(session);
+    // Leases, results and releases change what is left to lease.
+    this.batch.onSettled(() => {
+      this.unleased = null;
+    });
     this.leases = leaseGroup(random);
   }
 
@@ -151,7 +157,13 @@ export class PostgresJobStore implements JobStore {
 
   // ---- jobs -------------------------------------------------------------------------------
 
-  createJob(spec: JobSpec, now: number, owner: string | null = null): Promise<Job> {
+  async createJob(spec: JobSpec, now: number, owner: string | null = null): Promise<Job> {
+    const job = await this.insertJob(spec, now, owner);
+    this.unleased = null; // the devices told of it next must see its inputs
+    return job;
+  }
+
+  private insertJob(spec: JobSpec, now: number, owner: string | null): Promise<Job> {
     return this.session.tx(async (q) => {
       const sizeOf = async (field: string, hex: string): Promise<number> => {
         const size = await blobs.blobSize(q, hex, owner, now);
@@ -380,12 +392,25 @@ export class PostgresJobStore implements JobStore {
     return rows.rows;
   }
 
-  async unleasedCount(): Promise<number> {
-    return (
-      (await this.session.query<{ n: number }>(`SELECT coalesce(sum((total - next_index) * replication + queued), 0)::bigint AS n FROM jobs WHERE ${ACTIVE}`))
-        .rows[0]?.n ?? 0
-    );
+  /**
+   * Asked before every lease (to size it), so calls made while one is on its way share its answer, and an answer
+   * serves for UNLEASED_FRESH_MS: leases are sized from a figure at most that old (the lease itself is exact).
+   */
+  unleasedCount(): Promise<number> {
+    const now = performance.now();
+    if (this.unleased && now - this.unleased.at < UNLEASED_FRESH_MS) return this.unleased.value;
+    const value = this.session
+      .query<{ n: number }>(`SELECT coalesce(sum((total - next_index) * replication + queued), 0)::bigint AS n FROM jobs WHERE ${ACTIVE}`)
+      .then((r) => r.rows[0]?.n ?? 0);
+    const entry = { at: now, value };
+    this.unleased = entry;
+    value.catch(() => {
+      if (this.unleased === entry) this.unleased = null;
+    });
+    return value;
   }
+
+  private unleased: { at: number; value: Promise<number> } | null = null;
 
   // ---- submitters and devices -------------------------------------------------------------
 
