@@ -17,7 +17,8 @@ import { many, runVerification } from '../src/scheduler/verification-simulation.
 import { BROWSER_THREADS, chromiumPath, ensureWebBuild, nodeCallMs, openVolunteerPage, type BrowserDevice } from './browser.ts';
 import { SPOT_CHECK_RATE } from '../src/verification/quorum.ts';
 import { measureDelivery, uploadBlob, type Delivery } from './blobs.ts';
-import { hubsCpuMicros, postgresSetup, sqliteSetup, type ScaleSetup } from './scale.ts';
+import { hubCounts, hubsCpuMicros, postgresSetup, sqliteSetup, type ScaleSetup } from './scale.ts';
+import { capacityRows, type MeasuredRun } from './capacity-report.ts';
 
 const ROUNDS = 5;
 /** Rounds of the scenarios that run a hub process (each a few seconds). */
@@ -396,6 +397,7 @@ await section(
 );
 
 const SCALE_DISPATCH_DEVICES = 100;
+const median = (values: number[]) => summarise(values).median;
 await section(
   'scale',
   `Scale: one SQLite hub, one PostgreSQL hub, two PostgreSQL hubs on one database (devices split between them). Active: ${ACTIVE_DEVICES.toLocaleString('en')} simulated devices run jobs of ${ACTIVE_SUBTASKS.toLocaleString('en')} subtasks as in "active"; dispatch: ${SCALE_DISPATCH_DEVICES} echo devices as in "dispatch"; CPU per subtask of the hubs together and of PostgreSQL's processes; commits (transactions) and WAL flushes per subtask; medians of ${HUB_ROUNDS} rounds (min–max):`,
@@ -406,6 +408,7 @@ await section(
       ['pg2', () => postgresSetup(2)],
     ];
     const wanted = process.env['SCALE_SETUPS']?.split(',');
+    const measured = new Map<string, { active: MeasuredRun; dispatch: MeasuredRun }>();
     for (const [key, open] of setups) {
       if (wanted && !wanted.includes(key)) continue;
       console.error(`scale: ${key}…`);
@@ -422,13 +425,19 @@ await section(
         const commits: number[] = [];
         const syncs: number[] = [];
         const commitsPerSecond: number[] = [];
+        const callsPerSubtask: number[] = [];
+        const writesPerSubtask: number[] = [];
         for (let round = 0; round < HUB_ROUNDS; round++) {
           const cpu0 = hubsCpuMicros(setup);
           const db0 = await setup.database();
+          const counts0 = await hubCounts(setup);
           const run = await runRangeJob(first, ACTIVE_SUBTASKS, 300_000);
           // PostgreSQL reports its counters about once a second: wait for this round's to arrive.
           await sleep(1500);
           const db1 = await setup.database();
+          const counts1 = await hubCounts(setup);
+          callsPerSubtask.push((counts1.calls - counts0.calls) / ACTIVE_SUBTASKS);
+          writesPerSubtask.push((counts1.commits - counts0.commits) / ACTIVE_SUBTASKS);
           hubCpu.push((hubsCpuMicros(setup) - cpu0) / ACTIVE_SUBTASKS);
           dbCpu.push((db1.cpuMicros - db0.cpuMicros) / ACTIVE_SUBTASKS);
           commits.push((db1.commits - db0.commits) / ACTIVE_SUBTASKS);
@@ -444,14 +453,35 @@ await section(
         }
         const dispatch: number[] = [];
         const dispatchCpu: number[] = [];
+        const dispatchRuns: MeasuredRun[] = [];
         const per = Math.ceil(SCALE_DISPATCH_DEVICES / setup.hubs.length);
         for (let round = 0; round < HUB_ROUNDS; round++) {
+          const cpu0 = hubsCpuMicros(setup);
+          const db0 = await setup.database();
+          const counts0 = await hubCounts(setup);
           const windows = await Promise.all(setup.hubs.map((hub) => measureHubDispatch(hub, per, DISPATCH_WARMUP_MS, DISPATCH_MEASURE_MS)));
+          await sleep(1500);
+          const db1 = await setup.database();
+          const counts1 = await hubCounts(setup);
+          const done = counts1.completed - counts0.completed;
+          dispatchRuns.push({
+            callsPerSubtask: (counts1.calls - counts0.calls) / done,
+            hubUs: (hubsCpuMicros(setup) - cpu0) / done,
+            pgUs: (db1.cpuMicros - db0.cpuMicros) / done,
+          });
           const total = windows.reduce((sum, w) => sum + w.perSecond, 0);
           dispatch.push(total);
           // Each window's CPU is its own hub's; together, weighted by the subtasks each hub did.
           dispatchCpu.push(windows.reduce((sum, w) => sum + w.cpuUsPerOp * w.perSecond, 0) / total);
         }
+        measured.set(key, {
+          active: { callsPerSubtask: median(callsPerSubtask), hubUs: median(hubCpu), pgUs: median(dbCpu) },
+          dispatch: {
+            callsPerSubtask: median(dispatchRuns.map((r) => r.callsPerSubtask)),
+            hubUs: median(dispatchRuns.map((r) => r.hubUs)),
+            pgUs: median(dispatchRuns.map((r) => r.pgUs)),
+          },
+        });
         rows.push(`${setup.name}:`);
         rows.push(row(`  active subtasks/s, ${ACTIVE_DEVICES} devices`, `scale_${key}_active_subtasks_per_s`, rates, 'subtasks/s'));
         rows.push(row('  hub CPU per subtask (all hubs)', `scale_${key}_hub_cpu_us_per_subtask`, hubCpu, 'µs', 1));
@@ -460,7 +490,9 @@ await section(
           rows.push(row('  PostgreSQL WAL flushes per subtask', `scale_${key}_pg_commits_per_subtask`, syncs, '(≤ 0.05)', 4));
           rows.push(row('  PostgreSQL WAL flushes per second', `scale_${key}_pg_commits_per_s`, commitsPerSecond, '/s'));
           rows.push(row('  transactions per subtask (reads too)', `scale_${key}_pg_xacts_per_subtask`, commits, '', 3));
+          rows.push(row('  write transactions (group commits) per subtask', `scale_${key}_write_commits_per_subtask`, writesPerSubtask, '', 4));
         }
+        rows.push(row('  device calls per subtask', `scale_${key}_calls_per_subtask`, callsPerSubtask, '', 3));
         rows.push(row('  disconnects during the rounds', `scale_${key}_disconnects`, [disconnects], 'disconnects'));
         rows.push(row(`  dispatch subtasks/s, ${SCALE_DISPATCH_DEVICES} devices`, `scale_${key}_dispatch_subtasks_per_s`, dispatch, 'subtasks/s'));
         rows.push(row('  dispatch hub CPU per subtask', `scale_${key}_dispatch_hub_cpu_us_per_subtask`, dispatchCpu, 'µs', 1));
@@ -470,6 +502,8 @@ await section(
       }
     }
     const ratio = (a: string, b: string) => (figures[a]?.median ?? NaN) / (figures[b]?.median ?? NaN);
+    const pg1 = measured.get('pg1');
+    if (pg1) rows.push(...capacityRows(pg1.active, pg1.dispatch));
     rows.push(`one PostgreSQL hub ÷ one SQLite hub, active: ${ratio('scale_pg1_active_subtasks_per_s', 'scale_sqlite1_active_subtasks_per_s').toFixed(2)} (≥ 0.5); two PostgreSQL hubs ÷ one: ${ratio('scale_pg2_active_subtasks_per_s', 'scale_pg1_active_subtasks_per_s').toFixed(2)} (≥ 1.0)`);
   },
 );

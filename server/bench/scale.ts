@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres, type PostgresServer } from '../src/cluster/local-postgres.ts';
-import { cpuMicros, startHub, type ServerProcess } from './harness.ts';
+import { BENCH_TOKEN, cpuMicros, startHub, type ServerProcess } from './harness.ts';
 
 export interface ScaleSetup {
   name: string;
@@ -96,4 +96,31 @@ export async function postgresSetup(count: number): Promise<ScaleSetup> {
 /** CPU microseconds the hubs of a setup have used so far. */
 export function hubsCpuMicros(setup: ScaleSetup): number {
   return setup.hubs.reduce((sum, h) => sum + cpuMicros(h.pid), 0);
+}
+
+/** What the hubs of a setup have done so far, from their /metrics: device calls, their commits, subtasks completed. */
+export interface HubCounts {
+  /** Device calls (leases, results, renewals, connections) made durable. */
+  calls: number;
+  /** Write transactions (group commits) of the hubs. */
+  commits: number;
+  completed: number;
+}
+
+export async function hubCounts(setup: ScaleSetup): Promise<HubCounts> {
+  const total: HubCounts = { calls: 0, commits: 0, completed: 0 };
+  for (const hub of setup.hubs) {
+    const res = await fetch(`${hub.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_TOKEN}` }, signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`/metrics: ${res.status} ${text}`);
+    const value = (name: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+      if (!line) throw new Error(`/metrics has no ${name}`);
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    total.calls += value('edgeswarm_store_commit_calls_sum');
+    total.commits += value('edgeswarm_store_commit_calls_count');
+    total.completed += value('edgeswarm_subtasks_completed_total');
+  }
+  return total;
 }

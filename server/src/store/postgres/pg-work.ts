@@ -234,20 +234,25 @@ export async function heldCount(q: Queryable, connId: string): Promise<number> {
   return row.rows[0]?.n ?? 0;
 }
 
-export async function getLeaseContext(q: Queryable, leaseId: string): Promise<LeaseContext | null> {
-  const row = (
+/** The leases with these ids, their job's id, reducer and whether it still runs (one statement for them all). */
+export async function getLeaseContexts(q: Queryable, leaseIds: string[]): Promise<Map<string, LeaseContext>> {
+  const rows = (
     await q.query<LeaseRow & { job_id: string; reduce: LeaseContext['reduce']; status: string; deleted: boolean }>(
-      `SELECT l.*, j.id AS job_id, j.reduce, j.status, j.deleted FROM leases l JOIN jobs j ON j.seq = l.job_seq WHERE l.id = $1`,
-      [leaseId],
+      `SELECT l.*, j.id AS job_id, j.reduce, j.status, j.deleted FROM leases l JOIN jobs j ON j.seq = l.job_seq WHERE l.id = ANY($1)`,
+      [leaseIds],
     )
-  ).rows[0];
-  if (!row) return null;
-  return {
-    lease: { id: row.id, jobId: row.job_id, deviceId: row.device_id, connId: row.conn_id, deadline: row.deadline, items: JSON.parse(row.items) as number[] },
-    jobId: row.job_id,
-    reduce: row.reduce,
-    jobActive: (row.status === 'queued' || row.status === 'running') && !row.deleted,
-  };
+  ).rows;
+  return new Map(
+    rows.map((row) => [
+      row.id,
+      {
+        lease: { id: row.id, jobId: row.job_id, deviceId: row.device_id, connId: row.conn_id, deadline: row.deadline, items: JSON.parse(row.items) as number[] },
+        jobId: row.job_id,
+        reduce: row.reduce,
+        jobActive: (row.status === 'queued' || row.status === 'running') && !row.deleted,
+      },
+    ]),
+  );
 }
 
 /** Fails a job (one more failed input) and ends its leases and running replicas. */

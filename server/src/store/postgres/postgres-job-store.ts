@@ -18,7 +18,8 @@ import {
   type SharedFile,
 } from '@edgeswarm/shared';
 import type { JobStore } from '../async-store.ts';
-import { MissingBlobError, type CancelOutcome, type Page, type ResultsPage, type WorkCounts } from '../job-store.ts';
+import { MissingBlobError, type CancelOutcome, type LeaseContext, type Page, type ResultsPage, type WorkCounts } from '../job-store.ts';
+import { ReadCoalescer } from './pg-read-batch.ts';
 import { migrate } from './postgres-schema.ts';
 import { PgSession, type Queryable } from './pg-session.ts';
 import * as blobs from './pg-blobs.ts';
@@ -452,7 +453,9 @@ export class PostgresJobStore implements JobStore {
   leaseWork = (request: Parameters<JobStore['leaseWork']>[0]) => this.batch.add(this.leases, { ...request, hub: this.hub });
   leaseTail = (request: Parameters<JobStore['leaseTail']>[0]) => this.batch.add(TAILS, { ...request, hub: this.hub });
   heldCount = (connId: string) => work.heldCount(this.session, connId);
-  getLeaseContext = (leaseId: string) => work.getLeaseContext(this.session, leaseId);
+  /** Read by every result batch: the reads of one turn share one statement. */
+  private readonly leaseContexts = new ReadCoalescer<string, LeaseContext>((ids) => work.getLeaseContexts(this.session, ids));
+  getLeaseContext = (leaseId: string) => this.leaseContexts.get(leaseId);
   recordResults = (leaseId: string, deviceId: string, results: Parameters<JobStore['recordResults']>[2], now: number) =>
     this.batch.add(RESULTS, { leaseId, deviceId, results, now });
   renewLeases = (connId: string, deadline: number) => this.batch.add(RENEWALS, { connId, deadline });
