@@ -140,6 +140,11 @@ export function createHub(options: HubOptions): Hub {
       for (const jobId of outcome.jobsFailed) devices.emit('job:stopped', { jobId });
       if (outcome.requeued > 0) devices.emit('work:available');
     },
+    // Closing the transport (not a Socket.IO disconnect, after which clients would not reconnect) makes devices
+    // reconnect and register again, with fresh leases.
+    declaredDead: () => {
+      for (const socket of devices.sockets.values()) socket.conn.close();
+    },
     completedElsewhere: (n) => meter.record(n, clock.now()),
     log,
   });

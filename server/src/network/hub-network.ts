@@ -33,6 +33,8 @@ export interface NetworkFigures {
 export interface BeatOutcome extends ReleaseOutcome {
   /** Hubs found dead by this beat: their devices left and their leases were released. */
   deadHubs: string[];
+  /** Another hub took this one for dead (it had not beaten for 10 s): its devices were marked offline and its leases released. */
+  declaredDead: boolean;
 }
 
 export interface HubNetwork {
@@ -67,7 +69,7 @@ export class HubNameTakenError extends Error {
   }
 }
 
-const NOTHING: BeatOutcome = { requeued: 0, jobsFailed: [], deadHubs: [] };
+const NOTHING: BeatOutcome = { requeued: 0, jobsFailed: [], deadHubs: [], declaredDead: false };
 
 /** A network of one hub: nothing to share, its own process clock. */
 export class LocalNetwork implements HubNetwork {

@@ -20,6 +20,11 @@ export interface NetworkServiceOptions {
   workAvailable(): void;
   /** Leases of a dead hub were released by this hub's heartbeat. */
   released(outcome: ReleaseOutcome): void;
+  /**
+   * Another hub took this one for dead (cut off from the database for 10 s or more): its devices were marked offline
+   * and their leases released, so they should connect again (to this hub or another) and start afresh.
+   */
+  declaredDead(): void;
   /** Subtasks other hubs completed since the last heartbeat (for this hub's throughput meter). */
   completedElsewhere(count: number): void;
   log(message: string, err?: unknown): void;
@@ -90,6 +95,10 @@ export class NetworkService {
     try {
       const local = this.options.localFigures();
       const outcome = await this.network.beat(local);
+      if (outcome.declaredDead) {
+        this.options.log('this hub was taken for dead by another (no heartbeat for 10 s): its devices connect again');
+        this.options.declaredDead();
+      }
       for (const hub of outcome.deadHubs) this.options.log(`hub ${hub} stopped beating: its devices left and ${outcome.requeued} of its inputs went back to the queue`);
       if (outcome.requeued > 0 || outcome.jobsFailed.length > 0) this.options.released(outcome);
       for (const jobId of outcome.jobsFailed) this.announce({ kind: 'job_stopped', jobId });

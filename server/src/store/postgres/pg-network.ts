@@ -94,11 +94,14 @@ export class PostgresNetwork implements HubNetwork {
 
   async beat(figures: HubFigures): Promise<BeatOutcome> {
     await this.clock.refresh();
-    await this.session.query(
-      `UPDATE hubs SET beat_at = ${DB_NOW}, stopped = false, devices = $2, threads = $3, rate = $4, completed = $5 WHERE name = $1`,
+    // Whether another hub took this one for dead meanwhile (stopped, and not by this hub's own leave()).
+    const own = await this.session.query<{ was_stopped: boolean }>(
+      `UPDATE hubs h SET beat_at = ${DB_NOW}, stopped = false, devices = $2, threads = $3, rate = $4, completed = $5
+         FROM (SELECT name, stopped FROM hubs WHERE name = $1 FOR UPDATE) old
+        WHERE h.name = old.name RETURNING old.stopped AS was_stopped`,
       [this.hubName, figures.devices, figures.threads, figures.subtasksPerSecond, figures.completed],
     );
-    const outcome: BeatOutcome = { requeued: 0, jobsFailed: [], deadHubs: [] };
+    const outcome: BeatOutcome = { requeued: 0, jobsFailed: [], deadHubs: [], declaredDead: own.rows[0]?.was_stopped === true };
     const dead = await this.session.query<{ name: string }>(
       `SELECT name FROM hubs WHERE NOT stopped AND beat_at < ${DB_NOW} - $1 AND name <> $2`,
       [HUB_STALE_MS, this.hubName],

@@ -41,6 +41,9 @@ export class PgSession implements Queryable {
     this.pool = new pg.Pool({
       connectionString,
       max: options.max ?? 16,
+      // Commit before acknowledge: whatever the server's or the database's default, this hub's commits wait for
+      // their WAL to be flushed (and for synchronous standbys, where the server has them).
+      options: '-c synchronous_commit=on',
       types: {
         getTypeParser: ((oid: number, format?: string) =>
           oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,

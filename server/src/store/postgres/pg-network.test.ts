@@ -1,0 +1,69 @@
+/** Hubs on one PostgreSQL database: names are unique among live hubs, a hub that stops beating is taken for dead, and it learns so when it beats again. */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { HubNameTakenError } from '../../network/hub-network.ts';
+import { freshDatabase, startPostgres, type PostgresServer } from '../../../test/support/postgres-server.ts';
+import { PostgresJobStore } from './postgres-job-store.ts';
+import { HUB_STALE_MS, PostgresNetwork } from './pg-network.ts';
+
+let server: PostgresServer;
+beforeAll(async () => {
+  server = await startPostgres();
+}, 60_000);
+afterAll(async () => {
+  await server.stop();
+});
+
+const open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const o of open.splice(0).reverse()) await o.close();
+});
+
+async function hub(url: string, name: string): Promise<{ store: PostgresJobStore; network: PostgresNetwork }> {
+  const store = await PostgresJobStore.open(url, { max: 2, hub: name });
+  open.push(store);
+  return { store, network: new PostgresNetwork(store.session, name) };
+}
+
+const figures = { devices: 0, threads: 0, subtasksPerSecond: 0, completed: 0 };
+
+describe('PostgresNetwork', () => {
+  it('refuses a second live hub with the same name, and takes the name back once that hub is gone', async () => {
+    const url = await freshDatabase(server);
+    const first = await hub(url, 'hub-a');
+    await first.network.join();
+    const twin = await hub(url, 'hub-a');
+    const refused = await twin.network.join().catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(HubNameTakenError);
+    expect((refused as HubNameTakenError).code).toBe('hub_name_taken');
+    await first.network.leave(Date.now());
+    await expect(twin.network.join()).resolves.toBeUndefined();
+  });
+
+  it('takes a hub that stopped beating for dead once, marks its devices offline, and tells it when it beats again', async () => {
+    const url = await freshDatabase(server);
+    const a = await hub(url, 'hub-a');
+    const b = await hub(url, 'hub-b');
+    await a.network.join();
+    await b.network.join();
+    await a.store.registerDevice({ id: 'dev_1', kind: 'node', name: 'one', threads: 2, now: Date.now() });
+    expect((await b.network.beat(figures)).deadHubs).toEqual([]);
+    expect(await b.store.onlineDeviceCount()).toBe(1);
+
+    // hub-a's last heartbeat is made older than the limit, as if it had been cut off from the database.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    open.push({ close: () => admin.end() });
+    await admin.query('UPDATE hubs SET beat_at = beat_at - $1 WHERE name = $2', [HUB_STALE_MS + 1000, 'hub-a']);
+
+    const taken = await b.network.beat(figures);
+    expect(taken.deadHubs).toEqual(['hub-a']);
+    expect((await b.network.beat(figures)).deadHubs).toEqual([]);
+    expect(await b.store.onlineDeviceCount()).toBe(0);
+
+    const back = await a.network.beat(figures);
+    expect(back.declaredDead).toBe(true);
+    expect((await a.network.beat(figures)).declaredDead).toBe(false);
+    expect((await b.network.figures(figures)).hubs).toBe(2);
+  });
+});
