@@ -1,13 +1,18 @@
-/** The hub process killed (SIGKILL) at crash points, or stopped with SIGTERM, then restarted on the same data dir: nothing acknowledged is lost and jobs complete. */
-import { afterEach, describe, expect, it } from 'vitest';
+/**
+ * The hub process killed (SIGKILL) at crash points, or stopped with SIGTERM, then restarted on the same data (its SQLite
+ * file, or its PostgreSQL database under the same --hub-name): nothing acknowledged is lost and jobs complete.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import type { Job } from '@edgeswarm/shared';
 import { TestDevice } from './support/test-device.ts';
 import { waitFor } from './support/test-hub.ts';
 import { freePort, startHubProcess, type HubProcess } from './support/hub-process.ts';
+import { freshDatabase, startPostgres, type PostgresServer } from './support/postgres-server.ts';
 
 const TOKEN = 'crash-test-token-0123456789';
 const running: HubProcess[] = [];
@@ -20,13 +25,47 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function setup() {
+type Engine = 'SQLite' | 'PostgreSQL';
+let postgres: Promise<PostgresServer> | undefined;
+afterAll(async () => {
+  if (postgres) await (await postgres).stop();
+});
+
+/** SQLite: integrity_check. PostgreSQL (which checks its own pages): every job's count of completed inputs matches its done subtasks. */
+async function integrity(engine: Engine, dataDir: string, databaseUrl: string | undefined): Promise<{ check: string; maxLosses: number }> {
+  if (engine === 'SQLite') {
+    const db = new Database(join(dataDir, 'edgeswarm.db'), { readonly: true });
+    try {
+      return {
+        check: String(db.pragma('integrity_check', { simple: true })),
+        maxLosses: (db.prepare('SELECT coalesce(max(losses), 0) AS n FROM subtasks').get() as { n: number }).n,
+      };
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const wrong = await client.query<{ id: string }>(
+      `SELECT j.id FROM jobs j WHERE j.completed <> (SELECT count(*) FROM subtasks s WHERE s.job_seq = j.seq AND s.state = 'done')`,
+    );
+    const losses = await client.query<{ n: number }>('SELECT coalesce(max(losses), 0)::int AS n FROM subtasks');
+    return { check: wrong.rows.length === 0 ? 'ok' : `counters off for ${wrong.rows.map((r) => r.id).join(', ')}`, maxLosses: losses.rows[0]?.n ?? -1 };
+  } finally {
+    await client.end();
+  }
+}
+
+async function setup(engine: Engine) {
   const dataDir = mkdtempSync(join(tmpdir(), 'edgeswarm-crash-'));
   dirs.push(dataDir);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const databaseUrl = engine === 'PostgreSQL' ? await freshDatabase(await (postgres ??= startPostgres())) : undefined;
+  const database = databaseUrl ? ['--database-url', databaseUrl, '--hub-name', 'crash-hub'] : [];
   const start = async (env: Record<string, string> = {}) => {
-    const hub = startHubProcess(['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token', TOKEN], env);
+    const hub = startHubProcess(['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--token', TOKEN, ...database], env);
     running.push(hub);
     await hub.ready;
     return hub;
@@ -51,18 +90,7 @@ async function setup() {
       const job = await api<Job>('GET', `/api/jobs/${id}`).catch(() => undefined);
       return job && ['completed', 'failed', 'cancelled'].includes(job.status) ? job : undefined;
     }, timeoutMs, `job ${id} to finish`);
-  const integrity = () => {
-    const db = new Database(join(dataDir, 'edgeswarm.db'), { readonly: true });
-    try {
-      return {
-        check: db.pragma('integrity_check', { simple: true }),
-        maxLosses: (db.prepare('SELECT coalesce(max(losses), 0) AS n FROM subtasks').get() as { n: number }).n,
-      };
-    } finally {
-      db.close();
-    }
-  };
-  return { start, api, join: join_, finished, integrity };
+  return { start, api, join: join_, finished, integrity: () => integrity(engine, dataDir, databaseUrl) };
 }
 
 const SPEC = {
@@ -72,17 +100,17 @@ const SPEC = {
 };
 const EXPECTED_SUM = 3 * ((1999 * 2000) / 2);
 
-describe('crash and restart', () => {
+describe.each<Engine>(['SQLite', 'PostgreSQL'])('crash and restart (%s)', (engine) => {
   it.each(['lease:committed:5', 'results:committed:5', 'job:finalizing:1'])(
     'loses nothing when killed at %s and completes the job after a restart',
     async (crashAt) => {
-      const t = await setup();
+      const t = await setup(engine);
       const first = await t.start({ EDGESWARM_CRASH_AT: crashAt });
       await t.join(2);
       const job = await t.api<Job>('POST', '/api/jobs', SPEC);
       const { signal } = await first.exited;
       expect(signal).toBe('SIGKILL');
-      const before = t.integrity();
+      const before = await t.integrity();
       expect(before.check).toBe('ok');
       const second = await t.start();
       const done = await t.finished(job.id);
@@ -92,12 +120,13 @@ describe('crash and restart', () => {
       expect(page.results).toEqual(Array.from({ length: 2000 }, (_, i) => i * 3));
       second.child.kill('SIGTERM');
       expect((await second.exited).code).toBe(0);
-      expect(t.integrity().check).toBe('ok');
+      expect((await t.integrity()).check).toBe('ok');
     },
+    60_000,
   );
 
   it('keeps an acknowledged job and the one committed when killed before answering its submission', async () => {
-    const t = await setup();
+    const t = await setup(engine);
     const first = await t.start({ EDGESWARM_CRASH_AT: 'job:committed:2' });
     const acknowledged = await t.api<Job>('POST', '/api/jobs', { ...SPEC, name: 'acknowledged' });
     await expect(t.api('POST', '/api/jobs', { ...SPEC, name: 'unanswered' })).rejects.toThrow();
@@ -110,9 +139,9 @@ describe('crash and restart', () => {
   });
 });
 
-describe('graceful stop', () => {
+describe.each<Engine>(['SQLite', 'PostgreSQL'])('graceful stop (%s)', (engine) => {
   it('exits 0 on SIGTERM mid-job; devices reconnect to the restarted hub and finish the job, with no lease counted as lost', async () => {
-    const t = await setup();
+    const t = await setup(engine);
     const first = await t.start();
     await t.join(2);
     const job = await t.api<Job>('POST', '/api/jobs', SPEC);
@@ -121,10 +150,10 @@ describe('graceful stop', () => {
     const stopped = await first.exited;
     expect(stopped.code).toBe(0);
     expect(first.output()).toContain('stopped');
-    expect(t.integrity().check).toBe('ok');
+    expect((await t.integrity()).check).toBe('ok');
     await t.start();
     const done = await t.finished(job.id);
     expect(done).toMatchObject({ status: 'completed', result: EXPECTED_SUM, progress: { completed: 2000 } });
-    expect(t.integrity().maxLosses).toBe(0);
+    expect((await t.integrity()).maxLosses).toBe(0);
   });
 });

@@ -1,6 +1,8 @@
 /**
- * A seeded swarm of virtual devices that drives the real WorkService over a real SqliteJobStore
- * file with a ManualClock, and checks the store's invariants after every step.
+ * A seeded swarm of virtual devices that drives the real WorkService over a real store with a ManualClock, and
+ * checks the store's invariants after every step. The same run goes on either engine: the embedded SQLite file
+ * (`{ kind: 'sqlite' }`) or a PostgreSQL database (`{ kind: 'postgres', url }`, an empty database per run), through
+ * the asynchronous store contract (`JobStore`), with the same checks reading the same tables through a `SimProbe`.
  *
  * Everything random comes from one mulberry32 stream seeded by `seed`, so a failing run is
  * replayed exactly by running the same seed again. Test-only: nothing in the hub imports this.
@@ -9,6 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import type Database from 'better-sqlite3';
+import pg from 'pg';
 import {
   LEASE_TTL_MS,
   limits,
@@ -20,7 +24,8 @@ import {
 } from '@edgeswarm/shared';
 import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
-import { sqliteStore } from '../store/async-store.ts';
+import { sqliteStore, type JobStore } from '../store/async-store.ts';
+import { PostgresJobStore } from '../store/postgres/postgres-job-store.ts';
 import { MAX_LEASE_ITEMS, WorkService, type DeviceConnection } from './work-service.ts';
 
 // ---- randomness ---------------------------------------------------------------------------
@@ -90,6 +95,239 @@ export function jobFunction(x: JsonValue): JsonValue {
   return typeof x === 'number' ? x * 3 + 1 : `${JSON.stringify(x)}!`;
 }
 const JOB_CODE = '(x) => typeof x === "number" ? x * 3 + 1 : JSON.stringify(x) + "!"';
+
+// ---- the engines --------------------------------------------------------------------------
+
+/** The store engine a run drives: a SQLite file of its own, or an empty PostgreSQL database (its URL). */
+export type SimEngine = { kind: 'sqlite' } | { kind: 'postgres'; url: string };
+
+/**
+ * Reads the store's tables behind its back, for the checks. The SQL is written once, for both engines: `?`
+ * placeholders, boolean columns tested bare (`WHERE l.open`, `NOT j.deleted`), `sum(CASE ...)` rather than sums of
+ * comparisons. Rows come back alike from both: PostgreSQL's booleans as SQLite's 0/1, its BIGINT and NUMERIC
+ * (counts, sums) as numbers. What one statement cannot say on both engines is a named method.
+ */
+export interface SimProbe {
+  all<T>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  get<T>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
+  /** Open tail copies (speculative leases) of job `jobSeq` other than `exceptLease` that carry input `idx`. */
+  openCopies(jobSeq: number, exceptLease: string, idx: number): Promise<number>;
+}
+
+/** One engine under the simulation: the hub's store (a new one after each restart) and a probe on its database. */
+interface SimBackend {
+  readonly engine: SimEngine['kind'];
+  readonly store: JobStore;
+  readonly probe: SimProbe;
+  /** The hub process restarts: its store closes, and a new process opens one on the same database. */
+  restart(): Promise<void>;
+  /** Closes the store and the probe, and removes what the run left on disk. */
+  close(): Promise<void>;
+}
+
+/**
+ * The SQLite engine: a file in a temporary directory, read by the probe through the store's own connection. A
+ * simulated restart closes and reopens the store (no power loss), so fsync buys nothing here: synchronous=OFF
+ * keeps every commit visible to the next open and makes the run several times faster. Durability itself is
+ * tested by the crash tests.
+ */
+class SqliteBackend implements SimBackend {
+  readonly engine = 'sqlite';
+  readonly probe: SimProbe;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'edgeswarm-swarm-'));
+  private readonly file = join(this.dir, 'edgeswarm.db');
+  private sqlite: SqliteJobStore;
+  private statements = new Map<string, Database.Statement<unknown[], unknown>>();
+  store: JobStore;
+
+  constructor() {
+    this.sqlite = this.open();
+    this.store = sqliteStore(this.sqlite);
+    this.probe = {
+      all: async <T>(sql: string, params: readonly unknown[] = []) => this.statement(sql).all(...params) as T[],
+      get: async <T>(sql: string, params: readonly unknown[] = []) => this.statement(sql).get(...params) as T | undefined,
+      openCopies: async (jobSeq, exceptLease, idx) =>
+        (
+          this.statement(
+            `SELECT count(*) AS n FROM leases WHERE job_seq = ? AND open AND speculative AND id <> ?
+                AND EXISTS (SELECT 1 FROM json_each(items) WHERE value = ?)`,
+          ).get(jobSeq, exceptLease, idx) as { n: number } | undefined
+        )?.n ?? -1,
+    };
+  }
+
+  private open(): SqliteJobStore {
+    const store = new SqliteJobStore(this.file);
+    store.db.pragma('synchronous = OFF');
+    return store;
+  }
+
+  private statement(sql: string): Database.Statement<unknown[], unknown> {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = this.sqlite.db.prepare<unknown[], unknown>(sql)));
+    return statement;
+  }
+
+  async restart(): Promise<void> {
+    await this.store.close();
+    this.statements = new Map();
+    this.sqlite = this.open();
+    this.store = sqliteStore(this.sqlite);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.store.close();
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const PG_BOOL = 16;
+const PG_INT8 = 20;
+const PG_NUMERIC = 1700;
+
+/** The probe's rows in SQLite's shapes: booleans as 0/1, BIGINT and NUMERIC (counts and sums) as numbers. */
+const probeTypes = {
+  getTypeParser: ((oid: number, format?: string) => {
+    if (oid === PG_BOOL) return (value: string) => (value === 't' ? 1 : 0);
+    if (oid === PG_INT8 || oid === PG_NUMERIC) {
+      return (value: string) => {
+        const n = Number(value);
+        if (!Number.isSafeInteger(n)) throw new Error(`the probe read ${value}, which is not a safe integer`);
+        return n;
+      };
+    }
+    return pg.types.getTypeParser(oid, format as 'text');
+  }) as typeof pg.types.getTypeParser,
+};
+
+/** SQLite's `?` placeholders as PostgreSQL's `$1..$n` (a `?` inside a quoted literal stays). */
+function numberedPlaceholders(sql: string): string {
+  let n = 0;
+  let quoted = false;
+  let out = '';
+  for (const ch of sql) {
+    if (ch === "'") quoted = !quoted;
+    out += ch === '?' && !quoted ? `$${++n}` : ch;
+  }
+  return out;
+}
+
+/** The hub's name on PostgreSQL: a restart is a new process of the same hub, which voids that hub's leases. */
+const SIM_HUB = 'swarm-hub';
+
+/**
+ * The PostgreSQL engine: `PostgresJobStore` on an empty database, read by the probe through a connection of its own
+ * (each store call has committed when its promise settles, so the probe sees it). A restart closes the store and
+ * opens another on the same URL with the same hub name. As with SQLite's synchronous=OFF, the database is told not
+ * to wait for the WAL flush at commit (synchronous_commit=off): a simulated restart loses no commit either way (the
+ * server keeps running), and the run is faster.
+ */
+class PostgresBackend implements SimBackend {
+  readonly engine = 'postgres';
+  readonly probe: SimProbe;
+  private readonly sql = new Map<string, string>();
+
+  private constructor(
+    private readonly url: string,
+    private readonly client: pg.Client,
+    public store: JobStore,
+  ) {
+    this.probe = {
+      all: <T>(sql: string, params: readonly unknown[] = []) => this.rows<T>(sql, params),
+      get: async <T>(sql: string, params: readonly unknown[] = []) => (await this.rows<T>(sql, params))[0],
+      openCopies: async (jobSeq, exceptLease, idx) =>
+        (
+          await this.rows<{ n: number }>(
+            `SELECT count(*) AS n FROM leases WHERE job_seq = ? AND open AND speculative AND id <> ?
+                AND EXISTS (SELECT 1 FROM jsonb_array_elements(items::jsonb) AS e(value) WHERE e.value = to_jsonb(?::bigint))`,
+            [jobSeq, exceptLease, idx],
+          )
+        )[0]?.n ?? -1,
+    };
+  }
+
+  static async open(url: string): Promise<PostgresBackend> {
+    const client = new pg.Client({ connectionString: url, types: probeTypes });
+    // A connection that breaks emits 'error' (which would end the process without a listener); the query in flight,
+    // and every later one, fails the run anyway.
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      const database = decodeURIComponent(new URL(url).pathname.slice(1));
+      await client.query(`ALTER DATABASE "${database.replaceAll('"', '""')}" SET synchronous_commit = off`);
+      return new PostgresBackend(url, client, await PostgresJobStore.open(url, { hub: SIM_HUB, max: 4 }));
+    } catch (err) {
+      await client.end();
+      throw err;
+    }
+  }
+
+  private async rows<T>(sql: string, params: readonly unknown[]): Promise<T[]> {
+    let text = this.sql.get(sql);
+    if (text === undefined) this.sql.set(sql, (text = numberedPlaceholders(sql)));
+    return (await this.client.query(text, [...params])).rows as T[];
+  }
+
+  async restart(): Promise<void> {
+    await this.store.close();
+    this.store = await PostgresJobStore.open(this.url, { hub: SIM_HUB, max: 4 });
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.store.close();
+    } finally {
+      await this.client.end();
+    }
+  }
+}
+
+function openBackend(engine: SimEngine): Promise<SimBackend> {
+  return engine.kind === 'sqlite' ? Promise.resolve(new SqliteBackend()) : PostgresBackend.open(engine.url);
+}
+
+/**
+ * The store as the hub and the simulator use it, counting the calls in flight: `SwarmSimulation.settle` waits until
+ * the hub has stopped working on its own (finalizing jobs), which on PostgreSQL takes round trips to the server.
+ */
+class CallTracker {
+  private readonly pending = new Set<Promise<unknown>>();
+  /** Calls made so far. */
+  started = 0;
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  wrap(store: JobStore): JobStore {
+    return new Proxy(store, {
+      get: (target, prop) => {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]): unknown => {
+          const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+          if (result instanceof Promise) this.track(result);
+          return result;
+        };
+      },
+    });
+  }
+
+  private track(call: Promise<unknown>): void {
+    this.started++;
+    this.pending.add(call);
+    const done = () => void this.pending.delete(call);
+    call.then(done, done);
+  }
+
+  /** Resolves once no call is in flight (settled, or failed: the caller sees its failure). */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+}
 
 // ---- model --------------------------------------------------------------------------------
 
@@ -200,6 +438,8 @@ interface LeaseRow {
 
 export interface SimOptions {
   seed: number;
+  /** The store engine; default SQLite. */
+  engine?: SimEngine;
   /** Chaos steps (each picks 1 to 4 random events), followed by the drain phase. */
   steps?: number;
   /** Most drain steps (only well-behaved devices, time moving) before "every job ends" is judged. */
@@ -210,6 +450,7 @@ export interface SimOptions {
 
 export interface SimReport {
   seed: number;
+  engine: SimEngine['kind'];
   steps: number;
   drainSteps: number;
   jobs: number;
@@ -236,6 +477,8 @@ export interface SimReport {
 }
 
 const TTL = LEASE_TTL_MS;
+/** Inputs read per statement by `subRows` (bounds the distinct statements SQLite keeps prepared). */
+const SUB_ROWS_PER_READ = 64;
 const ACTIVE = new Set(['queued', 'running']);
 const BEAT_MS = 5_000;
 
@@ -244,9 +487,10 @@ const BEAT_MS = 5_000;
 export class SwarmSimulation {
   readonly seed: number;
   private readonly rng: Rng;
-  private readonly dir: string;
-  private readonly file: string;
-  private store: SqliteJobStore;
+  private readonly backend: SimBackend;
+  private readonly calls = new CallTracker();
+  /** The backend's store, through `calls`. */
+  private store: JobStore;
   private clock: ManualClock;
   private work: WorkService;
   private epoch = 0;
@@ -285,62 +529,55 @@ export class SwarmSimulation {
     drainSteps: 0,
   };
 
-  constructor(options: SimOptions) {
+  private constructor(options: SimOptions, backend: SimBackend) {
     this.seed = options.seed >>> 0;
     this.rng = new Rng(this.seed);
     this.steps = options.steps ?? 200;
     this.drainBudget = options.drainBudget ?? 400;
     this.maxJobs = options.maxJobs ?? 14;
     this.maxDevices = options.maxDevices ?? 8;
-    this.dir = mkdtempSync(join(tmpdir(), 'edgeswarm-swarm-'));
-    this.file = join(this.dir, 'edgeswarm.db');
-    this.store = this.openStore();
+    this.backend = backend;
+    this.store = this.calls.wrap(backend.store);
     this.clock = new ManualClock();
     this.work = this.service();
   }
 
-  /** Runs the chaos phase, then the drain phase, then the final checks; always removes the temp dir. */
+  /** A simulation on a new store of `options.engine` (SQLite by default). */
+  static async open(options: SimOptions): Promise<SwarmSimulation> {
+    return new SwarmSimulation(options, await openBackend(options.engine ?? { kind: 'sqlite' }));
+  }
+
+  /** Runs the chaos phase, then the drain phase, then the final checks; always closes the store and removes its files. */
   async run(): Promise<SimReport> {
     try {
       try {
-        this.submitJob();
-        for (let i = 0; i < 3; i++) this.join();
+        await this.submitJob();
+        for (let i = 0; i < 3; i++) await this.join();
         for (this.step = 1; this.step <= this.steps; this.step++) {
           const events = this.rng.int(1, 4);
           for (let e = 0; e < events; e++) await this.chaosEvent();
-          this.checkInvariants();
+          await this.checkInvariants();
         }
         await this.drain();
-        return this.finalChecks();
+        return await this.finalChecks();
       } catch (err) {
         if (err instanceof SimulationFailure) throw err;
         const e = err instanceof Error ? err : new Error(String(err));
         throw this.failure(`unexpected exception: ${e.stack ?? e.message}`);
       }
     } finally {
-      this.store.close();
-      rmSync(this.dir, { recursive: true, force: true });
+      await this.calls.idle();
+      await this.backend.close();
     }
   }
 
   // ---- plumbing ----------------------------------------------------------------------------
 
-  /**
-   * The real store on the same file. A simulated restart closes and reopens it (no power loss), so
-   * fsync buys nothing here: synchronous=OFF keeps every commit visible to the next open and makes
-   * the run several times faster. Durability itself is tested by the crash tests.
-   */
-  private openStore(): SqliteJobStore {
-    const store = new SqliteJobStore(this.file);
-    store.db.pragma('synchronous = OFF');
-    return store;
-  }
-
   private service(): WorkService {
     this.slowStart = this.rng.chance(0.7);
     return new WorkService({
       slowStart: this.slowStart,
-      store: sqliteStore(this.store),
+      store: this.store,
       clock: this.clock,
       fleetThreads: () => {
         let threads = 0;
@@ -368,7 +605,7 @@ export class SwarmSimulation {
 
   private failure(message: string): SimulationFailure {
     return new SimulationFailure(
-      `[swarm seed ${this.seed} (replay: SWARM_SEED=${this.seed}), ${this.phase} step ${this.step}] ${message}\n` +
+      `[swarm seed ${this.seed} on ${this.backend.engine} (replay: SWARM_SEED=${this.seed}), ${this.phase} step ${this.step}] ${message}\n` +
         `recent events:\n  ${this.recent.join('\n  ')}`,
     );
   }
@@ -381,12 +618,32 @@ export class SwarmSimulation {
     if (!condition) this.fail(message());
   }
 
-  private get db() {
-    return this.store.db;
+  /** Reads the store's tables (the same SQL on both engines). */
+  private get db(): SimProbe {
+    return this.backend.probe;
   }
 
-  private jobRow(seq: number): JobRow | undefined {
-    return this.db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE seq = ?').get(seq);
+  private jobRow(seq: number): Promise<JobRow | undefined> {
+    return this.db.get<JobRow>('SELECT * FROM jobs WHERE seq = ?', [seq]);
+  }
+
+  private subRow(jobSeq: number, idx: number): Promise<SubRow | undefined> {
+    return this.db.get<SubRow>('SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?', [jobSeq, idx]);
+  }
+
+  /** The rows of inputs `idxs` of a job, by index (a few statements, not one per input: each is a round trip on PostgreSQL). */
+  private async subRows(jobSeq: number, idxs: Iterable<number>): Promise<Map<number, SubRow>> {
+    const wanted = [...new Set(idxs)];
+    const rows = new Map<number, SubRow>();
+    for (let i = 0; i < wanted.length; i += SUB_ROWS_PER_READ) {
+      const part = wanted.slice(i, i + SUB_ROWS_PER_READ);
+      const found = await this.db.all<SubRow>(
+        `SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx IN (${part.map(() => '?').join(', ')})`,
+        [jobSeq, ...part],
+      );
+      for (const row of found) rows.set(row.idx, row);
+    }
+    return rows;
   }
 
   /**
@@ -401,9 +658,18 @@ export class SwarmSimulation {
     }
   }
 
-  /** Lets work the hub started without a caller (finalizing) go on until it waits for a deferred step. */
+  /**
+   * Lets work the hub started without a caller (finalizing) go on until it waits for a deferred step or ends: until
+   * a turn of the event loop passes with no store call in flight and none started (on SQLite the calls settle at
+   * once; on PostgreSQL each is a round trip to the server).
+   */
   private async settle(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (;;) {
+      const started = this.calls.started;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.calls.inFlight === 0 && this.calls.started === started) return;
+      await this.calls.idle();
+    }
   }
 
   private liveDevices(): SimDevice[] {
@@ -437,7 +703,7 @@ export class SwarmSimulation {
     await event();
   }
 
-  private submitJob(): void {
+  private async submitJob(): Promise<void> {
     const rng = this.rng;
     const reduce: Reducer = rng.chance(0.55) ? 'sum' : 'collect';
     const size = rng.chance(0.12) ? rng.int(1020, 1400) : rng.chance(0.3) ? rng.int(1, 8) : rng.int(9, 160);
@@ -468,8 +734,8 @@ export class SwarmSimulation {
       meta: { seed: this.seed },
     });
     if (!parsed.ok) this.fail(`the simulator built an invalid spec: ${parsed.message}`);
-    const job = this.store.createJob(parsed.value, this.clock.now());
-    const row = this.db.prepare<[string], { seq: number }>('SELECT seq FROM jobs WHERE id = ?').get(job.id);
+    const job = await this.store.createJob(parsed.value, this.clock.now());
+    const row = await this.db.get<{ seq: number }>('SELECT seq FROM jobs WHERE id = ?', [job.id]);
     if (!row) this.fail(`created job ${job.id} has no row`);
     const flaky = new Map<number, number>();
     if (rng.chance(0.7)) {
@@ -497,7 +763,7 @@ export class SwarmSimulation {
     this.note(`submit job ${sim.seq} (${size} inputs, ${reduce}, maxAttempts ${maxAttempts}, timeout ${timeoutMs}, flaky ${JSON.stringify([...flaky])})`);
   }
 
-  private join(): void {
+  private async join(): Promise<void> {
     const n = this.devices.length;
     const device: SimDevice = {
       id: `device-${this.seed.toString(36)}-${n}`,
@@ -510,13 +776,13 @@ export class SwarmSimulation {
       sent: [],
     };
     this.devices.push(device);
-    this.connect(device);
+    await this.connect(device);
     this.note(`join ${device.id} threads ${device.threads}${device.flaky ? ' flaky' : ''}${device.slow ? ' slow' : ''}`);
   }
 
-  private connect(device: SimDevice): void {
+  private async connect(device: SimDevice): Promise<void> {
     const conn: DeviceConnection = { deviceId: device.id, connId: `conn-${++this.connCounter}`, threads: device.threads };
-    this.store.registerDevice({ id: device.id, kind: 'node', name: '', threads: device.threads, now: this.clock.now() });
+    await this.store.registerDevice({ id: device.id, kind: 'node', name: '', threads: device.threads, now: this.clock.now() });
     this.conns.set(conn.connId, { conn, epoch: this.epoch, state: 'open', lastBeat: -Infinity });
     device.conn = conn;
     device.crashed = false;
@@ -534,7 +800,7 @@ export class SwarmSimulation {
       }
     }
     if (this.rng.chance(0.3)) device.threads = this.rng.int(1, 4);
-    this.connect(device);
+    await this.connect(device);
     this.note(`reconnect ${device.id} -> ${device.conn?.connId} (was ${old?.connId ?? 'offline'}), holds ${device.held.length}`);
   }
 
@@ -549,7 +815,7 @@ export class SwarmSimulation {
       device.held.length = before; // it never ran what it took
       this.note(`flap: ${conn.connId} (${device.id}) took work and dropped`);
       await this.hubDisconnected(conn, 'a flapping page');
-      this.connect(device);
+      await this.connect(device);
     }
   }
 
@@ -586,7 +852,7 @@ export class SwarmSimulation {
     await this.released('l.conn_id = ?', [conn.connId], true, `disconnected() of ${conn.connId} (${what})`, () => this.work.disconnected(conn));
     const sc = this.conns.get(conn.connId);
     if (sc) sc.state = 'closed';
-    const n = this.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open = 1').get(conn.connId)?.n;
+    const n = (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open', [conn.connId]))?.n;
     this.check(n === 0, () => `${n} open lease(s) of ${conn.connId} after disconnected() of ${what}`);
   }
 
@@ -595,19 +861,19 @@ export class SwarmSimulation {
    * they still held: each is queued again with one more loss (none when the hub restarts).
    */
   private async released(filter: string, params: unknown[], countLoss: boolean, what: string, call: () => Promise<void>): Promise<void> {
-    const stranded = this.db
-      .prepare<unknown[], { job_seq: number; idx: number; losses: number; lease_id: string }>(
-        `SELECT s.job_seq, s.idx, s.losses, s.lease_id FROM subtasks s JOIN leases l ON l.id = s.lease_id
-          WHERE s.state = 'leased' AND l.open = 1 AND ${filter}`,
-      )
-      .all(...params);
+    const stranded = await this.db.all<{ job_seq: number; idx: number; losses: number; lease_id: string }>(
+      `SELECT s.job_seq, s.idx, s.losses, s.lease_id FROM subtasks s JOIN leases l ON l.id = s.lease_id
+        WHERE s.state = 'leased' AND l.open AND ${filter}`,
+      params,
+    );
     await call();
     await this.settle();
-    const sub = this.db.prepare<[number, number], SubRow>(
-      'SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?',
-    );
+    const after = new Map<number, Map<number, SubRow>>();
+    for (const seq of new Set(stranded.map((b) => b.job_seq))) {
+      after.set(seq, await this.subRows(seq, stranded.filter((b) => b.job_seq === seq).map((b) => b.idx)));
+    }
     for (const b of stranded) {
-      const a = sub.get(b.job_seq, b.idx);
+      const a = after.get(b.job_seq)?.get(b.idx);
       const losses = b.losses + (countLoss ? 1 : 0);
       this.check(
         a !== undefined && a.state === 'queued' && a.lease_id === null && a.losses === losses,
@@ -620,20 +886,17 @@ export class SwarmSimulation {
     const conn = device.conn;
     if (!conn) return;
     const slots = slotsArg ?? this.rng.pick([1, 2, 3, 8, 16, 64, 500]);
-    const unleased = this.store.unleasedCount();
-    const heldBefore = this.store.heldCount(conn.connId);
+    const unleased = await this.store.unleasedCount();
+    const heldBefore = await this.store.heldCount(conn.connId);
     const room = conn.threads * limits.MAX_HELD_PER_THREAD;
     // Slow start (JobStore.leaseWork): a job with no success yet gives a connection one input at a time.
-    const waiting = this.db
-      .prepare<[string], { seq: number; completed: number; held: number }>(
-        `SELECT j.seq, j.completed, (SELECT count(*) FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
-            WHERE l.conn_id = ? AND l.job_seq = j.seq AND l.open = 1) AS held
-           FROM jobs j WHERE j.status IN ('queued', 'running') AND j.deleted = 0 AND (j.queued > 0 OR j.next_index < j.total)`,
-      )
-      .all(conn.connId);
-    const openBefore = this.db
-      .prepare<[string], { n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open = 1')
-      .get(conn.connId)?.n ?? 0;
+    const waiting = await this.db.all<{ seq: number; completed: number; held: number }>(
+      `SELECT j.seq, j.completed, (SELECT count(*) FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased'
+          WHERE l.conn_id = ? AND l.job_seq = j.seq AND l.open) AS held
+         FROM jobs j WHERE j.status IN ('queued', 'running') AND NOT j.deleted AND (j.queued > 0 OR j.next_index < j.total)`,
+      [conn.connId],
+    );
+    const openBefore = (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM leases WHERE conn_id = ? AND open', [conn.connId]))?.n ?? 0;
     const grant = await this.work.requestWork(conn, slots);
     await this.settle();
     if (!grant) {
@@ -660,19 +923,21 @@ export class SwarmSimulation {
         () => `grant ${grant.leaseId} of job ${job.seq} hands input ${JSON.stringify(it.input)} as index ${it.index}; that index holds ${JSON.stringify(job.inputs[it.index])}`,
       );
     }
-    const heldAfter = this.store.heldCount(conn.connId);
+    const heldAfter = await this.store.heldCount(conn.connId);
     this.check(heldAfter <= room, () => `${conn.connId} holds ${heldAfter} inputs; at most ${room} allowed`);
-    const copy = this.db.prepare<[string], { speculative: number }>('SELECT speculative FROM leases WHERE id = ?').get(grant.leaseId);
+    const copy = await this.db.get<{ speculative: number }>('SELECT speculative FROM leases WHERE id = ?', [grant.leaseId]);
     if (copy?.speculative === 1) {
-      this.checkTailCopy(conn, grant.leaseId, job.seq, indexes, unleased, openBefore);
+      await this.checkTailCopy(conn, grant.leaseId, job.seq, indexes, unleased, openBefore);
       this.check(heldAfter === heldBefore, () => `${conn.connId} held ${heldBefore}, got a tail copy, now holds ${heldAfter}`);
     } else {
       this.check(heldAfter === heldBefore + n, () => `${conn.connId} held ${heldBefore}, got ${n}, now holds ${heldAfter}`);
     }
-    const rows = copy?.speculative === 1 ? [...indexes].sort((a, b) => a - b) : this.db
-      .prepare<[string], { idx: number }>(`SELECT idx FROM subtasks WHERE lease_id = ? AND state = 'leased' ORDER BY idx`)
-      .all(grant.leaseId)
-      .map((r) => r.idx);
+    const rows =
+      copy?.speculative === 1
+        ? [...indexes].sort((a, b) => a - b)
+        : (await this.db.all<{ idx: number }>(`SELECT idx FROM subtasks WHERE lease_id = ? AND state = 'leased' ORDER BY idx`, [grant.leaseId])).map(
+            (r) => r.idx,
+          );
     this.check(
       isDeepStrictEqual(rows, [...indexes].sort((a, b) => a - b)),
       () => `lease ${grant.leaseId} rows ${rows.join(',')} differ from its items ${indexes.join(',')}`,
@@ -696,28 +961,22 @@ export class SwarmSimulation {
   }
 
   /** A tail copy goes to a connection with no open lease, only when nothing is left to lease, of inputs other devices hold, each once. */
-  private checkTailCopy(conn: DeviceConnection, leaseId: string, jobSeq: number, indexes: number[], unleased: number, openBefore: number): void {
+  private async checkTailCopy(conn: DeviceConnection, leaseId: string, jobSeq: number, indexes: number[], unleased: number, openBefore: number): Promise<void> {
     const where = `tail copy ${leaseId} to ${conn.connId}`;
     this.stats.tailCopies += indexes.length;
     this.check(unleased === 0, () => `${where} while ${unleased} inputs were unleased`);
     this.check(openBefore === 0, () => `${where}, which held ${openBefore} open lease(s)`);
     this.check(indexes.length <= conn.threads, () => `${where}: ${indexes.length} copies for ${conn.threads} threads`);
     for (const idx of indexes) {
-      const row = this.db
-        .prepare<[number, number], { state: string; copies: number; device_id: string | null }>(
-          `SELECT s.state, s.copies, l.device_id FROM subtasks s LEFT JOIN leases l ON l.id = s.lease_id WHERE s.job_seq = ? AND s.idx = ?`,
-        )
-        .get(jobSeq, idx);
+      const row = await this.db.get<{ state: string; copies: number; device_id: string | null }>(
+        `SELECT s.state, s.copies, l.device_id FROM subtasks s LEFT JOIN leases l ON l.id = s.lease_id WHERE s.job_seq = ? AND s.idx = ?`,
+        [jobSeq, idx],
+      );
       this.check(
         row?.state === 'leased' && row.copies === 1 && row.device_id !== null && row.device_id !== conn.deviceId,
         () => `${where}: input ${idx} of job ${jobSeq} is ${JSON.stringify(row)}; expected leased by another device, with one copy`,
       );
-      const others = this.db
-        .prepare<[number, string, number], { n: number }>(
-          `SELECT count(*) AS n FROM leases WHERE job_seq = ? AND open = 1 AND speculative = 1 AND id <> ?
-              AND EXISTS (SELECT 1 FROM json_each(items) WHERE value = ?)`,
-        )
-        .get(jobSeq, leaseId, idx)?.n;
+      const others = await this.db.openCopies(jobSeq, leaseId, idx);
       this.check(others === 0, () => `${where}: input ${idx} of job ${jobSeq} already has ${others} other open copies`);
     }
   }
@@ -806,8 +1065,8 @@ export class SwarmSimulation {
    * lease holding the input now; an input failing maxAttempts times fails its job.
    */
   private async submit(device: SimDevice, conn: DeviceConnection, leaseId: string, results: RunResult[], why: string): Promise<void> {
-    const lease = this.db.prepare<[string], LeaseRow>('SELECT * FROM leases WHERE id = ?').get(leaseId);
-    const jobBefore = lease ? this.jobRow(lease.job_seq) : undefined;
+    const lease = await this.db.get<LeaseRow>('SELECT * FROM leases WHERE id = ?', [leaseId]);
+    const jobBefore = lease ? await this.jobRow(lease.job_seq) : undefined;
     const simJob = jobBefore ? this.jobsBySeq.get(jobBefore.seq) : undefined;
     let expAccepted = 0;
     let expDropped = 0;
@@ -822,8 +1081,9 @@ export class SwarmSimulation {
     } else {
       const items = new Set(JSON.parse(lease.items) as number[]);
       const active = ACTIVE.has(jobBefore.status) && jobBefore.deleted === 0;
-      const sub = this.db.prepare<[number, number], SubRow>(
-        'SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?',
+      const rows = await this.subRows(
+        jobBefore.seq,
+        results.filter((r) => items.has(r.index)).map((r) => r.index),
       );
       for (const r of results) {
         if (!items.has(r.index)) {
@@ -832,7 +1092,7 @@ export class SwarmSimulation {
         }
         let s = expect.get(r.index);
         if (!s) {
-          const row = sub.get(jobBefore.seq, r.index);
+          const row = rows.get(r.index);
           if (row) expect.set(r.index, (s = { ...row }));
         }
         if (!active || failedFor || !s || s.state === 'done' || s.state === 'failed') {
@@ -895,18 +1155,16 @@ export class SwarmSimulation {
         `expected accepted ${expAccepted}, dropped ${expDropped + expRejected}`,
     );
     if (!jobBefore || !simJob) return;
-    const sub = this.db.prepare<[number, number], SubRow>(
-      'SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?',
-    );
+    const rows = await this.subRows(jobBefore.seq, expect.keys());
     for (const [idx, want] of expect) {
-      const got = sub.get(jobBefore.seq, idx);
+      const got = rows.get(idx);
       this.check(
         got !== undefined && got.state === want.state && got.attempts === want.attempts && got.lease_id === want.lease_id,
         () => `after ${why}, job ${jobBefore.seq} input ${idx} is ${JSON.stringify(got)}; expected ${JSON.stringify(want)}`,
       );
     }
     for (const idx of newlyDone) simJob.acceptedOk.add(idx);
-    const after = this.jobRow(jobBefore.seq);
+    const after = await this.jobRow(jobBefore.seq);
     if (failedFor) {
       const error = after?.error ? (JSON.parse(after.error) as JobError) : null;
       this.check(
@@ -916,12 +1174,12 @@ export class SwarmSimulation {
     }
   }
 
-  private cancel(): void {
+  private async cancel(): Promise<void> {
     const candidates = this.jobs.filter((j) => !j.cancelled);
     if (candidates.length === 0) return;
     const job = this.rng.pick(candidates);
-    const before = this.jobRow(job.seq);
-    const outcome = this.store.cancelJob(job.id, this.clock.now());
+    const before = await this.jobRow(job.seq);
+    const outcome = await this.store.cancelJob(job.id, this.clock.now());
     const expected = job.deleted ? 'not_found' : before && ACTIVE.has(before.status) ? 'cancelled' : 'already_finished';
     this.check(outcome === expected, () => `cancelJob(${job.seq}) with status ${before?.status} gave ${outcome}`);
     if (outcome === 'cancelled') job.cancelled = true;
@@ -929,28 +1187,28 @@ export class SwarmSimulation {
   }
 
   /** The dashboard deletes a job, running or not: it vanishes at once, its rows go in purge steps, late results are dropped. */
-  private deleteJob(): void {
+  private async deleteJob(): Promise<void> {
     const candidates = this.jobs.filter((j) => !j.deleted);
     if (candidates.length === 0) return;
     const job = this.rng.pick(candidates);
-    const counts = this.db
-      .prepare<[number], { done: number; attempts: number }>(
-        `SELECT coalesce(sum(state = 'done'), 0) AS done, coalesce(sum(attempts), 0) AS attempts FROM subtasks WHERE job_seq = ?`,
-      )
-      .get(job.seq) ?? { done: 0, attempts: 0 };
-    const ok = this.store.deleteJob(job.id);
+    const counts = (await this.db.get<{ done: number; attempts: number }>(
+      `SELECT coalesce(sum(CASE WHEN state = 'done' THEN 1 ELSE 0 END), 0) AS done, coalesce(sum(attempts), 0) AS attempts
+         FROM subtasks WHERE job_seq = ?`,
+      [job.seq],
+    )) ?? { done: 0, attempts: 0 };
+    const ok = await this.store.deleteJob(job.id);
     this.check(ok, () => `deleteJob(${job.seq}) found nothing to delete`);
     job.deleted = true;
     this.retiredDone += counts.done;
     this.retiredAttempts += counts.attempts;
     this.note(`delete job ${job.seq} (${counts.done} done, ${counts.attempts} attempts)`);
-    this.check(this.store.getJob(job.id) === null, () => `job ${job.seq} still visible after deleteJob`);
-    const open = this.db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM leases WHERE job_seq = ? AND open = 1').get(job.seq)?.n;
+    this.check((await this.store.getJob(job.id)) === null, () => `job ${job.seq} still visible after deleteJob`);
+    const open = (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM leases WHERE job_seq = ? AND open', [job.seq]))?.n;
     this.check(open === 0, () => `${open} open lease(s) of deleted job ${job.seq}`);
   }
 
-  private purge(): void {
-    const removed = this.store.purgeStep(this.rng.int(1, 400));
+  private async purge(): Promise<void> {
+    const removed = await this.store.purgeStep(this.rng.int(1, 400));
     if (removed > 0) this.note(`purge step removed ${removed} rows`);
   }
 
@@ -989,42 +1247,42 @@ export class SwarmSimulation {
         if (sc) sc.lastBeat = this.clock.monotonic();
       }
     }
-    const openBefore = new Set(
-      this.db.prepare<[], { id: string }>('SELECT id FROM leases WHERE open = 1').all().map((r) => r.id),
-    );
+    const openBefore = new Set((await this.db.all<{ id: string }>('SELECT id FROM leases WHERE open')).map((r) => r.id));
     await this.released('l.deadline < ?', [this.clock.monotonic()], true, 'sweep()', () => this.work.sweep());
     await this.drainDeferred();
     const mono = this.clock.monotonic();
-    const stale = this.db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM leases WHERE open = 1 AND deadline < ?').get(mono)?.n;
+    const stale = (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM leases WHERE open AND deadline < ?', [mono]))?.n;
     this.check(stale === 0, () => `${stale} open lease(s) past their deadline after sweep()`);
-    const awaiting = this.store.jobsAwaitingFinalize();
+    const awaiting = await this.store.jobsAwaitingFinalize();
     this.check(awaiting.length === 0, () => `jobs with every input done still not completed after sweep(): ${awaiting.join(', ')}`);
-    const openAfter = new Set(this.db.prepare<[], { id: string }>('SELECT id FROM leases WHERE open = 1').all().map((r) => r.id));
+    const openAfter = new Set((await this.db.all<{ id: string }>('SELECT id FROM leases WHERE open')).map((r) => r.id));
     for (const id of openBefore) if (!openAfter.has(id)) this.stats.expiredLeases++;
   }
 
-  /** The hub process restarts: same file, new store, new WorkService, a new monotonic clock, every socket gone. */
+  /** The hub process restarts: same database, new store, new WorkService, a new monotonic clock, every socket gone. */
   private async restart(): Promise<void> {
     this.stats.restarts++;
     this.deferred = []; // aggregation steps of the old process die with it
-    this.store.close();
+    // Nothing of the old process is in flight here (every hub call above was settled); the store closes cleanly.
+    await this.calls.idle();
+    await this.backend.restart();
+    this.store = this.calls.wrap(this.backend.store);
     this.epoch++;
     for (const sc of this.conns.values()) sc.state = 'closed';
-    this.store = this.openStore();
     this.clock = new ManualClock(this.clock.now() + this.rng.int(0, 5_000));
     this.work = this.service();
     await this.released('1 = 1', [], false, 'recover()', () => this.work.recover());
     await this.drainDeferred();
-    const open = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM leases WHERE open = 1').get()?.n;
+    const open = (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM leases WHERE open'))?.n;
     this.check(open === 0, () => `${open} lease(s) still open after recover()`);
-    const awaiting = this.store.jobsAwaitingFinalize();
+    const awaiting = await this.store.jobsAwaitingFinalize();
     this.check(awaiting.length === 0, () => `jobs awaiting finalize after recover(): ${awaiting.join(', ')}`);
     const back: string[] = [];
     for (const d of this.devices) {
       const wasOnline = d.conn !== null;
       d.conn = null;
       if (!d.crashed && (wasOnline || this.rng.chance(0.3)) && this.rng.chance(0.85)) {
-        this.connect(d);
+        await this.connect(d);
         back.push(d.id);
       }
     }
@@ -1037,10 +1295,10 @@ export class SwarmSimulation {
   private async drain(): Promise<void> {
     this.phase = 'drain';
     this.step = 0;
-    for (const d of this.devices) if (!d.conn) this.connect(d);
+    for (const d of this.devices) if (!d.conn) await this.connect(d);
     this.note('drain: every device online and well-behaved');
     while (this.step < this.drainBudget) {
-      if (this.jobs.every((j) => j.deleted || !ACTIVE.has(this.jobRow(j.seq)?.status ?? ''))) break;
+      if (await this.everyJobEnded()) break;
       this.step++;
       for (const d of this.liveDevices()) {
         await this.complete(d, true);
@@ -1049,16 +1307,25 @@ export class SwarmSimulation {
       }
       await this.hubNoticesZombies();
       await this.tick(BEAT_MS, true, true);
-      this.checkInvariants();
+      await this.checkInvariants();
     }
     this.stats.drainSteps = this.step;
   }
 
+  /** Whether every job the dashboard still shows has ended. */
+  private async everyJobEnded(): Promise<boolean> {
+    for (const j of this.jobs) {
+      if (j.deleted) continue;
+      if (ACTIVE.has((await this.jobRow(j.seq))?.status ?? '')) return false;
+    }
+    return true;
+  }
+
   // ---- invariants --------------------------------------------------------------------------
 
-  private checkInvariants(): void {
+  private async checkInvariants(): Promise<void> {
     const db = this.db;
-    const all = db.prepare<[], JobRow>('SELECT * FROM jobs ORDER BY seq').all();
+    const all = await db.all<JobRow>('SELECT * FROM jobs ORDER BY seq');
     for (const row of all) {
       const job = this.jobsBySeq.get(row.seq);
       this.check(job !== undefined && job.deleted === (row.deleted === 1), () => `job ${row.seq}: deleted = ${row.deleted}, but the simulator ${job?.deleted ? 'deleted' : 'did not delete'} it`);
@@ -1066,20 +1333,21 @@ export class SwarmSimulation {
     const jobs = all.filter((r) => r.deleted === 0);
     const kept = this.jobs.filter((j) => !j.deleted).length;
     this.check(jobs.length === kept, () => `${jobs.length} job rows for ${kept} submitted, undeleted jobs`);
-    this.check(this.store.listJobs(0, 1000).total === kept, () => `listJobs counts ${this.store.listJobs(0, 1000).total} jobs, not ${kept}`);
+    const listed = (await this.store.listJobs(0, 1000)).total;
+    this.check(listed === kept, () => `listJobs counts ${listed} jobs, not ${kept}`);
     for (const table of ['subtasks', 'leases', 'input_chunks']) {
-      const orphans = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM ${table} WHERE job_seq NOT IN (SELECT seq FROM jobs)`).get()?.n;
+      const orphans = (await db.get<{ n: number }>(`SELECT count(*) AS n FROM ${table} WHERE job_seq NOT IN (SELECT seq FROM jobs)`))?.n;
       this.check(orphans === 0, () => `${orphans} row(s) of ${table} belong to no job`);
     }
     const agg = new Map(
-      db
-        .prepare<[], { job_seq: number; n: number; done: number; leased: number; queued: number; failed: number; min_idx: number; max_idx: number; max_losses: number }>(
-          `SELECT job_seq, count(*) AS n, sum(state = 'done') AS done, sum(state = 'leased') AS leased,
-             sum(state = 'queued') AS queued, sum(state = 'failed') AS failed, min(idx) AS min_idx, max(idx) AS max_idx, max(losses) AS max_losses
+      (
+        await db.all<{ job_seq: number; n: number; done: number; leased: number; queued: number; failed: number; min_idx: number; max_idx: number; max_losses: number }>(
+          `SELECT job_seq, count(*) AS n, sum(CASE WHEN state = 'done' THEN 1 ELSE 0 END) AS done,
+             sum(CASE WHEN state = 'leased' THEN 1 ELSE 0 END) AS leased, sum(CASE WHEN state = 'queued' THEN 1 ELSE 0 END) AS queued,
+             sum(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed, min(idx) AS min_idx, max(idx) AS max_idx, max(losses) AS max_losses
              FROM subtasks GROUP BY job_seq`,
         )
-        .all()
-        .map((r) => [r.job_seq, r]),
+      ).map((r) => [r.job_seq, r]),
     );
     let doneRows = 0;
     for (const row of jobs) {
@@ -1109,23 +1377,33 @@ export class SwarmSimulation {
         if (job.ended === null) {
           job.ended = row.status as 'completed' | 'failed' | 'cancelled';
           this.note(`job ${row.seq} ended: ${row.status}${row.error ? ` ${row.error}` : ''}`);
-          this.checkDoneRows(job);
+          await this.checkDoneRows(job);
         }
       }
-      if (row.status === 'completed') this.checkCompleted(row, job);
-      if (row.status === 'failed') this.checkFailed(row, job);
+      if (row.status === 'completed') await this.checkCompleted(row, job);
+      if (row.status === 'failed') await this.checkFailed(row, job);
       if (row.status === 'cancelled') this.check(job.cancelled && row.error === null, () => `${where}: cancelled by nobody`);
     }
     // Per-row checks of active jobs (a job's rows are checked once more as it ends, and all again at the end).
     const leaseItems = new Map<string, Set<number>>();
-    const rows = db
-      .prepare<[], { job_seq: number; status: string; idx: number; state: string; lease_id: string | null; result: string | null; attempts: number; max_attempts: number; l_open: number | null; l_job: number | null; l_items: string | null }>(
-        `SELECT s.job_seq, j.status, s.idx, s.state, s.lease_id, s.result, s.attempts, j.max_attempts,
-                l.open AS l_open, l.job_seq AS l_job, l.items AS l_items
-           FROM subtasks s JOIN jobs j ON j.seq = s.job_seq LEFT JOIN leases l ON l.id = s.lease_id
-          WHERE j.deleted = 0 AND j.status IN ('queued', 'running')`,
-      )
-      .all();
+    const rows = await db.all<{
+      job_seq: number;
+      status: string;
+      idx: number;
+      state: string;
+      lease_id: string | null;
+      result: string | null;
+      attempts: number;
+      max_attempts: number;
+      l_open: number | null;
+      l_job: number | null;
+      l_items: string | null;
+    }>(
+      `SELECT s.job_seq, j.status, s.idx, s.state, s.lease_id, s.result, s.attempts, j.max_attempts,
+              l.open AS l_open, l.job_seq AS l_job, l.items AS l_items
+         FROM subtasks s JOIN jobs j ON j.seq = s.job_seq LEFT JOIN leases l ON l.id = s.lease_id
+        WHERE NOT j.deleted AND j.status IN ('queued', 'running')`,
+    );
     const doneByJob = new Map<number, Set<number>>();
     for (const r of rows) {
       const job = this.jobsBySeq.get(r.job_seq) ?? this.fail(`subtask of unknown job ${r.job_seq}`);
@@ -1159,9 +1437,7 @@ export class SwarmSimulation {
     // Global accounting: every accepted receipt is a done row or a counted attempt, exactly once.
     // (Deleted jobs are frozen at deletion and counted as retired.)
     const attempts =
-      db
-        .prepare<[], { n: number }>('SELECT coalesce(sum(s.attempts), 0) AS n FROM subtasks s JOIN jobs j ON j.seq = s.job_seq WHERE j.deleted = 0')
-        .get()?.n ?? -1;
+      (await db.get<{ n: number }>('SELECT coalesce(sum(s.attempts), 0) AS n FROM subtasks s JOIN jobs j ON j.seq = s.job_seq WHERE NOT j.deleted'))?.n ?? -1;
     const done = doneRows + this.retiredDone;
     const counted = attempts + this.retiredAttempts;
     this.check(
@@ -1169,12 +1445,12 @@ export class SwarmSimulation {
       () => `receipts accepted ${this.stats.accepted} results, but there are ${done} done rows and ${counted} counted attempts`,
     );
     this.check(this.completedEvents === done, () => `subtasksCompleted reported ${this.completedEvents}, but there are ${done} done rows`);
-    this.checkLeases();
-    this.checkCounts(jobs, agg);
+    await this.checkLeases();
+    await this.checkCounts(jobs, agg);
   }
 
   /** The dashboard's numbers and the device presence counts agree with the rows. */
-  private checkCounts(jobs: JobRow[], agg: Map<number, { done: number; leased: number; queued: number }>): void {
+  private async checkCounts(jobs: JobRow[], agg: Map<number, { done: number; leased: number; queued: number }>): Promise<void> {
     let completed = 0;
     let queued = 0;
     let running = 0;
@@ -1185,34 +1461,33 @@ export class SwarmSimulation {
       queued += row.total - row.next_index + (a?.queued ?? 0);
       running += a?.leased ?? 0;
     }
-    const counts = this.store.workCounts();
+    const counts = await this.store.workCounts();
     this.check(
       counts.completed === completed && counts.queued === queued && counts.running === running,
       () => `workCounts() ${JSON.stringify(counts)}; rows say ${JSON.stringify({ completed, queued, running })}`,
     );
-    const unleased = this.store.unleasedCount();
+    const unleased = await this.store.unleasedCount();
     this.check(unleased === queued, () => `unleasedCount() ${unleased}; rows say ${queued}`);
     const expected = new Map<string, number>();
     for (const sc of this.conns.values()) {
       if (sc.epoch === this.epoch && sc.state !== 'closed') expected.set(sc.conn.deviceId, (expected.get(sc.conn.deviceId) ?? 0) + 1);
     }
-    for (const d of this.db.prepare<[], { id: string; connections: number }>('SELECT id, connections FROM devices').all()) {
+    for (const d of await this.db.all<{ id: string; connections: number }>('SELECT id, connections FROM devices')) {
       this.check(
         d.connections === (expected.get(d.id) ?? 0),
         () => `device ${d.id} has ${d.connections} connection(s) in the store; ${expected.get(d.id) ?? 0} sockets are up`,
       );
     }
-    const online = this.store.onlineDeviceCount();
+    const online = await this.store.onlineDeviceCount();
     this.check(online === expected.size, () => `onlineDeviceCount() ${online}; ${expected.size} devices have sockets up`);
   }
 
   /** Every done row of a job holds f(input), and every accepted success is still there. Returns the done count. */
-  private checkDoneRows(job: SimJob): number {
-    const done = this.db
-      .prepare<[number], { idx: number; result: string | null; lease_id: string | null }>(
-        `SELECT idx, result, lease_id FROM subtasks WHERE job_seq = ? AND state = 'done'`,
-      )
-      .all(job.seq);
+  private async checkDoneRows(job: SimJob): Promise<number> {
+    const done = await this.db.all<{ idx: number; result: string | null; lease_id: string | null }>(
+      `SELECT idx, result, lease_id FROM subtasks WHERE job_seq = ? AND state = 'done'`,
+      [job.seq],
+    );
     const doneSet = new Set<number>();
     for (const d of done) {
       doneSet.add(d.idx);
@@ -1224,26 +1499,24 @@ export class SwarmSimulation {
     return done.length;
   }
 
-  private checkCompleted(row: JobRow, job: SimJob): void {
+  private async checkCompleted(row: JobRow, job: SimJob): Promise<void> {
     const where = `job ${row.seq} (completed)`;
     this.check(row.completed === row.total && row.error === null, () => `${where}: completed ${row.completed}/${row.total}, error ${row.error}`);
     if (job.reduce === 'sum') {
       const exact = job.inputs.reduce<number>((s, x) => s + (jobFunction(x) as number), 0);
       this.check(row.result !== null && JSON.parse(row.result) === exact, () => `${where}: sum ${row.result}, exact sum ${exact}`);
-      const api = this.store.getJob(job.id);
+      const api = await this.store.getJob(job.id);
       this.check(api?.result === exact, () => `${where}: getJob().result ${JSON.stringify(api?.result)}, exact sum ${exact}`);
     } else {
       this.check(row.result === null, () => `${where}: collect job with an aggregate ${row.result}`);
     }
   }
 
-  private checkFailed(row: JobRow, job: SimJob): void {
+  private async checkFailed(row: JobRow, job: SimJob): Promise<void> {
     const where = `job ${row.seq} (failed)`;
     this.check(row.result === null && row.error !== null, () => `${where}: result ${row.result}, error ${row.error}`);
     const error = JSON.parse(row.error ?? 'null') as JobError;
-    const sub = this.db
-      .prepare<[number, number], SubRow>('SELECT idx, state, attempts, losses, lease_id FROM subtasks WHERE job_seq = ? AND idx = ?')
-      .get(row.seq, error.input);
+    const sub = await this.subRow(row.seq, error.input);
     if (error.code === 'device_lost') {
       this.check((sub?.losses ?? 0) > limits.MAX_LEASE_LOSSES, () => `${where}: device_lost on input ${error.input} lost only ${sub?.losses} times`);
     } else if (error.code === 'work_error' || error.code === 'timeout' || error.code === 'invalid_result') {
@@ -1257,13 +1530,11 @@ export class SwarmSimulation {
     }
   }
 
-  private checkLeases(): void {
+  private async checkLeases(): Promise<void> {
     const mono = this.clock.monotonic();
-    const open = this.db
-      .prepare<[], LeaseRow & { status: string; job_deleted: number }>(
-        'SELECT l.*, j.status, j.deleted AS job_deleted FROM leases l JOIN jobs j ON j.seq = l.job_seq WHERE l.open = 1',
-      )
-      .all();
+    const open = await this.db.all<LeaseRow & { status: string; job_deleted: number }>(
+      'SELECT l.*, j.status, j.deleted AS job_deleted FROM leases l JOIN jobs j ON j.seq = l.job_seq WHERE l.open',
+    );
     const held = new Map<string, number>();
     for (const l of open) {
       const where = `open lease ${l.id} of job ${l.job_seq} (${l.conn_id})`;
@@ -1280,7 +1551,7 @@ export class SwarmSimulation {
     }
     for (const connId of held.keys()) {
       const sc = this.conns.get(connId);
-      const n = this.store.heldCount(connId);
+      const n = await this.store.heldCount(connId);
       const cap = (sc?.conn.threads ?? 0) * limits.MAX_HELD_PER_THREAD;
       this.check(n <= cap, () => `${connId} holds ${n} inputs; at most ${cap} allowed`);
     }
@@ -1288,10 +1559,10 @@ export class SwarmSimulation {
 
   // ---- the end -----------------------------------------------------------------------------
 
-  private finalChecks(): SimReport {
+  private async finalChecks(): Promise<SimReport> {
     this.phase = 'final';
-    this.checkInvariants();
-    const rows = this.db.prepare<[], JobRow>('SELECT * FROM jobs WHERE deleted = 0 ORDER BY seq').all();
+    await this.checkInvariants();
+    const rows = await this.db.all<JobRow>('SELECT * FROM jobs WHERE NOT deleted ORDER BY seq');
     const unfinished = rows.filter((r) => ACTIVE.has(r.status));
     this.check(
       unfinished.length === 0,
@@ -1305,15 +1576,15 @@ export class SwarmSimulation {
     const failedBy: Record<string, number> = {};
     for (const row of rows) {
       const job = this.jobsBySeq.get(row.seq) ?? this.fail(`unknown job ${row.seq}`);
-      const done = this.db
-        .prepare<[number], { idx: number; result: string }>(`SELECT idx, result FROM subtasks WHERE job_seq = ? AND state = 'done'`)
-        .all(row.seq);
+      const done = await this.db.all<{ idx: number; result: string }>(`SELECT idx, result FROM subtasks WHERE job_seq = ? AND state = 'done'`, [
+        row.seq,
+      ]);
       const doneSet = new Set(done.map((d) => d.idx));
       for (const idx of job.acceptedOk) if (!doneSet.has(idx)) lost++;
       for (const d of done) if (d.result !== job.expected[d.idx]) unexpected++;
       duplicated += Math.max(0, row.completed - done.length) + Math.max(0, done.length - job.acceptedOk.size);
       if (row.status === 'completed') {
-        const page = this.store.getResults(job.id, 0, row.total);
+        const page = await this.store.getResults(job.id, 0, row.total);
         this.check(page !== null && page.missing.length === 0, () => `job ${row.seq} completed with missing results ${page?.missing.slice(0, 10).join(',')}`);
         if (page) {
           for (let i = 0; i < row.total; i++) {
@@ -1336,6 +1607,7 @@ export class SwarmSimulation {
     const count = (s: string) => rows.filter((r) => r.status === s).length;
     return {
       seed: this.seed,
+      engine: this.backend.engine,
       steps: this.steps,
       drainSteps: this.stats.drainSteps,
       jobs: this.jobs.length,
@@ -1363,6 +1635,6 @@ export class SwarmSimulation {
 }
 
 /** Runs one seeded simulation; throws a SimulationFailure naming the seed when an invariant breaks. */
-export function runSwarm(options: SimOptions): Promise<SimReport> {
-  return new SwarmSimulation(options).run();
+export async function runSwarm(options: SimOptions): Promise<SimReport> {
+  return (await SwarmSimulation.open(options)).run();
 }

@@ -116,8 +116,9 @@ export class TestDevice {
       // a closed socket mid-request ends the pump; the hub reclaims the lease
     } finally {
       this.busy = false;
+      // Work announced while a request was on its way (its answer may predate the work): ask again.
+      if (this.again) void this.pump();
     }
-    if (this.again) void this.pump();
   }
 
   close(): void {

@@ -40,6 +40,22 @@ describe('PostgresNetwork', () => {
     await expect(twin.network.join()).resolves.toBeUndefined();
   });
 
+  it('lets a hub restarted on the same machine take its name back at once when its previous process is gone', async () => {
+    const url = await freshDatabase(server);
+    const first = await hub(url, 'hub-a');
+    await first.network.join();
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    open.push({ close: () => admin.end() });
+    // The row says a process of this machine that no longer runs (a pid past the kernel's largest) holds the name.
+    await admin.query('UPDATE hubs SET pid = $1 WHERE name = $2', [2 ** 22 + 1, 'hub-a']);
+    const restarted = await hub(url, 'hub-a');
+    await expect(restarted.network.join()).resolves.toBeUndefined();
+    // Another machine's hub of that name, still beating, is not taken over.
+    await admin.query('UPDATE hubs SET host = $1 WHERE name = $2', ['another-machine', 'hub-a']);
+    await expect((await hub(url, 'hub-a')).network.join()).rejects.toBeInstanceOf(HubNameTakenError);
+  });
+
   it('takes a hub that stopped beating for dead once, marks its devices offline, and tells it when it beats again', async () => {
     const url = await freshDatabase(server);
     const a = await hub(url, 'hub-a');

@@ -4,6 +4,7 @@
  * counting a loss as an expired lease would), the `hub_events` table the hubs tail by sequence (no NOTIFY per
  * write: each hub reads it a few times a second), and the database clock lease deadlines are measured by.
  */
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '../../clock.ts';
 import type { ReleaseOutcome } from '../job-store.ts';
@@ -79,17 +80,36 @@ export class PostgresNetwork implements HubNetwork {
     await this.clock.calibrate();
     await this.session.tx(async (q) => {
       const other = (
-        await q.query<{ age: number; stopped: boolean }>(`SELECT ${DB_NOW} - beat_at AS age, stopped FROM hubs WHERE name = $1 FOR UPDATE`, [this.hubName])
+        await q.query<{ age: number; stopped: boolean; host: string | null; pid: number | null }>(
+          `SELECT ${DB_NOW} - beat_at AS age, stopped, host, pid FROM hubs WHERE name = $1 FOR UPDATE`,
+          [this.hubName],
+        )
       ).rows[0];
-      if (other && !other.stopped && other.age < HUB_STALE_MS) throw new HubNameTakenError(this.hubName, other.age / 1000);
+      if (other && !other.stopped && other.age < HUB_STALE_MS && !this.predecessor(other.host, other.pid)) {
+        throw new HubNameTakenError(this.hubName, other.age / 1000);
+      }
+      // A previous process of this hub that crashed left devices and leases under its name: the hub's start-up
+      // (WorkService.recover) takes them back, as a lone hub does with its SQLite file.
       await q.query(
-        `INSERT INTO hubs (name, started_at, beat_at) VALUES ($1, $2, ${DB_NOW})
-         ON CONFLICT (name) DO UPDATE SET started_at = $2, beat_at = ${DB_NOW}, stopped = false, devices = 0, threads = 0, rate = 0, completed = 0`,
-        [this.hubName, this.startedAt],
+        `INSERT INTO hubs (name, started_at, beat_at, host, pid) VALUES ($1, $2, ${DB_NOW}, $3, $4)
+         ON CONFLICT (name) DO UPDATE SET started_at = $2, beat_at = ${DB_NOW}, stopped = false, devices = 0, threads = 0, rate = 0,
+           completed = 0, host = $3, pid = $4`,
+        [this.hubName, this.startedAt, hostname(), process.pid],
       );
     });
     // Events from before this hub joined are not for it.
     this.cursor = (await this.session.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM hub_events')).rows[0]?.seq ?? 0;
+  }
+
+  /** Whether the hub last registered under this name was a process of this machine that no longer runs. */
+  private predecessor(host: string | null, pid: number | null): boolean {
+    if (host !== hostname() || pid === null || pid === process.pid) return false;
+    try {
+      process.kill(pid, 0);
+      return false; // it still runs
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
   }
 
   async beat(figures: HubFigures): Promise<BeatOutcome> {

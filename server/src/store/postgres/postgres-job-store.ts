@@ -264,7 +264,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   cancelJob(id: string, now: number): Promise<CancelOutcome> {
-    return this.session.tx(async (q): Promise<CancelOutcome> => {
+    return this.changingUnleased(async (q): Promise<CancelOutcome> => {
       const row = await jobById(q, id, true);
       if (!row) return 'not_found';
       if (row.status !== 'queued' && row.status !== 'running') return 'already_finished';
@@ -275,7 +275,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   deleteJob(id: string): Promise<boolean> {
-    return this.session.tx(async (q) => {
+    return this.changingUnleased(async (q) => {
       const row = await jobById(q, id, true);
       if (!row) return false;
       await q.query('UPDATE jobs SET deleted = true WHERE seq = $1', [row.seq]);
@@ -364,7 +364,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number, rechecked?: number): Promise<boolean> {
-    return this.session.tx(async (q) => {
+    return this.changingUnleased(async (q) => {
       const row = await jobById(q, jobId, true);
       if (!row || (row.status !== 'queued' && row.status !== 'running')) return false;
       if (rechecked !== undefined && row.rechecked !== rechecked) return false;
@@ -412,6 +412,19 @@ export class PostgresJobStore implements JobStore {
   }
 
   private unleased: { at: number; value: Promise<number> } | null = null;
+
+  /**
+   * A transaction of its own (not of the batch) that may change what is left to lease: ending a job, deleting it,
+   * running inputs again. Once it has committed (or failed), this hub's next `unleasedCount` asks the database again,
+   * as after every batch and `createJob`; a cached answer would still count the inputs of a job that ended.
+   */
+  private async changingUnleased<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
+    try {
+      return await this.session.tx(fn);
+    } finally {
+      this.unleased = null;
+    }
+  }
 
   // ---- submitters and devices -------------------------------------------------------------
 
@@ -466,7 +479,7 @@ export class PostgresJobStore implements JobStore {
   releaseAllLeases = (now: number) => this.batch.run(async (q) => work.releaseRows(q, await work.hubLeases(q, this.hub), now, false));
 
   reopenUnchecked(jobId: string): Promise<number> {
-    return this.session.tx(async (q) => {
+    return this.changingUnleased(async (q) => {
       const row = await jobById(q, jobId, true);
       if (!row || row.verify === 'none' || (row.status !== 'queued' && row.status !== 'running')) return 0;
       return verified.reopenUnchecked(q, row);

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 
-export const PG_SCHEMA_VERSION = 2;
+export const PG_SCHEMA_VERSION = 3;
 
 /** Any constant: the key of the advisory lock hubs take while they migrate. */
 const MIGRATION_LOCK = 0x6564_6765;
@@ -215,6 +215,12 @@ CREATE TABLE settings (
 );
 `;
 
+/** Which machine and process each hub runs as: a hub restarted after a crash takes its name back at once. */
+const V3 = `
+ALTER TABLE hubs ADD COLUMN host TEXT;
+ALTER TABLE hubs ADD COLUMN pid INTEGER;
+`;
+
 /** Creates or migrates the schema; refuses a database written by a newer hub. */
 export async function migrate(pool: pg.Pool): Promise<void> {
   const client = await pool.connect();
@@ -230,6 +236,7 @@ export async function migrate(pool: pg.Pool): Promise<void> {
     const migrations: [number, string][] = [
       [1, V1],
       [2, V2],
+      [3, V3],
     ];
     for (const [target, sql] of migrations) {
       if (version >= target) continue;
