@@ -1,7 +1,8 @@
 /**
  * A real PostgreSQL server for tests (../../src/cluster/local-postgres.ts), and a fresh database on it for each case.
  */
-import type { PostgresServer } from '../../src/cluster/local-postgres.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { startPostgres, type PostgresServer } from '../../src/cluster/local-postgres.ts';
 
 export { postgresBinDir, startPostgres, type PostgresServer } from '../../src/cluster/local-postgres.ts';
 
@@ -21,3 +22,24 @@ export async function freshDatabase(server: PostgresServer): Promise<string> {
   return server.url.replace(/\/edgeswarm$/, `/${name}`);
 }
 
+
+/** One PostgreSQL server for a test file: started before its first test, stopped after its last. */
+export function postgresForFile(): { readonly server: PostgresServer; fresh(): Promise<string> } {
+  let started: PostgresServer | undefined;
+  beforeAll(async () => {
+    started = await startPostgres();
+  }, 60_000);
+  afterAll(async () => {
+    await started?.stop();
+  });
+  const server = (): PostgresServer => {
+    if (!started) throw new Error('the PostgreSQL server is not started yet (use it inside a test)');
+    return started;
+  };
+  return {
+    get server() {
+      return server();
+    },
+    fresh: () => freshDatabase(server()),
+  };
+}

@@ -1,19 +1,13 @@
 /** Group commit on a real PostgreSQL: calls of one turn share one transaction, settle after its commit, and a failing call does not sink the others. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, startPostgres, type PostgresServer } from '../../../test/support/postgres-server.ts';
+import { describe, expect, it } from 'vitest';
+import { postgresForFile } from '../../../test/support/postgres-server.ts';
 import { PgSession } from './pg-session.ts';
 import { PgBatcher } from './pg-batch.ts';
 
-let server: PostgresServer;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await server.stop();
-});
+const postgres = postgresForFile();
 
 async function setup() {
-  const session = new PgSession(await freshDatabase(server), { max: 4 });
+  const session = new PgSession(await postgres.fresh(), { max: 4 });
   await session.query('CREATE TABLE t (v INTEGER PRIMARY KEY)');
   const commits: number[] = [];
   const batcher = new PgBatcher(session);

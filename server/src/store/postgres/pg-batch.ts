@@ -17,11 +17,17 @@ export interface BatchGroup<A, T> {
   many(q: Queryable, args: A[]): Promise<T[]>;
   /** One call alone (when its batch failed). */
   one(q: Queryable, arg: A): Promise<T>;
+  /**
+   * Where in a batch's transaction the group runs (lower first; 0 when unset). Groups that lock jobs' rows run last,
+   * so the transaction holds those locks, which other hubs' batches of the same jobs wait for, as briefly as it can.
+   */
+  readonly order?: number;
 }
 
 /** Calls with nothing to share: done one after the other. */
 export const SEPARATE: BatchGroup<(q: Queryable) => Promise<unknown>, unknown> = {
   name: 'separate',
+  order: 1,
   async many(q, runs) {
     const values: unknown[] = [];
     for (const run of runs) values.push(await run(q));
@@ -89,7 +95,7 @@ export class PgBatcher {
     const batch = this.queue;
     this.queue = [];
     const started = performance.now();
-    // Groups in the order their first call came; within a group, the calls in their order.
+    // Groups by their `order`, then in the order their first call came; within a group, the calls in their order.
     const groups = new Map<BatchGroup<unknown, unknown>, Pending[]>();
     for (const call of batch) {
       const list = groups.get(call.group);
@@ -100,7 +106,7 @@ export class PgBatcher {
       const values = new Map<Pending, unknown>();
       await this.session.tx(async (q) => {
         values.clear();
-        for (const [group, calls] of groups) {
+        for (const [group, calls] of [...groups.entries()].sort((a, b) => (a[0].order ?? 0) - (b[0].order ?? 0))) {
           const out = await group.many(
             q,
             calls.map((c) => c.arg),

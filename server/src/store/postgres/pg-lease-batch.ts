@@ -205,7 +205,7 @@ async function leaseMany(q: Queryable, requests: HubLeaseRequest[], random: () =
 
 /** Lease requests, granted together; `random` draws spot checks when a verified job's requests go one at a time. */
 export function leaseGroup(random: () => number): BatchGroup<HubLeaseRequest, ActiveLease | null> {
-  return { name: 'leases', many: (q, requests) => leaseMany(q, requests, random), one: (q, request) => one(q, request, random) };
+  return { name: 'leases', order: 2, many: (q, requests) => leaseMany(q, requests, random), one: (q, request) => one(q, request, random) };
 }
 
 /**
@@ -215,6 +215,7 @@ export function leaseGroup(random: () => number): BatchGroup<HubLeaseRequest, Ac
  */
 export const TAILS: BatchGroup<HubLeaseRequest, ActiveLease | null> = {
   name: 'tail copies',
+  order: 3,
   async many(q, requests) {
     const inTail = await q.query(`SELECT 1 FROM jobs WHERE ${ACTIVE} AND verify = 'none' AND queued = 0 AND next_index >= total AND leased > 0 LIMIT 1`);
     if (inTail.rowCount === 0) return requests.map(() => null);

@@ -1,18 +1,13 @@
 /** Hubs on one PostgreSQL database: names are unique among live hubs, a hub that stops beating is taken for dead, and it learns so when it beats again. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { HubNameTakenError } from '../../network/hub-network.ts';
-import { freshDatabase, startPostgres, type PostgresServer } from '../../../test/support/postgres-server.ts';
+import { postgresForFile } from '../../../test/support/postgres-server.ts';
 import { PostgresJobStore } from './postgres-job-store.ts';
 import { HUB_STALE_MS, PostgresNetwork } from './pg-network.ts';
+import { sharedAdminToken } from './pg-settings.ts';
 
-let server: PostgresServer;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await server.stop();
-});
+const postgres = postgresForFile();
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -29,7 +24,7 @@ const figures = { devices: 0, threads: 0, subtasksPerSecond: 0, completed: 0 };
 
 describe('PostgresNetwork', () => {
   it('refuses a second live hub with the same name, and takes the name back once that hub is gone', async () => {
-    const url = await freshDatabase(server);
+    const url = await postgres.fresh();
     const first = await hub(url, 'hub-a');
     await first.network.join();
     const twin = await hub(url, 'hub-a');
@@ -41,7 +36,7 @@ describe('PostgresNetwork', () => {
   });
 
   it('lets a hub restarted on the same machine take its name back at once when its previous process is gone', async () => {
-    const url = await freshDatabase(server);
+    const url = await postgres.fresh();
     const first = await hub(url, 'hub-a');
     await first.network.join();
     const admin = new pg.Client({ connectionString: url });
@@ -57,7 +52,7 @@ describe('PostgresNetwork', () => {
   });
 
   it('takes a hub that stopped beating for dead once, marks its devices offline, and tells it when it beats again', async () => {
-    const url = await freshDatabase(server);
+    const url = await postgres.fresh();
     const a = await hub(url, 'hub-a');
     const b = await hub(url, 'hub-b');
     await a.network.join();
@@ -81,5 +76,16 @@ describe('PostgresNetwork', () => {
     expect(back.declaredDead).toBe(true);
     expect((await a.network.beat(figures)).declaredDead).toBe(false);
     expect((await b.network.figures(figures)).hubs).toBe(2);
+  });
+
+  it('gives every hub of a database the admin token the first one generated, unless one is given', async () => {
+    const url = await postgres.fresh();
+    const a = await hub(url, 'hub-a');
+    const b = await hub(url, 'hub-b');
+    const generated = await sharedAdminToken(a.store.session, undefined);
+    expect(generated).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(await sharedAdminToken(b.store.session, undefined)).toBe(generated);
+    expect(await sharedAdminToken(b.store.session, 'given-token-0123456789')).toBe('given-token-0123456789');
+    expect(await sharedAdminToken(a.store.session, undefined)).toBe(generated);
   });
 });

@@ -44,7 +44,10 @@ async function recordMany(q: Queryable, calls: ResultsCall[]): Promise<RecordOut
     (await q.query<LeaseRow>('SELECT * FROM leases WHERE id = ANY($1)', [[...new Set(calls.map((c) => c.leaseId))]])).rows.map((l) => [l.id, l]),
   );
   const seqs = [...new Set([...leases.values()].map((l) => l.job_seq))].sort((a, b) => a - b);
-  const jobs = new Map((await q.query<JobRow>('SELECT * FROM jobs WHERE seq = ANY($1) ORDER BY seq FOR UPDATE', [seqs])).rows.map((j) => [j.seq, j]));
+  // The jobs are read, not locked: what a result needs of them does not change while they run (their code, reducer,
+  // attempts), and their counters are added to at the end. The subtasks are what is locked (below), so hubs recording
+  // results of one job at the same time wait for each other only on the same inputs, and on the counters' row at the end.
+  const jobs = new Map((await q.query<JobRow>('SELECT * FROM jobs WHERE seq = ANY($1)', [seqs])).rows.map((j) => [j.seq, j]));
   const simple = (c: ResultsCall): boolean => {
     const lease = leases.get(c.leaseId);
     const job = lease ? jobs.get(lease.job_seq) : undefined;
@@ -70,8 +73,13 @@ async function recordMany(q: Queryable, calls: ResultsCall[]): Promise<RecordOut
     if (list) list.push(pairs.idx[i] ?? 0);
     else byJob.set(seq, [pairs.idx[i] ?? 0]);
   });
-  for (const [seq, indexes] of byJob) {
-    const rows = await q.query<SubRow>('SELECT job_seq, idx, state, attempts, lease_id FROM subtasks WHERE job_seq = $1 AND idx = ANY($2)', [seq, indexes]);
+  for (const [seq, indexes] of [...byJob.entries()].sort((a, b) => a[0] - b[0])) {
+    // Locked in index order (every hub does so): a result for an input another hub is recording waits, then reads
+    // the input as that hub left it (done: the result is dropped).
+    const rows = await q.query<SubRow>(
+      'SELECT job_seq, idx, state, attempts, lease_id FROM subtasks WHERE job_seq = $1 AND idx = ANY($2) ORDER BY idx FOR UPDATE',
+      [seq, indexes],
+    );
     for (const r of rows.rows) subs.set(`${r.job_seq}:${r.idx}`, r);
   }
 
@@ -80,8 +88,8 @@ async function recordMany(q: Queryable, calls: ResultsCall[]): Promise<RecordOut
   const counters = new Map<number, { completed: number; leased: number; queued: number }>();
   const deviceCounts = new Map<string, { completed: number; failed: number; rejected: number }>();
   const failed = new Map<number, { error: JobError; now: number }>();
-  /** Completed subtasks of each job so far, this batch's included (for "every subtask done"). */
-  const completedSoFar = new Map<number, number>();
+  /** For each job, the outcome of the last call that completed some of its inputs (it reports the job done, if it is). */
+  const lastCompleting = new Map<number, RecordOutcome>();
   const outcomes: (RecordOutcome | null)[] = [];
   const touchedLeases: string[] = [];
   for (const c of calls) {
@@ -152,9 +160,7 @@ async function recordMany(q: Queryable, calls: ResultsCall[]): Promise<RecordOut
     device.failed += failedRuns;
     device.rejected += outcome.rejected;
     deviceCounts.set(c.deviceId, device);
-    const before = completedSoFar.get(job.seq) ?? job.completed;
-    completedSoFar.set(job.seq, before + completed);
-    if (completed > 0 && !failed.has(job.seq) && before + completed >= job.total) outcome.jobsToFinalize.push(job.id);
+    if (completed > 0) lastCompleting.set(job.seq, outcome);
     if (lease.open) touchedLeases.push(lease.id);
     outcomes.push(outcome);
   }
@@ -174,13 +180,26 @@ async function recordMany(q: Queryable, calls: ResultsCall[]): Promise<RecordOut
       [retried.seq, retried.idx, retried.state, retried.attempts],
     );
   }
-  const changed = [...counters.entries()].filter(([, d]) => d.completed || d.leased || d.queued);
+  const changed = [...counters.entries()].filter(([, d]) => d.completed || d.leased || d.queued).sort((a, b) => a[0] - b[0]);
   if (changed.length > 0) {
-    await q.query(
+    const seqsChanged = changed.map(([seq]) => seq);
+    // The counters' rows, locked in seq order as every batch locks jobs; held to the commit, the last thing done.
+    await q.query('SELECT seq FROM jobs WHERE seq = ANY($1) ORDER BY seq FOR UPDATE', [seqsChanged]);
+    const after = await q.query<{ seq: number; completed: number; total: number }>(
       `UPDATE jobs j SET completed = j.completed + u.completed, leased = j.leased + u.leased, queued = j.queued + u.queued
-         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(seq, completed, leased, queued) WHERE j.seq = u.seq`,
-      [changed.map(([seq]) => seq), changed.map(([, d]) => d.completed), changed.map(([, d]) => d.leased), changed.map(([, d]) => d.queued)],
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(seq, completed, leased, queued) WHERE j.seq = u.seq
+       RETURNING j.seq, j.completed, j.total`,
+      [seqsChanged, changed.map(([, d]) => d.completed), changed.map(([, d]) => d.leased), changed.map(([, d]) => d.queued)],
     );
+    // Every input done: the batch whose results made it so (one, whichever hub) reports the job for finalizing.
+    for (const row of after.rows) {
+      const added = counters.get(row.seq)?.completed ?? 0;
+      const outcome = lastCompleting.get(row.seq);
+      const job = jobs.get(row.seq);
+      if (outcome && job && added > 0 && !failed.has(row.seq) && row.completed >= row.total && row.completed - added < row.total) {
+        outcome.jobsToFinalize.push(job.id);
+      }
+    }
   }
   const devices = [...deviceCounts.entries()].filter(([, d]) => d.completed || d.failed || d.rejected);
   if (devices.length > 0) {

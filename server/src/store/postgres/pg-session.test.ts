@@ -1,21 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { freshDatabase, startPostgres, type PostgresServer } from '../../../test/support/postgres-server.ts';
+import { postgresForFile } from '../../../test/support/postgres-server.ts';
 import { PgSession } from './pg-session.ts';
 
-let server: PostgresServer;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await server.stop();
-});
+const postgres = postgresForFile();
 
 describe('PgSession', () => {
   it('commits with synchronous_commit on even where the database default is off', async () => {
-    const url = await freshDatabase(server);
+    const url = await postgres.fresh();
     const name = new URL(url).pathname.slice(1);
-    const admin = new pg.Client({ connectionString: server.adminUrl });
+    const admin = new pg.Client({ connectionString: postgres.server.adminUrl });
     await admin.connect();
     try {
       await admin.query(`ALTER DATABASE ${name} SET synchronous_commit = off`);

@@ -211,7 +211,7 @@ export async function leaseTail(q: Queryable, request: HubLeaseRequest): Promise
       await q.query<{ idx: number }>(
         // Driven from the job's open leases (few at the end of a job), each lease's inputs by its index.
         `SELECT s.idx FROM leases l CROSS JOIN LATERAL (
-            SELECT idx FROM subtasks WHERE lease_id = l.id AND state = 'leased' AND copies = 0) AS s
+            SELECT idx FROM subtasks WHERE lease_id = l.id AND state = 'leased' AND copies = 0 FOR UPDATE SKIP LOCKED) AS s
           WHERE l.job_seq = $1 AND l.open AND NOT l.speculative AND l.device_id <> $2
           ORDER BY l.granted, s.idx LIMIT $3`,
         [seq, request.deviceId, request.max],
@@ -257,7 +257,12 @@ export async function getLeaseContexts(q: Queryable, leaseIds: string[]): Promis
 
 /** Fails a job (one more failed input) and ends its leases and running replicas. */
 export async function failRow(q: Queryable, seq: number, error: JobError, now: number): Promise<void> {
-  await q.query(`UPDATE jobs SET failed = failed + 1, status = 'failed', finished_at = $1, result = NULL, error = $2 WHERE seq = $3`, [now, JSON.stringify(error), seq]);
+  // Only a job that still runs fails (another hub may have cancelled it while results were recorded).
+  const ended = await q.query(
+    `UPDATE jobs SET failed = failed + 1, status = 'failed', finished_at = $1, result = NULL, error = $2 WHERE seq = $3 AND status IN ('queued', 'running')`,
+    [now, JSON.stringify(error), seq],
+  );
+  if (ended.rowCount === 0) return;
   await q.query('UPDATE leases SET open = false WHERE job_seq = $1 AND open', [seq]);
   await q.query(`DELETE FROM replicas WHERE job_seq = $1 AND state = 'leased'`, [seq]);
 }

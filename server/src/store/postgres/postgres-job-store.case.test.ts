@@ -3,26 +3,19 @@
  * started from the machine's binaries (one for this file), a fresh database for each case, owned by a role that is
  * not a superuser.
  */
-import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
 import { runJobStoreSuite } from '../../../test/support/job-store-suite.ts';
-import { freshDatabase, startPostgres, type PostgresServer } from '../../../test/support/postgres-server.ts';
+import { postgresForFile } from '../../../test/support/postgres-server.ts';
 import { runVerifiedSuite } from '../../../test/support/verified-suite.ts';
 import { runWorkServiceSuite } from '../../../test/support/work-service-suite.ts';
 import { PostgresJobStore } from './postgres-job-store.ts';
 
-let server: PostgresServer;
-beforeAll(async () => {
-  server = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await server.stop();
-});
+const postgres = postgresForFile();
 
 runJobStoreSuite({
   name: 'PostgreSQL',
   async open() {
-    const url = await freshDatabase(server);
+    const url = await postgres.fresh();
     const store = await PostgresJobStore.open(url, { max: 4 });
     const probe = new pg.Client({ connectionString: url });
     await probe.connect();
@@ -43,7 +36,7 @@ runJobStoreSuite({
 runWorkServiceSuite({
   name: 'PostgreSQL',
   async open() {
-    const url = await freshDatabase(server);
+    const url = await postgres.fresh();
     let store = await PostgresJobStore.open(url, { max: 4 });
     return {
       store,
@@ -60,7 +53,7 @@ runWorkServiceSuite({
 runVerifiedSuite({
   name: 'PostgreSQL',
   async open(random) {
-    const url = await freshDatabase(server);
+    const url = await postgres.fresh();
     const store = await PostgresJobStore.open(url, { max: 4, random });
     const probe = new pg.Client({ connectionString: url });
     await probe.connect();
