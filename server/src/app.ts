@@ -103,6 +103,9 @@ export function createHub(options: HubOptions): Hub {
   const io = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
+    // Long-polling from a page of an admitted origin other than this hub's (another hub's page with ?hubs=, a
+    // reverse proxy's name): the browser reads the answers only with CORS headers naming that origin.
+    cors: { origin: (origin, callback) => callback(null, origin !== undefined && origins.allows(origin)) },
     // Every transport's handshake, long-polling included (DNS rebinding: see OriginPolicy.allowsHandshake).
     allowRequest: (req, callback) => {
       const allowed = origins.allowsHandshake(req.headers);
@@ -242,7 +245,18 @@ export function createHub(options: HubOptions): Hub {
   };
 
   const blobs = new BlobService(db, clock);
-  const app = createHttpApi({ jobs, blobs, store: db, stats, metrics, origins, adminToken: options.adminToken, webRoot: options.webRoot, log });
+  const app = createHttpApi({
+    healthy: () => network.healthy(),
+    jobs,
+    blobs,
+    store: db,
+    stats,
+    metrics,
+    origins,
+    adminToken: options.adminToken,
+    webRoot: options.webRoot,
+    log,
+  });
   let stopping = false;
   const delivery = new BlobDelivery({ store: db, served: (bytes) => metrics.blobServed(bytes) });
   attachDeviceNamespace(devices, { store: db, work, blobs: delivery, clock, log, isStopping: () => stopping, joinToken: options.joinToken });

@@ -77,6 +77,26 @@ describe('origin allow-list', () => {
     expect(await connect(DASHBOARD_NAMESPACE, 'http://anything.example')).toBe('connected');
   });
 
+  it('lets a page of an admitted origin read long-polling answers (CORS), and no other page', async () => {
+    hub = await startTestHub({ allowedOrigins: ['http://other-hub.example:8080'] });
+    const { port } = new URL(hub.url);
+    const corsOf = (origin: string) =>
+      new Promise<string | undefined>((ok, fail) => {
+        const req = request(
+          { host: '127.0.0.1', port, path: '/socket.io/?EIO=4&transport=polling', method: 'GET', headers: { origin, 'sec-fetch-mode': 'cors', 'sec-fetch-site': 'cross-site' } },
+          (res) => {
+            res.resume();
+            const header = res.headers['access-control-allow-origin'];
+            ok(typeof header === 'string' ? header : undefined);
+          },
+        );
+        req.on('error', fail);
+        req.end();
+      });
+    expect(await corsOf('http://other-hub.example:8080')).toBe('http://other-hub.example:8080');
+    expect(await corsOf('http://evil.example')).toBeUndefined();
+  });
+
   it('refuses a browser long-polling handshake on a rebound host name, which carries no Origin (DNS rebinding)', async () => {
     hub = await startTestHub();
     const { port } = new URL(hub.url);

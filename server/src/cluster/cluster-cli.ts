@@ -128,7 +128,9 @@ async function main(): Promise<void> {
         new Promise<void>((ready, failed) => {
           const child = spawn(
             process.execPath,
-            ['--import', 'tsx', 'src/main.ts', '--port', String(hub.port), '--host', '127.0.0.1', '--database-url', pg?.url ?? '', '--hub-name', hub.name, '--token', token, '--allowed-origins', origins],
+            ['--import', 'tsx', 'src/main.ts', '--port', String(hub.port), '--host', '127.0.0.1', '--database-url', pg?.url ?? '', '--hub-name', hub.name, '--token', token, '--allowed-origins', origins,
+              // Behind the load balancer every device comes from its address: no per-address cap.
+              '--max-connections-per-address', '0'],
             { cwd: serverDir, stdio: ['ignore', 'pipe', 'pipe'] },
           );
           children.push(child);

@@ -33,6 +33,8 @@ export interface MetricsEndpoint {
 }
 
 export interface HttpApiOptions {
+  /** Whether the hub can reach what it stores in (false: /healthz answers 503, so a load balancer takes it out). */
+  healthy?: () => boolean;
   jobs: JobService;
   blobs: BlobService;
   store: JobStore;
@@ -67,7 +69,7 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     return errorResponse(c, new HubError('internal', 'the hub failed to handle this request; see its log'));
   });
 
-  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/healthz', (c) => (options.healthy?.() === false ? c.json({ ok: false, error: 'the hub cannot reach its database' }, 503) : c.json({ ok: true })));
 
   const bearer = (c: Context): string | undefined => /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
   // The admin token or a submitter token (checked against the store at each call: revocations count at once).

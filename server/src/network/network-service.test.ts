@@ -41,4 +41,32 @@ describe('NetworkService', () => {
     await service.beat();
     expect(reconnects).toBe(1);
   });
+
+  it('is unhealthy once three heartbeat intervals pass without one reaching the database, and healthy at the next that does', async () => {
+    let down = false;
+    const network = fakeNetwork([]);
+    const failing: HubNetwork = { ...network, beat: async (f) => (down ? Promise.reject(new Error('connection refused')) : network.beat(f)) };
+    const service = new NetworkService({
+      network: failing,
+      localFigures: () => ({ devices: 0, threads: 0, subtasksPerSecond: 0, completed: 0 }),
+      jobStopped: () => {},
+      workAvailable: () => {},
+      released: () => {},
+      declaredDead: () => {},
+      completedElsewhere: () => {},
+      log: () => {},
+      beatMs: 1000,
+    });
+    await service.beat();
+    const t0 = performance.now();
+    expect(service.healthy(t0 + 2_500)).toBe(true);
+    down = true;
+    await service.beat();
+    expect(service.healthy(t0 + 3_500)).toBe(false);
+    down = false;
+    await service.beat();
+    expect(service.healthy()).toBe(true);
+    const lone = new NetworkService({ ...{ network: { ...network, shared: false } }, localFigures: () => ({ devices: 0, threads: 0, subtasksPerSecond: 0, completed: 0 }), jobStopped: () => {}, workAvailable: () => {}, released: () => {}, declaredDead: () => {}, completedElsewhere: () => {}, log: () => {} });
+    expect(lone.healthy(performance.now() + 1e9)).toBe(true);
+  });
 });

@@ -89,12 +89,24 @@ export class NetworkService {
     this.network.announce(event).catch((err: unknown) => this.options.log(`telling other hubs (${event.kind}) failed`, err));
   }
 
+  /**
+   * Whether the last heartbeats reached the database: false once none has for three intervals (a hub cut off from
+   * PostgreSQL), true again at the next one that does. Always true for a lone hub.
+   */
+  healthy(now = performance.now()): boolean {
+    if (!this.network.shared) return true;
+    return now - this.lastBeatOk <= 3 * (this.options.beatMs ?? BEAT_MS);
+  }
+
+  private lastBeatOk = performance.now();
+
   async beat(): Promise<void> {
     if (this.beating) return;
     this.beating = true;
     try {
       const local = this.options.localFigures();
       const outcome = await this.network.beat(local);
+      this.lastBeatOk = performance.now();
       if (outcome.declaredDead) {
         this.options.log('this hub was taken for dead by another (no heartbeat for 10 s): its devices connect again');
         this.options.declaredDead();

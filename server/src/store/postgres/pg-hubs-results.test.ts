@@ -60,4 +60,23 @@ describe('results of one job through two hubs at once', () => {
     );
     expect(counts.rows[0]).toEqual({ completed: N, leased: 0, queued: 0, done: N });
   });
+
+  it('never leases one input twice when two hubs lease the same job at the same time', async () => {
+    const url = await postgres.fresh();
+    const a = await PostgresJobStore.open(url, { max: 4, hub: 'hub-a' });
+    open.push(a);
+    const b = await PostgresJobStore.open(url, { max: 4, hub: 'hub-b' });
+    open.push(b);
+    const now = Date.now();
+    await a.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: N } }, reduce: 'sum' }), now);
+    const devices = Array.from({ length: 20 }, (_, i) => ({ store: i % 2 === 0 ? a : b, id: `dev_${i}` }));
+    for (const d of devices) await d.store.registerDevice({ id: d.id, kind: 'node', name: d.id, threads: 4, now });
+    // Every device asks for 7 inputs at once, 10 through each hub, twice: 280 asked for 200 inputs.
+    const grants = await Promise.all(
+      [...devices, ...devices].map((d, k) => d.store.leaseWork({ deviceId: d.id, connId: `conn_${d.id}_${k}`, max: 7, now, deadline: 1e15 })),
+    );
+    const leased = grants.flatMap((g) => g?.items.map((item) => item.index) ?? []);
+    expect(leased).toHaveLength(N);
+    expect(new Set(leased).size).toBe(N);
+  });
 });

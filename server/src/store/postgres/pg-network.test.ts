@@ -1,6 +1,7 @@
 /** Hubs on one PostgreSQL database: names are unique among live hubs, a hub that stops beating is taken for dead, and it learns so when it beats again. */
 import { afterEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { parseJobSpec } from '@edgeswarm/shared';
 import { HubNameTakenError } from '../../network/hub-network.ts';
 import { postgresForFile } from '../../../test/support/postgres-server.ts';
 import { PostgresJobStore } from './postgres-job-store.ts';
@@ -51,13 +52,18 @@ describe('PostgresNetwork', () => {
     await expect((await hub(url, 'hub-a')).network.join()).rejects.toBeInstanceOf(HubNameTakenError);
   });
 
-  it('takes a hub that stopped beating for dead once, marks its devices offline, and tells it when it beats again', async () => {
+  it('takes a hub that stopped beating for dead once: its devices go offline, its leases go back with a loss each, and it is told when it beats again', async () => {
     const url = await postgres.fresh();
     const a = await hub(url, 'hub-a');
     const b = await hub(url, 'hub-b');
     await a.network.join();
     await b.network.join();
     await a.store.registerDevice({ id: 'dev_1', kind: 'node', name: 'one', threads: 2, now: Date.now() });
+    const parsed = parseJobSpec({ code: '(x) => x', inputs: { range: { start: 0, end: 10 } }, reduce: 'sum' });
+    if (!parsed.ok) throw new Error(parsed.message);
+    const job = await a.store.createJob(parsed.value, Date.now());
+    const lease = await a.store.leaseWork({ deviceId: 'dev_1', connId: 'conn_1', max: 4, now: Date.now(), deadline: 1e15 });
+    expect(lease?.items).toHaveLength(4);
     expect((await b.network.beat(figures)).deadHubs).toEqual([]);
     expect(await b.store.onlineDeviceCount()).toBe(1);
 
@@ -71,6 +77,13 @@ describe('PostgresNetwork', () => {
     expect(taken.deadHubs).toEqual(['hub-a']);
     expect((await b.network.beat(figures)).deadHubs).toEqual([]);
     expect(await b.store.onlineDeviceCount()).toBe(0);
+    // hub-a's lease went back: its 4 inputs are queued again with one loss each, and nothing is leased.
+    const after = await admin.query<{ queued: number; leased: number; losses: number; open: number }>(
+      `SELECT j.queued::int, j.leased::int, (SELECT coalesce(sum(losses), 0)::int FROM subtasks s WHERE s.job_seq = j.seq) AS losses,
+         (SELECT count(*)::int FROM leases l WHERE l.job_seq = j.seq AND l.open) AS open FROM jobs j WHERE j.id = $1`,
+      [job.id],
+    );
+    expect(after.rows[0]).toEqual({ queued: 4, leased: 0, losses: 4, open: 0 });
 
     const back = await a.network.beat(figures);
     expect(back.declaredDead).toBe(true);
