@@ -152,7 +152,9 @@ export function createHub(options: HubOptions): Hub {
     log,
   });
   /** Threads of the whole network's devices, which size leases so work spreads over all of them. */
-  const fleetThreads = () => Math.max(localThreads(), network.figures().threads);
+  // Asked at every lease: a lone hub counts its own sockets, as it always did; a hub of a network adds what the others
+  // reported at the last heartbeat.
+  const fleetThreads = () => (hubNetwork.shared ? Math.max(localThreads(), network.figures().threads) : localThreads());
   /** Devices here should drop a stopped job's runs, and so should every other hub's. */
   const jobStopped = (jobId: string) => {
     devices.emit('job:stopped', { jobId });

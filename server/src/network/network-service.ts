@@ -49,10 +49,9 @@ export class NetworkService {
 
   /** The network's figures as of the last heartbeat (this hub's alone before the first). */
   figures(): NetworkFigures {
+    if (this.last) return this.last;
     const local = this.options.localFigures();
-    const last = this.last;
-    if (!last) return { hubs: 1, threads: local.threads, subtasksPerSecond: local.subtasksPerSecond, completedElsewhere: 0 };
-    return last;
+    return { hubs: 1, threads: local.threads, subtasksPerSecond: local.subtasksPerSecond, completedElsewhere: 0 };
   }
 
   start(): void {
