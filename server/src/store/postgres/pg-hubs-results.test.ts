@@ -79,4 +79,28 @@ describe('results of one job through two hubs at once', () => {
     expect(leased).toHaveLength(N);
     expect(new Set(leased).size).toBe(N);
   });
+
+  it('lets one hub aggregate a finished job: the one whose results finished it, or another once that one is gone a minute', async () => {
+    const url = await postgres.fresh();
+    const a = await PostgresJobStore.open(url, { max: 4, hub: 'hub-a' });
+    open.push(a);
+    const b = await PostgresJobStore.open(url, { max: 4, hub: 'hub-b' });
+    open.push(b);
+    const now = Date.now();
+    const job = await a.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 10 } }, reduce: 'sum' }), now);
+    await a.registerDevice({ id: 'dev_a', kind: 'node', name: 'a', threads: 4, now });
+    const lease = await a.leaseWork({ deviceId: 'dev_a', connId: 'conn_a', max: 10, now, deadline: 1e15 });
+    const outcome = await a.recordResults(lease?.lease.id ?? '', 'dev_a', ok(Array.from({ length: 10 }, (_, i) => i)), now);
+    expect(outcome.jobsToFinalize).toEqual([job.id]);
+    // Hub B's sweep leaves it to A; A's own sweep (a retry, or its next process) may take it again.
+    expect(await b.jobsAwaitingFinalize()).toEqual([]);
+    expect(await a.jobsAwaitingFinalize()).toEqual([job.id]);
+    // A stops answering for a minute: B takes the job over.
+    const probe = new pg.Client({ connectionString: url });
+    await probe.connect();
+    open.push({ close: () => probe.end() });
+    await probe.query('UPDATE jobs SET finalizer_since = finalizer_since - 61000 WHERE id = $1', [job.id]);
+    expect(await b.jobsAwaitingFinalize()).toEqual([job.id]);
+    expect(await a.jobsAwaitingFinalize()).toEqual([]);
+  });
 });

@@ -30,6 +30,10 @@ import { PgBatcher } from './pg-batch.ts';
 import { RENEWALS, RESULTS } from './pg-results-batch.ts';
 import { leaseGroup, TAILS } from './pg-lease-batch.ts';
 
+/** A hub that took a job to aggregate and has not completed it after this long is taken for dead: another may. */
+const FINALIZER_STALE_MS = 60_000;
+/** Now, in the database's time (milliseconds). */
+const DB_NOW = 'extract(epoch from clock_timestamp()) * 1000';
 /** How long an answer of `unleasedCount` serves. */
 const UNLEASED_FRESH_MS = 50;
 /** Submissions of submitter tokens are remembered this long (the per-minute limit needs one minute). */
@@ -347,8 +351,20 @@ export class PostgresJobStore implements JobStore {
     return rows.rows.map((r) => r.result);
   }
 
+  /**
+   * Jobs whose every input is done and that this hub may aggregate: those no hub has taken, those it took itself
+   * (a previous process of it, or a try that failed), and those another hub took over FINALIZER_STALE_MS ago (it
+   * died meanwhile). Taking them is what is returned.
+   */
   async jobsAwaitingFinalize(): Promise<string[]> {
-    return (await this.session.query<{ id: string }>(`SELECT id FROM jobs WHERE ${ACTIVE} AND completed >= total`)).rows.map((r) => r.id);
+    const rows = await this.session.query<{ id: string }>(
+      `UPDATE jobs SET finalizer = $1, finalizer_since = ${DB_NOW}
+        WHERE ${ACTIVE} AND completed >= total
+          AND (finalizer IS NULL OR finalizer = $1 OR finalizer_since < ${DB_NOW} - $2)
+        RETURNING id`,
+      [this.hub, FINALIZER_STALE_MS],
+    );
+    return rows.rows.map((r) => r.id);
   }
 
   completeJob(jobId: string, result: JsonValue | undefined, now: number, rechecked = 0): Promise<boolean> {
@@ -469,8 +485,17 @@ export class PostgresJobStore implements JobStore {
   /** Read by every result batch: the reads of one turn share one statement. */
   private readonly leaseContexts = new ReadCoalescer<string, LeaseContext>((ids) => work.getLeaseContexts(this.session, ids));
   getLeaseContext = (leaseId: string) => this.leaseContexts.get(leaseId);
-  recordResults = (leaseId: string, deviceId: string, results: Parameters<JobStore['recordResults']>[2], now: number) =>
-    this.batch.add(RESULTS, { leaseId, deviceId, results, now });
+  /** The results' batch reports a job done once; this hub aggregates it unless another hub's sweep took it first. */
+  recordResults = async (leaseId: string, deviceId: string, results: Parameters<JobStore['recordResults']>[2], now: number) => {
+    const outcome = await this.batch.add(RESULTS, { leaseId, deviceId, results, now });
+    if (outcome.jobsToFinalize.length === 0) return outcome;
+    const taken = await this.session.query<{ id: string }>(
+      `UPDATE jobs SET finalizer = $1, finalizer_since = ${DB_NOW} WHERE id = ANY($2) AND (finalizer IS NULL OR finalizer = $1) RETURNING id`,
+      [this.hub, outcome.jobsToFinalize],
+    );
+    const mine = new Set(taken.rows.map((r) => r.id));
+    return { ...outcome, jobsToFinalize: outcome.jobsToFinalize.filter((id) => mine.has(id)) };
+  };
   renewLeases = (connId: string, deadline: number) => this.batch.add(RENEWALS, { connId, deadline });
   releaseConnectionLeases = (connId: string, now: number) =>
     this.batch.run(async (q) => work.releaseRows(q, await work.connectionLeases(q, connId), now, true));
@@ -482,7 +507,10 @@ export class PostgresJobStore implements JobStore {
     return this.changingUnleased(async (q) => {
       const row = await jobById(q, jobId, true);
       if (!row || row.verify === 'none' || (row.status !== 'queued' && row.status !== 'running')) return 0;
-      return verified.reopenUnchecked(q, row);
+      const reopened = await verified.reopenUnchecked(q, row);
+      // Done again later, it is aggregated again, by whichever hub then takes it.
+      if (reopened > 0) await q.query('UPDATE jobs SET finalizer = NULL, finalizer_since = NULL WHERE seq = $1', [row.seq]);
+      return reopened;
     });
   }
 

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 
-export const PG_SCHEMA_VERSION = 3;
+export const PG_SCHEMA_VERSION = 4;
 
 /** Any constant: the key of the advisory lock hubs take while they migrate. */
 const MIGRATION_LOCK = 0x6564_6765;
@@ -221,6 +221,12 @@ ALTER TABLE hubs ADD COLUMN host TEXT;
 ALTER TABLE hubs ADD COLUMN pid INTEGER;
 `;
 
+/** Which hub aggregates a job whose every input is done, and since when (database time): one hub, not each. */
+const V4 = `
+ALTER TABLE jobs ADD COLUMN finalizer TEXT;
+ALTER TABLE jobs ADD COLUMN finalizer_since DOUBLE PRECISION;
+`;
+
 /** Creates or migrates the schema; refuses a database written by a newer hub. */
 export async function migrate(pool: pg.Pool): Promise<void> {
   const client = await pool.connect();
@@ -237,6 +243,7 @@ export async function migrate(pool: pg.Pool): Promise<void> {
       [1, V1],
       [2, V2],
       [3, V3],
+      [4, V4],
     ];
     for (const [target, sql] of migrations) {
       if (version >= target) continue;
