@@ -13,8 +13,16 @@ import type { PgSession, Queryable } from './pg-session.ts';
 export interface BatchGroup<A, T> {
   /** What the calls are (for logs and metrics). */
   readonly name: string;
-  /** Every call of the batch, in the order they were made; one value each, in that order. */
-  many(q: Queryable, args: A[]): Promise<T[]>;
+  /**
+   * Every call of the batch, in the order they were made; one value each, in that order. `prepared` is what
+   * `prepare` read for these calls, when the group has one.
+   */
+  many(q: Queryable, args: A[], prepared?: unknown): Promise<T[]>;
+  /**
+   * Reads for `many` that need no lock, done at the start of the transaction, before any group takes jobs' rows
+   * (which other hubs' batches then wait for until this one commits).
+   */
+  prepare?(q: Queryable, args: A[]): Promise<unknown>;
   /** One call alone (when its batch failed). */
   one(q: Queryable, arg: A): Promise<T>;
   /**
@@ -106,10 +114,24 @@ export class PgBatcher {
       const values = new Map<Pending, unknown>();
       await this.session.tx(async (q) => {
         values.clear();
-        for (const [group, calls] of [...groups.entries()].sort((a, b) => (a[0].order ?? 0) - (b[0].order ?? 0))) {
+        const ordered = [...groups.entries()].sort((a, b) => (a[0].order ?? 0) - (b[0].order ?? 0));
+        const prepared = new Map<BatchGroup<unknown, unknown>, unknown>();
+        for (const [group, calls] of ordered) {
+          if (group.prepare) {
+            prepared.set(
+              group,
+              await group.prepare(
+                q,
+                calls.map((c) => c.arg),
+              ),
+            );
+          }
+        }
+        for (const [group, calls] of ordered) {
           const out = await group.many(
             q,
             calls.map((c) => c.arg),
+            prepared.get(group),
           );
           calls.forEach((call, i) => values.set(call, out[i]));
         }

@@ -27,20 +27,14 @@ async function one(q: Queryable, request: HubLeaseRequest, random: () => number)
   return leaseWork(q, request, random);
 }
 
-async function leaseMany(q: Queryable, requests: HubLeaseRequest[], random: () => number): Promise<(ActiveLease | null)[]> {
-  const jobs = (
-    await q.query<JobRow>(
-      // Locked in the order of their seq, as every other batch locks jobs, so two hubs' batches cannot deadlock on them.
-      `SELECT * FROM jobs WHERE seq IN (
-         SELECT seq FROM jobs WHERE ${ACTIVE} AND (next_index < total OR queued > 0) ORDER BY vtime, seq LIMIT ${CANDIDATES})
-       ORDER BY seq FOR UPDATE`,
-    )
-  ).rows;
-  if (jobs.some((j) => j.verify !== 'none')) {
-    const out: (ActiveLease | null)[] = [];
-    for (const r of requests) out.push(await one(q, r, random));
-    return out;
-  }
+/** What a lease batch reads of its devices and connections: no lock needed, only this hub's batches write them. */
+interface DeviceReads {
+  quarantined: Set<string>;
+  /** Inputs each connection holds (of its open leases, not yet reported). */
+  held: Map<string, number>;
+}
+
+async function readDevices(q: Queryable, requests: HubLeaseRequest[]): Promise<DeviceReads> {
   const quarantined = new Set(
     (await q.query<{ id: string }>('SELECT id FROM devices WHERE id = ANY($1) AND quarantined_at IS NOT NULL', [[...new Set(requests.map((r) => r.deviceId))]])).rows.map(
       (r) => r.id,
@@ -56,6 +50,24 @@ async function leaseMany(q: Queryable, requests: HubLeaseRequest[], random: () =
       [limited],
     );
     for (const r of rows.rows) held.set(r.conn_id, Number(r.n));
+  }
+  return { quarantined, held };
+}
+
+async function leaseMany(q: Queryable, requests: HubLeaseRequest[], random: () => number, prepared?: DeviceReads): Promise<(ActiveLease | null)[]> {
+  const { quarantined, held } = prepared ?? (await readDevices(q, requests));
+  const jobs = (
+    await q.query<JobRow>(
+      // Locked in the order of their seq, as every other batch locks jobs, so two hubs' batches cannot deadlock on them.
+      `SELECT * FROM jobs WHERE seq IN (
+         SELECT seq FROM jobs WHERE ${ACTIVE} AND (next_index < total OR queued > 0) ORDER BY vtime, seq LIMIT ${CANDIDATES})
+       ORDER BY seq FOR UPDATE`,
+    )
+  ).rows;
+  if (jobs.some((j) => j.verify !== 'none')) {
+    const out: (ActiveLease | null)[] = [];
+    for (const r of requests) out.push(await one(q, r, random));
+    return out;
   }
   // Queued inputs of each job, as many as the batch could take, locked (another hub's batch skips them).
   const need = requests.reduce((sum, r) => sum + r.max, 0);
@@ -205,7 +217,14 @@ async function leaseMany(q: Queryable, requests: HubLeaseRequest[], random: () =
 
 /** Lease requests, granted together; `random` draws spot checks when a verified job's requests go one at a time. */
 export function leaseGroup(random: () => number): BatchGroup<HubLeaseRequest, ActiveLease | null> {
-  return { name: 'leases', order: 2, many: (q, requests) => leaseMany(q, requests, random), one: (q, request) => one(q, request, random) };
+  return {
+    name: 'leases',
+    order: 2,
+    // Read at the start of the batch's transaction, before the results' counters lock the jobs' rows.
+    prepare: (q, requests) => readDevices(q, requests),
+    many: (q, requests, prepared) => leaseMany(q, requests, random, prepared as DeviceReads | undefined),
+    one: (q, request) => one(q, request, random),
+  };
 }
 
 /**

@@ -180,27 +180,6 @@ async function recordMany(q: Queryable, calls: ResultsCall[]): Promise<RecordOut
       [retried.seq, retried.idx, retried.state, retried.attempts],
     );
   }
-  const changed = [...counters.entries()].filter(([, d]) => d.completed || d.leased || d.queued).sort((a, b) => a[0] - b[0]);
-  if (changed.length > 0) {
-    const seqsChanged = changed.map(([seq]) => seq);
-    // The counters' rows, locked in seq order as every batch locks jobs; held to the commit, the last thing done.
-    await q.query('SELECT seq FROM jobs WHERE seq = ANY($1) ORDER BY seq FOR UPDATE', [seqsChanged]);
-    const after = await q.query<{ seq: number; completed: number; total: number }>(
-      `UPDATE jobs j SET completed = j.completed + u.completed, leased = j.leased + u.leased, queued = j.queued + u.queued
-         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(seq, completed, leased, queued) WHERE j.seq = u.seq
-       RETURNING j.seq, j.completed, j.total`,
-      [seqsChanged, changed.map(([, d]) => d.completed), changed.map(([, d]) => d.leased), changed.map(([, d]) => d.queued)],
-    );
-    // Every input done: the batch whose results made it so (one, whichever hub) reports the job for finalizing.
-    for (const row of after.rows) {
-      const added = counters.get(row.seq)?.completed ?? 0;
-      const outcome = lastCompleting.get(row.seq);
-      const job = jobs.get(row.seq);
-      if (outcome && job && added > 0 && !failed.has(row.seq) && row.completed >= row.total && row.completed - added < row.total) {
-        outcome.jobsToFinalize.push(job.id);
-      }
-    }
-  }
   const devices = [...deviceCounts.entries()].filter(([, d]) => d.completed || d.failed || d.rejected);
   if (devices.length > 0) {
     await q.query(
@@ -217,6 +196,28 @@ async function recordMany(q: Queryable, calls: ResultsCall[]): Promise<RecordOut
          AND NOT EXISTS (SELECT 1 FROM subtasks s WHERE s.lease_id = l.id AND s.state = 'leased')`,
       [[...new Set(touchedLeases)]],
     );
+  }
+  const changed = [...counters.entries()].filter(([, d]) => d.completed || d.leased || d.queued).sort((a, b) => a[0] - b[0]);
+  if (changed.length > 0) {
+    const seqsChanged = changed.map(([seq]) => seq);
+    // The counters' rows, locked in seq order as every batch locks jobs, last (held to the commit: other hubs'
+    // batches of these jobs wait for them from here on).
+    await q.query('SELECT seq FROM jobs WHERE seq = ANY($1) ORDER BY seq FOR UPDATE', [seqsChanged]);
+    const after = await q.query<{ seq: number; completed: number; total: number }>(
+      `UPDATE jobs j SET completed = j.completed + u.completed, leased = j.leased + u.leased, queued = j.queued + u.queued
+         FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(seq, completed, leased, queued) WHERE j.seq = u.seq
+       RETURNING j.seq, j.completed, j.total`,
+      [seqsChanged, changed.map(([, d]) => d.completed), changed.map(([, d]) => d.leased), changed.map(([, d]) => d.queued)],
+    );
+    // Every input done: the batch whose results made it so (one, whichever hub) reports the job for finalizing.
+    for (const row of after.rows) {
+      const added = counters.get(row.seq)?.completed ?? 0;
+      const outcome = lastCompleting.get(row.seq);
+      const job = jobs.get(row.seq);
+      if (outcome && job && added > 0 && !failed.has(row.seq) && row.completed >= row.total && row.completed - added < row.total) {
+        outcome.jobsToFinalize.push(job.id);
+      }
+    }
   }
   // The rest, one at a time, now that the others are written.
   const out: RecordOutcome[] = [];
