@@ -56,7 +56,8 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     await expect.poll(async () => (await devices(request)).filter((d) => d.state !== undefined && d.name === 'e2e agent').length).toBe(1);
     const data = fixtureData();
     const before = await blobBytesServed(request);
-    const inputs = 300;
+    // Enough inputs that the job outlasts the agent fetching the blobs (else tail copies may leave it no counted result).
+    const inputs = 1200;
     const sum = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', `0:${inputs}`, '--reduce', 'sum', ...shared()]);
     expect(sum.stderr).toContain('completed');
     expect(sum.status, sum.stderr).toBe(0);
