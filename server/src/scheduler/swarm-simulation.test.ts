@@ -7,8 +7,8 @@
  *
  * Replay one seed (on both engines): SWARM_SEED=123456 npx vitest run server/src/scheduler/swarm-simulation.test.ts
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDatabase, startPostgres, type PostgresServer } from '../../test/support/postgres-server.ts';
+import { describe, expect, it } from 'vitest';
+import { postgresForFile } from '../../test/support/postgres-server.ts';
 import { deriveSeed, runSwarm, type SimEngine, type SimReport } from './swarm-simulation.ts';
 
 const BASE_SEED = 0x5eed_2026;
@@ -123,17 +123,8 @@ describe('seeds that once failed', () => {
 });
 
 describe('swarm simulation over the real WorkService and PostgreSQL store', () => {
-  let server: PostgresServer | undefined;
-  beforeAll(async () => {
-    server = await startPostgres();
-  }, 60_000);
-  afterAll(async () => {
-    await server?.stop();
-  });
-  const postgres = async (): Promise<SimEngine> => {
-    if (!server) throw new Error('the PostgreSQL server did not start');
-    return { kind: 'postgres', url: await freshDatabase(server) };
-  };
+  const server = postgresForFile();
+  const postgres = async (): Promise<SimEngine> => ({ kind: 'postgres', url: await server.fresh() });
 
   seededRuns({
     engine: postgres,

@@ -1,6 +1,5 @@
 /** Runs the hub as a real process (`node --import tsx src/main.ts`) for tests that kill, stop and restart it. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
 export const SERVER_DIR = resolve(import.meta.dirname, '../..');
@@ -43,14 +42,4 @@ export function startHubProcess(args: string[], env: Record<string, string> = {}
 }
 
 /** A port that was free a moment ago, so a restarted hub can listen where devices reconnect. */
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => ok(port));
-    });
-  });
-}
+export { freePort } from '../../src/cluster/local-postgres.ts';

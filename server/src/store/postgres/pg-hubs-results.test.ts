@@ -18,16 +18,22 @@ function spec(body: Record<string, unknown>): JobSpec {
   return parsed.value;
 }
 
+/** A fresh database with two hubs' stores on it, closed after the test. */
+async function twoHubs(): Promise<{ url: string; a: PostgresJobStore; b: PostgresJobStore }> {
+  const url = await postgres.fresh();
+  const a = await PostgresJobStore.open(url, { max: 4, hub: 'hub-a' });
+  open.push(a);
+  const b = await PostgresJobStore.open(url, { max: 4, hub: 'hub-b' });
+  open.push(b);
+  return { url, a, b };
+}
+
 const N = 200;
 const ok = (indexes: number[]): CheckedResult[] => indexes.map((index) => ({ index, ok: true, json: String(index), value: index }));
 
 describe('results of one job through two hubs at once', () => {
   it('counts every input once when the device that lost a lease and the one that took it over report together', async () => {
-    const url = await postgres.fresh();
-    const a = await PostgresJobStore.open(url, { max: 4, hub: 'hub-a' });
-    open.push(a);
-    const b = await PostgresJobStore.open(url, { max: 4, hub: 'hub-b' });
-    open.push(b);
+    const { url, a, b } = await twoHubs();
     const now = Date.now();
     const job = await a.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: N } }, reduce: 'sum' }), now);
     await a.registerDevice({ id: 'dev_a', kind: 'node', name: 'a', threads: 64, now });
@@ -62,11 +68,7 @@ describe('results of one job through two hubs at once', () => {
   });
 
   it('never leases one input twice when two hubs lease the same job at the same time', async () => {
-    const url = await postgres.fresh();
-    const a = await PostgresJobStore.open(url, { max: 4, hub: 'hub-a' });
-    open.push(a);
-    const b = await PostgresJobStore.open(url, { max: 4, hub: 'hub-b' });
-    open.push(b);
+    const { url, a, b } = await twoHubs();
     const now = Date.now();
     await a.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: N } }, reduce: 'sum' }), now);
     const devices = Array.from({ length: 20 }, (_, i) => ({ store: i % 2 === 0 ? a : b, id: `dev_${i}` }));
@@ -81,11 +83,7 @@ describe('results of one job through two hubs at once', () => {
   });
 
   it('lets one hub aggregate a finished job: the one whose results finished it, or another once that one is gone a minute', async () => {
-    const url = await postgres.fresh();
-    const a = await PostgresJobStore.open(url, { max: 4, hub: 'hub-a' });
-    open.push(a);
-    const b = await PostgresJobStore.open(url, { max: 4, hub: 'hub-b' });
-    open.push(b);
+    const { url, a, b } = await twoHubs();
     const now = Date.now();
     const job = await a.createJob(spec({ code: '(x) => x', inputs: { range: { start: 0, end: 10 } }, reduce: 'sum' }), now);
     await a.registerDevice({ id: 'dev_a', kind: 'node', name: 'a', threads: 4, now });
