@@ -227,8 +227,10 @@ export async function leaseTail(q: Queryable, request: HubLeaseRequest): Promise
 
 export async function heldCount(q: Queryable, connId: string): Promise<number> {
   const row = await q.query<{ n: number }>(
-    `SELECT (SELECT count(*) FROM leases l JOIN subtasks s ON s.lease_id = l.id AND s.state = 'leased' WHERE l.conn_id = $1 AND l.open)
-          + (SELECT count(*) FROM leases l JOIN replicas r ON r.lease_id = l.id AND r.state = 'leased' WHERE l.conn_id = $1 AND l.open) AS n`,
+    // Counted per open lease (a join lets the planner scan every leased input of every lease; see HELD_BY_CONN).
+    `SELECT coalesce(sum((SELECT count(*) FROM subtasks s WHERE s.lease_id = l.id AND s.state = 'leased')
+          + (SELECT count(*) FROM replicas r WHERE r.lease_id = l.id AND r.state = 'leased')), 0)::bigint AS n
+       FROM leases l WHERE l.conn_id = $1 AND l.open`,
     [connId],
   );
   return row.rows[0]?.n ?? 0;
