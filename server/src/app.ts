@@ -233,7 +233,7 @@ export function createHub(options: HubOptions): Hub {
   const snapshot = async (principal: Principal): Promise<FeedSnapshot> => {
     const [deviceList, jobList, hubStats] = await Promise.all([
       db.listDevices(0, DEVICES_IN_FEED),
-      db.listJobs(0, JOBS_IN_FEED, principal.kind === 'submitter' ? principal.name : undefined),
+      jobs.list(0, JOBS_IN_FEED, principal),
       stats(),
     ]);
     return {
@@ -332,6 +332,7 @@ export function createHub(options: HubOptions): Hub {
       await new Promise((resolve) => setTimeout(resolve, graceMs));
       stopping = true;
       await close();
+      await work.flushTiming().catch((err: unknown) => log('writing the time model failed', err));
       // Its devices and leases go back at once (other hubs carry on with them), without counting a loss.
       await hubNetwork.leave(clock.now()).catch((err: unknown) => log('leaving the network failed', err));
     },

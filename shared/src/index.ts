@@ -19,6 +19,16 @@ export {
   type HubStats,
 } from './domain/job.ts';
 export {
+  timeModel,
+  timingAdvice,
+  formatMs,
+  MAX_TIMING_DEVICES,
+  type JobTiming,
+  type DeviceTimingStats,
+  type DeviceShare,
+  type TimeModelInput,
+} from './domain/time-model.ts';
+export {
   parseJobSpec,
   inputCount,
   VERIFY_MODES,

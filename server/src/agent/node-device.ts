@@ -286,7 +286,7 @@ export class NodeDevice {
   private finishItem(lease: HeldLease, item: LeaseItem, result: PoolResult): void {
     this.held--;
     if (result !== null && this.leases.holds(lease)) this.pace.record(result.runMs);
-    this.leases.finish(lease, result === null ? null : toRunResult(item.index, result.outcome));
+    this.leases.finish(lease, result === null ? null : toRunResult(item.index, result.outcome, result.runMs));
     this.requestWork();
   }
 

@@ -1,5 +1,5 @@
 /** Submitting, reading, cancelling and deleting jobs: the domain behind the HTTP API. */
-import { inputCount, parseJobSpec, type Job } from '@edgeswarm/shared';
+import { inputCount, parseJobSpec, timeModel, type Job } from '@edgeswarm/shared';
 import { ADMIN, mayAccess, type Principal } from '../auth/principal.ts';
 import { checkJobCode } from './code-check.ts';
 import { HubError } from '../errors.ts';
@@ -47,11 +47,35 @@ export class JobService {
   async get(id: string, principal: Principal = ADMIN): Promise<Job> {
     const job = await this.store.getJob(id);
     if (!job || !mayAccess(principal, job.owner)) throw notFound(id);
+    await this.withTiming([job]);
     return job;
   }
 
-  list(offset: number, limit: number, principal: Principal = ADMIN): Promise<Page<Job>> {
-    return this.store.listJobs(offset, limit, principal.kind === 'submitter' ? principal.name : undefined);
+  async list(offset: number, limit: number, principal: Principal = ADMIN): Promise<Page<Job>> {
+    const page = await this.store.listJobs(offset, limit, principal.kind === 'submitter' ? principal.name : undefined);
+    await this.withTiming(page.items);
+    return page;
+  }
+
+  /** Adds each job's time model (`Job.timing`), measured up to now for jobs still running. */
+  private async withTiming(jobs: Job[]): Promise<void> {
+    const started = jobs.filter((j) => j.startedAt !== null);
+    if (started.length === 0) return;
+    const stats = await this.store.jobTimingStats(started.map((j) => j.id));
+    const now = this.clock.now();
+    for (const job of started) {
+      const devices = stats.get(job.id);
+      if (!devices) continue;
+      const timing = timeModel({
+        startedAt: job.startedAt === null ? null : Date.parse(job.startedAt),
+        finishedAt: job.finishedAt === null ? null : Date.parse(job.finishedAt),
+        now,
+        completed: job.progress.completed,
+        verified: job.verify !== 'none',
+        devices,
+      });
+      if (timing) job.timing = timing;
+    }
   }
 
   async results(id: string, offset: number, limit: number, principal: Principal = ADMIN): Promise<ResultsPage> {

@@ -1,12 +1,13 @@
-/** WorkService's engine-independent cases (server/test/support/work-service-suite.ts) on the embedded SQLite engine. */
+/** WorkService's engine-independent cases (server/test/support/work-service-suite.ts) and the time model on the embedded SQLite engine. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runWorkServiceSuite } from '../../test/support/work-service-suite.ts';
+import { runWorkServiceSuite, type WorkSuiteEngine } from '../../test/support/work-service-suite.ts';
+import { runTimeModelSuite } from '../../test/support/time-model-suite.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
 import { sqliteStore, type JobStore } from '../store/async-store.ts';
 
-runWorkServiceSuite({
+const engine: WorkSuiteEngine = {
   name: 'SQLite',
   async open() {
     const dir = mkdtempSync(join(tmpdir(), 'edgeswarm-work-'));
@@ -25,4 +26,6 @@ runWorkServiceSuite({
       },
     };
   },
-});
+};
+runWorkServiceSuite(engine);
+runTimeModelSuite(engine);

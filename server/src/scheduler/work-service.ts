@@ -14,6 +14,7 @@ import type { ActiveLease, CheckedResult, DevicePresence, ReleaseOutcome } from 
 import type { JobStore } from '../store/async-store.ts';
 import { Aggregator, numericProblem } from '../aggregation/reducers.ts';
 import { utf8Bytes } from '../util/utf8.ts';
+import { JobTimingBook } from './job-timing-book.ts';
 
 /** Most inputs one lease may carry. */
 export const MAX_LEASE_ITEMS = 256;
@@ -102,6 +103,7 @@ export class WorkService {
   private readonly faults: Faults;
   private draining = false;
   private readonly presence = new Map<string, DevicePresence>();
+  private readonly timing = new JobTimingBook();
   /** Work in flight without a caller (finalizing jobs): `settled()` waits for it. */
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -143,6 +145,7 @@ export class WorkService {
     // Nothing this device may take (verified jobs may wait for other devices): copies of the tail, if any.
     if (!active) return this.tailCopy(conn, slots);
     this.faults.reached('lease:committed');
+    this.timing.leased(active.lease.jobId, conn.deviceId, conn.threads);
     return toGrant(active);
   }
 
@@ -162,6 +165,7 @@ export class WorkService {
     });
     if (!active) return null;
     this.faults.reached('lease:committed');
+    this.timing.leased(active.lease.jobId, conn.deviceId, conn.threads);
     return toGrant(active);
   }
 
@@ -194,6 +198,7 @@ export class WorkService {
     // others (events), so it happens only for results that are durable.
     const outcome = await this.store.recordResults(submit.leaseId, conn.deviceId, checked, now);
     this.faults.reached('results:committed');
+    if (context) this.timing.reported(context.jobId, conn.deviceId, conn.threads, submit.results, outcome.accepted, submit.rttMs);
     if (outcome.completed > 0) this.events.subtasksCompleted(outcome.completed);
     for (const jobId of outcome.jobsFailed) this.jobEnded(jobId, true);
     for (const jobId of outcome.jobsToFinalize) this.background(`finalizing job ${jobId}`, () => this.finalize(jobId));
@@ -237,8 +242,15 @@ export class WorkService {
   /** Expires leases whose deadline passed and completes jobs left unfinalised; call about once a second. */
   async sweep(): Promise<void> {
     await this.flushPresence();
+    await this.flushTiming();
     this.afterRelease(await this.store.expireLeases(this.clock.monotonic(), this.clock.now()));
     for (const jobId of await this.store.jobsAwaitingFinalize()) this.background(`finalizing job ${jobId}`, () => this.finalize(jobId));
+  }
+
+  /** Writes the time model's terms gathered since the last flush (`Job.timing`). */
+  async flushTiming(): Promise<void> {
+    const deltas = this.timing.take();
+    if (deltas.length > 0) await this.store.addJobTiming(deltas);
   }
 
   /** Writes the heartbeats gathered since the last flush in one transaction. */

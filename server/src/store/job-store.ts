@@ -18,6 +18,7 @@ import type {
   DeviceInfo,
   DeviceKind,
   DeviceState,
+  DeviceTimingStats,
   Job,
   JobErrorCode,
   JobSpec,
@@ -228,6 +229,20 @@ export interface SubmitterActivity {
   recent: number[];
 }
 
+/** What one hub saw of one device's work on one job since it last wrote (added to the stored totals). */
+export interface JobTimingDelta {
+  jobId: string;
+  deviceId: string;
+  /** The device's threads (the stored value is the most seen). */
+  threads: number;
+  runs: number;
+  computeMs: number;
+  extraMs: number;
+  messages: number;
+  rttSumMs: number;
+  rttCount: number;
+}
+
 export interface SyncJobStore {
   /**
    * `owner`: the submitter token's name, or null for the admin token. Every blob the spec names must
@@ -296,6 +311,13 @@ export interface SyncJobStore {
   /** `rechecked`: as for completeJob; the failure is refused when inputs were run again since. */
   failJob(jobId: string, error: { code: JobErrorCode; message: string; input: number }, now: number, rechecked?: number): boolean;
   getResults(jobId: string, offset: number, limit: number): ResultsPage | null;
+  /**
+   * Adds what hubs saw of devices' work on jobs (the time model's terms); jobs gone or unknown are skipped. Stats,
+   * not work: it may share a commit with device calls, and a crash may lose the last second of them.
+   */
+  addJobTiming(deltas: JobTimingDelta[]): void;
+  /** What each device did for each of these jobs (jobs without any are missing from the map). */
+  jobTimingStats(jobIds: string[]): Map<string, DeviceTimingStats[]>;
 
   registerDevice(device: DeviceRegistration): void;
   /** Records heartbeats: state, threads and lastSeenAt of many devices in one write. */

@@ -57,7 +57,7 @@ describe('SqliteJobStore', () => {
       DROP TABLE submissions; DROP TABLE submitters; DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;
       ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN vtime;
       DROP INDEX leases_open_by_job; ALTER TABLE leases DROP COLUMN reported;
-      ALTER TABLE leases DROP COLUMN speculative; ALTER TABLE subtasks DROP COLUMN copies`);
+      ALTER TABLE leases DROP COLUMN speculative; ALTER TABLE subtasks DROP COLUMN copies; DROP TABLE job_device_timing`);
     store.db.pragma('user_version = 1');
     store.close();
     store = new SqliteJobStore(file);

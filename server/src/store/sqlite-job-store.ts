@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import {
   inputCount,
   rangeAt,
+  type DeviceTimingStats,
   type Job,
   type JobError,
   type JobErrorCode,
@@ -24,8 +25,10 @@ import { VerifiedWork, type DeviceSpot } from './sqlite-verified.ts';
 import { CommitGroups, translateError } from './sqlite-commit-groups.ts';
 import { priorityWeight, slowStartMax } from './store-policy.ts';
 import { MissingBlobError } from './job-store.ts';
+import { SqliteJobTiming } from './sqlite-job-timing.ts';
 import type {
   ActiveLease,
+  JobTimingDelta,
   BlobPurgeOutcome,
   CancelOutcome,
   ClaimOutcome,
@@ -170,6 +173,8 @@ const GROUPED: ReadonlySet<string> = new Set([
   // Devices reading blobs: reads only, so they need not commit the open group first.
   'readBlobChunk',
   'leasedBlobSize',
+  // Stats of the time model: they may ride along with the device calls' commit.
+  'addJobTiming',
 ]);
 const OWN: ReadonlySet<string> = new Set(['constructor', 'afterCommit', 'observeCommits', 'close']);
 
@@ -192,6 +197,7 @@ export class SqliteJobStore implements SyncJobStore {
   private readonly submitters: SubmitterTable;
   private readonly blobs: BlobTable;
   private readonly verified: VerifiedWork;
+  private readonly timing: SqliteJobTiming;
   private readonly q;
   private readonly groups: CommitGroups;
   /** Nesting of wrapped calls: 0 outside the store. */
@@ -239,6 +245,7 @@ export class SqliteJobStore implements SyncJobStore {
     this.devices = new DeviceTable(this.db);
     this.submitters = new SubmitterTable(this.db);
     this.blobs = new BlobTable(this.db);
+    this.timing = new SqliteJobTiming(this.db);
     this.verified = new VerifiedWork(this.db, options.random ?? (() => randomInt(0, 2 ** 47) / 2 ** 47));
     const db = this.db;
     this.q = {
@@ -507,8 +514,17 @@ export class SqliteJobStore implements SyncJobStore {
     return this.db.transaction(() => {
       let removed = 0;
       // Replicas go by input (a few rows each), the others by their own key.
-      for (const table of ['replicas', 'subtasks', 'input_chunks', 'leases', 'job_blobs']) {
-        const key = table === 'subtasks' || table === 'replicas' ? 'idx' : table === 'input_chunks' ? 'chunk' : table === 'job_blobs' ? 'sha256' : 'id';
+      for (const table of ['replicas', 'subtasks', 'input_chunks', 'leases', 'job_blobs', 'job_device_timing']) {
+        const key =
+          table === 'subtasks' || table === 'replicas'
+            ? 'idx'
+            : table === 'input_chunks'
+              ? 'chunk'
+              : table === 'job_blobs'
+                ? 'sha256'
+                : table === 'job_device_timing'
+                  ? 'device_id'
+                  : 'id';
         const info = this.db
           .prepare(
             `DELETE FROM ${table} WHERE job_seq = ? AND ${key} IN (SELECT ${key} FROM ${table} WHERE job_seq = ? LIMIT ?)`,
@@ -982,6 +998,14 @@ export class SqliteJobStore implements SyncJobStore {
   private closeJob(seq: number): void {
     this.q.closeJobLeases.run(seq);
     this.verified.endJob(seq);
+  }
+
+  addJobTiming(deltas: JobTimingDelta[]): void {
+    if (deltas.length > 0) this.db.transaction(() => this.timing.addAll(deltas))();
+  }
+
+  jobTimingStats(jobIds: string[]): Map<string, DeviceTimingStats[]> {
+    return this.timing.statsOf(jobIds);
   }
 
   getResults(jobId: string, offset: number, limit: number): ResultsPage | null {

@@ -1,7 +1,7 @@
 /** The SQLite schema of the hub's store and its pragmas; versioned with `user_version`. */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 const V1 = `
 CREATE TABLE jobs (
@@ -213,6 +213,22 @@ ALTER TABLE jobs ADD COLUMN shared TEXT;
 ALTER TABLE submitters ADD COLUMN max_blob_bytes INTEGER NOT NULL DEFAULT 2147483648;
 `;
 
+/** v9: what each device did for each job (the time model, Job.timing). */
+const V9 = `
+CREATE TABLE job_device_timing (
+  job_seq    INTEGER NOT NULL,
+  device_id  TEXT NOT NULL,
+  threads    INTEGER NOT NULL,
+  runs       INTEGER NOT NULL,
+  compute_ms REAL NOT NULL,
+  extra_ms   REAL NOT NULL,
+  messages   INTEGER NOT NULL,
+  rtt_sum_ms REAL NOT NULL,
+  rtt_count  INTEGER NOT NULL,
+  PRIMARY KEY (job_seq, device_id)
+) WITHOUT ROWID;
+`;
+
 /** Opens pragmas and migrates. WAL with synchronous=FULL: a committed transaction survives a crash of the process and of the machine. */
 export function prepareDatabase(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
@@ -236,6 +252,7 @@ export function prepareDatabase(db: Database.Database): void {
     [6, V6],
     [7, V7],
     [8, V8],
+    [9, V9],
   ];
   for (const [target, sql] of migrations) {
     if (version >= target) continue;

@@ -26,6 +26,31 @@ declare function setTimeout(fn: () => void, ms: number): unknown;
 declare function clearTimeout(handle: unknown): void;
 declare function setInterval(fn: () => void, ms: number): unknown;
 declare function clearInterval(handle: unknown): void;
+declare const performance: { now(): number };
+
+/**
+ * Round trips to the hub (a request or a batch of results until its answer), as the device measures them; each
+ * `work:submit` carries the mean of those since the previous one (`rttMs`, the time model's T_comm).
+ */
+export class RoundTrips {
+  private sum = 0;
+  private count = 0;
+
+  add(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.sum += ms;
+    this.count++;
+  }
+
+  /** The mean since the last call, rounded to µs; undefined when none was measured. */
+  take(): number | undefined {
+    if (this.count === 0) return undefined;
+    const mean = this.sum / this.count;
+    this.sum = 0;
+    this.count = 0;
+    return Math.round(mean * 1000) / 1000;
+  }
+}
 
 /** What the link needs of a Socket.IO client socket on the `/device` namespace. */
 export interface DeviceLinkSocket {
@@ -97,6 +122,7 @@ export class HubLink {
   private heartbeatTimer: unknown = null;
   private pollTimer: unknown = null;
   private reconnectTimer: unknown = null;
+  readonly roundTrips = new RoundTrips();
 
   constructor(
     readonly socket: DeviceLinkSocket,
@@ -104,7 +130,17 @@ export class HubLink {
     private readonly options: HubLinkOptions,
   ) {
     this.outbox = new ResultOutbox({
-      send: (submit) => socket.timeout(SUBMIT_TIMEOUT_MS).emitWithAck('work:submit', submit),
+      send: (submit) => {
+        const rttMs = this.roundTrips.take();
+        const started = performance.now();
+        return socket
+          .timeout(SUBMIT_TIMEOUT_MS)
+          .emitWithAck('work:submit', rttMs === undefined ? submit : { ...submit, rttMs })
+          .then((ack) => {
+            this.roundTrips.add(performance.now() - started);
+            return ack;
+          });
+      },
       canSend: () => socket.connected,
       onReceipt: (results, receipt) => handlers.receipt(results, receipt),
       onGiveUp: (results, reason) => {
@@ -164,12 +200,14 @@ export class HubLink {
     const slots = this.handlers.slots();
     if (slots === null) return;
     this.requesting = true;
+    const started = performance.now();
     socket
       .timeout(REQUEST_TIMEOUT_MS)
       .emitWithAck('work:request', { slots })
       .then(
         (ack) => {
           this.requesting = false;
+          this.roundTrips.add(performance.now() - started);
           if (this.quiet) return;
           if (!ack.ok) {
             if (ack.error.message !== this.lastRefusal) this.handlers.refused(ack.error.message);

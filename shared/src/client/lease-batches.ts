@@ -11,9 +11,11 @@ import { FLUSH_DELAY_MS, MAX_BATCH_CHARS } from './device-timing.ts';
 declare function setTimeout(fn: () => void, ms: number): unknown;
 declare function clearTimeout(handle: unknown): void;
 
-/** The wire form of one input's outcome. */
-export function toRunResult(index: number, outcome: RunOutcome): RunResult {
-  return outcome.ok ? { index, ok: true, json: outcome.json } : { index, ok: false, code: outcome.code, message: outcome.message };
+/** The wire form of one input's outcome, with its run time (ms, for the hub's time model) when measured. */
+export function toRunResult(index: number, outcome: RunOutcome, runMs?: number): RunResult {
+  const result: RunResult = outcome.ok ? { index, ok: true, json: outcome.json } : { index, ok: false, code: outcome.code, message: outcome.message };
+  if (runMs !== undefined && Number.isFinite(runMs) && runMs >= 0) result.ms = Math.round(runMs * 1000) / 1000;
+  return result;
 }
 
 export interface HeldLease {

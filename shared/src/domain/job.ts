@@ -1,4 +1,5 @@
 /** The Job as the HTTP API and the dashboard see it, and the vocabulary of its states and errors. */
+import type { JobTiming } from './time-model.ts';
 
 export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -64,6 +65,8 @@ export interface Job {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The design's time model, measured (contract "Time model"), once the job has an accepted result. */
+  timing?: JobTiming;
 }
 
 export function isFinished(status: JobStatus): boolean {

@@ -3,7 +3,10 @@ import { z } from 'zod';
 import type { DeviceInfo, HubStats, Job, JsonValue } from '../domain/job.ts';
 import type { BundleRef, SharedFile } from '../domain/blobs.ts';
 import { SHA256_HEX } from '../domain/blobs.ts';
-import { MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES } from '../domain/limits.ts';
+import { MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, MAX_TIMEOUT_MS } from '../domain/limits.ts';
+
+/** Longest run time or round trip a device may report: a run never outlasts the longest timeout. */
+const MAX_RUN_MS = MAX_TIMEOUT_MS * 2;
 import { truncate } from '../domain/text.ts';
 
 const shortText = (max: number) => z.string().max(max);
@@ -32,11 +35,15 @@ export type DashboardHello = z.infer<typeof dashboardHelloSchema>;
 export const workRequestSchema = z.object({ slots: z.number().int().min(1).max(10_000) });
 export type WorkRequest = z.infer<typeof workRequestSchema>;
 
+/** A run's time as the device measured it (ms); optional, for devices that predate the time model. */
+const runMs = z.number().min(0).max(MAX_RUN_MS).optional();
+
 export const runResultSchema = z.discriminatedUnion('ok', [
-  z.object({ index: count, ok: z.literal(true), json: z.string().max(MAX_RESULT_BYTES * 4) }),
+  z.object({ index: count, ok: z.literal(true), json: z.string().max(MAX_RESULT_BYTES * 4), ms: runMs }),
   z.object({
     index: count,
     ok: z.literal(false),
+    ms: runMs,
     code: z.enum(['work_error', 'timeout', 'invalid_result', 'result_too_large']),
     // Long messages are cut, not rejected: rejecting would drop the whole batch and strand its lease.
     message: z.string().max(MAX_RESULT_BYTES).transform((m) => truncate(m, MAX_ERROR_MESSAGE_CHARS)),
@@ -48,6 +55,8 @@ export type RunResult = z.infer<typeof runResultSchema>;
 export const workSubmitSchema = z.object({
   leaseId: z.string().max(100),
   results: z.array(runResultSchema).min(1).max(10_000),
+  /** Mean round trip (ms) of this device's calls to the hub since its previous submit, as it measured them. */
+  rttMs: z.number().min(0).max(MAX_RUN_MS).optional(),
 });
 export type WorkSubmit = z.infer<typeof workSubmitSchema>;
 

@@ -451,7 +451,7 @@ export class VolunteerSession {
     if (outcome !== null && this.cpuLimit < 100 && elapsedMs > 0) this.rest((elapsedMs * (100 - this.cpuLimit)) / this.cpuLimit);
     if (outcome !== null && this.leases.holds(lease)) {
       this.pace.record(elapsedMs);
-      this.leases.finish(lease, toRunResult(item.index, outcome));
+      this.leases.finish(lease, toRunResult(item.index, outcome, elapsedMs));
     }
     this.dispatch();
     this.requestWork();

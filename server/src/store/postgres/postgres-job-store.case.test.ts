@@ -1,5 +1,5 @@
 /**
- * The store contract's conformance suite, the verification cases and WorkService's engine-independent cases, on PostgreSQL: a real server
+ * The store contract's conformance suite, the verification cases, WorkService's engine-independent cases and the time model, on PostgreSQL: a real server
  * started from the machine's binaries (one for this file), a fresh database for each case, owned by a role that is
  * not a superuser.
  */
@@ -7,7 +7,8 @@ import pg from 'pg';
 import { runJobStoreSuite } from '../../../test/support/job-store-suite.ts';
 import { postgresForFile } from '../../../test/support/postgres-server.ts';
 import { runVerifiedSuite } from '../../../test/support/verified-suite.ts';
-import { runWorkServiceSuite } from '../../../test/support/work-service-suite.ts';
+import { runWorkServiceSuite, type WorkSuiteEngine } from '../../../test/support/work-service-suite.ts';
+import { runTimeModelSuite } from '../../../test/support/time-model-suite.ts';
 import { PostgresJobStore } from './postgres-job-store.ts';
 
 const postgres = postgresForFile();
@@ -33,7 +34,7 @@ runJobStoreSuite({
   },
 });
 
-runWorkServiceSuite({
+const workEngine: WorkSuiteEngine = {
   name: 'PostgreSQL',
   async open() {
     const url = await postgres.fresh();
@@ -48,7 +49,9 @@ runWorkServiceSuite({
       close: () => store.close(),
     };
   },
-});
+};
+runWorkServiceSuite(workEngine);
+runTimeModelSuite(workEngine);
 
 runVerifiedSuite({
   name: 'PostgreSQL',

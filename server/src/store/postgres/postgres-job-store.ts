@@ -8,6 +8,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import {
   blobRef,
   inputCount,
+  type DeviceTimingStats,
   type Job,
   type JobError,
   type JobErrorCode,
@@ -18,7 +19,8 @@ import {
   type SharedFile,
 } from '@edgeswarm/shared';
 import type { JobStore } from '../async-store.ts';
-import { MissingBlobError, type CancelOutcome, type LeaseContext, type Page, type ResultsPage, type WorkCounts } from '../job-store.ts';
+import { toDeviceTimingStats, type TimingRow } from '../job-timing-rows.ts';
+import { MissingBlobError, type JobTimingDelta, type CancelOutcome, type LeaseContext, type Page, type ResultsPage, type WorkCounts } from '../job-store.ts';
 import { ReadCoalescer } from './pg-read-batch.ts';
 import { migrate } from './postgres-schema.ts';
 import { PgSession, type Queryable } from './pg-session.ts';
@@ -299,6 +301,7 @@ export class PostgresJobStore implements JobStore {
         ['input_chunks', 'chunk'],
         ['leases', 'id'],
         ['job_blobs', 'sha256'],
+        ['job_device_timing', 'device_id'],
       ];
       for (const [table, key] of tables) {
         const info = await q.query(`DELETE FROM ${table} WHERE job_seq = $1 AND ${key} IN (SELECT ${key} FROM ${table} WHERE job_seq = $1 LIMIT $2)`, [
@@ -319,6 +322,51 @@ export class PostgresJobStore implements JobStore {
       [cutoff],
     );
     return info.rowCount ?? 0;
+  }
+
+  async addJobTiming(deltas: JobTimingDelta[]): Promise<void> {
+    if (deltas.length === 0) return;
+    // In key order, so two hubs writing rows of a device that moved between them cannot deadlock.
+    const sorted = [...deltas].sort((a, b) => a.jobId.localeCompare(b.jobId) || a.deviceId.localeCompare(b.deviceId));
+    await this.session.query(
+      `INSERT INTO job_device_timing AS t (job_seq, device_id, threads, runs, compute_ms, extra_ms, messages, rtt_sum_ms, rtt_count)
+       SELECT j.seq, u.device, u.threads, u.runs, u.compute, u.extra, u.messages, u.rtt_sum, u.rtt_count
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::float8[], $6::float8[], $7::bigint[], $8::float8[], $9::bigint[])
+              WITH ORDINALITY AS u(job, device, threads, runs, compute, extra, messages, rtt_sum, rtt_count, n)
+         JOIN jobs j ON j.id = u.job AND NOT j.deleted
+        ORDER BY u.n
+       ON CONFLICT (job_seq, device_id) DO UPDATE SET threads = greatest(t.threads, excluded.threads), runs = t.runs + excluded.runs,
+         compute_ms = t.compute_ms + excluded.compute_ms, extra_ms = t.extra_ms + excluded.extra_ms, messages = t.messages + excluded.messages,
+         rtt_sum_ms = t.rtt_sum_ms + excluded.rtt_sum_ms, rtt_count = t.rtt_count + excluded.rtt_count`,
+      [
+        sorted.map((d) => d.jobId),
+        sorted.map((d) => d.deviceId),
+        sorted.map((d) => d.threads),
+        sorted.map((d) => d.runs),
+        sorted.map((d) => d.computeMs),
+        sorted.map((d) => d.extraMs),
+        sorted.map((d) => d.messages),
+        sorted.map((d) => d.rttSumMs),
+        sorted.map((d) => d.rttCount),
+      ],
+    );
+  }
+
+  async jobTimingStats(jobIds: string[]): Promise<Map<string, DeviceTimingStats[]>> {
+    const out = new Map<string, DeviceTimingStats[]>();
+    if (jobIds.length === 0) return out;
+    const rows = await this.session.query<TimingRow>(
+      `SELECT j.id AS job_id, t.device_id, d.name, t.threads, t.runs, t.compute_ms, t.extra_ms, t.messages, t.rtt_sum_ms, t.rtt_count
+         FROM jobs j JOIN job_device_timing t ON t.job_seq = j.seq LEFT JOIN devices d ON d.id = t.device_id
+        WHERE j.id = ANY($1)`,
+      [jobIds],
+    );
+    for (const r of rows.rows) {
+      const list = out.get(r.job_id);
+      if (list) list.push(toDeviceTimingStats(r));
+      else out.set(r.job_id, [toDeviceTimingStats(r)]);
+    }
+    return out;
   }
 
   async getResults(jobId: string, offset: number, limit: number): Promise<ResultsPage | null> {

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 
-export const PG_SCHEMA_VERSION = 4;
+export const PG_SCHEMA_VERSION = 5;
 
 /** Any constant: the key of the advisory lock hubs take while they migrate. */
 const MIGRATION_LOCK = 0x6564_6765;
@@ -227,6 +227,25 @@ ALTER TABLE jobs ADD COLUMN finalizer TEXT;
 ALTER TABLE jobs ADD COLUMN finalizer_since DOUBLE PRECISION;
 `;
 
+/**
+ * v5: what each device did for each job (the time model, Job.timing). One row per device and job: a device talks
+ * to one hub at a time, so hubs do not contend for these rows.
+ */
+const V5 = `
+CREATE TABLE job_device_timing (
+  job_seq    BIGINT NOT NULL,
+  device_id  TEXT NOT NULL,
+  threads    INTEGER NOT NULL,
+  runs       BIGINT NOT NULL,
+  compute_ms DOUBLE PRECISION NOT NULL,
+  extra_ms   DOUBLE PRECISION NOT NULL,
+  messages   BIGINT NOT NULL,
+  rtt_sum_ms DOUBLE PRECISION NOT NULL,
+  rtt_count  BIGINT NOT NULL,
+  PRIMARY KEY (job_seq, device_id)
+);
+`;
+
 /** Creates or migrates the schema; refuses a database written by a newer hub. */
 export async function migrate(pool: pg.Pool): Promise<void> {
   const client = await pool.connect();
@@ -244,6 +263,7 @@ export async function migrate(pool: pg.Pool): Promise<void> {
       [2, V2],
       [3, V3],
       [4, V4],
+      [5, V5],
     ];
     for (const [target, sql] of migrations) {
       if (version >= target) continue;
