@@ -1,10 +1,11 @@
-// One job in detail: status, progress and ETA, reduced result or error, the first results, a streamed JSON download and the image view.
+// One job in detail: status, progress and ETA, reduced result or error, its time model, the first results, a streamed JSON download and the image view.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { isFinished, type Job } from '@edgeswarm/shared';
 import type { HubApi } from './api-client.ts';
 import { formatAgo, formatBytes, formatCount, previewJson, shortBlob } from './format.ts';
 import { ETA_WINDOW_MS, formatEta, type JobEtas } from './job-eta.ts';
 import { JobImage } from './JobImage.tsx';
+import { TimeModelView } from './TimeModelView.tsx';
 import { downloadAllResults } from './results-download.ts';
 import { FIRST_RESULTS, useJobDetails } from './useJobDetails.ts';
 
@@ -164,6 +165,14 @@ export function JobView({ api, id, feedJob, etas, onClose }: Props) {
               {job.finishedAt && `, finished ${formatAgo(job.finishedAt)}`}
             </dd>
           </dl>
+
+          {job.timing ? (
+            <TimeModelView timing={job.timing} />
+          ) : (
+            <p className="muted" data-testid="time-model-none">
+              The time model appears with the job’s first accepted result.
+            </p>
+          )}
 
           {isImage && job.status === 'completed' && <JobImage api={api} job={job} />}
 
