@@ -1,4 +1,4 @@
-/** The worker_threads pool with real threads: results, timeouts that replace or keep a thread, the memory limit, abandoning runs. */
+/** The worker_threads pool with real threads: results, batches, timeouts that replace or keep a thread, the memory limit, abandoning runs. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ThreadPool, memoryLimits, type PoolTask } from './thread-pool.ts';
 
@@ -14,6 +14,8 @@ function pool(threads: number, heapMb = 64, vmTimeout?: 'always' | 'after-timeou
 }
 
 const task = (over: Partial<PoolTask> = {}): PoolTask => ({ jobId: 'squares', code: '(n) => n * n', timeoutMs: 5000, input: 3, ...over });
+/** Runs added in one go are dispatched together, after the current turn's synchronous code. */
+const dispatched = () => new Promise<void>((resolve) => queueMicrotask(resolve));
 
 describe('ThreadPool', () => {
   it('starts no thread before the first run, then runs inputs of several jobs on its threads', async () => {
@@ -78,6 +80,7 @@ describe('ThreadPool', () => {
     const running = p.run(long, a);
     const queuedA = p.run(task(), a);
     const queuedB = p.run(task({ input: 4 }), b);
+    await dispatched();
     expect(p.running).toBe(1);
     expect(p.abandon((_t, owner) => owner === a, { running: false })).toBe(1);
     await expect(queuedA).resolves.toBeNull();
@@ -85,15 +88,57 @@ describe('ThreadPool', () => {
     await expect(running).resolves.toBeNull();
     await expect(queuedB).resolves.toMatchObject({ outcome: { ok: true, json: '16' } });
   });
-  it('posts the next run of the same job behind the running one, so a thread does not wait between runs', async () => {
+  it('sends inputs to a thread in batches, one message per chunk, each input once and in order, with the next batch already posted', async () => {
     const p = pool(1);
     await p.run(task()); // the thread has the code loaded
-    const runs = Array.from({ length: 50 }, (_, i) => p.run(task({ input: i })));
-    // One running, the next already posted to the thread, the rest queued here.
+    const before = p.batchesPosted;
+    const order: number[] = [];
+    const runs = Array.from({ length: 500 }, (_, i) =>
+      p.run(task({ input: i })).then((r) => {
+        order.push(i);
+        return r;
+      }),
+    );
+    await dispatched();
+    // One batch running, the next already posted behind it, the rest queued here.
     expect(p.running).toBe(1);
-    expect(p.queued).toBe(48);
+    expect(p.queued).toBe(500 - 2 * 64);
     const results = await Promise.all(runs);
-    expect(results.map((r) => r?.outcome)).toEqual(Array.from({ length: 50 }, (_, i) => ({ ok: true, json: String(i * i) })));
+    expect(results.map((r) => r?.outcome)).toEqual(Array.from({ length: 500 }, (_, i) => ({ ok: true, json: String(i * i) })));
+    expect(order).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    // Trivial runs: batches as large as allowed, so a few messages for 500 inputs.
+    expect(p.batchesPosted - before).toBeLessThanOrEqual(Math.ceil(500 / 64) + 1);
+    expect(results.every((r) => r !== null && r.runMs >= 0 && r.runMs < 1000)).toBe(true);
+  });
+
+  it('fails only the input that timed out inside a batch; the batch’s other inputs run on the replacement thread', async () => {
+    const p = pool(1);
+    const code = '(n) => { if (n === 0) for (;;); return n * 10; }';
+    await p.run(task({ jobId: 'mixed', code, input: 1, timeoutMs: 400 })); // loaded
+    const before = p.batchesPosted;
+    const runs = [5, 6, 0, 7, 8].map((input) => p.run(task({ jobId: 'mixed', code, input, timeoutMs: 400 })));
+    await dispatched();
+    expect(p.batchesPosted - before).toBe(1); // all five in one batch
+    const results = await Promise.all(runs);
+    expect(results.map((r) => r?.outcome)).toEqual([
+      { ok: true, json: '50' },
+      { ok: true, json: '60' },
+      { ok: false, code: 'timeout', message: 'the run took longer than timeoutMs (400 ms)' },
+      { ok: true, json: '70' },
+      { ok: true, json: '80' },
+    ]);
+    expect(p.threadsStarted).toBe(2);
+  });
+
+  it('times each input of a batch from its own start, not from the batch’s', async () => {
+    const p = pool(1);
+    // Five inputs of 150 ms in one batch: 750 ms in all, each well within its 400 ms.
+    const code = '(n) => { const end = Date.now() + 150; while (Date.now() < end); return n; }';
+    await p.run(task({ jobId: 'steady', code, input: 1, timeoutMs: 400 }));
+    const results = await Promise.all([1, 2, 3, 4, 5].map((input) => p.run(task({ jobId: 'steady', code, input, timeoutMs: 400 }))));
+    expect(results.map((r) => r?.outcome)).toEqual([1, 2, 3, 4, 5].map((n) => ({ ok: true, json: String(n) })));
+    expect(results.every((r) => r !== null && r.runMs >= 145)).toBe(true);
+    expect(p.threadsStarted).toBe(1);
   });
 
   it('runs a posted next run again on a new thread when the running one times out, and times each from its own start', async () => {
@@ -102,7 +147,8 @@ describe('ThreadPool', () => {
     await p.run(task({ jobId: 'mixed', code, input: 1, timeoutMs: 400 })); // loaded
     const stuck = p.run(task({ jobId: 'mixed', code, input: 0, timeoutMs: 400 }));
     const behind = p.run(task({ jobId: 'mixed', code, input: 2, timeoutMs: 400 }));
-    expect(p.queued).toBe(0); // posted behind the stuck run
+    await dispatched();
+    expect(p.queued).toBe(0); // posted with the stuck run
     await expect(stuck).resolves.toMatchObject({ outcome: { ok: false, code: 'timeout' } });
     // Not failed with the stuck run's thread: it ran on the replacement.
     await expect(behind).resolves.toMatchObject({ outcome: { ok: true, json: '2' } });
