@@ -73,7 +73,7 @@ export interface ServerProcess {
 }
 
 /** Spawns `node --import tsx <script> ...args` in server/ and waits until its output contains `readyText`. */
-async function spawnServer(
+export async function spawnServer(
   script: string,
   args: string[],
   readyText: string,

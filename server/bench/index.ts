@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { measure } from './sqlite-durability.ts';
 import { startEchoServer, startHub, summarise, type Figure } from './harness.ts';
 import { measureEcho, measureHubDispatch, type Window } from './dispatch.ts';
+import { agentDispatchRate, startAgentProcess } from './agent-dispatch.ts';
 import { LocalPool, THREADS, calibrate, monteCarloCode, runThroughHub, startAgent, vmGlobalSlowdown } from './efficiency.ts';
 import { rssPerIdleClient } from './idle.ts';
 import { SimFleet, hubPeakRssMib, runRangeJob } from './fleet.ts';
@@ -79,6 +80,9 @@ await section('sqlite', `SQLite commit-before-ack, WAL, medians of ${ROUNDS} rou
 });
 
 const DISPATCH_WARMUP_MS = 500;
+/** The real agent's dispatch run: devices of one thread each, and a job of this many `(x) => x` inputs. */
+const AGENT_DEVICES = 10;
+const AGENT_INPUTS = 300_000;
 const DISPATCH_MEASURE_MS = 2_000;
 await section(
   'dispatch',
@@ -108,6 +112,22 @@ await section(
         const suffix = n === 10 ? '' : `_n${n}`;
         rows.push(row(`hub CPU per subtask, n=${n}`, `hub_cpu_us_per_subtask${suffix}`, h.map((w) => w.cpuUsPerOp), 'µs', 1));
         rows.push(row(`echo CPU per round trip, n=${n}`, `raw_cpu_us_per_roundtrip${suffix}`, e.map((w) => w.cpuUsPerOp), 'µs', 1));
+      }
+      // The real agent (`npm run device -- --devices 10 --threads 1`, its own process) against the same raw round trips.
+      const agent = await startAgentProcess(hub, AGENT_DEVICES);
+      try {
+        await agentDispatchRate(hub, 20_000, 60_000); // warm-up: threads start, code compiles
+        const agentRates: number[] = [];
+        const echoRates: number[] = [];
+        for (let round = 0; round < HUB_ROUNDS; round++) {
+          agentRates.push(await agentDispatchRate(hub, AGENT_INPUTS, 180_000));
+          echoRates.push((await measureEcho(echo, AGENT_DEVICES, DISPATCH_WARMUP_MS, DISPATCH_MEASURE_MS)).perSecond);
+        }
+        rows.push(row(`agent inputs/s, ${AGENT_DEVICES} devices × 1 thread`, `agent_dispatch_inputs_per_s_n${AGENT_DEVICES}`, agentRates, 'inputs/s'));
+        rows.push(row(`raw round trips/s, ${AGENT_DEVICES} clients (same rounds)`, `agent_raw_roundtrips_per_s_n${AGENT_DEVICES}`, echoRates, 'round trips/s'));
+        rows.push(row(`agent ÷ raw (same round), n=${AGENT_DEVICES} (≥ 1.0)`, `agent_dispatch_ratio_n${AGENT_DEVICES}`, agentRates.map((a, i) => a / (echoRates[i] ?? NaN)), '', 2));
+      } finally {
+        await agent.stop();
       }
     } finally {
       await hub.stop();
