@@ -12,6 +12,7 @@ import { BlobDelivery } from './blobs/blob-delivery.ts';
 import { WorkService } from './scheduler/work-service.ts';
 import { ThroughputMeter } from './stats/throughput.ts';
 import { createHttpApi } from './hub/http-api.ts';
+import { volunteerUrls } from './hub/join-urls.ts';
 import { attachDeviceNamespace, type DeviceNamespace } from './hub/device-socket.ts';
 import { attachDashboardFeed, type DashboardNamespace } from './hub/dashboard-feed.ts';
 import { HubMetrics } from './metrics/hub-metrics.ts';
@@ -257,6 +258,10 @@ export function createHub(options: HubOptions): Hub {
     origins,
     adminToken: options.adminToken,
     webRoot: options.webRoot,
+    volunteerUrls: () => {
+      const address = httpServer.address();
+      return address !== null && typeof address === 'object' ? volunteerUrls(address, options.joinToken) : [];
+    },
     log,
   });
   let stopping = false;

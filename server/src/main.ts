@@ -16,6 +16,7 @@ import { createHub } from './app.ts';
 import { faultsFromEnv } from './faults.ts';
 import { DATABASE_FILE } from './database-file.ts';
 import { lanAddresses } from './hub/origin-policy.ts';
+import { terminalQr, volunteerUrls } from './hub/join-urls.ts';
 
 /** The embedded SQLite store in the data dir, or the PostgreSQL database every hub with the same URL shares. */
 async function openStore(config: HubConfig): Promise<{ store: JobStore; network: HubNetwork; token: string; where: string }> {
@@ -70,6 +71,11 @@ async function main(): Promise<void> {
     const join = config.joinToken === undefined ? '' : `?join=${config.joinToken}`;
     console.log(`Volunteer page: http://${host}:${port}/${join}`);
     console.log(`Dashboard:      http://${host}:${port}/dashboard#token=${token}`);
+  }
+  // A phone on the LAN joins by scanning this (the dashboard shows one per address too).
+  const [phoneUrl] = volunteerUrls(hub.httpServer.address() as AddressInfo, config.joinToken);
+  if (phoneUrl !== undefined) {
+    console.log(`Scan to volunteer from a phone on this network (${phoneUrl}):\n${await terminalQr(phoneUrl)}`);
   }
 
   let stopping = false;

@@ -10,6 +10,7 @@ import type { Job } from '@edgeswarm/shared';
 import { TestDevice } from './support/test-device.ts';
 import { waitFor } from './support/test-hub.ts';
 import { SERVER_DIR, startHubProcess } from './support/hub-process.ts';
+import { lanAddresses } from '../src/hub/origin-policy.ts';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -46,6 +47,28 @@ describe('hub process', () => {
     expect(health.status).toBe(200);
     hub.child.kill('SIGTERM');
     expect(await hub.exited).toBe(0);
+  });
+
+  it('prints a QR code of the volunteer URL of a LAN address when it listens on all of them, and none on loopback', async () => {
+    const lan = lanAddresses();
+    const hub = startHub(['--port', '0', '--host', '0.0.0.0', '--data-dir', tempDir(), '--join-token', 'pool-token-123']);
+    await hub.ready;
+    const port = /listening on port (\d+)/.exec(hub.output())?.[1];
+    if (lan.length === 0) {
+      // This machine has no LAN address: nothing a phone could open, so no code (and the hub says the same on loopback below).
+      await new Promise((r) => setTimeout(r, 500));
+      expect(hub.output()).not.toContain('Scan to volunteer');
+    } else {
+      const url = `http://${lan[0]?.includes(':') ? `[${lan[0]}]` : lan[0]}:${port}/?join=pool-token-123`;
+      await waitFor(() => (/Scan to volunteer[^\n]*\n[\s\S]*[█▀▄]/.test(hub.output()) ? true : undefined), 10_000, 'the QR code');
+      expect(hub.output()).toContain(`Scan to volunteer from a phone on this network (${url})`);
+    }
+    hub.child.kill('SIGTERM');
+    expect(await hub.exited).toBe(0);
+    const local = startHub(['--port', '0', '--host', '127.0.0.1', '--data-dir', tempDir()]);
+    await local.ready;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(local.output()).not.toContain('Scan to volunteer');
   });
 
   it('takes the token from EDGESWARM_TOKEN and lets --token win over it', async () => {

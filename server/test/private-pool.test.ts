@@ -1,9 +1,12 @@
-/** A private pool (--join-token): devices without the token are refused with a reason they can show; with it they work. */
+/** A private pool (--join-token): devices without the token are refused with a reason they can show; with it they work; the admin reads the URLs (with the token) phones join by. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { DEVICE_NAMESPACE, PROTOCOL_VERSION, type Job } from '@edgeswarm/shared';
 import { startTestHub, waitFor, type TestHub } from './support/test-hub.ts';
 import { DeviceFleet } from './support/test-device.ts';
+import type { AddressInfo } from 'node:net';
+import { hashToken } from '../src/auth/principal.ts';
+import { lanAddresses } from '../src/hub/origin-policy.ts';
 
 const JOIN = 'private-pool-join-token';
 let hub: TestHub;
@@ -43,6 +46,19 @@ describe('private pool', () => {
     const wrong = await handshake({ joinToken: 'not-the-token' });
     expect(wrong !== 'connected' && wrong.message).toBe('join_token_required');
     expect(await handshake({ joinToken: JOIN })).toBe('connected');
+  });
+
+  it('gives the admin the volunteer URLs a phone joins by (with the join token), and no other token', async () => {
+    hub = await startTestHub({ joinToken: JOIN, host: '0.0.0.0' });
+    const { port } = hub.hub.httpServer.address() as AddressInfo;
+    const { status, body } = await hub.api<{ urls: string[] }>('GET', '/api/join');
+    expect(status).toBe(200);
+    expect(body.urls).toEqual(lanAddresses().map((ip) => `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}/?join=${JOIN}`));
+    const submitterToken = 'esk_submitter-token-of-alice-000000';
+    hub.store.createSubmitter('alice', hashToken(submitterToken), { maxRunning: 1, maxInputs: 10, perMinute: 1, maxBlobBytes: 0 }, Date.now());
+    const submitter = await fetch(`${hub.url}/api/join`, { headers: { Authorization: `Bearer ${submitterToken}` } });
+    expect(submitter.status).toBe(403);
+    expect(((await submitter.json()) as { error: { code: string } }).error.code).toBe('forbidden');
   });
 
   it('runs work on devices that bring the token', async () => {

@@ -46,6 +46,8 @@ export interface HttpApiOptions {
   origins?: OriginPolicy;
   /** Folder of the built web app (web/dist). */
   webRoot: string;
+  /** The volunteer page's URLs for phones on the LAN (`GET /api/join`, admin token). */
+  volunteerUrls?: () => string[];
   log: (message: string, err?: unknown) => void;
 }
 
@@ -166,6 +168,11 @@ export function createHttpApi(options: HttpApiOptions): Hono {
     return c.body(null, 204);
   });
   app.get('/api/stats', async (c) => c.json(await options.stats()));
+  // Where a phone joins (the dashboard draws a QR code of each): admin only, as a private pool's URLs carry its token.
+  api.get('/api/join', (c) => {
+    if (c.get('principal').kind !== 'admin') throw new HubError('forbidden', 'only the admin token may read the volunteer URLs');
+    return c.json({ urls: options.volunteerUrls?.() ?? [] });
+  });
   app.all('/api/*', () => {
     throw new HubError('not_found', 'no such API route; see the HTTP API in the README');
   });

@@ -25,6 +25,8 @@ export interface TestHubOptions {
   dataDir?: string;
   maxConnectionsPerAddress?: number;
   joinToken?: string;
+  /** Where it listens; default 127.0.0.1 (its `url` is on 127.0.0.1 either way). */
+  host?: string;
   allowedOrigins?: readonly string[] | '*';
   /** Receives the hub's log lines; default: dropped. */
   log?: (message: string, err?: unknown) => void;
@@ -50,7 +52,7 @@ export async function startTestHub(options: TestHubOptions = {}): Promise<TestHu
     log: options.log ?? (() => {}),
   });
   await hub.ready;
-  await new Promise<void>((ok) => hub.httpServer.listen(0, '127.0.0.1', () => ok()));
+  await new Promise<void>((ok) => hub.httpServer.listen(0, options.host ?? '127.0.0.1', () => ok()));
   const { port } = hub.httpServer.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   return {

@@ -4,6 +4,7 @@ import type { DeviceInfo, Job } from '@edgeswarm/shared';
 import { createHubApi } from './api-client.ts';
 import { DeviceRates } from './device-rates.ts';
 import { DevicesTable } from './DevicesTable.tsx';
+import { JoinByQr } from './JoinByQr.tsx';
 import { JobEtas } from './job-eta.ts';
 import { JobsTable } from './JobsTable.tsx';
 import { JobView } from './JobView.tsx';
@@ -145,6 +146,8 @@ export function Dashboard({ token, onUnauthorized, onLogout }: Props) {
         rates={devicesPage ? pageDeviceRates : rates}
         onReleaseQuarantine={(id) => api.releaseQuarantine(id)}
       />
+
+      <JoinByQr api={api} />
     </div>
   );
 }

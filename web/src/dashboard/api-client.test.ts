@@ -35,6 +35,7 @@ describe('fetchAllResults', () => {
       cancelJob: fail,
       deleteJob: fail,
       releaseQuarantine: fail,
+      joinUrls: fail,
     };
   }
 

@@ -59,6 +59,8 @@ export interface HubApi {
   deleteJob(id: string): Promise<void>;
   /** Lifts a device's quarantine (admin token only). */
   releaseQuarantine(deviceId: string): Promise<void>;
+  /** The volunteer URLs phones on the LAN join by (admin token only). */
+  joinUrls(): Promise<{ urls: string[] }>;
 }
 
 /** `onUnauthorized` runs when the hub answers 401, so the page can ask for the token again. */
@@ -115,6 +117,7 @@ export function createHubApi(token: string, onUnauthorized: () => void): HubApi 
     cancelJob: (id) => call('POST', `${job(id)}/cancel`),
     deleteJob: (id) => call('DELETE', job(id)),
     releaseQuarantine: (deviceId) => call('DELETE', `/api/devices/${encodeURIComponent(deviceId)}/quarantine`),
+    joinUrls: () => call('GET', '/api/join'),
   };
 }
 

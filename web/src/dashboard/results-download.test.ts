@@ -30,6 +30,7 @@ function fakeApi(values: JsonValue[], stream: 'ndjson' | 'json', sent = values):
     cancelJob: fail,
     deleteJob: fail,
     releaseQuarantine: fail,
+    joinUrls: fail,
   };
   return api;
 }
