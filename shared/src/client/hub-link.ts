@@ -92,7 +92,8 @@ export interface HubLinkHandlers {
   /** A work request went unanswered; the link reconnects (the hub may hold a lease whose answer was lost). */
   unanswered(detail: string): void;
   /** The hub acknowledged a batch of results. */
-  receipt(results: readonly RunResult[], receipt: SubmitReceipt): void;
+  /** The hub acknowledged a batch of results of `jobId`. */
+  receipt(results: readonly RunResult[], receipt: SubmitReceipt, jobId: string): void;
   /** A batch could not be delivered; the link reconnects so the hub gives its inputs to others. */
   gaveUp(results: readonly RunResult[], reason: string): void;
 }
@@ -142,7 +143,7 @@ export class HubLink {
           });
       },
       canSend: () => socket.connected,
-      onReceipt: (results, receipt) => handlers.receipt(results, receipt),
+      onReceipt: (results, receipt, jobId) => handlers.receipt(results, receipt, jobId),
       onGiveUp: (results, reason) => {
         handlers.gaveUp(results, reason);
         // Heartbeats would keep the lease alive forever: reconnect so the hub gives the work to others.

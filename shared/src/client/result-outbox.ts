@@ -12,7 +12,7 @@ export interface OutboxOptions {
   send(submit: WorkSubmit): Promise<Ack<SubmitReceipt>>;
   /** Whether the socket is connected now; batches wait for `resendAll()` otherwise. */
   canSend(): boolean;
-  onReceipt(results: readonly RunResult[], receipt: SubmitReceipt): void;
+  onReceipt(results: readonly RunResult[], receipt: SubmitReceipt, jobId: string): void;
   onGiveUp(results: readonly RunResult[], reason: string): void;
   /** @defaultValue 8 sends that fail or time out while connected */
   maxAttempts?: number;
@@ -96,7 +96,7 @@ export class ResultOutbox {
         if (!this.batches.has(batch)) return;
         if (ack.ok) {
           this.remove(batch);
-          this.options.onReceipt(batch.results, ack.data);
+          this.options.onReceipt(batch.results, ack.data, batch.jobId);
         } else if (this.droppedJobs.has(batch.jobId)) {
           this.remove(batch);
         } else {

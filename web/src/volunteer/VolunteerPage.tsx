@@ -2,6 +2,8 @@
 import { CPU_LIMITS, type CpuLimit, type HeldJob, type VolunteerSnapshot } from './volunteer-session.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import { useVolunteerSession } from './useVolunteerSession.ts';
+import { BATTERY_FLOORS, type BatteryFloor } from './device-care.ts';
+import { formatCpuTime } from './donation-ledger.ts';
 
 interface Props {
   threads: number;
@@ -94,6 +96,23 @@ export function VolunteerPage({ threads, autostart, joinToken, hubs }: Props) {
         </button>
       )}
 
+      {snapshot.donation && (
+        <dl className="status-grid donated" data-testid="donated">
+          <div>
+            <dt>CPU time given this session</dt>
+            <dd data-testid="donated-session" data-ms={Math.round(snapshot.donation.sessionMs)}>
+              {formatCpuTime(snapshot.donation.sessionMs)}, {snapshot.donation.sessionJobs} {snapshot.donation.sessionJobs === 1 ? 'job' : 'jobs'} helped
+            </dd>
+          </div>
+          <div>
+            <dt>In total on this browser</dt>
+            <dd data-testid="donated-total" data-ms={Math.round(snapshot.donation.totalMs)}>
+              {formatCpuTime(snapshot.donation.totalMs)}, {snapshot.donation.totalJobs} {snapshot.donation.totalJobs === 1 ? 'job' : 'jobs'} helped
+            </dd>
+          </div>
+        </dl>
+      )}
+
       <fieldset className="controls">
         <legend>Your limits</legend>
         <label>
@@ -140,6 +159,23 @@ export function VolunteerPage({ threads, autostart, joinToken, hubs }: Props) {
               Clear
             </button>
           </p>
+        )}
+        {controls.batteryFloor !== null && (
+          <label>
+            Pause when the battery is below{' '}
+            <select
+              data-testid="battery-floor"
+              value={controls.batteryFloor}
+              onChange={(e) => controls.setBatteryFloor(Number(e.target.value) as BatteryFloor)}
+            >
+              {BATTERY_FLOORS.map((p) => (
+                <option key={p} value={p}>
+                  {p === 0 ? 'never' : `${p}%`}
+                </option>
+              ))}
+            </select>{' '}
+            (when not charging)
+          </label>
         )}
         {controls.onlyWhileCharging !== null && (
           <label>

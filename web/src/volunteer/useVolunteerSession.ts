@@ -1,5 +1,6 @@
 // React adapter over VolunteerSession: one session per page, its snapshot as state, stopped on unmount; it also feeds
-// the session the browser's signals the volunteer opted into (tab hidden, not charging).
+// the session the browser's signals: those the volunteer opted into (tab hidden, not charging), a battery below the
+// level they set (default 20%) while not charging, and serious CPU pressure (Compute Pressure API, where there is one).
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import { createDeviceSocket } from '../socket/create-hub-socket.ts';
 import { createBrowserRunner } from './create-runner.ts';
@@ -8,6 +9,9 @@ import { deviceNameFromUserAgent } from './device-name.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { VolunteerSession, type CpuLimit, type VolunteerSnapshot } from './volunteer-session.ts';
 import { BrowserBlobStore, type BlobStoreUsage } from './blob-store.ts';
+import { BATTERY_FLOORS, DEFAULT_BATTERY_FLOOR, batteryPause, pressurePause, type BatteryFloor, type PressureState } from './device-care.ts';
+import { DonationLedger } from './donation-ledger.ts';
+import { browserStorage, readItem, writeItem } from '../common/safe-storage.ts';
 
 export interface VolunteerControls {
   snapshot: VolunteerSnapshot;
@@ -21,6 +25,9 @@ export interface VolunteerControls {
   /** Null where the browser has no Battery Status API (the option is then not offered). */
   onlyWhileCharging: boolean | null;
   setOnlyWhileCharging(on: boolean): void;
+  /** Pause below this battery level (percent, 0 = never) while not charging; null without the Battery Status API. */
+  batteryFloor: BatteryFloor | null;
+  setBatteryFloor(percent: BatteryFloor): void;
   /** Job data (work modules, shared files) kept in this browser's storage; null until read or without IndexedDB. */
   storedData: BlobStoreUsage | null;
   clearStoredData(): void;
@@ -28,11 +35,33 @@ export interface VolunteerControls {
 
 interface BatteryManagerLike extends EventTarget {
   charging: boolean;
+  level: number;
 }
 
-function createSession(threads: number, joinToken: string | undefined, blobStore: BrowserBlobStore, hubs: string[] | undefined): VolunteerSession {
+interface PressureRecordLike {
+  state: PressureState;
+}
+
+interface PressureObserverLike {
+  observe(source: 'cpu', options?: { sampleInterval?: number }): Promise<void>;
+  disconnect(): void;
+}
+
+type PressureObserverCtor = new (callback: (records: PressureRecordLike[]) => void) => PressureObserverLike;
+
+const FLOOR_KEY = 'edgeswarm.batteryFloor';
+
+/** The level the volunteer picked on an earlier visit, else the default. */
+function storedFloor(): BatteryFloor {
+  const text = readItem(browserStorage(), FLOOR_KEY);
+  const value = Number(text);
+  return text !== null && (BATTERY_FLOORS as readonly number[]).includes(value) ? (value as BatteryFloor) : DEFAULT_BATTERY_FLOOR;
+}
+
+function createSession(threads: number, joinToken: string | undefined, blobStore: BrowserBlobStore, hubs: string[] | undefined, ledger: DonationLedger): VolunteerSession {
   return new VolunteerSession({
     blobStore,
+    ledger,
     deviceId: loadDeviceId(),
     name: deviceNameFromUserAgent(navigator.userAgent),
     threads,
@@ -49,7 +78,18 @@ function batteryApi(): (() => Promise<BatteryManagerLike>) | null {
 
 export function useVolunteerSession(threads: number, autostart: boolean, joinToken?: string, hubs?: string[]): VolunteerControls {
   const [blobStore] = useState(() => new BrowserBlobStore());
-  const [session] = useState(() => createSession(threads, joinToken, blobStore, hubs));
+  const [ledger] = useState(() => new DonationLedger());
+  const [session] = useState(() => createSession(threads, joinToken, blobStore, hubs, ledger));
+
+  // What this browser gave is kept when the page goes away (reload, tab closed).
+  useEffect(() => {
+    const flush = () => ledger.flush();
+    window.addEventListener('pagehide', flush);
+    return () => {
+      window.removeEventListener('pagehide', flush);
+      flush();
+    };
+  }, [ledger]);
   const [storedData, setStoredData] = useState<BlobStoreUsage | null>(null);
 
   useEffect(() => {
@@ -60,6 +100,7 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
   const snapshot = useSyncExternalStore(session.subscribe, session.getSnapshot);
   const [pauseWhenHidden, setPauseWhenHidden] = useState(false);
   const [onlyWhileCharging, setOnlyWhileCharging] = useState<boolean | null>(() => (batteryApi() ? false : null));
+  const [batteryFloor, setBatteryFloor] = useState<BatteryFloor | null>(() => (batteryApi() ? storedFloor() : null));
 
   useEffect(() => {
     if (autostart) session.start();
@@ -100,6 +141,61 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     };
   }, [session, onlyWhileCharging]);
 
+  // A low battery that is not charging pauses the device, whatever the volunteer opted into.
+  useEffect(() => {
+    const getBattery = batteryApi();
+    if (!getBattery || batteryFloor === null) {
+      session.resume('battery-low');
+      return;
+    }
+    let battery: BatteryManagerLike | null = null;
+    let cancelled = false;
+    const apply = () => {
+      if (!battery || cancelled) return;
+      const why = batteryPause({ charging: battery.charging, level: battery.level }, batteryFloor);
+      if (why === null) session.resume('battery-low');
+      else session.pause('battery-low', why);
+    };
+    getBattery().then(
+      (b) => {
+        if (cancelled) return;
+        battery = b;
+        apply();
+        b.addEventListener('chargingchange', apply);
+        b.addEventListener('levelchange', apply);
+      },
+      () => undefined,
+    );
+    return () => {
+      cancelled = true;
+      battery?.removeEventListener('chargingchange', apply);
+      battery?.removeEventListener('levelchange', apply);
+    };
+  }, [session, batteryFloor]);
+
+  // Serious or critical CPU pressure (heat, load) pauses the device until it eases (Chromium's Compute Pressure API).
+  useEffect(() => {
+    const Observer = (globalThis as { PressureObserver?: PressureObserverCtor }).PressureObserver;
+    if (typeof Observer !== 'function') return;
+    let observer: PressureObserverLike | null = null;
+    try {
+      observer = new Observer((records) => {
+        const last = records.at(-1);
+        if (!last) return;
+        const why = pressurePause(last.state);
+        if (why === null) session.resume('pressure');
+        else session.pause('pressure', why);
+      });
+      observer.observe('cpu', { sampleInterval: 2_000 }).catch(() => undefined);
+    } catch {
+      observer = null;
+    }
+    return () => {
+      observer?.disconnect();
+      session.resume('pressure');
+    };
+  }, [session]);
+
   return {
     snapshot,
     start: () => session.start(),
@@ -111,6 +207,12 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     setPauseWhenHidden,
     onlyWhileCharging,
     setOnlyWhileCharging: (on) => setOnlyWhileCharging(batteryApi() ? on : null),
+    batteryFloor,
+    setBatteryFloor: (percent) => {
+      if (!batteryApi()) return;
+      writeItem(browserStorage(), FLOOR_KEY, String(percent));
+      setBatteryFloor(percent);
+    },
     storedData,
     clearStoredData: () => void blobStore.clear().catch(() => undefined),
   };

@@ -27,6 +27,7 @@ import { SnapshotStore } from '../common/snapshot-store.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import type { DeviceLinkSocket } from '@edgeswarm/shared';
 import type { PoolOutcome, PoolTask } from './worker-pool.ts';
+import type { Donation, DonationLedger } from './donation-ledger.ts';
 
 /** What the session needs from the worker pool (`WorkerPool`). */
 export interface RunPool {
@@ -55,12 +56,17 @@ export interface VolunteerSessionOptions {
   /** Called when the hub says this page is older than the hub. @defaultValue `location.reload()` */
   reloadPage?: () => void;
   now?: () => number;
+  /** Where what this browser gave is added up (kept across visits). */
+  ledger?: DonationLedger;
 }
 
 export type ConnectionPhase = 'stopped' | 'connecting' | 'connected' | 'disconnected';
 
-/** Why the device runs nothing: the volunteer pressed Pause, the tab is hidden, or the device is not charging. */
-export type PauseReason = 'user' | 'hidden' | 'battery';
+/**
+ * Why the device runs nothing: the volunteer pressed Pause, the tab is hidden, the device is not charging (when the
+ * volunteer asked to run only then), the battery is low and not charging, or the device reports serious CPU pressure.
+ */
+export type PauseReason = 'user' | 'hidden' | 'battery' | 'battery-low' | 'pressure';
 
 /** CPU limits the volunteer can pick: the share of each worker's time spent running job code. */
 export const CPU_LIMITS = [25, 50, 75, 100] as const;
@@ -93,6 +99,8 @@ export interface VolunteerSnapshot {
   /** Bytes of job data (work modules, shared files) fetched from the hub, and blobs taken from this browser's storage instead. */
   blobBytesFetched: number;
   blobsFromStorage: number;
+  /** CPU time of runs the hub accepted and jobs they helped, this session and in total (null without a ledger). */
+  donation: Donation | null;
   statusText: string;
 }
 
@@ -112,6 +120,8 @@ export class VolunteerSession {
   private queue: QueuedItem[] = [];
   private phase: ConnectionPhase = 'stopped';
   private readonly pauseReasons = new Set<PauseReason>();
+  /** What to tell the volunteer about a pause (the battery's level, the pressure's state). */
+  private readonly pauseDetails = new Map<PauseReason, string>();
   private threads: number;
   private cpuLimit: CpuLimit = 100;
   /** Workers resting after a run, to keep within the CPU limit. */
@@ -189,7 +199,7 @@ export class VolunteerSession {
           this.notice = `A work request went unanswered (${detail}); reconnecting`;
           this.changed();
         },
-        receipt: (results, receipt) => this.countReceipt(results, receipt),
+        receipt: (results, receipt, jobId) => this.countReceipt(results, receipt, jobId),
         gaveUp: (results, reason) => {
           this.notice = `Gave up reporting ${results.length} result(s): ${reason}`;
           this.changed();
@@ -230,8 +240,9 @@ export class VolunteerSession {
    * Stops asking for work and abandons the current runs; finished results are still reported. Each
    * reason holds the pause until it is resumed: the volunteer's Pause, a hidden tab, no charger.
    */
-  pause(reason: PauseReason = 'user'): void {
+  pause(reason: PauseReason = 'user', detail?: string): void {
     const was = this.paused;
+    if (detail !== undefined) this.pauseDetails.set(reason, detail);
     this.pauseReasons.add(reason);
     if (!this.started || was) {
       this.changed(true);
@@ -247,6 +258,7 @@ export class VolunteerSession {
   }
 
   resume(reason: PauseReason = 'user'): void {
+    this.pauseDetails.delete(reason);
     if (!this.pauseReasons.delete(reason)) return;
     if (!this.started || this.paused) {
       this.changed(true);
@@ -457,11 +469,16 @@ export class VolunteerSession {
     this.requestWork();
   }
 
-  private countReceipt(results: readonly RunResult[], receipt: SubmitReceipt): void {
+  private countReceipt(results: readonly RunResult[], receipt: SubmitReceipt, jobId: string): void {
     // Only what the hub counted is shown: a duplicate of someone else's result is not work done here.
     const { done, failed } = countAccepted(results, receipt);
     this.done += done;
     this.failed += failed;
+    const ledger = this.options.ledger;
+    if (ledger && results.length > 0 && done + failed > 0) {
+      const ms = results.reduce((sum, r) => sum + (r.ms ?? 0), 0);
+      ledger.add(jobId, (ms * (done + failed)) / results.length);
+    }
     this.changed();
     // The hub counts inputs as held until their results are acknowledged: room for more work may be free now.
     this.requestWork();
@@ -526,6 +543,7 @@ export class VolunteerSession {
       failed: this.failed,
       blobBytesFetched: this.jobWork?.blobs.fetchedBytes ?? this.lastBlobBytes,
       blobsFromStorage: this.jobWork?.blobs.fetchedFromStore ?? 0,
+      donation: this.options.ledger?.donation ?? null,
       statusText: this.notice ?? this.dataNotice ?? this.describe(jobIds.length),
     };
   }
@@ -540,6 +558,8 @@ export class VolunteerSession {
         return 'Lost the connection to the hub; reconnecting…';
       case 'connected':
         if (this.pauseReasons.has('user')) return 'Paused: this device runs nothing until you resume.';
+        if (this.pauseReasons.has('battery-low')) return this.pauseDetails.get('battery-low') ?? 'Paused: the battery is low and not charging.';
+        if (this.pauseReasons.has('pressure')) return this.pauseDetails.get('pressure') ?? 'Paused: this device reports serious CPU pressure.';
         if (this.pauseReasons.has('battery')) return 'Paused while this device is not charging.';
         if (this.pauseReasons.has('hidden')) return 'Paused while this tab is hidden.';
         return jobs > 0 ? 'Working on the hub’s jobs.' : 'Connected; waiting for work.';

@@ -1,0 +1,43 @@
+// A device that looks after itself: with the Battery Status API stubbed at 15% and not charging, the page pauses
+// (below the default 20%) and says why; lowering the floor lets it work; it shows the CPU time it gave.
+import { expect, test } from '@playwright/test';
+import { cancelActiveJobs, submitJob, waitForStatus } from './support.ts';
+
+test('pauses on a low battery and says why, works once the volunteer lowers the floor, and shows what it gave', async ({ browser, request }) => {
+  await cancelActiveJobs(request);
+  const context = await browser.newContext();
+  // The battery before any page script runs: 15%, discharging.
+  await context.addInitScript(() => {
+    const battery = Object.assign(new EventTarget(), { charging: false, level: 0.15, chargingTime: Infinity, dischargingTime: 3600 });
+    Object.defineProperty(Navigator.prototype, 'getBattery', { value: () => Promise.resolve(battery), configurable: true });
+  });
+  const page = await context.newPage();
+  try {
+    await page.goto('/?autostart=1&threads=2');
+    await expect(page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
+    await expect(page.getByTestId('status-text')).toHaveText('Paused: the battery is at 15% (below your 20%) and not charging.');
+    const job = await submitJob(request, {
+      name: 'battery',
+      code: '(n) => { const end = Date.now() + 2; while (Date.now() < end); return n; }',
+      inputs: { range: { start: 0, end: 200 } },
+      reduce: 'sum',
+    });
+    // Paused: nothing runs here while the job waits.
+    await page.waitForTimeout(1500);
+    await expect(page.getByTestId('done-count')).toHaveText('0');
+    expect((await waitForStatus(request, job.id, 'queued', 5_000)).progress.completed).toBe(0);
+    // The volunteer lowers the floor: the device works again.
+    await page.getByTestId('battery-floor').selectOption('10');
+    await waitForStatus(request, job.id, 'completed');
+    await expect.poll(async () => Number(await page.getByTestId('done-count').textContent())).toBeGreaterThan(0);
+    await expect.poll(async () => Number(await page.getByTestId('donated-session').getAttribute('data-ms'))).toBeGreaterThan(0);
+    await expect(page.getByTestId('donated-total')).toContainText('1 job helped');
+    // Kept in the browser: a reload shows the same total, and the floor the volunteer picked.
+    const total = Number(await page.getByTestId('donated-total').getAttribute('data-ms'));
+    await page.reload();
+    await expect(page.getByTestId('battery-floor')).toHaveValue('10');
+    await expect.poll(async () => Number(await page.getByTestId('donated-total').getAttribute('data-ms'))).toBeGreaterThanOrEqual(total);
+  } finally {
+    await context.close();
+  }
+});
