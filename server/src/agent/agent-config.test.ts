@@ -14,9 +14,18 @@ describe('parseAgentArgs', () => {
       name: 'build-box',
       idFile: '/home/me/edgeswarm/edgeswarm-device.json',
       memoryMb: 256,
+      maxLoad: null,
+      onBattery: 'run',
       help: false,
     });
     expect(parseAgentArgs(['--hub', 'http://h:1'], { ...defaults, cpus: 1 }).threads).toBe(1);
+  });
+
+  it('takes --max-load and --on-battery, and names the flag of a bad value', () => {
+    expect(parse('--hub', 'http://h:1', '--max-load', '0.8', '--on-battery', 'pause')).toMatchObject({ maxLoad: 0.8, onBattery: 'pause' });
+    expect(() => parse('--hub', 'http://h:1', '--max-load', '0')).toThrow('--max-load must be a number above 0 and at most 1000, got "0"');
+    expect(() => parse('--hub', 'http://h:1', '--max-load', 'high')).toThrow(/^--max-load must be a number/);
+    expect(() => parse('--hub', 'http://h:1', '--on-battery', 'sleep')).toThrow('--on-battery must be "pause" or "run", got "sleep"');
   });
 
   it('takes a join token from --join-token or EDGESWARM_JOIN_TOKEN, the flag first, and names the source of a bad one', () => {

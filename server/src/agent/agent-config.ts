@@ -18,6 +18,10 @@ export interface AgentConfig {
   memoryMb: number;
   /** A private pool's join token (the hub's --join-token), if any. */
   joinToken: string | undefined;
+  /** Pause while the machine's load average per core, not counting this agent's busy threads, is above this; null: never. */
+  maxLoad: number | null;
+  /** What to do while the machine runs on battery. */
+  onBattery: 'pause' | 'run';
   help: boolean;
 }
 
@@ -49,7 +53,10 @@ export const USAGE = `Usage: npm run device -- --hub URL[,URL...] [--threads T] 
   --id-file PATH   file that keeps the device ids (default ./${DEFAULT_ID_FILE})
   --memory-mb M    heap limit of each worker thread in MiB (default ${DEFAULT_MEMORY_MB})
   --join-token T   a private pool's join token (the join= value of the volunteer URL the hub printed;
-                   default: EDGESWARM_JOIN_TOKEN)`;
+                   default: EDGESWARM_JOIN_TOKEN)
+  --max-load L     pause while the machine's 1-minute load average per core, not counting this agent's own
+                   busy threads, is above L (e.g. 0.8); resume once it is back under (default: never pause)
+  --on-battery A   pause or run while the machine runs on battery (Linux: /sys/class/power_supply; default run)`;
 
 const OPTIONS = {
   hub: { type: 'string' },
@@ -59,6 +66,8 @@ const OPTIONS = {
   'id-file': { type: 'string' },
   'memory-mb': { type: 'string' },
   'join-token': { type: 'string' },
+  'max-load': { type: 'string' },
+  'on-battery': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -78,8 +87,22 @@ export function parseAgentArgs(argv: string[], defaults: AgentDefaults): AgentCo
     idFile: resolve(defaults.cwd, idFile),
     memoryMb: values['memory-mb'] === undefined ? DEFAULT_MEMORY_MB : integer(values['memory-mb'], '--memory-mb', 32, 65_536),
     joinToken: joinToken(values['join-token'], defaults.joinToken),
+    maxLoad: values['max-load'] === undefined ? null : positiveNumber(values['max-load'], '--max-load', 1000),
+    onBattery: onBattery(values['on-battery']),
     help,
   };
+}
+
+function positiveNumber(text: string, flag: string, max: number): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) throw new AgentConfigError(`${flag} must be a number above 0 and at most ${max}, got "${text}"`);
+  return n;
+}
+
+function onBattery(text: string | undefined): 'pause' | 'run' {
+  if (text === undefined || text === 'run') return 'run';
+  if (text === 'pause') return 'pause';
+  throw new AgentConfigError(`--on-battery must be "pause" or "run", got "${text}"`);
 }
 
 function joinToken(flag: string | undefined, env: string | undefined): string | undefined {

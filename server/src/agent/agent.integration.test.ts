@@ -95,6 +95,31 @@ describe('the device agent against a real hub', () => {
     expect(after.devices.reduce((sum, d) => sum + d.completed, 0)).toBe(5000);
   });
 
+  it('pauses its devices while other processes load the machine above --max-load, and resumes when the load drops', async () => {
+    const hub = await startTestHub();
+    hubs.push(hub);
+    let load = 50; // per core: far above --max-load
+    const log: string[] = [];
+    const agent = new Agent({
+      config: { hubUrls: [hub.url], threads: 1, devices: 1, name: 'busy box', memoryMb: 64, maxLoad: 0.8, onBattery: 'run' },
+      deviceIds: [`agent_load_${Math.random().toString(36).slice(2, 10)}`],
+      log: (line) => log.push(line),
+      machine: { load1: () => load, cores: () => 1, power: () => 'ac' },
+      watchIntervalMs: 100,
+    });
+    agents.push(agent);
+    agent.start();
+    const api: Api = async (method, path, body) => (await hub.api(method, path, body)).body as never;
+    await waitFor(async () => ((await api<{ devices: DeviceInfo[] }>('GET', '/api/devices')).devices[0]?.state === 'paused' ? true : undefined), 10_000, 'the device to report paused');
+    expect(log).toContain('pausing: the load of other processes is 50.00 per core, above --max-load 0.8');
+    const { id } = await api<Job>('POST', '/api/jobs', { code: '(n) => n * 2', inputs: [1, 2, 3], reduce: 'sum' });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await api<Job>('GET', `/api/jobs/${id}`)).progress.completed).toBe(0);
+    load = 0;
+    expect((await finished(api, id)).result).toBe(12);
+    expect(log).toContain('resuming: the machine is free again');
+  });
+
   it('reconnects after the hub is killed and restarted on the same port, and finishes the job', async () => {
     const dataDir = tempDir();
     const port = await freePort();

@@ -2,6 +2,7 @@
 import { deviceNames, threadShares, type AgentConfig } from './agent-config.ts';
 import { NodeDevice } from './node-device.ts';
 import { ThreadPool, memoryLimits, type ThreadPoolOptions } from './thread-pool.ts';
+import { MachineWatch, systemMachine, type Machine } from './machine-watch.ts';
 
 /** Printed at start: what the agent does and does not protect against. */
 export const TRUST_WARNING =
@@ -16,7 +17,7 @@ export interface AgentDeviceInfo {
 }
 
 export interface AgentOptions {
-  config: Pick<AgentConfig, 'hubUrls' | 'threads' | 'devices' | 'name' | 'memoryMb'> & { joinToken?: string | undefined };
+  config: Pick<AgentConfig, 'hubUrls' | 'threads' | 'devices' | 'name' | 'memoryMb'> & Partial<Pick<AgentConfig, 'maxLoad' | 'onBattery'>> & { joinToken?: string | undefined };
   deviceIds: readonly string[];
   /** A device's connection events, prefixed with its number. */
   log?: (line: string) => void;
@@ -25,12 +26,16 @@ export interface AgentOptions {
   reconnectDelayMs?: number;
   reconnectDelayMaxMs?: number;
   vmTimeout?: ThreadPoolOptions['vmTimeout'];
+  /** What `--max-load` and `--on-battery` read (default: this machine), and how often. */
+  machine?: Machine;
+  watchIntervalMs?: number;
 }
 
 export class Agent {
   readonly pool: ThreadPool;
   readonly devices: NodeDevice[];
   readonly info: AgentDeviceInfo[];
+  private readonly watch: MachineWatch;
 
   constructor(options: AgentOptions) {
     const { config, deviceIds } = options;
@@ -59,15 +64,27 @@ export class Agent {
           reconnectDelayMaxMs: options.reconnectDelayMaxMs,
         }),
     );
+    this.watch = new MachineWatch(
+      options.machine ?? systemMachine,
+      { maxLoad: config.maxLoad ?? null, onBattery: config.onBattery ?? 'run' },
+      () => this.pool.running,
+      (reason) => {
+        options.log?.(reason === null ? 'resuming: the machine is free again' : `pausing: ${reason}`);
+        for (const device of this.devices) device.setPaused(reason !== null);
+      },
+      options.watchIntervalMs,
+    );
   }
 
   /** Connects every device; the pool starts its threads when the first input arrives. */
   start(): void {
     for (const device of this.devices) device.start();
+    this.watch.start();
   }
 
   /** Stops asking for work, gives computed results up to `graceMs` to reach the hub, disconnects and terminates the threads. */
   async stop(graceMs = 2_000): Promise<void> {
+    this.watch.stop();
     await Promise.all(this.devices.map((d) => d.stop(graceMs)));
     await this.pool.close();
   }

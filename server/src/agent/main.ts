@@ -72,6 +72,11 @@ function main(): void {
   if (inUse > 0) {
     console.log(`${inUse} id(s) of ${idFile} belong to another agent running from this folder: this one runs as other devices`);
   }
+  const care = [
+    config.maxLoad === null ? null : `while other processes load this machine above ${config.maxLoad} per core`,
+    config.onBattery === 'pause' ? 'while it runs on battery' : null,
+  ].filter((c): c is string => c !== null);
+  if (care.length > 0) console.log(`The devices pause ${care.join(' or ')} (checked every 5 s).`);
   console.log(TRUST_WARNING);
   process.on('SIGINT', () => stop(0, 'SIGINT'));
   process.on('SIGTERM', () => stop(0, 'SIGTERM'));

@@ -122,7 +122,7 @@ export class NodeDevice {
           this.acceptGrant(grant);
           return true;
         },
-        status: () => ({ state: this.held > 0 ? 'working' : 'idle', threads: this.options.threads }),
+        status: () => ({ state: this.paused ? 'paused' : this.held > 0 ? 'working' : 'idle', threads: this.options.threads }),
         jobStopped: (jobId) => this.stopJob(jobId),
         connected: () => this.onConnect(),
         disconnected: (reason) => this.onDisconnect(reason),
@@ -157,6 +157,16 @@ export class NodeDevice {
     if (link?.connected) await link.outbox.drained(graceMs);
     link?.outbox.clear();
     link?.stop();
+  }
+
+  /** Paused (the machine is busy or on battery): asks for no more work; what it holds still runs and is reported. */
+  private paused = false;
+
+  setPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    this.link?.sendStatus();
+    if (!paused) this.requestWork();
   }
 
   // ---- connection ----
@@ -214,7 +224,7 @@ export class NodeDevice {
 
   /** Inputs to ask for: about a second of work per thread held (RunPace), less what is held; null: do not ask. */
   private slotsWanted(): number | null {
-    if (this.stopping) return null;
+    if (this.stopping || this.paused) return null;
     const slots = this.pace.holdTarget(this.options.threads) - this.held;
     return this.pace.worthAsking(this.options.threads, slots) ? slots : null;
   }
