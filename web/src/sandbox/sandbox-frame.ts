@@ -21,6 +21,7 @@ const api = {
   // The shared files' buffers arrived transferred from the page; they move on to the worker the same way.
   load: (work: WorkSource) => runner.load(Comlink.transfer(work, transferables(work))),
   run: (input: unknown) => runner.run(input),
+  runBatch: (inputs: unknown[]) => runner.runBatch(inputs),
 };
 export type SandboxApi = typeof api;
 

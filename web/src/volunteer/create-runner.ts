@@ -39,6 +39,7 @@ export function createBrowserRunner(): RunnerHandle {
       return sandbox.load(Comlink.transfer(copy, transferables(copy)));
     },
     run: (input) => sandbox.run(input),
+    runBatch: (inputs) => sandbox.runBatch(inputs),
     terminate: () => {
       if (terminated) return;
       terminated = true;

@@ -8,6 +8,12 @@ lockDownGlobals(self);
 
 export type LoadOutcome = { ok: true } | { ok: false; message: string };
 
+/** One input's outcome in a batch, and its run time in this worker (ms). */
+export interface BatchReport {
+  outcome: RunOutcome;
+  ms: number;
+}
+
 /** The job loaded last: the pool loads a job's work when this worker switches to it. */
 let current: LoadedWork | null = null;
 /** The last run: runs go one after another even when their code is asynchronous. */
@@ -39,6 +45,26 @@ const runner = {
     const result = previous.then(() => {
       if (!current) return { ok: false, code: 'work_error', message: 'no job code is loaded in this worker' } as const;
       return runJobFunction(current.fn, input, current.ctx, current.file);
+    });
+    previous = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  },
+
+  /** Runs a batch of inputs one after the other (after the previous call has settled): one message each way for all of them. */
+  runBatch(inputs: unknown[]): Promise<BatchReport[]> {
+    const result = previous.then(async () => {
+      const reports: BatchReport[] = [];
+      for (const input of inputs) {
+        const started = performance.now();
+        const outcome: RunOutcome = current
+          ? await runJobFunction(current.fn, input, current.ctx, current.file)
+          : { ok: false, code: 'work_error', message: 'no job code is loaded in this worker' };
+        reports.push({ outcome, ms: performance.now() - started });
+      }
+      return reports;
     });
     previous = result.then(
       () => undefined,

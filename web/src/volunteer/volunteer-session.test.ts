@@ -8,6 +8,14 @@ import { WorkerPool } from './worker-pool.ts';
 
 const HANG = '() => new Promise(() => {})';
 
+/** A submit as the tests compare it: without the run times and round trips the time model reads (tested apart). */
+function wire(payload: unknown): unknown {
+  const submit = payload as WorkSubmit | undefined;
+  if (!submit) return submit;
+  const { rttMs: _rtt, ...rest } = submit;
+  return { ...rest, results: submit.results.map(({ ms: _ms, ...r }) => r) };
+}
+
 function grant(over: Partial<LeaseGrant> = {}): LeaseGrant {
   return {
     leaseId: 'lease-1',
@@ -110,7 +118,7 @@ describe('VolunteerSession', () => {
     answerRequest(grant());
     await settle(0);
     const [submit] = socket().openSubmits();
-    expect(submit?.payload).toEqual({
+    expect(wire(submit?.payload)).toEqual({
       leaseId: 'lease-1',
       results: [
         { index: 0, ok: true, json: '4' },
@@ -130,7 +138,7 @@ describe('VolunteerSession', () => {
     await settle(299);
     expect(socket().openSubmits()).toHaveLength(0);
     await settle(1);
-    expect(socket().openSubmits()[0]?.payload).toEqual({
+    expect(wire(socket().openSubmits()[0]?.payload)).toEqual({
       leaseId: 'lease-1',
       results: [{ index: 5, ok: false, code: 'timeout', message: 'the run took longer than timeoutMs (300 ms)' }],
     });
@@ -150,7 +158,7 @@ describe('VolunteerSession', () => {
     await settle(SUBMIT_TIMEOUT_MS);
     await settle(1000); // backoff
     expect(socket().submits).toHaveLength(2);
-    expect(socket().submits[1]?.payload).toEqual(socket().submits[0]?.payload);
+    expect(wire(socket().submits[1]?.payload)).toEqual(wire(socket().submits[0]?.payload));
 
     socket().drop();
     await settle(0);
@@ -330,6 +338,61 @@ describe('VolunteerSession', () => {
     expect(socket().openRequests()[0]?.payload).toEqual({ slots: 2 * MAX_BATCH_PER_THREAD });
   });
 
+  it('reports each run’s time and its mean round trip to the hub, for the hub’s time model', async () => {
+    startSession(1);
+    await settle(0);
+    answerRequest(grant({ code: '(n) => new Promise((r) => setTimeout(() => r(n), 40))', items: [{ index: 0, input: 1 }] }));
+    await settle(40);
+    const [submit] = socket().openSubmits();
+    const payload = submit?.payload as WorkSubmit;
+    expect(payload.results[0]?.ms).toBeGreaterThanOrEqual(40);
+    expect(payload.rttMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('runs short inputs of one job in batches, each input once and in order, once their pace is known', async () => {
+    startSession(1);
+    await settle(0);
+    answerRequest(grant({ items: [{ index: 0, input: 1 }] })); // the first run measures the pace
+    await settle(0);
+    socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
+    await settle(200);
+    const items = Array.from({ length: 100 }, (_, i) => ({ index: i, input: i }));
+    answerRequest(grant({ leaseId: 'lease-2', items }));
+    await settle(0);
+    await settle(0);
+    const submits = socket().openSubmits().map((s) => s.payload as WorkSubmit);
+    const results = submits.flatMap((s) => s.results);
+    expect(results.map((r) => r.index)).toEqual(items.map((i) => i.index));
+    expect(results.map((r) => (r.ok ? r.json : null))).toEqual(items.map((i) => String(i.input * i.input)));
+  });
+
+  it('fails only the input that overran inside a batch: the batch runs again one input at a time', async () => {
+    startSession(1);
+    await settle(0);
+    const code = '(n) => (n === 3 ? new Promise(() => {}) : n * 10)';
+    answerRequest(grant({ code, timeoutMs: 400, items: [{ index: 0, input: 0 }] }));
+    await settle(0);
+    socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
+    await settle(200);
+    answerRequest(grant({ leaseId: 'lease-2', code, timeoutMs: 400, items: [1, 2, 3, 4, 5].map((n) => ({ index: n, input: n })) }));
+    await settle(0);
+    // The batch hangs on input 3; past the job's timeoutMs its runner is replaced and its inputs run again alone.
+    await settle(400);
+    await settle(400);
+    await settle(0);
+    const results = socket()
+      .openSubmits()
+      .flatMap((s) => (s.payload as WorkSubmit).results)
+      .sort((a, b) => a.index - b.index);
+    expect(results.map((r) => (r.ok ? [r.index, r.json] : [r.index, r.code]))).toEqual([
+      [1, '10'],
+      [2, '20'],
+      [3, 'timeout'],
+      [4, '40'],
+      [5, '50'],
+    ]);
+  });
+
   it('reconnects after an unanswered work request, since the hub may hold a lease it never saw acknowledged', async () => {
     startSession(1);
     await settle(0);
@@ -373,7 +436,7 @@ describe('VolunteerSession', () => {
     }
     await settle(0);
     const submit = socket().openSubmits()[0];
-    expect(submit?.payload).toEqual({
+    expect(wire(submit?.payload)).toEqual({
       leaseId: 'lease-1',
       results: [
         { index: 0, ok: true, json: '27' },
@@ -386,7 +449,7 @@ describe('VolunteerSession', () => {
     await settle(0);
     answerRequest(withWork('lease-2', [{ index: 2, input: 4 }]));
     await settle(0);
-    expect(socket().openSubmits()[0]?.payload).toEqual({ leaseId: 'lease-2', results: [{ index: 2, ok: true, json: '47' }] });
+    expect(wire(socket().openSubmits()[0]?.payload)).toEqual({ leaseId: 'lease-2', results: [{ index: 2, ok: true, json: '47' }] });
     expect(socket().blobReads).toHaveLength(3);
     await settle(200);
     expect(session.getSnapshot().blobBytesFetched).toBe(bundle.length + table.length + 1);

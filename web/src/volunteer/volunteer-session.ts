@@ -26,8 +26,13 @@ import {
 import { SnapshotStore } from '../common/snapshot-store.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import type { DeviceLinkSocket } from '@edgeswarm/shared';
-import type { PoolOutcome, PoolTask } from './worker-pool.ts';
+import type { BatchOutcome, PoolOutcome, PoolTask } from './worker-pool.ts';
 import type { Donation, DonationLedger } from './donation-ledger.ts';
+
+/** A batch holds about this much work at the measured pace (and a quarter of the job's timeoutMs at most). */
+const BATCH_TARGET_MS = 25;
+/** Most inputs in one batch. */
+const MAX_BATCH_INPUTS = 64;
 
 /** What the session needs from the worker pool (`WorkerPool`). */
 export interface RunPool {
@@ -38,6 +43,9 @@ export interface RunPool {
   run(task: PoolTask): Promise<PoolOutcome>;
   /** Posts the task behind a running input of the same job; null when no runner can take it. */
   runNext?(task: PoolTask): Promise<PoolOutcome> | null;
+  /** Runs inputs of one job in one call on an idle runner (see `WorkerPool.runBatch`). */
+  runBatch?(tasks: PoolTask[]): Promise<BatchOutcome>[];
+  canBatch?(jobId: string): boolean;
   abandonJob(jobId: string): number;
   abandonAll(): number;
   dispose(): void;
@@ -418,9 +426,12 @@ export class VolunteerSession {
     const pool = this.pool;
     if (!pool) return;
     while (!this.paused && pool.idle - this.resting > 0) {
-      const next = this.queue.shift();
-      if (!next) break;
-      this.runItem(next, (task) => pool.run(task));
+      const head = this.queue[0];
+      if (!head) break;
+      const batch = this.batchFrom(head, pool);
+      this.queue.splice(0, batch.length);
+      if (batch.length > 1 && pool.runBatch) this.runBatch(batch, pool.runBatch.bind(pool));
+      else this.runItem(head, (task) => pool.run(task));
     }
     // Then one input posted behind each running one, so runners do not wait on this page between inputs
     // (not under a CPU limit: a worker rests between runs there).
@@ -430,6 +441,52 @@ export class VolunteerSession {
       this.queue.shift();
     }
     this.changed();
+  }
+
+  /**
+   * The queued inputs to run together from `head` on: the front of the queue's inputs of the same job and work, about
+   * BATCH_TARGET_MS of them at the measured pace (a quarter of the job's timeoutMs at most, since a batch is timed as
+   * a whole), shared fairly between the idle runners. One alone under a CPU limit (runners rest between inputs) or
+   * before the pace is known.
+   */
+  private batchFrom(head: QueuedItem, pool: RunPool): QueuedItem[] {
+    const { jobId, timeoutMs } = head.lease.grant;
+    const avg = this.pace.averageRunMs;
+    if (this.cpuLimit !== 100 || !pool.runBatch || pool.canBatch?.(jobId) === false || avg === null) return [head];
+    const idle = Math.max(1, pool.idle - this.resting);
+    const byPace = Math.floor(Math.min(BATCH_TARGET_MS, timeoutMs / 4) / Math.max(avg, 0.001));
+    const size = Math.max(1, Math.min(MAX_BATCH_INPUTS, byPace, Math.ceil(this.queue.length / idle)));
+    const batch: QueuedItem[] = [];
+    for (const queued of this.queue) {
+      if (batch.length >= size || queued.lease.grant.jobId !== jobId || queued.work !== head.work) break;
+      batch.push(queued);
+    }
+    return batch;
+  }
+
+  /** Hands queued inputs of one job to the pool in one call; inputs of a batch that ran over time are queued again. */
+  private runBatch(items: QueuedItem[], submit: (tasks: PoolTask[]) => Promise<BatchOutcome>[]): void {
+    const [first] = items;
+    if (!first) return;
+    const { jobId, code, timeoutMs } = first.lease.grant;
+    const owner = first.lease.grant.owner ?? null;
+    const tasks = items.map(({ item, work }): PoolTask => ({ jobId, code, timeoutMs, input: item.input, owner, ...(work ? { work } : {}) }));
+    const again: QueuedItem[] = [];
+    const pending = submit(tasks).map((p, i) =>
+      p.then((result) => {
+        const queued = items[i];
+        if (!queued) return;
+        if (result === 'again') again.push(queued);
+        else this.finishItem(queued.lease, queued.item, result === null ? null : result.outcome, result === null ? 0 : result.ms);
+      }),
+    );
+    void Promise.all(pending).then(() => {
+      if (again.length === 0) return;
+      // Ran over time as a batch: each runs again alone, timed on its own (the pool no longer batches this job).
+      const held = again.filter((q) => this.leases.holds(q.lease));
+      this.queue.unshift(...held);
+      this.dispatch();
+    });
   }
 
   /** One worker rests for `ms` before the next input (CPU limit). */

@@ -41,6 +41,29 @@ describe('WorkerPool', () => {
     expect(() => pool.run(task())).toThrow(/no idle runner/);
   });
 
+  it('runs a batch of one job’s inputs in one call, each with its outcome and run time, in order', async () => {
+    const outcomes = await Promise.all(pool.runBatch([1, 2, 3].map((n) => task({ input: n }))));
+    expect(outcomes.map((o) => (o && o !== 'again' ? o.outcome : o))).toEqual([
+      { ok: true, json: '1' },
+      { ok: true, json: '4' },
+      { ok: true, json: '9' },
+    ]);
+    expect(outcomes.every((o) => o !== null && o !== 'again' && o.ms >= 0)).toBe(true);
+    expect(pool.idle).toBe(2);
+  });
+
+  it('gives a batch that runs past timeoutMs back as `again`, replaces its runner and batches that job no more', async () => {
+    const hang = task({ code: '(n) => (n === 2 ? new Promise(() => {}) : n)', timeoutMs: 300 });
+    const outcomes = pool.runBatch([1, 2, 3].map((n) => ({ ...hang, input: n })));
+    await vi.advanceTimersByTimeAsync(299);
+    expect(pool.canBatch('job-a')).toBe(true);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await Promise.all(outcomes)).toEqual(['again', 'again', 'again']);
+    expect(runners[0]?.terminated).toBe(true);
+    expect(pool.canBatch('job-a')).toBe(false);
+    expect(pool.idle).toBe(2);
+  });
+
   it('compiles the code of a job once per runner', async () => {
     await pool.run(task({ input: 1 }));
     await pool.run(task({ input: 2 }));

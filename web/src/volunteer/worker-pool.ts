@@ -1,7 +1,8 @@
 // Main thread: a fixed number of job-code runners, one input running per runner with the next input of the same job
-// already posted behind it (so a runner does not wait on this thread between runs), each run bounded by the job's timeoutMs.
+// already posted behind it (so a runner does not wait on this thread between runs), each run bounded by the job's
+// timeoutMs; or a batch of one job's inputs per runner (one call for all of them), bounded by one timeoutMs.
 import { errorText, type JsonValue, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
-import type { LoadOutcome } from './runner.worker.ts';
+import type { BatchReport, LoadOutcome } from './runner.worker.ts';
 
 /** One runner thread as the pool sees it; `createBrowserRunner` makes the real one, tests make in-process ones. */
 export interface RunnerHandle {
@@ -10,6 +11,8 @@ export interface RunnerHandle {
   /** Makes `work` what `run` runs; the handle copies its buffers (each runner gets its own). */
   load(work: WorkSource): Promise<LoadOutcome>;
   run(input: JsonValue): Promise<RunOutcome>;
+  /** Runs several inputs one after the other: one call for all of them, each with its run time in the worker. */
+  runBatch(inputs: JsonValue[]): Promise<BatchReport[]>;
   /** Stops the thread at once, even in the middle of an endless loop. */
   terminate(): void;
 }
@@ -33,6 +36,13 @@ export interface PoolTask {
 
 /** `null` when the run was abandoned (job stopped, pause, shutdown): nothing is to be reported for it. */
 export type PoolOutcome = RunOutcome | null;
+
+/**
+ * One input of a batch: its outcome and its run time in the worker; null when abandoned; `again` when the batch ran
+ * past the job's timeoutMs before it ended, so which input overran is not known: the runner was replaced, and the
+ * input is to be queued again (the pool runs that job's inputs one at a time from then on, each timed on its own).
+ */
+export type BatchOutcome = { outcome: RunOutcome; ms: number } | null | 'again';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -73,6 +83,8 @@ interface Slot {
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
+  /** Jobs whose batch ran over time here: their inputs run one at a time. */
+  private readonly unbatched = new Set<string>();
 
   constructor(
     size: number,
@@ -121,6 +133,71 @@ export class WorkerPool {
       outcome.catch(() => {}); // settled through the run it becomes (or dropped with its runner)
       slot.next = { task, handle, outcome, resolve };
     });
+  }
+
+  /** Whether inputs of `jobId` may run in batches (none of its batches ran over time here). */
+  canBatch(jobId: string): boolean {
+    return !this.unbatched.has(jobId);
+  }
+
+  /**
+   * Runs inputs of one job (and one owner) on an idle runner in one call; throws if none is idle. The batch is bounded
+   * by the job's timeoutMs as a whole: callers size it to a fraction of that (see `BatchOutcome`).
+   */
+  runBatch(tasks: PoolTask[]): Promise<BatchOutcome>[] {
+    const slot = this.slots.find((s) => s.run === null);
+    if (!slot) throw new Error('WorkerPool.runBatch called with no idle runner');
+    const first = tasks[0];
+    if (!first) return [];
+    const resolvers: ((outcome: BatchOutcome) => void)[] = [];
+    const promises = tasks.map((_t) => new Promise<BatchOutcome>((resolve) => resolvers.push(resolve)));
+    let timer: unknown = null;
+    const finish = (outcomes: (i: number) => BatchOutcome) => {
+      if (slot.run !== run) return false;
+      slot.run = null;
+      if (timer !== null) this.timers.clearTimeout(timer);
+      resolvers.forEach((resolve, i) => resolve(outcomes(i)));
+      this.promote(slot);
+      return true;
+    };
+    const run: Run = { jobId: first.jobId, settle: (outcome) => void finish(() => (outcome === null ? null : { outcome, ms: 0 })) };
+    slot.run = run;
+    const owner = first.owner ?? null;
+    if (slot.usedBy !== undefined && slot.usedBy !== owner) this.replace(slot); // a fresh runner per owner
+    slot.usedBy = owner;
+    const handle = slot.handle;
+    for (const task of tasks) task.onStart?.();
+    timer = this.timers.setTimeout(() => {
+      if (slot.run !== run) return;
+      this.unbatched.add(first.jobId);
+      this.replace(slot);
+      finish(() => 'again');
+    }, first.timeoutMs);
+    const execute = async () => {
+      await handle.ready;
+      if (slot.run !== run) return null;
+      if (slot.loadedJobId !== first.jobId) {
+        slot.loadedJobId = null;
+        const loaded = await handle.load(first.work ?? { code: first.code, bundle: null, shared: [] });
+        if (!loaded.ok) {
+          const outcome: RunOutcome = { ok: false, code: 'work_error', message: `the job code failed to compile: ${loaded.message}` };
+          return tasks.map(() => ({ outcome, ms: 0 }));
+        }
+        if (slot.handle === handle) slot.loadedJobId = first.jobId;
+      }
+      return handle.runBatch(tasks.map((t) => t.input));
+    };
+    execute().then(
+      (reports) => {
+        if (reports) finish((i) => reports[i] ?? { outcome: { ok: false, code: 'work_error', message: 'the worker reported no outcome for this input' }, ms: 0 });
+      },
+      (err: unknown) => {
+        if (slot.run === run && slot.handle === handle) this.replace(slot);
+        const outcome: RunOutcome = { ok: false, code: 'work_error', message: `the device could not run this input: ${errorText(err)}` };
+        finish(() => ({ outcome, ms: 0 }));
+      },
+    );
+    return promises;
   }
 
   /** Runs `task` on `slot` now: on the runner it was already posted to (`posted`), or loading and running it. */

@@ -34,6 +34,17 @@ export function createInProcessRunner(): InProcessRunner {
       // A terminated worker never answers; neither does this.
       return terminated ? new Promise(() => undefined) : runJobFunction(loaded.fn, input, loaded.ctx, loaded.file);
     },
+    async runBatch(inputs) {
+      const reports = [];
+      for (const input of inputs) {
+        const started = performance.now();
+        const outcome = loaded
+          ? await (terminated ? new Promise<never>(() => undefined) : runJobFunction(loaded.fn, input, loaded.ctx, loaded.file))
+          : ({ ok: false, code: 'work_error', message: 'no job code is loaded' } as const);
+        reports.push({ outcome, ms: performance.now() - started });
+      }
+      return reports;
+    },
     terminate() {
       terminated = true;
     },
