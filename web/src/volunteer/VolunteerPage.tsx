@@ -11,6 +11,8 @@ interface Props {
   joinToken?: string | undefined;
   /** Several hubs of one network (`?hubs=`). */
   hubs?: string[] | undefined;
+  /** Ease off under CPU pressure (`?pressure=off` does not). */
+  watchPressure?: boolean;
 }
 
 const phaseLabel: Record<VolunteerSnapshot['phase'], string> = {
@@ -20,8 +22,8 @@ const phaseLabel: Record<VolunteerSnapshot['phase'], string> = {
   disconnected: 'disconnected',
 };
 
-export function VolunteerPage({ threads, autostart, joinToken, hubs }: Props) {
-  const controls = useVolunteerSession(threads, autostart, joinToken, hubs);
+export function VolunteerPage({ threads, autostart, joinToken, hubs, watchPressure = true }: Props) {
+  const controls = useVolunteerSession(threads, autostart, joinToken, hubs, watchPressure);
   const { snapshot, start, pause, resume } = controls;
   const started = snapshot.phase !== 'stopped';
   const maxThreads = Math.min(MAX_PAGE_THREADS, Math.max(navigator.hardwareConcurrency || 4, snapshot.threads));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batteryPause, pressurePause } from './device-care.ts';
+import { batteryPause, pressureEase, pressurePause } from './device-care.ts';
 import { DonationLedger, formatCpuTime } from './donation-ledger.ts';
 
 describe('a device that looks after itself', () => {
@@ -10,11 +10,15 @@ describe('a device that looks after itself', () => {
     expect(batteryPause({ charging: false, level: 0.05 }, 0)).toBeNull();
   });
 
-  it('backs off under serious or critical CPU pressure, not under nominal or fair', () => {
-    expect(pressurePause('serious')).toMatch(/^Paused: this device reports serious CPU pressure/);
-    expect(pressurePause('critical')).toMatch(/critical/);
-    expect(pressurePause('fair')).toBeNull();
-    expect(pressurePause('nominal')).toBeNull();
+  it('eases off under serious CPU pressure, pauses under critical, and does neither under nominal or fair', () => {
+    expect(pressureEase('serious')).toBe('Easing off to 50% CPU: this device reports serious CPU pressure (heat or load).');
+    expect(pressurePause('serious')).toBeNull();
+    expect(pressurePause('critical')).toMatch(/^Paused: this device reports critical CPU pressure/);
+    expect(pressureEase('critical')).toBeNull();
+    for (const state of ['fair', 'nominal'] as const) {
+      expect(pressurePause(state)).toBeNull();
+      expect(pressureEase(state)).toBeNull();
+    }
   });
 });
 

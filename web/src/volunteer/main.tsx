@@ -6,12 +6,12 @@ import './volunteer.css';
 import { VolunteerPage } from './VolunteerPage.tsx';
 import { parseVolunteerOptions } from './volunteer-options.ts';
 
-const { autostart, threads, joinToken, hubs } = parseVolunteerOptions(location.search, navigator.hardwareConcurrency);
+const { autostart, threads, joinToken, hubs, watchPressure } = parseVolunteerOptions(location.search, navigator.hardwareConcurrency);
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');
 
 createRoot(root).render(
   <StrictMode>
-    <VolunteerPage threads={threads} autostart={autostart} joinToken={joinToken} hubs={hubs} />
+    <VolunteerPage threads={threads} autostart={autostart} joinToken={joinToken} hubs={hubs} watchPressure={watchPressure} />
   </StrictMode>,
 );

@@ -9,7 +9,7 @@ import { deviceNameFromUserAgent } from './device-name.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { VolunteerSession, type CpuLimit, type VolunteerSnapshot } from './volunteer-session.ts';
 import { BrowserBlobStore, type BlobStoreUsage } from './blob-store.ts';
-import { BATTERY_FLOORS, DEFAULT_BATTERY_FLOOR, batteryPause, pressurePause, type BatteryFloor, type PressureState } from './device-care.ts';
+import { BATTERY_FLOORS, DEFAULT_BATTERY_FLOOR, EASED_CPU_LIMIT, batteryPause, pressureEase, pressurePause, type BatteryFloor, type PressureState } from './device-care.ts';
 import { DonationLedger } from './donation-ledger.ts';
 import { browserStorage, readItem, writeItem } from '../common/safe-storage.ts';
 
@@ -76,7 +76,7 @@ function batteryApi(): (() => Promise<BatteryManagerLike>) | null {
   return typeof nav.getBattery === 'function' ? () => nav.getBattery!() : null;
 }
 
-export function useVolunteerSession(threads: number, autostart: boolean, joinToken?: string, hubs?: string[]): VolunteerControls {
+export function useVolunteerSession(threads: number, autostart: boolean, joinToken?: string, hubs?: string[], watchPressure = true): VolunteerControls {
   const [blobStore] = useState(() => new BrowserBlobStore());
   const [ledger] = useState(() => new DonationLedger());
   const [session] = useState(() => createSession(threads, joinToken, blobStore, hubs, ledger));
@@ -173,10 +173,11 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     };
   }, [session, batteryFloor]);
 
-  // Serious or critical CPU pressure (heat, load) pauses the device until it eases (Chromium's Compute Pressure API).
+  // CPU pressure (Chromium's Compute Pressure API): the page eases off under `serious` pressure (its own work may be the
+  // cause) and pauses under `critical` (heat), until it eases. `?pressure=off` ignores it (a dedicated machine).
   useEffect(() => {
     const Observer = (globalThis as { PressureObserver?: PressureObserverCtor }).PressureObserver;
-    if (typeof Observer !== 'function') return;
+    if (typeof Observer !== 'function' || !watchPressure) return;
     let observer: PressureObserverLike | null = null;
     try {
       observer = new Observer((records) => {
@@ -185,6 +186,8 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
         const why = pressurePause(last.state);
         if (why === null) session.resume('pressure');
         else session.pause('pressure', why);
+        const ease = pressureEase(last.state);
+        session.easeOff(ease === null ? null : { limit: EASED_CPU_LIMIT, why: ease });
       });
       observer.observe('cpu', { sampleInterval: 2_000 }).catch(() => undefined);
     } catch {
@@ -193,8 +196,9 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     return () => {
       observer?.disconnect();
       session.resume('pressure');
+      session.easeOff(null);
     };
-  }, [session]);
+  }, [session, watchPressure]);
 
   return {
     snapshot,

@@ -3,7 +3,7 @@ import { MAX_PAGE_THREADS, defaultThreads, parseVolunteerOptions } from './volun
 
 describe('parseVolunteerOptions', () => {
   it('waits for consent and leaves one core free by default', () => {
-    expect(parseVolunteerOptions('', 8)).toEqual({ autostart: false, threads: 7 });
+    expect(parseVolunteerOptions('', 8)).toEqual({ autostart: false, threads: 7, watchPressure: true });
   });
 
   it('uses at least one thread', () => {
@@ -27,8 +27,13 @@ describe('parseVolunteerOptions', () => {
     expect(parseVolunteerOptions('', 4).hubs).toBeUndefined();
   });
 
+  it('eases off under CPU pressure unless ?pressure=off', () => {
+    expect(parseVolunteerOptions('?pressure=off', 4).watchPressure).toBe(false);
+    expect(parseVolunteerOptions('?pressure=on', 4).watchPressure).toBe(true);
+  });
+
   it('reads autostart and threads from the query', () => {
-    expect(parseVolunteerOptions('?autostart=1&threads=3', 8)).toEqual({ autostart: true, threads: 3 });
+    expect(parseVolunteerOptions('?autostart=1&threads=3', 8)).toEqual({ autostart: true, threads: 3, watchPressure: true });
     expect(parseVolunteerOptions('?autostart=0', 4).autostart).toBe(false);
   });
 

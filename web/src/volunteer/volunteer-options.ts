@@ -1,4 +1,5 @@
-// What the volunteer page's URL asks for: `?autostart=1` (kiosks, tests), `?threads=N` (number of workers),
+// What the volunteer page's URL asks for: `?autostart=1` (kiosks, tests), `?threads=N` (number of workers), `?pressure=off`
+// (no easing off under CPU pressure: a machine given over to the work),
 // `?join=TOKEN` (a private pool's join token, in the URL the hub prints) and `?hubs=URL1,URL2` (several hubs of one
 // network: the page stays on the first that answers and moves to the next when its hub dies).
 
@@ -8,6 +9,8 @@ export interface VolunteerOptions {
   joinToken: string | undefined;
   /** The hubs' origins from `?hubs=`, in order (entries that are not http(s) URLs are left out); undefined: the page's own hub. */
   hubs?: string[];
+  /** Whether the page eases off under CPU pressure; `?pressure=off` for a machine given over to the work (and benchmarks). */
+  watchPressure: boolean;
 }
 
 /** The hub accepts 1 to 1024 threads; a page beyond 64 workers only thrashes. */
@@ -28,7 +31,13 @@ export function parseVolunteerOptions(search: string, hardwareConcurrency: numbe
     ? Math.min(threadsParam, MAX_PAGE_THREADS)
     : defaultThreads(hardwareConcurrency);
   const join = params.get('join');
-  const options: VolunteerOptions = { autostart, threads, joinToken: join === null || join === '' ? undefined : join.slice(0, 512) };
+  const pressure = params.get('pressure');
+  const options: VolunteerOptions = {
+    autostart,
+    threads,
+    joinToken: join === null || join === '' ? undefined : join.slice(0, 512),
+    watchPressure: pressure === null || !['off', '0', 'false', 'no'].includes(pressure.toLowerCase()),
+  };
   const hubs = hubOrigins(params.get('hubs'));
   if (hubs.length > 0) options.hubs = hubs;
   return options;

@@ -132,6 +132,8 @@ export class VolunteerSession {
   private readonly pauseDetails = new Map<PauseReason, string>();
   private threads: number;
   private cpuLimit: CpuLimit = 100;
+  /** Why the page eases off to a lower CPU limit for now (serious CPU pressure); null when it does not. */
+  private easing: { limit: number; why: string } | null = null;
   /** Workers resting after a run, to keep within the CPU limit. */
   private resting = 0;
   private readonly restTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -237,6 +239,19 @@ export class VolunteerSession {
     this.restTimers.clear();
     this.resting = 0;
     this.phase = 'stopped';
+    this.changed(true);
+  }
+
+  /** The CPU limit in force: the volunteer's, or lower while the page eases off. */
+  private get limit(): number {
+    return this.easing ? Math.min(this.cpuLimit, this.easing.limit) : this.cpuLimit;
+  }
+
+  /** Runs at `limit`% CPU at most for now, saying `why` (null: back to the volunteer's own limit). */
+  easeOff(ease: { limit: number; why: string } | null): void {
+    if ((ease === null) === (this.easing === null) && ease?.why === this.easing?.why) return;
+    this.easing = ease;
+    this.dispatch();
     this.changed(true);
   }
 
@@ -435,7 +450,7 @@ export class VolunteerSession {
     }
     // Then one input posted behind each running one, so runners do not wait on this page between inputs
     // (not under a CPU limit: a worker rests between runs there).
-    while (!this.paused && this.cpuLimit === 100 && pool.runNext) {
+    while (!this.paused && this.limit === 100 && pool.runNext) {
       const head = this.queue[0];
       if (!head || !this.runItem(head, (task) => pool.runNext?.(task) ?? null)) break;
       this.queue.shift();
@@ -452,7 +467,7 @@ export class VolunteerSession {
   private batchFrom(head: QueuedItem, pool: RunPool): QueuedItem[] {
     const { jobId, timeoutMs } = head.lease.grant;
     const avg = this.pace.averageRunMs;
-    if (this.cpuLimit !== 100 || !pool.runBatch || pool.canBatch?.(jobId) === false || avg === null) return [head];
+    if (this.limit !== 100 || !pool.runBatch || pool.canBatch?.(jobId) === false || avg === null) return [head];
     const idle = Math.max(1, pool.idle - this.resting);
     const byPace = Math.floor(Math.min(BATCH_TARGET_MS, timeoutMs / 4) / Math.max(avg, 0.001));
     const size = Math.max(1, Math.min(MAX_BATCH_INPUTS, byPace, Math.ceil(this.queue.length / idle)));
@@ -517,7 +532,8 @@ export class VolunteerSession {
   }
 
   private finishItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {
-    if (outcome !== null && this.cpuLimit < 100 && elapsedMs > 0) this.rest((elapsedMs * (100 - this.cpuLimit)) / this.cpuLimit);
+    const limit = this.limit;
+    if (outcome !== null && limit < 100 && elapsedMs > 0) this.rest((elapsedMs * (100 - limit)) / limit);
     if (outcome !== null && this.leases.holds(lease)) {
       this.pace.record(elapsedMs);
       this.leases.finish(lease, toRunResult(item.index, outcome, elapsedMs));
@@ -619,6 +635,7 @@ export class VolunteerSession {
         if (this.pauseReasons.has('pressure')) return this.pauseDetails.get('pressure') ?? 'Paused: this device reports serious CPU pressure.';
         if (this.pauseReasons.has('battery')) return 'Paused while this device is not charging.';
         if (this.pauseReasons.has('hidden')) return 'Paused while this tab is hidden.';
+        if (this.easing && this.cpuLimit > this.easing.limit) return this.easing.why;
         return jobs > 0 ? 'Working on the hub’s jobs.' : 'Connected; waiting for work.';
     }
   }
