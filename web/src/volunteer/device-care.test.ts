@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batteryPause, pressureEase, pressurePause } from './device-care.ts';
+import { batteryPause, pressureEase } from './device-care.ts';
 import { DonationLedger, formatCpuTime } from './donation-ledger.ts';
 
 describe('a device that looks after itself', () => {
@@ -10,15 +10,11 @@ describe('a device that looks after itself', () => {
     expect(batteryPause({ charging: false, level: 0.05 }, 0)).toBeNull();
   });
 
-  it('eases off under serious CPU pressure, pauses under critical, and does neither under nominal or fair', () => {
-    expect(pressureEase('serious')).toBe('Easing off to 50% CPU: this device reports serious CPU pressure (heat or load).');
-    expect(pressurePause('serious')).toBeNull();
-    expect(pressurePause('critical')).toMatch(/^Paused: this device reports critical CPU pressure/);
-    expect(pressureEase('critical')).toBeNull();
-    for (const state of ['fair', 'nominal'] as const) {
-      expect(pressurePause(state)).toBeNull();
-      expect(pressureEase(state)).toBeNull();
-    }
+  it('eases off to 50% CPU under serious pressure and to 25% under critical, and not under nominal or fair', () => {
+    expect(pressureEase('serious')).toEqual({ limit: 50, why: 'Easing off to 50% CPU: this device reports serious CPU pressure (heat or load).' });
+    expect(pressureEase('critical')).toEqual({ limit: 25, why: 'Easing off to 25% CPU: this device reports critical CPU pressure (heat or load).' });
+    expect(pressureEase('fair')).toBeNull();
+    expect(pressureEase('nominal')).toBeNull();
   });
 });
 

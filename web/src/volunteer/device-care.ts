@@ -23,17 +23,13 @@ export function batteryPause(battery: BatteryReading, floorPercent: number): str
 /** Compute Pressure states (`PressureRecord.state`). */
 export type PressureState = 'nominal' | 'fair' | 'serious' | 'critical';
 
-/** Why CPU pressure pauses the device now: only `critical` (the device is overheating or throttling); null otherwise. */
-export function pressurePause(state: PressureState): string | null {
-  if (state !== 'critical') return null;
-  return 'Paused: this device reports critical CPU pressure (heat or load); it resumes when that eases.';
-}
-
-/** The CPU limit the page eases off to under `serious` pressure (its own work may be the cause), until it eases. */
-export const EASED_CPU_LIMIT = 50;
-
-/** Why the page eases off (runs at EASED_CPU_LIMIT) now: `serious` pressure; null otherwise. */
-export function pressureEase(state: PressureState): string | null {
-  if (state !== 'serious') return null;
-  return `Easing off to ${EASED_CPU_LIMIT}% CPU: this device reports serious CPU pressure (heat or load).`;
+/**
+ * How far the page eases off under CPU pressure, until it eases: the CPU limit it runs at for now and why; null at
+ * `nominal` or `fair`. It eases off rather than pausing: its own work may be the cause, and a pause would give its
+ * held work back to the hub, to be run again.
+ */
+export function pressureEase(state: PressureState): { limit: number; why: string } | null {
+  const limit = state === 'critical' ? 25 : state === 'serious' ? 50 : null;
+  if (limit === null) return null;
+  return { limit, why: `Easing off to ${limit}% CPU: this device reports ${state} CPU pressure (heat or load).` };
 }

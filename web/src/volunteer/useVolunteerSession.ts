@@ -9,7 +9,7 @@ import { deviceNameFromUserAgent } from './device-name.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { VolunteerSession, type CpuLimit, type VolunteerSnapshot } from './volunteer-session.ts';
 import { BrowserBlobStore, type BlobStoreUsage } from './blob-store.ts';
-import { BATTERY_FLOORS, DEFAULT_BATTERY_FLOOR, EASED_CPU_LIMIT, batteryPause, pressureEase, pressurePause, type BatteryFloor, type PressureState } from './device-care.ts';
+import { BATTERY_FLOORS, DEFAULT_BATTERY_FLOOR, batteryPause, pressureEase, type BatteryFloor, type PressureState } from './device-care.ts';
 import { DonationLedger } from './donation-ledger.ts';
 import { browserStorage, readItem, writeItem } from '../common/safe-storage.ts';
 
@@ -173,8 +173,8 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     };
   }, [session, batteryFloor]);
 
-  // CPU pressure (Chromium's Compute Pressure API): the page eases off under `serious` pressure (its own work may be the
-  // cause) and pauses under `critical` (heat), until it eases. `?pressure=off` ignores it (a dedicated machine).
+  // CPU pressure (Chromium's Compute Pressure API): the page eases off to 50% CPU under `serious` pressure and to 25% under
+  // `critical`, until it eases (see `pressureEase`). `?pressure=off` ignores it (a machine given over to the work).
   useEffect(() => {
     const Observer = (globalThis as { PressureObserver?: PressureObserverCtor }).PressureObserver;
     if (typeof Observer !== 'function' || !watchPressure) return;
@@ -183,11 +183,7 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
       observer = new Observer((records) => {
         const last = records.at(-1);
         if (!last) return;
-        const why = pressurePause(last.state);
-        if (why === null) session.resume('pressure');
-        else session.pause('pressure', why);
-        const ease = pressureEase(last.state);
-        session.easeOff(ease === null ? null : { limit: EASED_CPU_LIMIT, why: ease });
+        session.easeOff(pressureEase(last.state));
       });
       observer.observe('cpu', { sampleInterval: 2_000 }).catch(() => undefined);
     } catch {
@@ -195,7 +191,6 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     }
     return () => {
       observer?.disconnect();
-      session.resume('pressure');
       session.easeOff(null);
     };
   }, [session, watchPressure]);

@@ -72,9 +72,9 @@ export type ConnectionPhase = 'stopped' | 'connecting' | 'connected' | 'disconne
 
 /**
  * Why the device runs nothing: the volunteer pressed Pause, the tab is hidden, the device is not charging (when the
- * volunteer asked to run only then), the battery is low and not charging, or the device reports serious CPU pressure.
+ * volunteer asked to run only then), or the battery is low and not charging. (Under CPU pressure it eases off instead.)
  */
-export type PauseReason = 'user' | 'hidden' | 'battery' | 'battery-low' | 'pressure';
+export type PauseReason = 'user' | 'hidden' | 'battery' | 'battery-low';
 
 /** CPU limits the volunteer can pick: the share of each worker's time spent running job code. */
 export const CPU_LIMITS = [25, 50, 75, 100] as const;
@@ -632,7 +632,6 @@ export class VolunteerSession {
       case 'connected':
         if (this.pauseReasons.has('user')) return 'Paused: this device runs nothing until you resume.';
         if (this.pauseReasons.has('battery-low')) return this.pauseDetails.get('battery-low') ?? 'Paused: the battery is low and not charging.';
-        if (this.pauseReasons.has('pressure')) return this.pauseDetails.get('pressure') ?? 'Paused: this device reports serious CPU pressure.';
         if (this.pauseReasons.has('battery')) return 'Paused while this device is not charging.';
         if (this.pauseReasons.has('hidden')) return 'Paused while this tab is hidden.';
         if (this.easing && this.cpuLimit > this.easing.limit) return this.easing.why;
