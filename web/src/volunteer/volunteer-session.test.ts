@@ -273,6 +273,27 @@ describe('VolunteerSession', () => {
     });
   });
 
+  it('eases off under CPU pressure (a lower CPU limit, said in its status) and back to the volunteer’s limit after', async () => {
+    startSession(1);
+    await settle(0);
+    const why = 'Easing off to 50% CPU: this device reports serious CPU pressure (heat or load).';
+    session.easeOff({ limit: 50, why });
+    await settle(200);
+    expect(session.getSnapshot().statusText).toBe(why);
+    expect(session.getSnapshot().paused).toBe(false);
+    // At 50% a worker rests as long as each run took: a 40 ms run, then 40 ms before the next starts.
+    answerRequest(grant({ code: '(n) => new Promise((r) => setTimeout(() => r(n), 40))', items: [{ index: 0, input: 1 }, { index: 1, input: 2 }] }));
+    // Unlimited, both would be reported at 80 ms; at 50% the second starts after a 40 ms rest and ends at 120 ms.
+    const reported = () => socket().openSubmits().flatMap((s) => (s.payload as WorkSubmit).results).length;
+    await settle(100);
+    expect(reported()).toBe(1);
+    await settle(30);
+    expect(reported()).toBe(2);
+    session.easeOff(null);
+    await settle(200);
+    expect(session.getSnapshot().statusText).not.toBe(why);
+  });
+
   it('heartbeats with its state while connected', async () => {
     startSession(1);
     await settle(0);
