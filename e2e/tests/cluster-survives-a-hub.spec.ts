@@ -1,10 +1,9 @@
 // `npm run cluster -- --hubs 2`: two Chromium volunteers and the dashboard through the load balancer; one hub is killed
 // mid-job, the job still completes with every result, and the dashboard keeps showing the network.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { expect, test, type APIRequestContext } from '@playwright/test';
 import type { DeviceInfo, Job } from '@edgeswarm/shared';
-import { REPO_ROOT } from './support.ts';
+import { REPO_ROOT, freePort } from './support.ts';
 
 interface Cluster {
   child: ChildProcess;
@@ -14,16 +13,6 @@ interface Cluster {
   output(): string;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => ok(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** `npm run cluster -- --hubs 2` as a user runs it, in a process group of its own (stopped as a whole at the end). */
 async function startCluster(): Promise<Cluster> {

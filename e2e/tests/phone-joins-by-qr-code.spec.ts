@@ -3,27 +3,16 @@
 // with Start ready (nothing runs before the volunteer presses it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
 import { expect, test } from '@playwright/test';
-import { REPO_ROOT } from './support.ts';
+import { REPO_ROOT, freePort } from './support.ts';
 
 const TOKEN = 'qr-admin-token-0123456789';
 const JOIN = 'qr-pool-token-123';
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => ok(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 test('the dashboard shows a QR code per LAN address that decodes to the volunteer URL with Start ready', async ({ page }) => {
   const port = await freePort();

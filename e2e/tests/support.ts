@@ -1,5 +1,6 @@
 /** Helpers shared by the end-to-end specs: the hub's HTTP API and volunteer pages in their own browser contexts. */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { expect, type APIRequestContext, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import type { Job } from '@edgeswarm/shared';
@@ -87,5 +88,17 @@ export function edgeswarm(args: string[], env: Record<string, string> = {}): Pro
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** A loopback port that was free a moment ago, for a hub or a cluster a spec starts itself. */
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => ok(typeof address === 'object' && address ? address.port : 0));
+    });
   });
 }

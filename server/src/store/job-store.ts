@@ -229,19 +229,11 @@ export interface SubmitterActivity {
   recent: number[];
 }
 
-/** What one hub saw of one device's work on one job since it last wrote (added to the stored totals). */
-export interface JobTimingDelta {
-  jobId: string;
-  deviceId: string;
-  /** The device's threads (the stored value is the most seen). */
-  threads: number;
-  runs: number;
-  computeMs: number;
-  extraMs: number;
-  messages: number;
-  rttSumMs: number;
-  rttCount: number;
-}
+/**
+ * What one hub saw of one device's work on one job since it last wrote, added to the stored totals (`threads`: the
+ * stored value is the most seen).
+ */
+export type JobTimingDelta = Omit<DeviceTimingStats, 'name'> & { jobId: string };
 
 export interface SyncJobStore {
   /**
