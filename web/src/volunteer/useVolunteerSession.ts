@@ -118,33 +118,13 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     return () => document.removeEventListener('visibilitychange', apply);
   }, [session, pauseWhenHidden]);
 
+  // The battery, read once for both rules: no charger (when the volunteer asked to run only while charging), and a
+  // level below the floor they set while not charging (whatever else they opted into).
   useEffect(() => {
     const getBattery = batteryApi();
-    if (!onlyWhileCharging || !getBattery) {
+    const floor = batteryFloor ?? 0;
+    if (!getBattery || (!onlyWhileCharging && floor <= 0)) {
       session.resume('battery');
-      return;
-    }
-    let battery: BatteryManagerLike | null = null;
-    let cancelled = false;
-    const apply = () => {
-      if (battery && !cancelled) (battery.charging ? session.resume('battery') : session.pause('battery'));
-    };
-    void getBattery().then((b) => {
-      if (cancelled) return;
-      battery = b;
-      apply();
-      b.addEventListener('chargingchange', apply);
-    });
-    return () => {
-      cancelled = true;
-      battery?.removeEventListener('chargingchange', apply);
-    };
-  }, [session, onlyWhileCharging]);
-
-  // A low battery that is not charging pauses the device, whatever the volunteer opted into.
-  useEffect(() => {
-    const getBattery = batteryApi();
-    if (!getBattery || batteryFloor === null) {
       session.resume('battery-low');
       return;
     }
@@ -152,7 +132,9 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
     let cancelled = false;
     const apply = () => {
       if (!battery || cancelled) return;
-      const why = batteryPause({ charging: battery.charging, level: battery.level }, batteryFloor);
+      if (onlyWhileCharging && !battery.charging) session.pause('battery');
+      else session.resume('battery');
+      const why = batteryPause({ charging: battery.charging, level: battery.level }, floor);
       if (why === null) session.resume('battery-low');
       else session.pause('battery-low', why);
     };
@@ -171,7 +153,7 @@ export function useVolunteerSession(threads: number, autostart: boolean, joinTok
       battery?.removeEventListener('chargingchange', apply);
       battery?.removeEventListener('levelchange', apply);
     };
-  }, [session, batteryFloor]);
+  }, [session, onlyWhileCharging, batteryFloor]);
 
   // CPU pressure (Chromium's Compute Pressure API): the page eases off to 50% CPU under `serious` pressure and to 25% under
   // `critical`, until it eases (see `pressureEase`). `?pressure=off` ignores it (a machine given over to the work).
