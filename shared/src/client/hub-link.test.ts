@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Ack } from '../protocol/ack.ts';
-import type { LeaseGrant } from '../protocol/messages.ts';
+import type { LeaseGrant, SubmitReceipt } from '../protocol/messages.ts';
 import { HubLink, countAccepted, type DeviceLinkSocket, type HubLinkHandlers } from './hub-link.ts';
 import { IDLE_POLL_MS } from './device-timing.ts';
 
@@ -10,6 +10,7 @@ class FakeSocket {
   active = true;
   listeners = new Map<string, (...args: unknown[]) => void>();
   requests: { slots: number; answer: (ack: Ack<LeaseGrant | null>) => void }[] = [];
+  submits: { answer: (ack: Ack<SubmitReceipt>) => void }[] = [];
   statuses: unknown[] = [];
   disconnects = 0;
   on(event: string, listener: (...args: unknown[]) => void) {
@@ -23,6 +24,7 @@ class FakeSocket {
       emitWithAck: (event: string, payload: { slots: number }) =>
         new Promise((resolve) => {
           if (event === 'work:request') this.requests.push({ slots: payload.slots, answer: resolve });
+          if (event === 'work:submit') this.submits.push({ answer: resolve });
         }),
     };
   }
@@ -92,6 +94,29 @@ describe('HubLink', () => {
     socket.requests[0]?.answer({ ok: true, data: null });
     await vi.advanceTimersByTimeAsync(IDLE_POLL_MS);
     expect(socket.requests).toHaveLength(1); // the host wants nothing: no request
+  });
+
+  it('asks again as soon as it is answered when the hub acknowledged results or offered work meanwhile, and not otherwise', async () => {
+    socket.connect();
+    // Nothing happened while the request was out: the next ask waits for the idle poll.
+    socket.requests[0]?.answer({ ok: true, data: null });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(IDLE_POLL_MS);
+    expect(socket.requests).toHaveLength(2);
+    // The hub counts inputs as held until their results are acknowledged: a receipt while asking may free room there.
+    link.outbox.add('lease-1', 'job-1', [{ index: 0, ok: true, json: '0' }]);
+    socket.submits[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.requests).toHaveLength(2); // one request at a time
+    socket.requests[1]?.answer({ ok: true, data: null });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.requests).toHaveLength(3);
+    // So may work the hub announced meanwhile.
+    socket.listeners.get('work:available')?.();
+    socket.requests[2]?.answer({ ok: true, data: null });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(socket.requests).toHaveLength(4);
   });
 
   it('says a refusal once, not at every poll, and says when work is handed out again', async () => {

@@ -115,6 +115,11 @@ export function countAccepted(results: readonly RunResult[], receipt: SubmitRece
 export class HubLink {
   readonly outbox: ResultOutbox;
   private requesting = false;
+  /**
+   * The hub acknowledged results or announced work while a request was out: its answer may be out of date (it counts
+   * inputs as held until their results are acknowledged), so a request answered with nothing is made again at once.
+   */
+  private askAgain = false;
   private stopped = false;
   /** Winding down (`quiesce`): results still go out, nothing else starts. */
   private quiet = false;
@@ -143,7 +148,10 @@ export class HubLink {
           });
       },
       canSend: () => socket.connected,
-      onReceipt: (results, receipt, jobId) => handlers.receipt(results, receipt, jobId),
+      onReceipt: (results, receipt, jobId) => {
+        if (this.requesting) this.askAgain = true;
+        handlers.receipt(results, receipt, jobId);
+      },
       onGiveUp: (results, reason) => {
         handlers.gaveUp(results, reason);
         // Heartbeats would keep the lease alive forever: reconnect so the hub gives the work to others.
@@ -162,7 +170,10 @@ export class HubLink {
     socket.on('disconnect', (reason) => this.onDisconnect(reason));
     socket.on('connect_error', (err) => this.onConnectError(err));
     socket.on('hub:welcome', (welcome) => this.onWelcome(welcome));
-    socket.on('work:available', () => this.requestWork());
+    socket.on('work:available', () => {
+      if (this.requesting) this.askAgain = true;
+      this.requestWork();
+    });
     socket.on('job:stopped', (payload) => {
       if (!this.stopped) this.handlers.jobStopped(payload.jobId);
     });
@@ -208,6 +219,8 @@ export class HubLink {
       .then(
         (ack) => {
           this.requesting = false;
+          const again = this.askAgain;
+          this.askAgain = false;
           this.roundTrips.add(performance.now() - started);
           if (this.quiet) return;
           if (!ack.ok) {
@@ -218,7 +231,10 @@ export class HubLink {
           if (this.lastRefusal !== null) this.handlers.refused(null);
           this.lastRefusal = null;
           const grant = ack.data;
-          if (grant === null || grant.items.length === 0) return;
+          if (grant === null || grant.items.length === 0) {
+            if (again) this.requestWork();
+            return;
+          }
           if (!socket.connected) return; // the hub released the lease with the connection
           if (!this.handlers.grant(grant)) {
             this.reconnect(); // release the lease the host no longer wants
@@ -228,6 +244,7 @@ export class HubLink {
         },
         (err: unknown) => {
           this.requesting = false;
+          this.askAgain = false;
           if (this.quiet || !socket.connected) return;
           // The hub may have granted a lease whose answer never arrived; the heartbeat would keep it alive forever.
           this.handlers.unanswered(errorText(err));

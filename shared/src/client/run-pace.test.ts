@@ -53,4 +53,14 @@ describe('RunPace', () => {
     expect(paced(60_000).worthAsking(4, 1)).toBe(true);
     expect(new RunPace().worthAsking(4, 0)).toBe(false);
   });
+
+  it('holds up to its own per-thread maximum, and asks for half its hold target at most, so it holds two leases', () => {
+    const page = new RunPace(128);
+    page.record(0.01);
+    expect(page.holdTarget(2)).toBe(256);
+    expect(page.askFor(2, 256)).toBe(128);
+    expect(page.askFor(2, 100)).toBe(100);
+    const long = paced(60_000);
+    expect(long.askFor(4, 3)).toBe(3); // one per thread: every free slot
+  });
 });

@@ -16,6 +16,9 @@ const SMOOTHING = 0.2;
 export class RunPace {
   private average: number | null = null;
 
+  /** `maxPerThread`: most inputs held per thread (at most the hub's MAX_HELD_PER_THREAD). */
+  constructor(private readonly maxPerThread = MAX_BATCH_PER_THREAD) {}
+
   /** Average run time so far (exponentially weighted), or null before the first run. */
   get averageRunMs(): number | null {
     return this.average;
@@ -34,13 +37,23 @@ export class RunPace {
   /**
    * Inputs to hold for `threads` threads: one per thread until a run time is known or when runs are
    * long; otherwise TARGET_HELD_MS of work per thread, at least 2 (one running, one waiting) and at
-   * most MAX_BATCH_PER_THREAD.
+   * most `maxPerThread`.
    */
   holdTarget(threads: number): number {
     const avg = this.average;
     if (avg === null || avg >= LONG_RUN_MS) return threads;
-    const perThread = Math.min(MAX_BATCH_PER_THREAD, Math.max(2, Math.round(TARGET_HELD_MS / Math.max(avg, 0.01))));
+    const perThread = Math.min(this.maxPerThread, Math.max(2, Math.round(TARGET_HELD_MS / Math.max(avg, 0.01))));
     return threads * perThread;
+  }
+
+  /**
+   * How many of `free` slots to ask for: half the hold target at most once it is more than one per thread, so the
+   * device holds two leases or more and runs one while the results of the other travel (the hub counts inputs as held
+   * until their results are acknowledged).
+   */
+  askFor(threads: number, free: number): number {
+    const target = this.holdTarget(threads);
+    return target > threads ? Math.min(free, Math.ceil(target / 2)) : free;
   }
 
   /**

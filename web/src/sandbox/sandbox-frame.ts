@@ -1,6 +1,6 @@
 // The job sandbox frame (/sandbox): served with `Content-Security-Policy: sandbox allow-scripts; connect-src 'none'; ...`,
 // so it has an opaque origin (no access to the page's storage) and no network. It starts one runner worker from a blob
-// URL (which inherits this policy) and relays the page's load/run calls to it. It holds no socket, token or device id.
+// URL (which inherits this policy) and relays the page's load/runBatch calls to it. It holds no socket, token or device id.
 import * as Comlink from 'comlink';
 import runnerSource from 'virtual:edgeswarm-runner-source';
 import type { Runner } from '../volunteer/runner.worker.ts';
@@ -20,7 +20,6 @@ const api = {
   ping: () => Promise.race([runner.ping(), failed]),
   // The shared files' buffers arrived transferred from the page; they move on to the worker the same way.
   load: (work: WorkSource) => runner.load(Comlink.transfer(work, transferables(work))),
-  run: (input: unknown) => runner.run(input),
   runBatch: (inputs: unknown[]) => runner.runBatch(inputs),
 };
 export type SandboxApi = typeof api;

@@ -38,7 +38,6 @@ export function createBrowserRunner(): RunnerHandle {
       const copy = copyForTransfer(work);
       return sandbox.load(Comlink.transfer(copy, transferables(copy)));
     },
-    run: (input) => sandbox.run(input),
     runBatch: (inputs) => sandbox.runBatch(inputs),
     terminate: () => {
       if (terminated) return;

@@ -1,4 +1,4 @@
-// Runs on a dedicated Worker thread started by the job sandbox frame: compiles job code and runs it on one input at a time, in order. It holds no socket, token or device id.
+// Runs on a dedicated Worker thread started by the job sandbox frame: compiles job code and runs it on batches of inputs, one input at a time, in order. It holds no socket, token or device id.
 import * as Comlink from 'comlink';
 import { compileWork, errorText, runJobFunction, type LoadedWork, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 import { lockDownGlobals } from '../sandbox/lockdown.ts';
@@ -16,7 +16,7 @@ export interface BatchReport {
 
 /** The job loaded last: the pool loads a job's work when this worker switches to it. */
 let current: LoadedWork | null = null;
-/** The last run: runs go one after another even when their code is asynchronous. */
+/** The last batch: batches run one after another even when their code is asynchronous. */
 let previous: Promise<unknown> = Promise.resolve();
 
 const runner = {
@@ -27,7 +27,7 @@ const runner = {
 
   /**
    * Makes `work` (inline code, or a work module's bundle, with the job's shared files, whose buffers
-   * were transferred to this worker) what `run` calls. Compiling evaluates the code (a bundle's
+   * were transferred to this worker) what `runBatch` calls. Compiling evaluates the code (a bundle's
    * top level, its WebAssembly modules), so it runs under the caller's timeout too.
    */
   load(work: WorkSource): LoadOutcome {
@@ -38,19 +38,6 @@ const runner = {
     } catch (err) {
       return { ok: false, message: errorText(err) };
     }
-  },
-
-  /** Runs after the previous run has settled: the page may post the next input before this one ends. */
-  run(input: unknown): Promise<RunOutcome> {
-    const result = previous.then(() => {
-      if (!current) return { ok: false, code: 'work_error', message: 'no job code is loaded in this worker' } as const;
-      return runJobFunction(current.fn, input, current.ctx, current.file);
-    });
-    previous = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
   },
 
   /** Runs a batch of inputs one after the other (after the previous call has settled): one message each way for all of them. */

@@ -6,6 +6,7 @@ import {
   LeaseBatches,
   REFUSED_RETRY_MS,
   RunPace,
+  limits,
   countAccepted,
   toRunResult,
   errorText,
@@ -40,11 +41,15 @@ export interface RunPool {
   readonly busy: number;
   /** Inputs posted behind running ones (`runNext`). */
   readonly posted?: number;
+  /** Inputs the runners hold, running and posted (default: `busy + posted`). */
+  readonly inputs?: number;
   run(task: PoolTask): Promise<PoolOutcome>;
   /** Posts the task behind a running input of the same job; null when no runner can take it. */
   runNext?(task: PoolTask): Promise<PoolOutcome> | null;
   /** Runs inputs of one job in one call on an idle runner (see `WorkerPool.runBatch`). */
-  runBatch?(tasks: PoolTask[]): Promise<BatchOutcome>[];
+  runBatch?(tasks: PoolTask[]): Promise<BatchOutcome[]>;
+  /** Posts a batch behind a running batch of the same job; null when no runner can take it. */
+  postBatch?(tasks: PoolTask[]): Promise<BatchOutcome[]> | null;
   canBatch?(jobId: string): boolean;
   abandonJob(jobId: string): number;
   abandonAll(): number;
@@ -141,7 +146,8 @@ export class VolunteerSession {
   private done = 0;
   private failed = 0;
   /** Smoothed wall time of one run; decides how far ahead to ask for work. */
-  private readonly pace = new RunPace();
+  // Up to the hub's limit: the page's batches to its runners cost little per input, so more held work only hides the hub's round trips.
+  private readonly pace = new RunPace(limits.MAX_HELD_PER_THREAD);
   private readonly store: SnapshotStore<VolunteerSnapshot>;
   private readonly now: () => number;
   /** Blobs of the jobs this page runs, kept across reconnects (fetched at most once per connection). */
@@ -188,7 +194,7 @@ export class VolunteerSession {
         slots: () => {
           if (this.paused) return null;
           const slots = this.freeSlots();
-          return this.pace.worthAsking(this.threads, slots) ? slots : null;
+          return this.pace.worthAsking(this.threads, slots) ? this.pace.askFor(this.threads, slots) : null;
         },
         grant: (grant) => {
           if (this.paused) return false; // paused while asking: the link gives the lease back
@@ -382,7 +388,9 @@ export class VolunteerSession {
   }
 
   private freeSlots(): number {
-    return this.capacity() - this.queue.length - this.preparing - (this.pool?.busy ?? 0) - (this.pool?.posted ?? 0);
+    const pool = this.pool;
+    const inPool = pool ? (pool.inputs ?? pool.busy + (pool.posted ?? 0)) : 0;
+    return this.capacity() - this.queue.length - this.preparing - inPool;
   }
 
   private requestWork(): void {
@@ -443,17 +451,25 @@ export class VolunteerSession {
     while (!this.paused && pool.idle - this.resting > 0) {
       const head = this.queue[0];
       if (!head) break;
-      const batch = this.batchFrom(head, pool);
+      const batch = this.batchFrom(head, pool, Math.max(1, pool.idle - this.resting));
+      const runBatch = pool.runBatch;
       this.queue.splice(0, batch.length);
-      if (batch.length > 1 && pool.runBatch) this.runBatch(batch, pool.runBatch.bind(pool));
+      if (batch.length > 1 && runBatch) this.runBatch(batch, (tasks) => runBatch.call(pool, tasks));
       else this.runItem(head, (task) => pool.run(task));
     }
-    // Then one input posted behind each running one, so runners do not wait on this page between inputs
+    // Then the next input or batch posted behind each running one, so runners do not wait on this page between them
     // (not under a CPU limit: a worker rests between runs there).
-    while (!this.paused && this.limit === 100 && pool.runNext) {
+    while (!this.paused && this.limit === 100) {
       const head = this.queue[0];
-      if (!head || !this.runItem(head, (task) => pool.runNext?.(task) ?? null)) break;
-      this.queue.shift();
+      if (!head) break;
+      const batch = this.batchFrom(head, pool, pool.idle + pool.busy);
+      const postBatch = pool.postBatch;
+      const posted =
+        batch.length > 1 && postBatch
+          ? this.runBatch(batch, (tasks) => postBatch.call(pool, tasks))
+          : this.runItem(head, (task) => pool.runNext?.(task) ?? null);
+      if (!posted) break;
+      this.queue.splice(0, batch.length > 1 && postBatch ? batch.length : 1);
     }
     this.changed();
   }
@@ -461,16 +477,15 @@ export class VolunteerSession {
   /**
    * The queued inputs to run together from `head` on: the front of the queue's inputs of the same job and work, about
    * BATCH_TARGET_MS of them at the measured pace (a quarter of the job's timeoutMs at most, since a batch is timed as
-   * a whole), shared fairly between the idle runners. One alone under a CPU limit (runners rest between inputs) or
-   * before the pace is known.
+   * a whole), shared fairly between `runners`. One alone under a CPU limit (runners rest between inputs) or before the
+   * pace is known.
    */
-  private batchFrom(head: QueuedItem, pool: RunPool): QueuedItem[] {
+  private batchFrom(head: QueuedItem, pool: RunPool, runners: number): QueuedItem[] {
     const { jobId, timeoutMs } = head.lease.grant;
     const avg = this.pace.averageRunMs;
     if (this.limit !== 100 || !pool.runBatch || pool.canBatch?.(jobId) === false || avg === null) return [head];
-    const idle = Math.max(1, pool.idle - this.resting);
     const byPace = Math.floor(Math.min(BATCH_TARGET_MS, timeoutMs / 4) / Math.max(avg, 0.001));
-    const size = Math.max(1, Math.min(MAX_BATCH_INPUTS, byPace, Math.ceil(this.queue.length / idle)));
+    const size = Math.max(1, Math.min(MAX_BATCH_INPUTS, byPace, Math.ceil(this.queue.length / Math.max(1, runners))));
     const batch: QueuedItem[] = [];
     for (const queued of this.queue) {
       if (batch.length >= size || queued.lease.grant.jobId !== jobId || queued.work !== head.work) break;
@@ -479,29 +494,33 @@ export class VolunteerSession {
     return batch;
   }
 
-  /** Hands queued inputs of one job to the pool in one call; inputs of a batch that ran over time are queued again. */
-  private runBatch(items: QueuedItem[], submit: (tasks: PoolTask[]) => Promise<BatchOutcome>[]): void {
+  /**
+   * Hands queued inputs of one job to the pool in one call (`submit`: at once or posted behind a running batch); false
+   * when the pool did not take them. Their results are recorded together; inputs of a batch that ran over time are
+   * queued again.
+   */
+  private runBatch(items: QueuedItem[], submit: (tasks: PoolTask[]) => Promise<BatchOutcome[]> | null): boolean {
     const [first] = items;
-    if (!first) return;
+    if (!first) return false;
     const { jobId, code, timeoutMs } = first.lease.grant;
     const owner = first.lease.grant.owner ?? null;
     const tasks = items.map(({ item, work }): PoolTask => ({ jobId, code, timeoutMs, input: item.input, owner, ...(work ? { work } : {}) }));
-    const again: QueuedItem[] = [];
-    const pending = submit(tasks).map((p, i) =>
-      p.then((result) => {
+    const pending = submit(tasks);
+    if (!pending) return false;
+    void pending.then((outcomes) => {
+      const again: QueuedItem[] = [];
+      outcomes.forEach((result, i) => {
         const queued = items[i];
         if (!queued) return;
         if (result === 'again') again.push(queued);
-        else this.finishItem(queued.lease, queued.item, result === null ? null : result.outcome, result === null ? 0 : result.ms);
-      }),
-    );
-    void Promise.all(pending).then(() => {
-      if (again.length === 0) return;
+        else this.settleItem(queued.lease, queued.item, result === null ? null : result.outcome, result === null ? 0 : result.ms);
+      });
       // Ran over time as a batch: each runs again alone, timed on its own (the pool no longer batches this job).
-      const held = again.filter((q) => this.leases.holds(q.lease));
-      this.queue.unshift(...held);
+      this.queue.unshift(...again.filter((q) => this.leases.holds(q.lease)));
       this.dispatch();
+      this.requestWork();
     });
+    return true;
   }
 
   /** One worker rests for `ms` before the next input (CPU limit). */
@@ -532,14 +551,19 @@ export class VolunteerSession {
   }
 
   private finishItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {
+    this.settleItem(lease, item, outcome, elapsedMs);
+    this.dispatch();
+    this.requestWork();
+  }
+
+  /** Records one input's outcome (null: abandoned, nothing to report) and its run time; the caller dispatches. */
+  private settleItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {
     const limit = this.limit;
     if (outcome !== null && limit < 100 && elapsedMs > 0) this.rest((elapsedMs * (100 - limit)) / limit);
     if (outcome !== null && this.leases.holds(lease)) {
       this.pace.record(elapsedMs);
       this.leases.finish(lease, toRunResult(item.index, outcome, elapsedMs));
     }
-    this.dispatch();
-    this.requestWork();
   }
 
   private countReceipt(results: readonly RunResult[], receipt: SubmitReceipt, jobId: string): void {

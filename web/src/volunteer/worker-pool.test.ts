@@ -42,7 +42,7 @@ describe('WorkerPool', () => {
   });
 
   it('runs a batch of one job’s inputs in one call, each with its outcome and run time, in order', async () => {
-    const outcomes = await Promise.all(pool.runBatch([1, 2, 3].map((n) => task({ input: n }))));
+    const outcomes = await pool.runBatch([1, 2, 3].map((n) => task({ input: n })));
     expect(outcomes.map((o) => (o && o !== 'again' ? o.outcome : o))).toEqual([
       { ok: true, json: '1' },
       { ok: true, json: '4' },
@@ -58,7 +58,7 @@ describe('WorkerPool', () => {
     await vi.advanceTimersByTimeAsync(299);
     expect(pool.canBatch('job-a')).toBe(true);
     await vi.advanceTimersByTimeAsync(1);
-    expect(await Promise.all(outcomes)).toEqual(['again', 'again', 'again']);
+    expect(await outcomes).toEqual(['again', 'again', 'again']);
     expect(runners[0]?.terminated).toBe(true);
     expect(pool.canBatch('job-a')).toBe(false);
     expect(pool.idle).toBe(2);
@@ -151,6 +151,41 @@ describe('WorkerPool', () => {
     } finally {
       solo.dispose();
     }
+  });
+
+  describe('posting the next batch behind a running one', () => {
+    const slow = '(n) => (n === 0 ? new Promise((resolve) => setTimeout(() => resolve(0), 100)) : n * 2)';
+
+    it('runs a posted batch right after the running one, in order, counting the inputs both hold', async () => {
+      expect(pool.postBatch([task({ code: slow, input: 1 })])).toBeNull(); // nothing is running
+      const ahead = pool.runBatch([0, 1].map((n) => task({ code: slow, input: n })));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(pool.postBatch([task({ jobId: 'job-b', code: slow, input: 1 })])).toBeNull(); // another job
+      const started: number[] = [];
+      const behind = pool.postBatch([2, 3, 4].map((n) => task({ code: slow, input: n, onStart: () => started.push(n) })));
+      expect(behind).not.toBeNull();
+      expect(pool.postBatch([task({ code: slow, input: 5 })])).toBeNull(); // one batch behind each running one
+      expect(pool.inputs).toBe(5);
+      expect(started).toEqual([]); // its budget starts when it starts
+      await vi.advanceTimersByTimeAsync(100);
+      expect((await ahead).map((o) => (o && o !== 'again' ? o.outcome : o))).toEqual([{ ok: true, json: '0' }, { ok: true, json: '2' }]);
+      expect((await behind)?.map((o) => (o && o !== 'again' ? o.outcome : o))).toEqual([4, 6, 8].map((n) => ({ ok: true, json: String(n) })));
+      expect(started).toEqual([2, 3, 4]);
+      expect(runners[0]?.loads).toBe(1); // posted to the runner that had the code loaded
+      expect(pool.inputs).toBe(0);
+      expect(pool.idle).toBe(2);
+    });
+
+    it('abandons a posted batch with the running one, counting every input stopped', async () => {
+      const hang = '() => new Promise(() => {})';
+      const ahead = pool.runBatch([1, 2].map((n) => task({ code: hang, input: n })));
+      await vi.advanceTimersByTimeAsync(0);
+      const behind = pool.postBatch([3, 4, 5].map((n) => task({ code: hang, input: n })));
+      expect(pool.abandonJob('job-a')).toBe(5);
+      expect(await ahead).toEqual([null, null]);
+      expect(await behind).toEqual([null, null, null]);
+      expect(pool.inputs).toBe(0);
+    });
   });
 
   describe('posting the next input behind a running one', () => {

@@ -1,6 +1,6 @@
-// Main thread: a fixed number of job-code runners, one input running per runner with the next input of the same job
-// already posted behind it (so a runner does not wait on this thread between runs), each run bounded by the job's
-// timeoutMs; or a batch of one job's inputs per runner (one call for all of them), bounded by one timeoutMs.
+// Main thread: a fixed number of job-code runners, each running a batch of one job's inputs (one call for all of them,
+// bounded by the job's timeoutMs; a single input is a batch of one) with the next batch of the same job already posted
+// behind it, so a runner does not wait on this thread between batches.
 import { errorText, type JsonValue, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 import type { BatchReport, LoadOutcome } from './runner.worker.ts';
 
@@ -8,9 +8,8 @@ import type { BatchReport, LoadOutcome } from './runner.worker.ts';
 export interface RunnerHandle {
   /** Settles when the thread can take calls; rejects if it failed to start. */
   ready: Promise<void>;
-  /** Makes `work` what `run` runs; the handle copies its buffers (each runner gets its own). */
+  /** Makes `work` what `runBatch` runs; the handle copies its buffers (each runner gets its own). */
   load(work: WorkSource): Promise<LoadOutcome>;
-  run(input: JsonValue): Promise<RunOutcome>;
   /** Runs several inputs one after the other: one call for all of them, each with its run time in the worker. */
   runBatch(inputs: JsonValue[]): Promise<BatchReport[]>;
   /** Stops the thread at once, even in the middle of an endless loop. */
@@ -58,17 +57,19 @@ export function timeoutOutcome(timeoutMs: number): RunOutcome {
   return { ok: false, code: 'timeout', message: `the run took longer than timeoutMs (${timeoutMs} ms)` };
 }
 
-interface Run {
+/** Inputs of one job run in one call on a runner: running, or posted behind the running batch. */
+interface Batch {
   jobId: string;
-  settle(outcome: PoolOutcome): void;
+  tasks: PoolTask[];
+  /** A batch of one is timed as that input (a timeout is its outcome); a longer one gives its inputs back (`again`). */
+  settle(outcomes: BatchOutcome[] | null): void;
 }
 
-/** An input posted to a runner behind its running input: the runner starts it as soon as that one ends. */
-interface Next {
-  task: PoolTask;
+/** A batch posted to a runner behind its running batch: the runner starts it as soon as that one ends. */
+interface Posted {
+  batch: Batch;
   handle: RunnerHandle;
-  outcome: Promise<RunOutcome>;
-  resolve: (outcome: PoolOutcome) => void;
+  reports: Promise<BatchReport[]>;
 }
 
 interface Slot {
@@ -77,8 +78,17 @@ interface Slot {
   loadedJobId: string | null;
   /** Owner of the code this runner has run; undefined for a fresh runner. */
   usedBy: string | null | undefined;
-  run: Run | null;
-  next: Next | null;
+  run: Batch | null;
+  next: Posted | null;
+}
+
+const noReport: BatchOutcome = { outcome: { ok: false, code: 'work_error', message: 'the worker reported no outcome for this input' }, ms: 0 };
+
+/** A single run's outcome from its batch of one. */
+function single(task: PoolTask, outcomes: BatchOutcome[]): PoolOutcome {
+  const [first] = outcomes;
+  if (first === 'again') return timeoutOutcome(task.timeoutMs);
+  return first === null || first === undefined ? null : first.outcome;
 }
 
 export class WorkerPool {
@@ -106,16 +116,21 @@ export class WorkerPool {
     return this.size - this.idle;
   }
 
-  /** Inputs posted behind running ones. */
+  /** Batches posted behind running ones. */
   get posted(): number {
     return this.slots.filter((s) => s.next !== null).length;
   }
 
-  /** Runs one input on an idle runner; throws if none is idle (callers check `idle` first). */
+  /** Inputs the runners hold: running, and posted behind those. */
+  get inputs(): number {
+    let count = 0;
+    for (const slot of this.slots) count += (slot.run?.tasks.length ?? 0) + (slot.next?.batch.tasks.length ?? 0);
+    return count;
+  }
+
+  /** Runs one input on an idle runner, bounded by its timeoutMs; throws if none is idle (callers check `idle` first). */
   run(task: PoolTask): Promise<PoolOutcome> {
-    const slot = this.slots.find((s) => s.run === null);
-    if (!slot) throw new Error('WorkerPool.run called with no idle runner');
-    return new Promise<PoolOutcome>((resolve) => this.start(slot, task, resolve, null));
+    return this.runBatch([task]).then((outcomes) => single(task, outcomes));
   }
 
   /**
@@ -124,15 +139,7 @@ export class WorkerPool {
    * when it starts.
    */
   runNext(task: PoolTask): Promise<PoolOutcome> | null {
-    const slot = this.slots.find((s) => s.run !== null && s.next === null && s.run.jobId === task.jobId && s.loadedJobId === task.jobId);
-    if (!slot) return null;
-    return new Promise<PoolOutcome>((resolve) => {
-      const handle = slot.handle;
-      // Posted now: the runner takes it as soon as the input ahead of it ends.
-      const outcome = Promise.resolve().then(() => handle.run(task.input));
-      outcome.catch(() => {}); // settled through the run it becomes (or dropped with its runner)
-      slot.next = { task, handle, outcome, resolve };
-    });
+    return this.postBatch([task])?.then((outcomes) => single(task, outcomes)) ?? null;
   }
 
   /** Whether inputs of `jobId` may run in batches (none of its batches ran over time here). */
@@ -144,38 +151,69 @@ export class WorkerPool {
    * Runs inputs of one job (and one owner) on an idle runner in one call; throws if none is idle. The batch is bounded
    * by the job's timeoutMs as a whole: callers size it to a fraction of that (see `BatchOutcome`).
    */
-  runBatch(tasks: PoolTask[]): Promise<BatchOutcome>[] {
+  runBatch(tasks: PoolTask[]): Promise<BatchOutcome[]> {
     const slot = this.slots.find((s) => s.run === null);
     if (!slot) throw new Error('WorkerPool.runBatch called with no idle runner');
+    return new Promise((resolve) => this.start(slot, this.batch(tasks, resolve), null));
+  }
+
+  /**
+   * Posts a batch behind the running batch of a runner that runs the same job and has its code loaded: the runner
+   * starts it as soon as that one ends, and its time budget starts then. Null when no runner can take it.
+   */
+  postBatch(tasks: PoolTask[]): Promise<BatchOutcome[]> | null {
+    const jobId = tasks[0]?.jobId;
+    const slot = this.slots.find((s) => s.run !== null && s.next === null && s.run.jobId === jobId && s.loadedJobId === jobId);
+    if (!slot) return null;
+    return new Promise((resolve) => {
+      const handle = slot.handle;
+      // Posted now: the worker runs it right after the batch ahead (its calls run in order).
+      const reports = Promise.resolve().then(() => handle.runBatch(tasks.map((t) => t.input)));
+      reports.catch(() => {}); // settled through the run it becomes (or dropped with its runner)
+      slot.next = { batch: this.batch(tasks, resolve), handle, reports };
+    });
+  }
+
+  /** A batch whose promise resolves to its outcomes (each null when abandoned). */
+  private batch(tasks: PoolTask[], resolve: (outcomes: BatchOutcome[]) => void): Batch {
+    return { jobId: tasks[0]?.jobId ?? '', tasks, settle: (outcomes) => resolve(outcomes ?? tasks.map(() => null)) };
+  }
+
+  /** Runs `batch` on `slot` now: on the runner it was already posted to (`posted`), or loading and running it. */
+  private start(slot: Slot, batch: Batch, posted: Promise<BatchReport[]> | null): void {
+    const { tasks } = batch;
     const first = tasks[0];
-    if (!first) return [];
-    const resolvers: ((outcome: BatchOutcome) => void)[] = [];
-    const promises = tasks.map((_t) => new Promise<BatchOutcome>((resolve) => resolvers.push(resolve)));
+    if (!first) {
+      batch.settle([]);
+      return;
+    }
     let timer: unknown = null;
-    const finish = (outcomes: (i: number) => BatchOutcome) => {
-      if (slot.run !== run) return false;
+    const settle = batch.settle;
+    const finish = (outcomes: BatchOutcome[] | null): void => {
+      if (slot.run !== batch) return; // already settled, timed out or abandoned
       slot.run = null;
       if (timer !== null) this.timers.clearTimeout(timer);
-      resolvers.forEach((resolve, i) => resolve(outcomes(i)));
+      settle(outcomes);
       this.promote(slot);
-      return true;
     };
-    const run: Run = { jobId: first.jobId, settle: (outcome) => void finish(() => (outcome === null ? null : { outcome, ms: 0 })) };
-    slot.run = run;
+    batch.settle = finish;
+    slot.run = batch;
     const owner = first.owner ?? null;
-    if (slot.usedBy !== undefined && slot.usedBy !== owner) this.replace(slot); // a fresh runner per owner
+    if (!posted && slot.usedBy !== undefined && slot.usedBy !== owner) this.replace(slot); // a fresh runner per owner
     slot.usedBy = owner;
     const handle = slot.handle;
     for (const task of tasks) task.onStart?.();
+    // The budget covers starting the runner too, so a runner that never becomes ready cannot hold the run forever.
     timer = this.timers.setTimeout(() => {
-      if (slot.run !== run) return;
-      this.unbatched.add(first.jobId);
+      if (slot.run !== batch) return;
+      if (tasks.length > 1) this.unbatched.add(first.jobId);
       this.replace(slot);
-      finish(() => 'again');
+      finish(tasks.map(() => 'again'));
     }, first.timeoutMs);
-    const execute = async () => {
+    const execute = async (): Promise<BatchOutcome[] | null> => {
+      if (posted) return posted;
       await handle.ready;
-      if (slot.run !== run) return null;
+      if (slot.run !== batch) return null; // abandoned while starting; ignored
       if (slot.loadedJobId !== first.jobId) {
         slot.loadedJobId = null;
         const loaded = await handle.load(first.work ?? { code: first.code, bundle: null, shared: [] });
@@ -189,76 +227,29 @@ export class WorkerPool {
     };
     execute().then(
       (reports) => {
-        if (reports) finish((i) => reports[i] ?? { outcome: { ok: false, code: 'work_error', message: 'the worker reported no outcome for this input' }, ms: 0 });
+        if (reports) finish(tasks.map((_t, i) => reports[i] ?? noReport));
       },
       (err: unknown) => {
-        if (slot.run === run && slot.handle === handle) this.replace(slot);
-        const outcome: RunOutcome = { ok: false, code: 'work_error', message: `the device could not run this input: ${errorText(err)}` };
-        finish(() => ({ outcome, ms: 0 }));
-      },
-    );
-    return promises;
-  }
-
-  /** Runs `task` on `slot` now: on the runner it was already posted to (`posted`), or loading and running it. */
-  private start(slot: Slot, task: PoolTask, resolve: (outcome: PoolOutcome) => void, posted: Promise<RunOutcome> | null): void {
-    let timer: unknown = null;
-    const run: Run = {
-      jobId: task.jobId,
-      settle: (outcome) => {
-        if (slot.run !== run) return; // already settled, timed out or abandoned
-        slot.run = null;
-        if (timer !== null) this.timers.clearTimeout(timer);
-        resolve(outcome);
-        this.promote(slot);
-      },
-    };
-    slot.run = run;
-    const owner = task.owner ?? null;
-    if (!posted && slot.usedBy !== undefined && slot.usedBy !== owner) this.replace(slot); // a fresh runner per owner
-    slot.usedBy = owner;
-    const handle = slot.handle;
-    task.onStart?.();
-    // The budget covers starting the runner too, so a runner that never becomes ready cannot hold the run forever.
-    timer = this.timers.setTimeout(() => {
-      if (slot.run !== run) return;
-      this.replace(slot);
-      run.settle(timeoutOutcome(task.timeoutMs));
-    }, task.timeoutMs);
-    const execute = async (): Promise<RunOutcome> => {
-      if (posted) return posted;
-      await handle.ready;
-      if (slot.run !== run) return timeoutOutcome(task.timeoutMs); // abandoned while starting; ignored
-      if (slot.loadedJobId !== task.jobId) {
-        slot.loadedJobId = null;
-        const loaded = await handle.load(task.work ?? { code: task.code, bundle: null, shared: [] });
-        if (!loaded.ok) return { ok: false, code: 'work_error', message: `the job code failed to compile: ${loaded.message}` };
-        if (slot.handle === handle) slot.loadedJobId = task.jobId;
-      }
-      return handle.run(task.input);
-    };
-    execute().then(
-      (outcome) => run.settle(outcome),
-      (err: unknown) => {
-        // The runner could not start, or the input or result could not cross the thread boundary:
+        // The runner could not start, or an input or result could not cross the thread boundary:
         // start a fresh runner so one broken thread does not fail every later run.
-        if (slot.run === run && slot.handle === handle) this.replace(slot);
-        run.settle({ ok: false, code: 'work_error', message: `the device could not run this input: ${errorText(err)}` });
+        if (slot.run === batch && slot.handle === handle) this.replace(slot);
+        const outcome: RunOutcome = { ok: false, code: 'work_error', message: `the device could not run this input: ${errorText(err)}` };
+        finish(tasks.map(() => ({ outcome, ms: 0 })));
       },
     );
   }
 
-  /** The run ahead ended: the posted next input starts (on a fresh runner, loading again, if that one was replaced). */
+  /** The batch ahead ended: the posted one starts (on a fresh runner, loading again, if that one was replaced). */
   private promote(slot: Slot): void {
     const next = slot.next;
     if (!next || slot.run !== null) return;
     slot.next = null;
-    this.start(slot, next.task, next.resolve, slot.handle === next.handle ? next.outcome : null);
+    this.start(slot, next.batch, slot.handle === next.handle ? next.reports : null);
   }
 
-  /** Stops every run of `jobId` at once; their promises resolve to `null`. Returns how many were stopped. */
+  /** Stops every run of `jobId` at once; their promises resolve to `null`. Returns how many inputs were stopped. */
   abandonJob(jobId: string): number {
-    return this.abandonWhere((run) => run.jobId === jobId);
+    return this.abandonWhere((id) => id === jobId);
   }
 
   abandonAll(): number {
@@ -271,20 +262,20 @@ export class WorkerPool {
     this.slots.length = 0;
   }
 
-  private abandonWhere(match: (run: Run) => boolean): number {
+  private abandonWhere(match: (jobId: string) => boolean): number {
     let stopped = 0;
     for (const slot of this.slots) {
       const next = slot.next;
-      if (next && match({ jobId: next.task.jobId, settle: () => {} })) {
+      if (next && match(next.batch.jobId)) {
         slot.next = null;
-        next.resolve(null);
-        stopped++;
+        next.batch.settle(null);
+        stopped += next.batch.tasks.length;
       }
       const run = slot.run;
-      if (run && match(run)) {
+      if (run && match(run.jobId)) {
         this.replace(slot);
         run.settle(null);
-        stopped++;
+        stopped += run.tasks.length;
       }
     }
     return stopped;

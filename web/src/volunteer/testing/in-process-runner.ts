@@ -29,11 +29,6 @@ export function createInProcessRunner(): InProcessRunner {
         return Promise.resolve({ ok: false, message: errorText(err) });
       }
     },
-    run(input) {
-      if (!loaded) return Promise.resolve({ ok: false, code: 'work_error', message: 'no job code is loaded' });
-      // A terminated worker never answers; neither does this.
-      return terminated ? new Promise(() => undefined) : runJobFunction(loaded.fn, input, loaded.ctx, loaded.file);
-    },
     async runBatch(inputs) {
       const reports = [];
       for (const input of inputs) {
