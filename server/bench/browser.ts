@@ -29,6 +29,11 @@ export interface BrowserDevice {
   page: Page;
   /** Milliseconds one call of `code(seed)` takes in a plain Web Worker of this Chromium (no hub, no sandbox), median of `calls`. */
   workerCallMs(code: string, calls: number): Promise<number>;
+  /**
+   * Inputs per second that `threads` plain Web Workers of this Chromium (no hub, no sandbox) deliver running `count`
+   * calls of `code(seed)` between them at the same time: what the page's runners could do at best on this machine.
+   */
+  plainWorkersPerS(code: string, threads: number, count: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -58,7 +63,28 @@ export async function openVolunteerPage(hub: ServerProcess, executablePath: stri
         await blank.close();
       }
     };
-    return { page, workerCallMs, close: () => browser.close() };
+    const plainWorkersPerS = async (code: string, threads: number, count: number): Promise<number> => {
+      const blank = await browser.newPage(); // no CSP: plain workers
+      try {
+        const worker = `const f = (${code}); onmessage = (e) => { if (e.data === 'warm') { f(0); postMessage(0); return; }
+          for (let i = 0; i < e.data; i++) f(i); postMessage(e.data); };`;
+        return await blank.evaluate<number>(`(async () => {
+          const url = URL.createObjectURL(new Blob([${JSON.stringify(worker)}]));
+          const workers = Array.from({ length: ${threads} }, () => new Worker(url));
+          const call = (w, message) => new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); w.postMessage(message); });
+          await Promise.all(workers.map((w) => call(w, 'warm')));
+          const each = Math.ceil(${count} / ${threads});
+          const t0 = performance.now();
+          await Promise.all(workers.map((w) => call(w, each)));
+          const seconds = (performance.now() - t0) / 1000;
+          for (const w of workers) w.terminate();
+          return (each * ${threads}) / seconds;
+        })()`);
+      } finally {
+        await blank.close();
+      }
+    };
+    return { page, workerCallMs, plainWorkersPerS, close: () => browser.close() };
   } catch (err) {
     await browser.close();
     throw err;

@@ -308,15 +308,21 @@ await section(
         const count = Math.round((BROWSER_THREADS * BROWSER_WORK_MS) / ms);
         const pageRates: number[] = [];
         const localRates: number[] = [];
+        const plainRates: number[] = [];
         for (let round = 0; round < HUB_ROUNDS; round++) {
           pageRates.push(await runThroughHub(hub, code, count, 120_000));
           localRates.push(await pool.run(code, count));
+          // What this Chromium's plain workers do alone, THREADS at a time on this machine, in the same round.
+          plainRates.push(await page.plainWorkersPerS(code, BROWSER_THREADS, count));
         }
-        // What this Chromium's workers could do alone: THREADS runs at a time, each as long as in a plain worker.
+        // The former ideal: THREADS times one plain worker's median call, measured alone (it leaves out what two threads
+        // cost each other on this machine).
         const callMs = await page.workerCallMs(code, Math.max(20, Math.round(1000 / ms)));
-        const ideal = (BROWSER_THREADS * 1000) / callMs;
+        const soloIdeal = (BROWSER_THREADS * 1000) / callMs;
         rows.push(row(`page inputs/s, ${ms} ms each`, `browser_${ms}ms_inputs_per_s`, pageRates, 'inputs/s', 1));
-        rows.push(row(`page / ideal for this Chromium, ${ms} ms`, `browser_pipeline_efficiency_${ms}ms`, pageRates.map((p) => p / ideal), '', 3));
+        rows.push(row(`${BROWSER_THREADS} plain workers inputs/s, ${ms} ms`, `browser_plain_workers_${ms}ms_inputs_per_s`, plainRates, 'inputs/s', 1));
+        rows.push(row(`page / plain workers, ${ms} ms`, `browser_pipeline_efficiency_${ms}ms`, pageRates.map((p, i) => p / (plainRates[i] ?? NaN)), '', 3));
+        rows.push(row(`page / ${BROWSER_THREADS} x one worker alone, ${ms} ms`, `browser_pipeline_efficiency_solo_${ms}ms`, pageRates.map((p) => p / soloIdeal), '', 3));
         rows.push(row(`page / local pool (Node), ${ms} ms`, `browser_efficiency_${ms}ms`, pageRates.map((p, i) => p / (localRates[i] ?? NaN)), '', 3));
       }
       // How fast this Chromium runs the same function as Node, without Edgeswarm: the ceiling of page / local pool.

@@ -31,7 +31,7 @@ import type { BatchOutcome, PoolOutcome, PoolTask } from './worker-pool.ts';
 import type { Donation, DonationLedger } from './donation-ledger.ts';
 
 /** A batch holds about this much work at the measured pace (and a quarter of the job's timeoutMs at most). */
-const BATCH_TARGET_MS = 25;
+const BATCH_TARGET_MS = 100;
 /** Most inputs in one batch. */
 const MAX_BATCH_INPUTS = 64;
 
