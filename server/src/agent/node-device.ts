@@ -8,6 +8,7 @@ import {
   HubLink,
   LeaseBatches,
   RunPace,
+  limits,
   countAccepted,
   toRunResult,
   errorText,
@@ -72,7 +73,7 @@ export class NodeDevice {
   private done = 0;
   private failed = 0;
   /** Smoothed time of one run in a thread; decides how far ahead to ask for work. */
-  private readonly pace = new RunPace();
+  private readonly pace = new RunPace(limits.MAX_HELD_PER_THREAD);
   private readonly log: (line: string) => void;
   /** Blobs of the jobs this device runs, kept across reconnects (fetched at most once per connection). */
   private jobWork: JobWork | null = null;
@@ -226,7 +227,7 @@ export class NodeDevice {
   private slotsWanted(): number | null {
     if (this.stopping || this.paused) return null;
     const slots = this.pace.holdTarget(this.options.threads) - this.held;
-    return this.pace.worthAsking(this.options.threads, slots) ? slots : null;
+    return this.pace.worthAsking(this.options.threads, slots) ? this.pace.askFor(this.options.threads, slots) : null;
   }
 
   private requestWork(): void {
