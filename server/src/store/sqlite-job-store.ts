@@ -338,6 +338,9 @@ export class SqliteJobStore implements SyncJobStore {
       markDone: db.prepare<[string, number, number]>(
         `UPDATE subtasks SET state = 'done', result = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
       ),
+      markLeasedDone: db.prepare<[string, number, number]>(
+        `UPDATE subtasks SET state = 'done', result = ?, lease_id = NULL WHERE job_seq = ? AND idx = ? AND state = 'leased'`,
+      ),
       markRetry: db.prepare<[string, number, number, number]>(
         `UPDATE subtasks SET state = ?, attempts = ?, lease_id = NULL WHERE job_seq = ? AND idx = ?`,
       ),
@@ -780,14 +783,25 @@ export class SqliteJobStore implements SyncJobStore {
       let leasedDelta = 0;
       let queuedDelta = 0;
       let failedForGood: JobError | null = null;
-      const { markDone, markRetry } = this.q;
+      const { markDone, markLeasedDone, markRetry } = this.q;
       for (const r of results) {
         if (!held.has(r.index)) {
           outcome.rejected++;
           continue;
         }
+        if (!active || failedForGood) {
+          outcome.dropped++;
+          continue;
+        }
+        // The usual case in one statement: a success of an input still leased.
+        if (r.ok && markLeasedDone.run(r.json, job.seq, r.index).changes === 1) {
+          leasedDelta--;
+          completed++;
+          outcome.accepted++;
+          continue;
+        }
         const sub = this.q.subtask.get(job.seq, r.index);
-        if (!active || failedForGood || !sub || sub.state === 'done' || sub.state === 'failed') {
+        if (!sub || sub.state === 'done' || sub.state === 'failed') {
           outcome.dropped++;
           continue;
         }
