@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type LeaseGrant, type WorkSubmit } from '@edgeswarm/shared';
 import { FakeHubSocket } from './testing/fake-hub-socket.ts';
 import { createInProcessRunner } from './testing/in-process-runner.ts';
-import { IDLE_POLL_MS, MAX_BATCH_PER_THREAD, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS } from '@edgeswarm/shared';
+import { IDLE_POLL_MS, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS, limits } from '@edgeswarm/shared';
 import { VolunteerSession } from './volunteer-session.ts';
 import { WorkerPool } from './worker-pool.ts';
 
@@ -355,8 +355,8 @@ describe('VolunteerSession', () => {
     await settle(0);
     expect(answerRequest(grant({ items: [{ index: 0, input: 1 }, { index: 1, input: 2 }] }))).toBe(2);
     await settle(0);
-    // Sub-millisecond runs: the next request fills the per-thread cap of held work.
-    expect(socket().openRequests()[0]?.payload).toEqual({ slots: 2 * MAX_BATCH_PER_THREAD });
+    // Sub-millisecond runs: it holds the hub's cap per thread, and asks for half of that so two leases overlap.
+    expect(socket().openRequests()[0]?.payload).toEqual({ slots: (2 * limits.MAX_HELD_PER_THREAD) / 2 });
   });
 
   it('reports each run’s time and its mean round trip to the hub, for the hub’s time model', async () => {
@@ -385,6 +385,47 @@ describe('VolunteerSession', () => {
     const results = submits.flatMap((s) => s.results);
     expect(results.map((r) => r.index)).toEqual(items.map((i) => i.index));
     expect(results.map((r) => (r.ok ? r.json : null))).toEqual(items.map((i) => String(i.input * i.input)));
+  });
+
+  it('posts the next batch behind the running one, so a runner never waits on the page between batches', async () => {
+    const posted: number[] = [];
+    session = new VolunteerSession({
+      deviceId: 'device-abcdefgh',
+      name: 'n',
+      threads: 1,
+      now: () => Date.now(),
+      openSocket: (hello) => {
+        const s = new FakeHubSocket(hello);
+        sockets.push(s);
+        return s.asDeviceSocket();
+      },
+      createPool: (size) => {
+        const pool = new WorkerPool(size, createInProcessRunner);
+        const post = pool.postBatch.bind(pool);
+        pool.postBatch = (tasks) => {
+          const pending = post(tasks);
+          if (pending) posted.push(tasks.length);
+          return pending;
+        };
+        return pool;
+      },
+    });
+    session.start();
+    await settle(0);
+    answerRequest(grant({ items: [{ index: 0, input: 1 }] })); // the first run measures the pace
+    await settle(0);
+    socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
+    await settle(200);
+    const items = Array.from({ length: 100 }, (_, i) => ({ index: i, input: i }));
+    answerRequest(grant({ leaseId: 'lease-2', items }));
+    await settle(0);
+    await settle(0);
+    // 64 inputs run at once; the other 36 wait on the runner behind them, not on this page.
+    expect(posted).toEqual([36]);
+    const results = socket()
+      .openSubmits()
+      .flatMap((s) => (s.payload as WorkSubmit).results);
+    expect(results.map((r) => r.index)).toEqual(items.map((i) => i.index));
   });
 
   it('fails only the input that overran inside a batch: the batch runs again one input at a time', async () => {
