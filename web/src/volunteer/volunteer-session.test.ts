@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type LeaseGrant, type WorkSubmit } from '@edgeswarm/shared';
+import { HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type LeaseGrant, type LeaseItem, type WorkSubmit } from '@edgeswarm/shared';
 import { FakeHubSocket } from './testing/fake-hub-socket.ts';
 import { createInProcessRunner } from './testing/in-process-runner.ts';
 import { IDLE_POLL_MS, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS, limits } from '@edgeswarm/shared';
@@ -43,7 +43,7 @@ describe('VolunteerSession', () => {
   const settle = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
   const poolSizes: number[] = [];
-  function startSession(threads = 2, joinToken?: string): void {
+  function startSession(threads = 2, joinToken?: string, watchPool: (pool: WorkerPool) => void = () => {}): void {
     session = new VolunteerSession({
       deviceId: 'device-abcdefgh',
       name: 'Chrome on Linux',
@@ -57,11 +57,26 @@ describe('VolunteerSession', () => {
       },
       createPool: (size) => {
         poolSizes.push(size);
-        return new WorkerPool(size, createInProcessRunner);
+        const pool = new WorkerPool(size, createInProcessRunner);
+        watchPool(pool);
+        return pool;
       },
       reloadPage: () => reloads++,
     });
     session.start();
+  }
+
+  /** Runs one input (so the session learns the pace of the job), then grants a lease of `count` more and lets it run. */
+  async function runAfterPaceIsKnown(count: number): Promise<LeaseItem[]> {
+    answerRequest(grant({ items: [{ index: 0, input: 1 }] }));
+    await settle(0);
+    socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
+    await settle(200);
+    const items = Array.from({ length: count }, (_, i) => ({ index: i, input: i }));
+    answerRequest(grant({ leaseId: 'lease-2', items }));
+    await settle(0);
+    await settle(0);
+    return items;
   }
 
   /** Answers the oldest open work request. */
@@ -373,14 +388,7 @@ describe('VolunteerSession', () => {
   it('runs short inputs of one job in batches, each input once and in order, once their pace is known', async () => {
     startSession(1);
     await settle(0);
-    answerRequest(grant({ items: [{ index: 0, input: 1 }] })); // the first run measures the pace
-    await settle(0);
-    socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
-    await settle(200);
-    const items = Array.from({ length: 100 }, (_, i) => ({ index: i, input: i }));
-    answerRequest(grant({ leaseId: 'lease-2', items }));
-    await settle(0);
-    await settle(0);
+    const items = await runAfterPaceIsKnown(100);
     const submits = socket().openSubmits().map((s) => s.payload as WorkSubmit);
     const results = submits.flatMap((s) => s.results);
     expect(results.map((r) => r.index)).toEqual(items.map((i) => i.index));
@@ -389,37 +397,16 @@ describe('VolunteerSession', () => {
 
   it('posts the next batch behind the running one, so a runner never waits on the page between batches', async () => {
     const posted: number[] = [];
-    session = new VolunteerSession({
-      deviceId: 'device-abcdefgh',
-      name: 'n',
-      threads: 1,
-      now: () => Date.now(),
-      openSocket: (hello) => {
-        const s = new FakeHubSocket(hello);
-        sockets.push(s);
-        return s.asDeviceSocket();
-      },
-      createPool: (size) => {
-        const pool = new WorkerPool(size, createInProcessRunner);
-        const post = pool.postBatch.bind(pool);
-        pool.postBatch = (tasks) => {
-          const pending = post(tasks);
-          if (pending) posted.push(tasks.length);
-          return pending;
-        };
-        return pool;
-      },
+    startSession(1, undefined, (pool) => {
+      const post = pool.postBatch.bind(pool);
+      pool.postBatch = (tasks) => {
+        const pending = post(tasks);
+        if (pending) posted.push(tasks.length);
+        return pending;
+      };
     });
-    session.start();
     await settle(0);
-    answerRequest(grant({ items: [{ index: 0, input: 1 }] })); // the first run measures the pace
-    await settle(0);
-    socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });
-    await settle(200);
-    const items = Array.from({ length: 100 }, (_, i) => ({ index: i, input: i }));
-    answerRequest(grant({ leaseId: 'lease-2', items }));
-    await settle(0);
-    await settle(0);
+    const items = await runAfterPaceIsKnown(100);
     // 64 inputs run at once; the other 36 wait on the runner behind them, not on this page.
     expect(posted).toEqual([36]);
     const results = socket()
