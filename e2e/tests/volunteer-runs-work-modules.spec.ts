@@ -56,7 +56,12 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     await expect.poll(async () => (await devices(request)).filter((d) => d.state !== undefined && d.name === 'e2e agent').length).toBe(1);
     const data = fixtureData();
     const before = await blobBytesServed(request);
-    // Enough inputs that the job outlasts the agent fetching the blobs (else tail copies may leave it no counted result).
+    // One job for each kind of device, so that each surely runs one: run together, the faster one fetches its blobs
+    // and takes every input (winning the tail copies of the other's held inputs) before the other has its blobs.
+    // The sum job runs on the agent while the page is paused.
+    const pause = volunteer.page.getByTestId('pause-button');
+    await pause.click();
+    await expect(pause).toHaveText('Resume');
     const inputs = 1200;
     const sum = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', `0:${inputs}`, '--reduce', 'sum', ...shared()]);
     expect(sum.stderr).toContain('completed');
@@ -64,16 +69,20 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     let expected = 0;
     for (let n = 0; n < inputs; n++) expected += expectedResult(n, data);
     expect(sum.stdout).toBe(`${expected}\n`);
-    // Both kinds of device ran inputs of it: the browser compiled the WebAssembly under the sandbox's CSP.
-    const ran = (await devices(request)).filter((d) => d.completed > 0);
-    expect(ran.some((d) => d.kind === 'node' && d.name === 'e2e agent')).toBe(true);
-    expect(ran.some((d) => d.kind === 'browser' && (browserId === null || d.id === browserId))).toBe(true);
+    expect((await devices(request)).some((d) => d.kind === 'node' && d.name === 'e2e agent' && d.completed > 0)).toBe(true);
 
-    // collect: every result, in input order.
+    // The agent leaves; the collect job runs on the page: every result, in input order. The browser compiled the
+    // WebAssembly under the sandbox's CSP.
+    const exited = new Promise((resolve) => agent?.once('exit', resolve));
+    agent.kill('SIGTERM');
+    await exited;
+    await pause.click();
+    await expect(pause).toHaveText('Pause');
     const collect = await edgeswarm(['run', 'e2e/fixtures/full-module/work.ts', '--range', '0:120', ...shared()]);
     expect(collect.status, collect.stderr).toBe(0);
     expect(collect.stderr.match(/already on the hub/g)).toHaveLength(3);
     expect(collect.stdout.trimEnd().split('\n').map(Number)).toEqual(Array.from({ length: 120 }, (_, n) => expectedResult(n, data)));
+    expect((await devices(request)).some((d) => d.kind === 'browser' && (browserId === null || d.id === browserId) && d.completed > 0)).toBe(true);
 
     // Each device fetched each blob once for both jobs: two full sets of the three blobs, no more.
     const jobs = ((await (await request.get('/api/jobs?limit=2', { headers: auth })).json()) as { jobs: Job[] }).jobs;
@@ -94,10 +103,7 @@ test('a browser and a Node agent run a work module with an npm package, WebAssem
     await expect(view.locator('[data-testid="job-shared-file"][data-name="cfg"]')).toContainText(/cfg \d+ B \(JSON\)/);
     await dashboard.close();
 
-    // The agent leaves; the reloaded page (a new connection) takes every blob from its IndexedDB, not from the hub.
-    const exited = new Promise((resolve) => agent?.once('exit', resolve));
-    agent.kill('SIGTERM');
-    await exited;
+    // The reloaded page (a new connection) takes every blob from its IndexedDB, not from the hub.
     await volunteer.page.reload();
     await expect(volunteer.page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
     const afterReload = await blobBytesServed(request);
