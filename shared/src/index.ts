@@ -123,7 +123,7 @@ export {
   REQUEST_TIMEOUT_MS,
   SUBMIT_TIMEOUT_MS,
 } from './client/device-timing.ts';
-export { RunPace, TARGET_HELD_MS, MAX_BATCH_PER_THREAD, LONG_RUN_MS } from './client/run-pace.ts';
+export { RunPace, TARGET_HELD_MS, LONG_RUN_MS } from './client/run-pace.ts';
 export { LeaseBatches, toRunResult, type HeldLease } from './client/lease-batches.ts';
 export { HubLink, countAccepted, type DeviceLinkSocket, type HubLinkHandlers, type HubLinkOptions } from './client/hub-link.ts';
 export { FailoverSocket, type FailoverOptions, type SocketFactory } from './client/failover-socket.ts';

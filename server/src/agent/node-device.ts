@@ -8,7 +8,6 @@ import {
   HubLink,
   LeaseBatches,
   RunPace,
-  limits,
   countAccepted,
   toRunResult,
   errorText,
@@ -73,7 +72,7 @@ export class NodeDevice {
   private done = 0;
   private failed = 0;
   /** Smoothed time of one run in a thread; decides how far ahead to ask for work. */
-  private readonly pace = new RunPace(limits.MAX_HELD_PER_THREAD);
+  private readonly pace = new RunPace();
   private readonly log: (line: string) => void;
   /** Blobs of the jobs this device runs, kept across reconnects (fetched at most once per connection). */
   private jobWork: JobWork | null = null;

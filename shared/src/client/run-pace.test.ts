@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LONG_RUN_MS, MAX_BATCH_PER_THREAD, RunPace, TARGET_HELD_MS } from './run-pace.ts';
+import { LONG_RUN_MS, RunPace, TARGET_HELD_MS } from './run-pace.ts';
+import { MAX_HELD_PER_THREAD } from '../domain/limits.ts';
 
 function paced(...runs: number[]): RunPace {
   const pace = new RunPace();
@@ -17,9 +18,9 @@ describe('RunPace', () => {
     expect(paced(100).holdTarget(3)).toBe(3 * 10);
   });
 
-  it('never holds more than MAX_BATCH_PER_THREAD per thread, however short the runs', () => {
-    expect(paced(0).holdTarget(2)).toBe(2 * MAX_BATCH_PER_THREAD);
-    expect(paced(0.001).holdTarget(1)).toBe(MAX_BATCH_PER_THREAD);
+  it('never holds more than the hub allows per thread, however short the runs', () => {
+    expect(paced(0).holdTarget(2)).toBe(2 * MAX_HELD_PER_THREAD);
+    expect(paced(0.001).holdTarget(1)).toBe(MAX_HELD_PER_THREAD);
   });
 
   it('keeps one spare per thread for runs up to LONG_RUN_MS, and none beyond', () => {
@@ -45,9 +46,9 @@ describe('RunPace', () => {
   });
 
   it('asks once half of its held work has run, so requests come in batches; for any slot when it holds one per thread', () => {
-    const short = paced(1); // holds 4 x 64
-    expect(short.worthAsking(4, 127)).toBe(false);
-    expect(short.worthAsking(4, 128)).toBe(true);
+    const short = paced(1); // holds 4 x 128
+    expect(short.worthAsking(4, 255)).toBe(false);
+    expect(short.worthAsking(4, 256)).toBe(true);
     expect(paced(500).worthAsking(4, 3)).toBe(false); // holds 4 x 2
     expect(paced(500).worthAsking(4, 4)).toBe(true);
     expect(paced(60_000).worthAsking(4, 1)).toBe(true);
@@ -55,12 +56,14 @@ describe('RunPace', () => {
   });
 
   it('holds up to its own per-thread maximum, and asks for half its hold target at most, so it holds two leases', () => {
-    const page = new RunPace(128);
-    page.record(0.01);
-    expect(page.holdTarget(2)).toBe(256);
-    expect(page.askFor(2, 256)).toBe(128);
-    expect(page.askFor(2, 100)).toBe(100);
-    const long = paced(60_000);
-    expect(long.askFor(4, 3)).toBe(3); // one per thread: every free slot
+    const fast = paced(0.01);
+    expect(fast.holdTarget(2)).toBe(2 * MAX_HELD_PER_THREAD);
+    expect(fast.askFor(2, 2 * MAX_HELD_PER_THREAD)).toBe(MAX_HELD_PER_THREAD);
+    expect(fast.askFor(2, 100)).toBe(100);
+    const capped = new RunPace(16);
+    capped.record(0.01);
+    expect(capped.holdTarget(2)).toBe(32);
+    expect(capped.askFor(2, 32)).toBe(16);
+    expect(paced(60_000).askFor(4, 3)).toBe(3); // one per thread: every free slot
   });
 });

@@ -4,10 +4,10 @@
  * runs come in batches and threads never wait on the network, within MIN/MAX per thread.
  */
 
+import { MAX_HELD_PER_THREAD } from '../domain/limits.ts';
+
 /** Work held per thread, in measured run time. */
 export const TARGET_HELD_MS = 1_000;
-/** Most inputs held per thread however short the runs (the hub allows 128). */
-export const MAX_BATCH_PER_THREAD = 64;
 /** Runs at least this long are held one per thread: a spare would only lengthen the end of a job. */
 export const LONG_RUN_MS = 5_000;
 /** Weight of the newest run time in the moving average. */
@@ -16,8 +16,8 @@ const SMOOTHING = 0.2;
 export class RunPace {
   private average: number | null = null;
 
-  /** `maxPerThread`: most inputs held per thread (at most the hub's MAX_HELD_PER_THREAD). */
-  constructor(private readonly maxPerThread = MAX_BATCH_PER_THREAD) {}
+  /** `maxPerThread`: most inputs held per thread however short the runs (default and at most: the hub's limit). */
+  constructor(private readonly maxPerThread = MAX_HELD_PER_THREAD) {}
 
   /** Average run time so far (exponentially weighted), or null before the first run. */
   get averageRunMs(): number | null {

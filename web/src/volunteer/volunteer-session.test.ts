@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type LeaseGrant, type LeaseItem, type WorkSubmit } from '@edgeswarm/shared';
+import { HEARTBEAT_INTERVAL_MS, PROTOCOL_VERSION, type LeaseGrant, type WorkSubmit } from '@edgeswarm/shared';
 import { FakeHubSocket } from './testing/fake-hub-socket.ts';
 import { createInProcessRunner } from './testing/in-process-runner.ts';
 import { IDLE_POLL_MS, REFUSED_RETRY_MS, SUBMIT_TIMEOUT_MS, limits } from '@edgeswarm/shared';
@@ -67,7 +67,7 @@ describe('VolunteerSession', () => {
   }
 
   /** Runs one input (so the session learns the pace of the job), then grants a lease of `count` more and lets it run. */
-  async function runAfterPaceIsKnown(count: number): Promise<LeaseItem[]> {
+  async function runAfterPaceIsKnown(count: number): Promise<{ index: number; input: number }[]> {
     answerRequest(grant({ items: [{ index: 0, input: 1 }] }));
     await settle(0);
     socket().openSubmits()[0]?.answer({ ok: true, data: { accepted: 1, dropped: 0 } });

@@ -6,7 +6,6 @@ import {
   LeaseBatches,
   REFUSED_RETRY_MS,
   RunPace,
-  limits,
   countAccepted,
   toRunResult,
   errorText,
@@ -146,8 +145,7 @@ export class VolunteerSession {
   private done = 0;
   private failed = 0;
   /** Smoothed wall time of one run; decides how far ahead to ask for work. */
-  // Up to the hub's limit: the page's batches to its runners cost little per input, so more held work only hides the hub's round trips.
-  private readonly pace = new RunPace(limits.MAX_HELD_PER_THREAD);
+  private readonly pace = new RunPace();
   private readonly store: SnapshotStore<VolunteerSnapshot>;
   private readonly now: () => number;
   /** Blobs of the jobs this page runs, kept across reconnects (fetched at most once per connection). */
