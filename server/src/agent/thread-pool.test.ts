@@ -100,14 +100,17 @@ describe('ThreadPool', () => {
       }),
     );
     await dispatched();
-    // One batch running, the next already posted behind it, the rest queued here.
+    // One batch running, the next already posted behind it, the rest queued here. (A batch is about 25 ms of work at
+    // the measured pace, at most 64 inputs: on a loaded machine a trivial run may measure slow enough to make it fewer.)
     expect(p.running).toBe(1);
-    expect(p.queued).toBe(500 - 2 * 64);
+    expect(p.batchesPosted - before).toBe(2);
+    expect(p.queued).toBeGreaterThanOrEqual(500 - 2 * 64);
+    expect(p.queued).toBeLessThan(500 - 2 * 10);
     const results = await Promise.all(runs);
     expect(results.map((r) => r?.outcome)).toEqual(Array.from({ length: 500 }, (_, i) => ({ ok: true, json: String(i * i) })));
     expect(order).toEqual(Array.from({ length: 500 }, (_, i) => i));
-    // Trivial runs: batches as large as allowed, so a few messages for 500 inputs.
-    expect(p.batchesPosted - before).toBeLessThanOrEqual(Math.ceil(500 / 64) + 1);
+    // Trivial runs: large batches, so a few messages for 500 inputs (9 when each holds the 64 allowed).
+    expect(p.batchesPosted - before).toBeLessThan(500 / 10);
     expect(results.every((r) => r !== null && r.runMs >= 0 && r.runMs < 1000)).toBe(true);
   });
 
