@@ -30,8 +30,11 @@ export interface HeldLease {
 export class LeaseBatches {
   private readonly leases = new Map<string, HeldLease>();
 
-  /** `send`: hands one batch to the outbox. */
-  constructor(private readonly send: (leaseId: string, jobId: string, results: RunResult[]) => void) {}
+  /** `send`: hands one batch to the outbox. `flushDelayMs`: how long finished results wait for more of their lease. */
+  constructor(
+    private readonly send: (leaseId: string, jobId: string, results: RunResult[]) => void,
+    private readonly flushDelayMs = FLUSH_DELAY_MS,
+  ) {}
 
   get size(): number {
     return this.leases.size;
@@ -71,7 +74,7 @@ export class LeaseBatches {
     } else if (lease.bufferChars >= MAX_BATCH_CHARS) {
       this.flush(lease);
     } else if (lease.buffer.length > 0) {
-      lease.flushTimer ??= setTimeout(() => this.flush(lease), FLUSH_DELAY_MS);
+      lease.flushTimer ??= setTimeout(() => this.flush(lease), this.flushDelayMs);
     }
   }
 

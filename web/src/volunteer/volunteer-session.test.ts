@@ -298,10 +298,11 @@ describe('VolunteerSession', () => {
     expect(session.getSnapshot().paused).toBe(false);
     // At 50% a worker rests as long as each run took: a 40 ms run, then 40 ms before the next starts.
     answerRequest(grant({ code: '(n) => new Promise((r) => setTimeout(() => r(n), 40))', items: [{ index: 0, input: 1 }, { index: 1, input: 2 }] }));
-    // Unlimited, both would be reported at 80 ms; at 50% the second starts after a 40 ms rest and ends at 120 ms.
+    // Unlimited, both would be reported together at 80 ms, when the lease ends; at 50% the second starts after a 40 ms
+    // rest and ends at 120 ms (the first result waits for it).
     const reported = () => socket().openSubmits().flatMap((s) => (s.payload as WorkSubmit).results).length;
     await settle(100);
-    expect(reported()).toBe(1);
+    expect(reported()).toBe(0);
     await settle(30);
     expect(reported()).toBe(2);
     session.easeOff(null);

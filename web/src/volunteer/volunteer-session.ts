@@ -33,6 +33,8 @@ import type { Donation, DonationLedger } from './donation-ledger.ts';
 const BATCH_TARGET_MS = 100;
 /** Most inputs in one batch. */
 const MAX_BATCH_INPUTS = 64;
+/** Finished results of a lease wait this long for its other inputs before they are sent. */
+const PAGE_FLUSH_DELAY_MS = 250;
 
 /** What the session needs from the worker pool (`WorkerPool`). */
 export interface RunPool {
@@ -128,7 +130,9 @@ interface QueuedItem {
 export class VolunteerSession {
   private link: HubLink | null = null;
   private pool: RunPool | null = null;
-  private readonly leases = new LeaseBatches((leaseId, jobId, results) => this.link?.outbox.add(leaseId, jobId, results));
+  // Results wait up to PAGE_FLUSH_DELAY_MS for the rest of their lease: a lease of short inputs then costs one submit
+  // (and one commit on the hub), not one per batch that came back.
+  private readonly leases = new LeaseBatches((leaseId, jobId, results) => this.link?.outbox.add(leaseId, jobId, results), PAGE_FLUSH_DELAY_MS);
   private queue: QueuedItem[] = [];
   private phase: ConnectionPhase = 'stopped';
   private readonly pauseReasons = new Set<PauseReason>();
