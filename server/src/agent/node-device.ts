@@ -226,7 +226,7 @@ export class NodeDevice {
   private slotsWanted(): number | null {
     if (this.stopping || this.paused) return null;
     const slots = this.pace.holdTarget(this.options.threads) - this.held;
-    return this.pace.worthAsking(this.options.threads, slots) ? this.pace.askFor(this.options.threads, slots) : null;
+    return this.pace.request(this.options.threads, slots);
   }
 
   private requestWork(): void {

@@ -60,6 +60,8 @@ describe('RunPace', () => {
     expect(fast.holdTarget(2)).toBe(2 * MAX_HELD_PER_THREAD);
     expect(fast.askFor(2, 2 * MAX_HELD_PER_THREAD)).toBe(MAX_HELD_PER_THREAD);
     expect(fast.askFor(2, 100)).toBe(100);
+    expect(fast.request(2, 2 * MAX_HELD_PER_THREAD - 1)).toBe(MAX_HELD_PER_THREAD); // half has run: ask for half
+    expect(fast.request(2, MAX_HELD_PER_THREAD - 1)).toBeNull(); // not yet worth a request
     const capped = new RunPace(16);
     capped.record(0.01);
     expect(capped.holdTarget(2)).toBe(32);

@@ -56,6 +56,11 @@ export class RunPace {
     return target > threads ? Math.min(free, Math.ceil(target / 2)) : free;
   }
 
+  /** What to ask the hub for with `free` slots: `askFor` of them once they are worth a request (`worthAsking`), else null. */
+  request(threads: number, free: number): number | null {
+    return this.worthAsking(threads, free) ? this.askFor(threads, free) : null;
+  }
+
   /**
    * Whether `free` slots are worth a request: once half the held work has run (a low-water mark), so
    * requests come in batches, one per half-second of work, rather than one per finished run, and the

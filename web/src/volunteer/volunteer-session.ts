@@ -40,10 +40,8 @@ const PAGE_FLUSH_DELAY_MS = 250;
 export interface RunPool {
   readonly idle: number;
   readonly busy: number;
-  /** Inputs posted behind running ones (`runNext`). */
-  readonly posted?: number;
-  /** Inputs the runners hold, running and posted (default: `busy + posted`). */
-  readonly inputs?: number;
+  /** Inputs the runners hold: running, and posted behind those. */
+  readonly inputs: number;
   run(task: PoolTask): Promise<PoolOutcome>;
   /** Posts the task behind a running input of the same job; null when no runner can take it. */
   runNext?(task: PoolTask): Promise<PoolOutcome> | null;
@@ -195,8 +193,7 @@ export class VolunteerSession {
       {
         slots: () => {
           if (this.paused) return null;
-          const slots = this.freeSlots();
-          return this.pace.worthAsking(this.threads, slots) ? this.pace.askFor(this.threads, slots) : null;
+          return this.pace.request(this.threads, this.freeSlots());
         },
         grant: (grant) => {
           if (this.paused) return false; // paused while asking: the link gives the lease back
@@ -390,9 +387,7 @@ export class VolunteerSession {
   }
 
   private freeSlots(): number {
-    const pool = this.pool;
-    const inPool = pool ? (pool.inputs ?? pool.busy + (pool.posted ?? 0)) : 0;
-    return this.capacity() - this.queue.length - this.preparing - inPool;
+    return this.capacity() - this.queue.length - this.preparing - (this.pool?.inputs ?? 0);
   }
 
   private requestWork(): void {
