@@ -3,7 +3,7 @@
 import type { WorkSource } from '@edgeswarm/shared';
 
 /** Bumped when the page and the frame would no longer understand each other. */
-export const SANDBOX_API_VERSION = 4;
+export const SANDBOX_API_VERSION = 5;
 
 /** Where the frame is served (hub and Vite dev server). */
 export const SANDBOX_PATH = '/sandbox/';

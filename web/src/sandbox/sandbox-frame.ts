@@ -1,11 +1,11 @@
 // The job sandbox frame (/sandbox): served with `Content-Security-Policy: sandbox allow-scripts; connect-src 'none'; ...`,
 // so it has an opaque origin (no access to the page's storage) and no network. It starts one runner worker from a blob
-// URL (which inherits this policy) and relays the page's load/runBatch calls to it. It holds no socket, token or device id.
+// URL (which inherits this policy) and hands the page a MessagePort to it (`connect`), so the page's load/runBatch calls
+// go to the worker directly, not relayed by this frame's thread. It holds no socket, token or device id.
 import * as Comlink from 'comlink';
 import runnerSource from 'virtual:edgeswarm-runner-source';
 import type { Runner } from '../volunteer/runner.worker.ts';
-import { SANDBOX_API_VERSION, transferables } from './sandbox-api.ts';
-import type { WorkSource } from '@edgeswarm/shared';
+import { SANDBOX_API_VERSION } from './sandbox-api.ts';
 
 // A classic worker from a blob: URL: it inherits this frame's CSP; an opaque origin cannot start module workers here.
 const worker = new Worker(URL.createObjectURL(new Blob([runnerSource], { type: 'text/javascript' })), { name: 'edgeswarm-runner' });
@@ -18,9 +18,12 @@ failed.catch(() => undefined);
 const api = {
   version: SANDBOX_API_VERSION,
   ping: () => Promise.race([runner.ping(), failed]),
-  // The shared files' buffers arrived transferred from the page; they move on to the worker the same way.
-  load: (work: WorkSource) => runner.load(Comlink.transfer(work, transferables(work))),
-  runBatch: (inputs: unknown[]) => runner.runBatch(inputs),
+  /** A port the runner answers its calls on (load, runBatch), for the page alone; one per call. */
+  connect: async (): Promise<MessagePort> => {
+    const channel = new MessageChannel();
+    await Promise.race([runner.connect(Comlink.transfer(channel.port1, [channel.port1])), failed]);
+    return Comlink.transfer(channel.port2, [channel.port2]);
+  },
 };
 export type SandboxApi = typeof api;
 

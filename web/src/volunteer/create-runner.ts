@@ -1,7 +1,9 @@
-// Main thread: one runner = one hidden job sandbox frame (/sandbox) hosting one worker; the page calls it with Comlink
-// and exposes nothing to it. Terminating a runner removes its frame, which ends its worker at once.
+// Main thread: one runner = one hidden job sandbox frame (/sandbox) hosting one worker; the page calls the worker with
+// Comlink on a MessagePort the frame hands over, and exposes nothing to it. Terminating a runner removes its frame,
+// which ends its worker at once.
 import * as Comlink from 'comlink';
 import type { SandboxApi } from '../sandbox/sandbox-frame.ts';
+import type { Runner } from './runner.worker.ts';
 import { SANDBOX_API_VERSION, SANDBOX_PATH, copyForTransfer, transferables } from '../sandbox/sandbox-api.ts';
 import type { RunnerHandle } from './worker-pool.ts';
 
@@ -23,26 +25,32 @@ export function createBrowserRunner(): RunnerHandle {
   const window = frame.contentWindow;
   if (!window) throw new Error('the job sandbox frame has no window');
   const sandbox = Comlink.wrap<SandboxApi>(Comlink.windowEndpoint(window));
-  const ready = (async () => {
+  let port: MessagePort | null = null;
+  const runner = (async () => {
     await loaded;
     const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the job sandbox did not start')), START_TIMEOUT_MS));
     await Promise.race([sandbox.ping(), timer]);
     const version = await sandbox.version;
     if (version !== SANDBOX_API_VERSION) throw new Error(`the job sandbox speaks version ${version}, this page ${SANDBOX_API_VERSION}`);
+    port = await Promise.race([sandbox.connect(), timer]);
+    if (terminated) port.close();
+    return Comlink.wrap<Runner>(port);
   })();
+  const ready = runner.then(() => undefined);
   ready.catch(() => undefined); // awaited by the pool on every run; this only silences an early rejection
   return {
     ready,
     // Each runner gets its own copy of the shared files' bytes, transferred (the page keeps the original).
-    load: (work) => {
+    load: async (work) => {
       const copy = copyForTransfer(work);
-      return sandbox.load(Comlink.transfer(copy, transferables(copy)));
+      return (await runner).load(Comlink.transfer(copy, transferables(copy)));
     },
-    runBatch: (inputs) => sandbox.runBatch(inputs),
+    runBatch: async (inputs) => (await runner).runBatch(inputs),
     terminate: () => {
       if (terminated) return;
       terminated = true;
       sandbox[Comlink.releaseProxy]();
+      port?.close();
       frame.remove();
     },
   };

@@ -1,4 +1,6 @@
-// Runs on a dedicated Worker thread started by the job sandbox frame: compiles job code and runs it on batches of inputs, one input at a time, in order. It holds no socket, token or device id.
+// Runs on a dedicated Worker thread started by the job sandbox frame: compiles job code and runs it on batches of inputs,
+// one input at a time, in order. The frame calls it on the worker's own channel; the page calls it on a MessagePort the
+// frame hands over (`connect`), so batches do not pass through the frame. It holds no socket, token or device id.
 import * as Comlink from 'comlink';
 import { compileWork, errorText, runJobFunction, type LoadedWork, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 import { lockDownGlobals } from '../sandbox/lockdown.ts';
@@ -22,6 +24,12 @@ let previous: Promise<unknown> = Promise.resolve();
 const runner = {
   /** Resolves once the module has loaded, so a run's time budget does not include the worker's start-up. */
   ping(): true {
+    return true;
+  },
+
+  /** Answers the same calls on `port` too: the frame keeps the other end for no one but the page that embeds it. */
+  connect(port: MessagePort): true {
+    Comlink.expose(runner, port);
     return true;
   },
 
