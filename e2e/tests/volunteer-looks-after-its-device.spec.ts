@@ -1,5 +1,6 @@
 // A device that looks after itself: with the Battery Status API stubbed at 15% and not charging, the page pauses
-// (below the default 20%) and says why; lowering the floor lets it work; it shows the CPU time it gave.
+// (below the default 20%) and says why; lowering the floor lets it work; it shows the CPU time it gave. With "Run only
+// while charging" ticked, it pauses off the charger and works on it.
 import { expect, test } from '@playwright/test';
 import { cancelActiveJobs, submitJob, waitForStatus } from './support.ts';
 
@@ -37,6 +38,42 @@ test('pauses on a low battery and says why, works once the volunteer lowers the 
     await page.reload();
     await expect(page.getByTestId('battery-floor')).toHaveValue('10');
     await expect.poll(async () => Number(await page.getByTestId('donated-total').getAttribute('data-ms'))).toBeGreaterThanOrEqual(total);
+  } finally {
+    await context.close();
+  }
+});
+
+test('with "Run only while charging" ticked, pauses off the charger, says why, and works once plugged in', async ({ browser, request }) => {
+  await cancelActiveJobs(request);
+  const context = await browser.newContext();
+  // A full battery, discharging; the test plugs the charger in through `window.testBattery`.
+  await context.addInitScript(() => {
+    const battery = Object.assign(new EventTarget(), { charging: false, level: 0.8, chargingTime: Infinity, dischargingTime: 3600 });
+    Object.defineProperty(Navigator.prototype, 'getBattery', { value: () => Promise.resolve(battery), configurable: true });
+    Object.defineProperty(window, 'testBattery', { value: battery });
+  });
+  const page = await context.newPage();
+  try {
+    await page.goto('/?autostart=1&threads=2');
+    await expect(page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
+    // Above the floor and not asked to wait for a charger: it works.
+    const first = await submitJob(request, { name: 'on battery', code: '(n) => n + 1', inputs: [1, 2, 3] });
+    await waitForStatus(request, first.id, 'completed');
+    await page.getByTestId('only-while-charging').check();
+    await expect(page.getByTestId('status-text')).toHaveText('Paused while this device is not charging.');
+    const done = await page.getByTestId('done-count').textContent();
+    const job = await submitJob(request, { name: 'charging', code: '(n) => n * 2', inputs: { range: { start: 0, end: 50 } }, reduce: 'sum' });
+    await page.waitForTimeout(1500);
+    await expect(page.getByTestId('done-count')).toHaveText(done ?? '');
+    expect((await waitForStatus(request, job.id, 'queued', 5_000)).progress.completed).toBe(0);
+    // Plugged in: it works again.
+    await page.evaluate(() => {
+      const battery = (window as unknown as { testBattery: EventTarget & { charging: boolean } }).testBattery;
+      battery.charging = true;
+      battery.dispatchEvent(new Event('chargingchange'));
+    });
+    expect((await waitForStatus(request, job.id, 'completed')).progress.completed).toBe(50);
+    await expect(page.getByTestId('status-text')).not.toHaveText(/Paused/);
   } finally {
     await context.close();
   }

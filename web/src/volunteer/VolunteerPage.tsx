@@ -1,8 +1,8 @@
 // The volunteer page: asks for consent (Start), then shows what this device is doing for the hub.
-import { CPU_LIMITS, type CpuLimit, type HeldJob, type VolunteerSnapshot } from './volunteer-session.ts';
+import { CPU_LIMITS, type HeldJob, type VolunteerSnapshot } from './volunteer-session.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import { useVolunteerSession } from './useVolunteerSession.ts';
-import { BATTERY_FLOORS, type BatteryFloor } from './device-care.ts';
+import { BATTERY_FLOORS } from './device-care.ts';
 import { formatCpuTime } from './donation-ledger.ts';
 
 interface Props {
@@ -119,27 +119,17 @@ export function VolunteerPage({ threads, autostart, joinToken, hubs, watchPressu
         <legend>Your limits</legend>
         <label>
           Threads{' '}
-          <select data-testid="threads-select" value={snapshot.threads} onChange={(e) => controls.setThreads(Number(e.target.value))}>
-            {Array.from({ length: maxThreads }, (_, i) => i + 1).map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
+          <NumberSelect
+            testId="threads-select"
+            value={snapshot.threads}
+            options={Array.from({ length: maxThreads }, (_, i) => i + 1)}
+            label={String}
+            onChange={controls.setThreads}
+          />
         </label>
         <label>
           CPU limit{' '}
-          <select
-            data-testid="cpu-limit"
-            value={snapshot.cpuLimit}
-            onChange={(e) => controls.setCpuLimit(Number(e.target.value) as CpuLimit)}
-          >
-            {CPU_LIMITS.map((p) => (
-              <option key={p} value={p}>
-                {p}%
-              </option>
-            ))}
-          </select>
+          <NumberSelect testId="cpu-limit" value={snapshot.cpuLimit} options={CPU_LIMITS} label={(p) => `${p}%`} onChange={controls.setCpuLimit} />
         </label>
         <label>
           <input
@@ -165,17 +155,13 @@ export function VolunteerPage({ threads, autostart, joinToken, hubs, watchPressu
         {controls.batteryFloor !== null && (
           <label>
             Pause when the battery is below{' '}
-            <select
-              data-testid="battery-floor"
+            <NumberSelect
+              testId="battery-floor"
               value={controls.batteryFloor}
-              onChange={(e) => controls.setBatteryFloor(Number(e.target.value) as BatteryFloor)}
-            >
-              {BATTERY_FLOORS.map((p) => (
-                <option key={p} value={p}>
-                  {p === 0 ? 'never' : `${p}%`}
-                </option>
-              ))}
-            </select>{' '}
+              options={BATTERY_FLOORS}
+              label={(p) => (p === 0 ? 'never' : `${p}%`)}
+              onChange={controls.setBatteryFloor}
+            />{' '}
             (when not charging)
           </label>
         )}
@@ -192,6 +178,33 @@ export function VolunteerPage({ threads, autostart, joinToken, hubs, watchPressu
         )}
       </fieldset>
     </main>
+  );
+}
+
+/** A select of numbers (`options`), each shown as `label` gives it; `onChange` gets one of `options`. */
+function NumberSelect<T extends number>(props: {
+  testId: string;
+  value: T;
+  options: readonly T[];
+  label: (option: T) => string;
+  onChange: (option: T) => void;
+}) {
+  const { testId, value, options, label, onChange } = props;
+  return (
+    <select
+      data-testid={testId}
+      value={value}
+      onChange={(e) => {
+        const picked = options.find((option) => option === Number(e.target.value));
+        if (picked !== undefined) onChange(picked);
+      }}
+    >
+      {options.map((option) => (
+        <option key={option} value={option}>
+          {label(option)}
+        </option>
+      ))}
+    </select>
   );
 }
 
