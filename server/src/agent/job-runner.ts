@@ -16,20 +16,25 @@ let current: JobSandbox | null = null;
 // Job code may leave a rejected promise unhandled; in the browser that only logs, here it would kill the thread.
 process.on('unhandledRejection', () => {});
 
-/** Tells the pool which input of which batch runs from now on. */
-function started(batch: number, position: number): void {
+/** Writes what runs now for the pool to read (batch -1: nothing); `version` is odd meanwhile (a seqlock). */
+function publish(batch: number, position?: number, startedAt?: number): void {
   progress[PROGRESS.version] = (progress[PROGRESS.version] ?? 0) + 1;
   progress[PROGRESS.batch] = batch;
-  progress[PROGRESS.position] = position;
-  progress[PROGRESS.startedAt] = sharedNow();
+  if (position !== undefined && startedAt !== undefined) {
+    progress[PROGRESS.position] = position;
+    progress[PROGRESS.startedAt] = startedAt;
+  }
   progress[PROGRESS.version] = (progress[PROGRESS.version] ?? 0) + 1;
+}
+
+/** Tells the pool which input of which batch runs from now on. */
+function started(batch: number, position: number): void {
+  publish(batch, position, sharedNow());
 }
 
 /** Tells the pool that no input runs now (between inputs, or done with the batch). */
 function idle(): void {
-  progress[PROGRESS.version] = (progress[PROGRESS.version] ?? 0) + 1;
-  progress[PROGRESS.batch] = -1;
-  progress[PROGRESS.version] = (progress[PROGRESS.version] ?? 0) + 1;
+  publish(-1);
 }
 
 /** Loads the batch's work when it carries some; an outcome for every input when that fails. */
