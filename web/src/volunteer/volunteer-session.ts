@@ -26,7 +26,7 @@ import {
 import { SnapshotStore } from '../common/snapshot-store.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import type { DeviceLinkSocket } from '@edgeswarm/shared';
-import type { BatchOutcome, PoolOutcome, PoolTask } from './worker-pool.ts';
+import { timeoutOutcome, type BatchOutcome, type PoolOutcome, type PoolTask } from './worker-pool.ts';
 import type { Donation, DonationLedger } from './donation-ledger.ts';
 
 /** A batch holds about this much work at the measured pace (and a quarter of the job's timeoutMs at most). */
@@ -42,14 +42,11 @@ export interface RunPool {
   readonly busy: number;
   /** Inputs the runners hold: running, and posted behind those. */
   readonly inputs: number;
-  run(task: PoolTask): Promise<PoolOutcome>;
-  /** Posts the task behind a running input of the same job; null when no runner can take it. */
-  runNext?(task: PoolTask): Promise<PoolOutcome> | null;
-  /** Runs inputs of one job in one call on an idle runner (see `WorkerPool.runBatch`). */
-  runBatch?(tasks: PoolTask[]): Promise<BatchOutcome[]>;
+  /** Runs inputs of one job in one call on an idle runner (see `WorkerPool.runBatch`); a single input is a batch of one. */
+  runBatch(tasks: PoolTask[]): Promise<BatchOutcome[]>;
   /** Posts a batch behind a running batch of the same job; null when no runner can take it. */
-  postBatch?(tasks: PoolTask[]): Promise<BatchOutcome[]> | null;
-  canBatch?(jobId: string): boolean;
+  postBatch(tasks: PoolTask[]): Promise<BatchOutcome[]> | null;
+  canBatch(jobId: string): boolean;
   abandonJob(jobId: string): number;
   abandonAll(): number;
   dispose(): void;
@@ -449,24 +446,17 @@ export class VolunteerSession {
       const head = this.queue[0];
       if (!head) break;
       const batch = this.batchFrom(head, pool, Math.max(1, pool.idle - this.resting));
-      const runBatch = pool.runBatch;
       this.queue.splice(0, batch.length);
-      if (batch.length > 1 && runBatch) this.runBatch(batch, (tasks) => runBatch.call(pool, tasks));
-      else this.runItem(head, (task) => pool.run(task));
+      this.runBatch(batch, (tasks) => pool.runBatch(tasks));
     }
-    // Then the next input or batch posted behind each running one, so runners do not wait on this page between them
-    // (not under a CPU limit: a worker rests between runs there).
+    // Then the next batch posted behind each running one, so runners do not wait on this page between them (not
+    // under a CPU limit: a worker rests between runs there).
     while (!this.paused && this.limit === 100) {
       const head = this.queue[0];
       if (!head) break;
       const batch = this.batchFrom(head, pool, pool.idle + pool.busy);
-      const postBatch = pool.postBatch;
-      const posted =
-        batch.length > 1 && postBatch
-          ? this.runBatch(batch, (tasks) => postBatch.call(pool, tasks))
-          : this.runItem(head, (task) => pool.runNext?.(task) ?? null);
-      if (!posted) break;
-      this.queue.splice(0, batch.length > 1 && postBatch ? batch.length : 1);
+      if (!this.runBatch(batch, (tasks) => pool.postBatch(tasks))) break;
+      this.queue.splice(0, batch.length);
     }
     this.changed();
   }
@@ -480,7 +470,7 @@ export class VolunteerSession {
   private batchFrom(head: QueuedItem, pool: RunPool, runners: number): QueuedItem[] {
     const { jobId, timeoutMs } = head.lease.grant;
     const avg = this.pace.averageRunMs;
-    if (this.limit !== 100 || !pool.runBatch || pool.canBatch?.(jobId) === false || avg === null) return [head];
+    if (this.limit !== 100 || !pool.canBatch(jobId) || avg === null) return [head];
     const byPace = Math.floor(Math.min(BATCH_TARGET_MS, timeoutMs / 4) / Math.max(avg, 0.001));
     const size = Math.max(1, Math.min(MAX_BATCH_INPUTS, byPace, Math.ceil(this.queue.length / Math.max(1, runners))));
     const batch: QueuedItem[] = [];
@@ -493,8 +483,8 @@ export class VolunteerSession {
 
   /**
    * Hands queued inputs of one job to the pool in one call (`submit`: at once or posted behind a running batch); false
-   * when the pool did not take them. Their results are recorded together; inputs of a batch that ran over time are
-   * queued again.
+   * when the pool did not take them. Their results are recorded together, each with its run time in the worker. A
+   * single input that ran over time fails with `timeout`; the inputs of a longer batch that did are queued again.
    */
   private runBatch(items: QueuedItem[], submit: (tasks: PoolTask[]) => Promise<BatchOutcome[]> | null): boolean {
     const [first] = items;
@@ -509,7 +499,8 @@ export class VolunteerSession {
       outcomes.forEach((result, i) => {
         const queued = items[i];
         if (!queued) return;
-        if (result === 'again') again.push(queued);
+        if (result === 'again' && items.length === 1) this.settleItem(queued.lease, queued.item, timeoutOutcome(timeoutMs), timeoutMs);
+        else if (result === 'again') again.push(queued);
         else this.settleItem(queued.lease, queued.item, result === null ? null : result.outcome, result === null ? 0 : result.ms);
       });
       // Ran over time as a batch: each runs again alone, timed on its own (the pool no longer batches this job).
@@ -529,28 +520,6 @@ export class VolunteerSession {
       this.dispatch();
     }, ms);
     this.restTimers.add(timer);
-  }
-
-  /** Hands one queued input to the pool with `submit`; false when the pool did not take it. */
-  private runItem({ lease, item, work }: QueuedItem, submit: (task: PoolTask) => Promise<PoolOutcome> | null): boolean {
-    const { jobId, code, timeoutMs } = lease.grant;
-    let startedAt = this.now();
-    const owner = lease.grant.owner ?? null;
-    const task: PoolTask = { jobId, code, timeoutMs, input: item.input, owner, onStart: () => (startedAt = this.now()) };
-    if (work) task.work = work;
-    const pending = submit(task);
-    if (!pending) return false;
-    pending.then(
-      (outcome) => this.finishItem(lease, item, outcome, this.now() - startedAt),
-      (err: unknown) => this.finishItem(lease, item, { ok: false, code: 'work_error', message: errorText(err) }, 0),
-    );
-    return true;
-  }
-
-  private finishItem(lease: HeldLease, item: LeaseItem, outcome: PoolOutcome, elapsedMs: number): void {
-    this.settleItem(lease, item, outcome, elapsedMs);
-    this.dispatch();
-    this.requestWork();
   }
 
   /** Records one input's outcome (null: abandoned, nothing to report) and its run time; the caller dispatches. */

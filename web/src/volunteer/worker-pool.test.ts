@@ -188,28 +188,28 @@ describe('WorkerPool', () => {
     });
   });
 
-  describe('posting the next input behind a running one', () => {
+  describe('posting a batch of one behind a running input', () => {
     const hang = '(n) => (n === 0 ? new Promise(() => {}) : n * 2)';
 
     it('takes only an input of the job a runner is running, one per runner', async () => {
-      expect(pool.runNext(task())).toBeNull(); // nothing is running
+      expect(pool.postBatch([task()])).toBeNull(); // nothing is running
       void pool.run(task({ code: hang, input: 0 }));
       await vi.advanceTimersByTimeAsync(0); // the runner has loaded the code
-      expect(pool.runNext(task({ jobId: 'job-b', code: hang, input: 1 }))).toBeNull();
-      expect(pool.runNext(task({ code: hang, input: 1 }))).not.toBeNull();
+      expect(pool.postBatch([task({ jobId: 'job-b', code: hang, input: 1 })])).toBeNull();
+      expect(pool.postBatch([task({ code: hang, input: 1 })])).not.toBeNull();
       expect(pool.posted).toBe(1);
-      expect(pool.runNext(task({ code: hang, input: 2 }))).toBeNull(); // the other runner is idle, this one is full
+      expect(pool.postBatch([task({ code: hang, input: 2 })])).toBeNull(); // the other runner is idle, this one is full
     });
 
     it('runs a posted input again on the fresh runner when the one ahead of it times out', async () => {
       const stuck = pool.run(task({ code: hang, input: 0, timeoutMs: 250 }));
       await vi.advanceTimersByTimeAsync(0);
       const started: number[] = [];
-      const behind = pool.runNext(task({ code: hang, input: 3, timeoutMs: 250, onStart: () => started.push(Date.now()) }));
+      const behind = pool.postBatch([task({ code: hang, input: 3, timeoutMs: 250, onStart: () => started.push(Date.now()) })]);
       expect(started).toEqual([]); // its budget has not started
       await vi.advanceTimersByTimeAsync(250);
       await expect(stuck).resolves.toMatchObject({ code: 'timeout' });
-      await expect(behind).resolves.toEqual({ ok: true, json: '6' });
+      await expect(behind).resolves.toMatchObject([{ outcome: { ok: true, json: '6' } }]);
       expect(started).toHaveLength(1);
       expect(runners[0]?.terminated).toBe(true);
       expect(runners[2]?.loads).toBe(1); // the replacement loaded the code and ran the input
@@ -219,10 +219,10 @@ describe('WorkerPool', () => {
     it('abandons a posted input of a stopped job with the running one', async () => {
       const running = pool.run(task({ code: hang, input: 0 }));
       await vi.advanceTimersByTimeAsync(0);
-      const behind = pool.runNext(task({ code: hang, input: 5 }));
+      const behind = pool.postBatch([task({ code: hang, input: 5 })]);
       expect(pool.abandonJob('job-a')).toBe(2);
       await expect(running).resolves.toBeNull();
-      await expect(behind).resolves.toBeNull();
+      await expect(behind).resolves.toEqual([null]);
       expect(pool.posted).toBe(0);
       expect(pool.idle).toBe(2);
     });

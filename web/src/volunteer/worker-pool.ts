@@ -128,18 +128,9 @@ export class WorkerPool {
     return count;
   }
 
-  /** Runs one input on an idle runner, bounded by its timeoutMs; throws if none is idle (callers check `idle` first). */
+  /** Runs one input on an idle runner (a batch of one), bounded by its timeoutMs; throws if none is idle (callers check `idle` first). */
   run(task: PoolTask): Promise<PoolOutcome> {
     return this.runBatch([task]).then((outcomes) => single(task, outcomes));
-  }
-
-  /**
-   * Posts `task` to a runner that is running an input of the same job and has its code loaded, behind
-   * that input; null when no runner can take it (then wait for an idle one). Its time budget starts
-   * when it starts.
-   */
-  runNext(task: PoolTask): Promise<PoolOutcome> | null {
-    return this.postBatch([task])?.then((outcomes) => single(task, outcomes)) ?? null;
   }
 
   /** Whether inputs of `jobId` may run in batches (none of its batches ran over time here). */
