@@ -49,7 +49,6 @@ describe('VolunteerSession', () => {
       name: 'Chrome on Linux',
       threads,
       joinToken,
-      now: () => Date.now(),
       openSocket: (hello) => {
         const s = new FakeHubSocket(hello);
         sockets.push(s);

@@ -64,7 +64,6 @@ export interface VolunteerSessionOptions {
   blobStore?: PersistentBlobs | undefined;
   /** Called when the hub says this page is older than the hub. @defaultValue `location.reload()` */
   reloadPage?: () => void;
-  now?: () => number;
   /** Where what this browser gave is added up (kept across visits). */
   ledger?: DonationLedger;
 }
@@ -146,7 +145,6 @@ export class VolunteerSession {
   /** Smoothed wall time of one run; decides how far ahead to ask for work. */
   private readonly pace = new RunPace();
   private readonly store: SnapshotStore<VolunteerSnapshot>;
-  private readonly now: () => number;
   /** Blobs of the jobs this page runs, kept across reconnects (fetched at most once per connection). */
   private jobWork: JobWork | null = null;
   /** Inputs of leases whose job data is still being fetched. */
@@ -158,7 +156,6 @@ export class VolunteerSession {
   private epoch = 0;
 
   constructor(private readonly options: VolunteerSessionOptions) {
-    this.now = options.now ?? (() => performance.now());
     this.threads = options.threads;
     this.store = new SnapshotStore(() => this.buildSnapshot(), NOTIFY_INTERVAL_MS);
   }
