@@ -159,3 +159,35 @@ test('a work module reaches neither the network nor storage either, whatever it 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * Job code that hooks what the runner's port to the page is used through (MessagePort's `postMessage`, MessageEvent's
+ * `data` getter), on its first input, to get hold of that port and post to the page's thread; each later input reports
+ * how many times a hook saw the port. The runner uses built-ins saved before any job code ran, so none ever does.
+ */
+const PORT_GRAB = `(n) => {
+  const g = globalThis;
+  if (!g.hooked) {
+    g.hooked = true;
+    g.seen = 0;
+    const post = MessagePort.prototype.postMessage;
+    MessagePort.prototype.postMessage = function (...args) { g.seen++; return post.apply(this, args); };
+    const data = Object.getOwnPropertyDescriptor(MessageEvent.prototype, 'data');
+    Object.defineProperty(MessageEvent.prototype, 'data', { configurable: true, get() { if (this.target instanceof MessagePort) g.seen++; return data.get.call(this); } });
+  }
+  return g.seen;
+}`;
+
+test("job code that hooks MessagePort and MessageEvent never gets hold of its runner's port to the page", async ({ browser, request }) => {
+  await cancelActiveJobs(request);
+  const volunteer = await openVolunteer(browser, 'autostart=1&threads=1');
+  try {
+    const job = await submitJob(request, { name: 'port grab', code: PORT_GRAB, inputs: { range: { start: 0, end: 40 } } });
+    await waitForStatus(request, job.id, 'completed', 30_000);
+    const { results } = await getResults(request, job.id);
+    expect(results).toHaveLength(40);
+    expect(results).toEqual(results.map(() => 0));
+  } finally {
+    await volunteer.context.close();
+  }
+});

@@ -22,9 +22,23 @@ export function createBrowserRunner(): RunnerHandle {
   let terminated = false;
   const loaded = new Promise<void>((resolve) => frame.addEventListener('load', () => resolve(), { once: true }));
   document.body.appendChild(frame);
-  const window = frame.contentWindow;
-  if (!window) throw new Error('the job sandbox frame has no window');
-  const sandbox = Comlink.wrap<SandboxApi>(Comlink.windowEndpoint(window));
+  const frameWindow = frame.contentWindow;
+  if (!frameWindow) throw new Error('the job sandbox frame has no window');
+  // Comlink's listener on this page's window hears only this frame, and goes with it (Comlink never removes it).
+  const listening: (readonly [string, (event: Event) => void])[] = [];
+  const sandbox = Comlink.wrap<SandboxApi>({
+    postMessage: (message: unknown, transfer?: Transferable[]) => frameWindow.postMessage(message, '*', transfer ?? []),
+    addEventListener: (type: string, listener: EventListenerOrEventListenerObject) => {
+      const fromFrame = (event: Event) => {
+        if ((event as MessageEvent).source !== frameWindow) return;
+        if (typeof listener === 'function') listener(event);
+        else listener.handleEvent(event);
+      };
+      listening.push([type, fromFrame]);
+      self.addEventListener(type, fromFrame);
+    },
+    removeEventListener: () => {},
+  });
   let port: MessagePort | null = null;
   const runner = (async () => {
     await loaded;
@@ -50,6 +64,7 @@ export function createBrowserRunner(): RunnerHandle {
       if (terminated) return;
       terminated = true;
       sandbox[Comlink.releaseProxy]();
+      for (const [type, listener] of listening) self.removeEventListener(type, listener);
       port?.close();
       frame.remove();
     },

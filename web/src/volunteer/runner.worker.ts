@@ -8,6 +8,37 @@ import { lockDownGlobals } from '../sandbox/lockdown.ts';
 // Before any job code: no network, storage or thread globals (the sandbox frame's CSP blocks them anyway).
 lockDownGlobals(self);
 
+// The built-ins the page's port is used through, saved before any job code runs: job code shares this realm and
+// could replace them on their prototypes to get hold of the port (`this` in a patched `postMessage`, `target` in a
+// patched `data` getter) and post to the page's thread at will.
+const apply = Reflect.apply;
+const postOnPort = MessagePort.prototype.postMessage;
+const startPort = MessagePort.prototype.start;
+const listenOn = EventTarget.prototype.addEventListener;
+const dataOf = Object.getOwnPropertyDescriptor(MessageEvent.prototype, 'data')?.get;
+
+/**
+ * `port` as Comlink's endpoint, through the saved built-ins only: Comlink (and any job code that hooks what it calls)
+ * never sees the port or a real event, only `{ data }`.
+ */
+function sealedEndpoint(port: MessagePort): Comlink.Endpoint {
+  return {
+    postMessage: (message: unknown, transfer?: Transferable[]) => void apply(postOnPort, port, [message, transfer ?? []]),
+    addEventListener: (type: string, listener: EventListenerOrEventListenerObject) => {
+      const deliver = (event: Event) => {
+        const data: unknown = dataOf ? apply(dataOf, event, []) : undefined;
+        const copy = { data } as unknown as MessageEvent;
+        if (typeof listener === 'function') listener(copy);
+        else listener.handleEvent(copy);
+      };
+      apply(listenOn, port, [type, deliver]);
+    },
+    // Comlink removes its listener only when the page releases the runner; the page closes the port instead.
+    removeEventListener: () => {},
+    start: () => void apply(startPort, port, []),
+  };
+}
+
 export type LoadOutcome = { ok: true } | { ok: false; message: string };
 
 /** One input's outcome in a batch, and its run time in this worker (ms). */
@@ -27,9 +58,9 @@ const runner = {
     return true;
   },
 
-  /** Answers the same calls on `port` too: the frame keeps the other end for no one but the page that embeds it. */
+  /** Answers the same calls on `port` too: the frame hands the other end to the page that embeds it, and no one else. */
   connect(port: MessagePort): true {
-    Comlink.expose(runner, port);
+    Comlink.expose(runner, sealedEndpoint(port));
     return true;
   },
 

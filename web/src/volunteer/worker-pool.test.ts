@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createInProcessRunner, type InProcessRunner } from './testing/in-process-runner.ts';
-import { WorkerPool, type PoolTask } from './worker-pool.ts';
+import { WorkerPool, parseReport, type PoolTask, type RunnerHandle } from './worker-pool.ts';
 
 const task = (over: Partial<PoolTask> = {}): PoolTask => ({
   jobId: 'job-a',
@@ -226,5 +226,41 @@ describe('WorkerPool', () => {
       expect(pool.posted).toBe(0);
       expect(pool.idle).toBe(2);
     });
+  });
+});
+
+describe("the worker's reports, which job code in that worker can forge", () => {
+  const noOutcome = { outcome: { ok: false, code: 'work_error', message: 'the worker reported no outcome for this input' }, ms: 0 };
+
+  it('keeps a well-formed report and clamps its run time to [0, timeoutMs]', () => {
+    expect(parseReport({ outcome: { ok: true, json: '4' }, ms: 2.5 }, 1000)).toEqual({ outcome: { ok: true, json: '4' }, ms: 2.5 });
+    expect(parseReport({ outcome: { ok: true, json: '4' }, ms: 1e12 }, 1000)).toEqual({ outcome: { ok: true, json: '4' }, ms: 1000 });
+    expect(parseReport({ outcome: { ok: true, json: '4' }, ms: -5 }, 1000)).toMatchObject({ ms: 0 });
+    expect(parseReport({ outcome: { ok: true, json: '4' }, ms: Number.NaN }, 1000)).toMatchObject({ ms: 0 });
+    expect(parseReport({ outcome: { ok: false, code: 'timeout', message: 'slow' }, ms: 3 }, 1000)).toEqual({
+      outcome: { ok: false, code: 'timeout', message: 'slow' },
+      ms: 3,
+    });
+  });
+
+  it('turns anything else into work_error for that input', () => {
+    for (const forged of [null, 7, 'x', {}, { outcome: { ok: true, json: 4 } }, { outcome: { ok: false, code: 'device_lost', message: 'm' } }, { outcome: { ok: 'yes' } }]) {
+      expect(parseReport(forged, 1000)).toEqual(noOutcome);
+    }
+  });
+
+  it('parses what a runner sends back for a batch: a forged run time is clamped, a non-array gives every input work_error', async () => {
+    const forging = (reports: unknown): RunnerHandle => ({
+      ready: Promise.resolve(),
+      load: () => Promise.resolve({ ok: true }),
+      runBatch: () => Promise.resolve(reports as never),
+      terminate: () => {},
+    });
+    const clamped = new WorkerPool(1, () => forging([{ outcome: { ok: true, json: '1' }, ms: 1e9 }]));
+    await expect(clamped.runBatch([task({ timeoutMs: 500 })])).resolves.toEqual([{ outcome: { ok: true, json: '1' }, ms: 500 }]);
+    clamped.dispose();
+    const garbage = new WorkerPool(1, () => forging('not an array'));
+    await expect(garbage.runBatch([task(), task({ input: 8 })])).resolves.toEqual([noOutcome, noOutcome]);
+    garbage.dispose();
   });
 });

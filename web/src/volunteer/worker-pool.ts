@@ -1,7 +1,7 @@
 // Main thread: a fixed number of job-code runners, each running a batch of one job's inputs (one call for all of them,
 // bounded by the job's timeoutMs; a single input is a batch of one) with the next batch of the same job already posted
 // behind it, so a runner does not wait on this thread between batches.
-import { errorText, type JsonValue, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
+import { errorText, type JsonValue, type RunErrorCode, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 import type { BatchReport, LoadOutcome } from './runner.worker.ts';
 
 /** One runner thread as the pool sees it; `createBrowserRunner` makes the real one, tests make in-process ones. */
@@ -83,6 +83,26 @@ interface Slot {
 }
 
 const noReport: BatchOutcome = { outcome: { ok: false, code: 'work_error', message: 'the worker reported no outcome for this input' }, ms: 0 };
+
+const RUN_ERRORS: ReadonlySet<string> = new Set(['work_error', 'timeout', 'invalid_result', 'result_too_large']);
+
+/**
+ * One input's report as the worker sent it, parsed from `unknown`: job code runs in that worker's realm and can forge
+ * what it sends (a patched `performance.now`, a poisoned prototype). A run time is clamped to [0, timeoutMs] (a run
+ * cannot last longer and still report), so a forged one cannot make the page rest for days under a CPU limit.
+ */
+export function parseReport(report: unknown, timeoutMs: number): BatchOutcome {
+  if (typeof report !== 'object' || report === null) return noReport;
+  const { outcome, ms } = report as { outcome?: unknown; ms?: unknown };
+  const time = typeof ms === 'number' && Number.isFinite(ms) ? Math.min(Math.max(ms, 0), timeoutMs) : 0;
+  if (typeof outcome !== 'object' || outcome === null) return noReport;
+  const { ok, json, code, message } = outcome as { ok?: unknown; json?: unknown; code?: unknown; message?: unknown };
+  if (ok === true && typeof json === 'string') return { outcome: { ok: true, json }, ms: time };
+  if (ok === false && typeof code === 'string' && RUN_ERRORS.has(code) && typeof message === 'string') {
+    return { outcome: { ok: false, code: code as RunErrorCode, message }, ms: time };
+  }
+  return noReport;
+}
 
 /** A single run's outcome from its batch of one. */
 function single(task: PoolTask, outcomes: BatchOutcome[]): PoolOutcome {
@@ -218,7 +238,7 @@ export class WorkerPool {
     };
     execute().then(
       (reports) => {
-        if (reports) finish(tasks.map((_t, i) => reports[i] ?? noReport));
+        if (reports) finish(tasks.map((_t, i) => parseReport(Array.isArray(reports) ? (reports as unknown[])[i] : undefined, first.timeoutMs)));
       },
       (err: unknown) => {
         // The runner could not start, or an input or result could not cross the thread boundary:
