@@ -1,17 +1,26 @@
 // A device that looks after itself: with the Battery Status API stubbed at 15% and not charging, the page pauses
 // (below the default 20%) and says why; lowering the floor lets it work; it shows the CPU time it gave. With "Run only
 // while charging" ticked, it pauses off the charger and works on it.
-import { expect, test } from '@playwright/test';
+import { expect, test, type Browser, type BrowserContext } from '@playwright/test';
 import { cancelActiveJobs, submitJob, waitForStatus } from './support.ts';
+
+/**
+ * A browser context whose Battery Status API reports `level` (0–1), discharging, before any page script runs; the test
+ * plugs the charger in through `window.testBattery`.
+ */
+async function contextWithBattery(browser: Browser, level: number): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  await context.addInitScript((startLevel) => {
+    const battery = Object.assign(new EventTarget(), { charging: false, level: startLevel, chargingTime: Infinity, dischargingTime: 3600 });
+    Object.defineProperty(Navigator.prototype, 'getBattery', { value: () => Promise.resolve(battery), configurable: true });
+    Object.defineProperty(window, 'testBattery', { value: battery });
+  }, level);
+  return context;
+}
 
 test('pauses on a low battery and says why, works once the volunteer lowers the floor, and shows what it gave', async ({ browser, request }) => {
   await cancelActiveJobs(request);
-  const context = await browser.newContext();
-  // The battery before any page script runs: 15%, discharging.
-  await context.addInitScript(() => {
-    const battery = Object.assign(new EventTarget(), { charging: false, level: 0.15, chargingTime: Infinity, dischargingTime: 3600 });
-    Object.defineProperty(Navigator.prototype, 'getBattery', { value: () => Promise.resolve(battery), configurable: true });
-  });
+  const context = await contextWithBattery(browser, 0.15);
   const page = await context.newPage();
   try {
     await page.goto('/?autostart=1&threads=2');
@@ -45,13 +54,7 @@ test('pauses on a low battery and says why, works once the volunteer lowers the 
 
 test('with "Run only while charging" ticked, pauses off the charger, says why, and works once plugged in', async ({ browser, request }) => {
   await cancelActiveJobs(request);
-  const context = await browser.newContext();
-  // A full battery, discharging; the test plugs the charger in through `window.testBattery`.
-  await context.addInitScript(() => {
-    const battery = Object.assign(new EventTarget(), { charging: false, level: 0.8, chargingTime: Infinity, dischargingTime: 3600 });
-    Object.defineProperty(Navigator.prototype, 'getBattery', { value: () => Promise.resolve(battery), configurable: true });
-    Object.defineProperty(window, 'testBattery', { value: battery });
-  });
+  const context = await contextWithBattery(browser, 0.8);
   const page = await context.newPage();
   try {
     await page.goto('/?autostart=1&threads=2');

@@ -48,41 +48,39 @@ export async function openVolunteerPage(hub: ServerProcess, executablePath: stri
     // A machine given over to the work: the page does not ease off under the CPU pressure the benchmark itself causes.
     await page.goto(`${hub.url}/?autostart=1&threads=${threads}&pressure=off`);
     await page.getByTestId('connection-status').filter({ hasText: /\bconnected\b/i }).waitFor({ timeout: 30_000 });
-    const workerCallMs = async (code: string, calls: number): Promise<number> => {
-      const blank = await browser.newPage(); // no CSP: a plain worker
+    /** Evaluates `script` (an expression run in the page, which this file's types, Node's, do not describe) in a blank page: no CSP, plain workers. */
+    const inBlankPage = async (script: string): Promise<number> => {
+      const blank = await browser.newPage();
       try {
-        // A string expression: it runs in the page, which this file's types (Node's) do not describe.
-        const worker = `const f = (${code}); onmessage = () => { f(0); const times = []; for (let i = 0; i < ${calls}; i++) {
-          const t = performance.now(); f(i); times.push(performance.now() - t); } times.sort((a, b) => a - b); postMessage(times[times.length >> 1]); };`;
-        return await blank.evaluate<number>(`new Promise((resolve) => {
-          const w = new Worker(URL.createObjectURL(new Blob([${JSON.stringify(worker)}])));
-          w.onmessage = (e) => { resolve(e.data); w.terminate(); };
-          w.postMessage(0);
-        })`);
+        return await blank.evaluate<number>(script);
       } finally {
         await blank.close();
       }
     };
-    const plainWorkersPerS = async (code: string, threads: number, count: number): Promise<number> => {
-      const blank = await browser.newPage(); // no CSP: plain workers
-      try {
-        const worker = `const f = (${code}); onmessage = (e) => { if (e.data === 'warm') { f(0); postMessage(0); return; }
-          for (let i = 0; i < e.data; i++) f(i); postMessage(e.data); };`;
-        return await blank.evaluate<number>(`(async () => {
-          const url = URL.createObjectURL(new Blob([${JSON.stringify(worker)}]));
-          const workers = Array.from({ length: ${threads} }, () => new Worker(url));
-          const call = (w, message) => new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); w.postMessage(message); });
-          await Promise.all(workers.map((w) => call(w, 'warm')));
-          const each = Math.ceil(${count} / ${threads});
-          const t0 = performance.now();
-          await Promise.all(workers.map((w) => call(w, each)));
-          const seconds = (performance.now() - t0) / 1000;
-          for (const w of workers) w.terminate();
-          return (each * ${threads}) / seconds;
-        })()`);
-      } finally {
-        await blank.close();
-      }
+    const workerCallMs = (code: string, calls: number): Promise<number> => {
+      const worker = `const f = (${code}); onmessage = () => { f(0); const times = []; for (let i = 0; i < ${calls}; i++) {
+        const t = performance.now(); f(i); times.push(performance.now() - t); } times.sort((a, b) => a - b); postMessage(times[times.length >> 1]); };`;
+      return inBlankPage(`new Promise((resolve) => {
+        const w = new Worker(URL.createObjectURL(new Blob([${JSON.stringify(worker)}])));
+        w.onmessage = (e) => { resolve(e.data); w.terminate(); };
+        w.postMessage(0);
+      })`);
+    };
+    const plainWorkersPerS = (code: string, threads: number, count: number): Promise<number> => {
+      const worker = `const f = (${code}); onmessage = (e) => { if (e.data === 'warm') { f(0); postMessage(0); return; }
+        for (let i = 0; i < e.data; i++) f(i); postMessage(e.data); };`;
+      return inBlankPage(`(async () => {
+        const url = URL.createObjectURL(new Blob([${JSON.stringify(worker)}]));
+        const workers = Array.from({ length: ${threads} }, () => new Worker(url));
+        const call = (w, message) => new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); w.postMessage(message); });
+        await Promise.all(workers.map((w) => call(w, 'warm')));
+        const each = Math.ceil(${count} / ${threads});
+        const t0 = performance.now();
+        await Promise.all(workers.map((w) => call(w, each)));
+        const seconds = (performance.now() - t0) / 1000;
+        for (const w of workers) w.terminate();
+        return (each * ${threads}) / seconds;
+      })()`);
     };
     return { page, workerCallMs, plainWorkersPerS, close: () => browser.close() };
   } catch (err) {

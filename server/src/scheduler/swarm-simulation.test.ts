@@ -9,7 +9,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { postgresForFile } from '../../test/support/postgres-server.ts';
-import { deriveSeed, runSwarm, type SimEngine, type SimReport } from './swarm-simulation.ts';
+import { runSwarm, type SimReport } from './swarm-simulation.ts';
+import { deriveSeed } from './sim-random.ts';
+import type { SimEngine } from './sim-backends.ts';
 
 const BASE_SEED = 0x5eed_2026;
 const SEED_COUNT = 20;

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SPOT_CHECK_RATE } from '../verification/quorum.ts';
-import { deriveSeed } from './swarm-simulation.ts';
+import { deriveSeed } from './sim-random.ts';
 import { many, runVerification, type Behaviour, type VerifySimReport } from './verification-simulation.ts';
 
 const BASE_SEED = 0x7e21_f1ed;

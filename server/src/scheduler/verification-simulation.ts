@@ -12,7 +12,7 @@ import { parseJobSpec, type RunResult, type VerifyMode } from '@edgeswarm/shared
 import { ManualClock } from '../clock.ts';
 import { SqliteJobStore } from '../store/sqlite-job-store.ts';
 import { sqliteStore } from '../store/async-store.ts';
-import { Rng } from './swarm-simulation.ts';
+import { Rng } from './sim-random.ts';
 import { DeviceQuarantinedError, WorkService, type DeviceConnection } from './work-service.ts';
 
 export type Behaviour =
