@@ -56,8 +56,15 @@ export interface Volunteer {
 }
 
 /** A volunteer in a browser context of its own (its own storage, so its own device identity). */
-export async function openVolunteer(browser: Browser, query = 'autostart=1&threads=2', contextOptions = {}): Promise<Volunteer> {
+/** `prepare` runs on the new context before the page opens (init scripts, stubs). */
+export async function openVolunteer(
+  browser: Browser,
+  query = 'autostart=1&threads=2',
+  contextOptions = {},
+  prepare: (context: BrowserContext) => Promise<void> = async () => {},
+): Promise<Volunteer> {
   const context = await browser.newContext(contextOptions);
+  await prepare(context);
   const page = await context.newPage();
   await page.goto(`/?${query}`);
   await expect(page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);

@@ -1,30 +1,22 @@
 // A device that looks after itself: with the Battery Status API stubbed at 15% and not charging, the page pauses
 // (below the default 20%) and says why; lowering the floor lets it work; it shows the CPU time it gave. With "Run only
 // while charging" ticked, it pauses off the charger and works on it.
-import { expect, test, type Browser, type BrowserContext } from '@playwright/test';
-import { cancelActiveJobs, submitJob, waitForStatus } from './support.ts';
+import { expect, test, type BrowserContext } from '@playwright/test';
+import { cancelActiveJobs, openVolunteer, submitJob, waitForStatus } from './support.ts';
 
-/**
- * A browser context whose Battery Status API reports `level` (0–1), discharging, before any page script runs; the test
- * plugs the charger in through `window.testBattery`.
- */
-async function contextWithBattery(browser: Browser, level: number): Promise<BrowserContext> {
-  const context = await browser.newContext();
+/** Stubs the Battery Status API at `level` (0–1), discharging, before any page script runs; the test plugs the charger in through `window.testBattery`. */
+async function stubBattery(context: BrowserContext, level: number): Promise<void> {
   await context.addInitScript((startLevel) => {
     const battery = Object.assign(new EventTarget(), { charging: false, level: startLevel, chargingTime: Infinity, dischargingTime: 3600 });
     Object.defineProperty(Navigator.prototype, 'getBattery', { value: () => Promise.resolve(battery), configurable: true });
     Object.defineProperty(window, 'testBattery', { value: battery });
   }, level);
-  return context;
 }
 
 test('pauses on a low battery and says why, works once the volunteer lowers the floor, and shows what it gave', async ({ browser, request }) => {
   await cancelActiveJobs(request);
-  const context = await contextWithBattery(browser, 0.15);
-  const page = await context.newPage();
+  const { context, page } = await openVolunteer(browser, 'autostart=1&threads=2', {}, (c) => stubBattery(c, 0.15));
   try {
-    await page.goto('/?autostart=1&threads=2');
-    await expect(page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
     await expect(page.getByTestId('status-text')).toHaveText('Paused: the battery is at 15% (below your 20%) and not charging.');
     const job = await submitJob(request, {
       name: 'battery',
@@ -54,11 +46,8 @@ test('pauses on a low battery and says why, works once the volunteer lowers the 
 
 test('with "Run only while charging" ticked, pauses off the charger, says why, and works once plugged in', async ({ browser, request }) => {
   await cancelActiveJobs(request);
-  const context = await contextWithBattery(browser, 0.8);
-  const page = await context.newPage();
+  const { context, page } = await openVolunteer(browser, 'autostart=1&threads=2', {}, (c) => stubBattery(c, 0.8));
   try {
-    await page.goto('/?autostart=1&threads=2');
-    await expect(page.getByTestId('connection-status')).toHaveText(/\bconnected\b/i);
     // Above the floor and not asked to wait for a charger: it works.
     const first = await submitJob(request, { name: 'on battery', code: '(n) => n + 1', inputs: [1, 2, 3] });
     await waitForStatus(request, first.id, 'completed');

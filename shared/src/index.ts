@@ -4,6 +4,7 @@ export {
   JOB_STATUSES,
   REDUCERS,
   JOB_ERROR_CODES,
+  RUN_ERROR_CODES,
   isFinished,
   type Job,
   type JobStatus,

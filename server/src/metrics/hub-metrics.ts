@@ -9,7 +9,7 @@
  * and come from one registry shared by every hub of the process.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { JOB_ERROR_CODES, JOB_STATUSES, type HubStats, type JobStatus } from '@edgeswarm/shared';
+import { JOB_STATUSES, RUN_ERROR_CODES, type HubStats, type JobStatus } from '@edgeswarm/shared';
 import type { CheckedResult, RecordOutcome, ReleaseOutcome } from '../store/job-store.ts';
 
 /** Store calls that write, timed as `edgeswarm_store_write_seconds{op}`. */
@@ -34,9 +34,6 @@ export type StoreWriteOp = (typeof STORE_WRITE_OPS)[number];
 /** Why leased subtasks went back to the queue without a result. */
 export const LEASE_LOSS_REASONS = ['expired', 'disconnected', 'restart'] as const;
 export type LeaseLossReason = (typeof LEASE_LOSS_REASONS)[number];
-
-/** Codes of a failed run (what a device can report); anything else is counted as `other`. */
-export const RUN_ERROR_CODES = Object.keys(JOB_ERROR_CODES).filter((code) => code !== 'device_lost' && code !== 'no_quorum');
 
 /** Lease sizes run from 1 to MAX_LEASE_ITEMS (256). */
 const LEASE_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
@@ -234,7 +231,7 @@ export class HubMetrics {
     for (const r of results) {
       if (left === 0) break;
       if (r.ok) continue;
-      this.runsFailed.inc({ code: RUN_ERROR_CODES.includes(r.code) ? r.code : 'other' });
+      this.runsFailed.inc({ code: (RUN_ERROR_CODES as readonly string[]).includes(r.code) ? r.code : 'other' });
       left--;
     }
     // A failed run either queues its subtask again or, on its last attempt, fails the job (one per batch).

@@ -20,6 +20,8 @@ export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
 
 /** The outcome a device reports for one failed run. */
 export type RunErrorCode = Exclude<JobErrorCode, 'device_lost' | 'no_quorum'>;
+/** Every `RunErrorCode`, for the parsers of what devices and their workers report. */
+export const RUN_ERROR_CODES = ['work_error', 'timeout', 'invalid_result', 'result_too_large'] as const satisfies readonly RunErrorCode[];
 
 export interface JobError {
   code: JobErrorCode;

@@ -1,6 +1,6 @@
 /** Payloads of the device and dashboard protocols, with the schemas that parse them from `unknown` at the hub's edge. */
 import { z } from 'zod';
-import type { DeviceInfo, HubStats, Job, JsonValue } from '../domain/job.ts';
+import { RUN_ERROR_CODES, type DeviceInfo, type HubStats, type Job, type JsonValue } from '../domain/job.ts';
 import type { BundleRef, SharedFile } from '../domain/blobs.ts';
 import { SHA256_HEX } from '../domain/blobs.ts';
 import { MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, MAX_TIMEOUT_MS } from '../domain/limits.ts';
@@ -44,7 +44,7 @@ export const runResultSchema = z.discriminatedUnion('ok', [
     index: count,
     ok: z.literal(false),
     ms: runMs,
-    code: z.enum(['work_error', 'timeout', 'invalid_result', 'result_too_large']),
+    code: z.enum(RUN_ERROR_CODES),
     // Long messages are cut, not rejected: rejecting would drop the whole batch and strand its lease.
     message: z.string().max(MAX_RESULT_BYTES).transform((m) => truncate(m, MAX_ERROR_MESSAGE_CHARS)),
   }),

@@ -26,7 +26,7 @@ import {
 import { SnapshotStore } from '../common/snapshot-store.ts';
 import { MAX_PAGE_THREADS } from './volunteer-options.ts';
 import type { DeviceLinkSocket } from '@edgeswarm/shared';
-import { timeoutOutcome, type BatchOutcome, type PoolOutcome, type PoolTask } from './worker-pool.ts';
+import type { BatchOutcome, PoolOutcome, PoolTask } from './worker-pool.ts';
 import type { Donation, DonationLedger } from './donation-ledger.ts';
 
 /** A batch holds about this much work at the measured pace (and a quarter of the job's timeoutMs at most). */
@@ -480,8 +480,8 @@ export class VolunteerSession {
 
   /**
    * Hands queued inputs of one job to the pool in one call (`submit`: at once or posted behind a running batch); false
-   * when the pool did not take them. Their results are recorded together, each with its run time in the worker. A
-   * single input that ran over time fails with `timeout`; the inputs of a longer batch that did are queued again.
+   * when the pool did not take them. Their results are recorded together, each with its run time in the worker; the
+   * inputs of a batch of several that ran over time are queued again (a single one comes back as a `timeout`).
    */
   private runBatch(items: QueuedItem[], submit: (tasks: PoolTask[]) => Promise<BatchOutcome[]> | null): boolean {
     const [first] = items;
@@ -496,8 +496,7 @@ export class VolunteerSession {
       outcomes.forEach((result, i) => {
         const queued = items[i];
         if (!queued) return;
-        if (result === 'again' && items.length === 1) this.settleItem(queued.lease, queued.item, timeoutOutcome(timeoutMs), timeoutMs);
-        else if (result === 'again') again.push(queued);
+        if (result === 'again') again.push(queued);
         else this.settleItem(queued.lease, queued.item, result === null ? null : result.outcome, result === null ? 0 : result.ms);
       });
       // Ran over time as a batch: each runs again alone, timed on its own (the pool no longer batches this job).

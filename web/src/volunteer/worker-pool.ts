@@ -1,7 +1,7 @@
 // Main thread: a fixed number of job-code runners, each running a batch of one job's inputs (one call for all of them,
 // bounded by the job's timeoutMs; a single input is a batch of one) with the next batch of the same job already posted
 // behind it, so a runner does not wait on this thread between batches.
-import { errorText, type JsonValue, type RunErrorCode, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
+import { RUN_ERROR_CODES, errorText, type JsonValue, type RunErrorCode, type RunOutcome, type WorkSource } from '@edgeswarm/shared';
 import type { BatchReport, LoadOutcome } from './runner.worker.ts';
 
 /** One runner thread as the pool sees it; `createBrowserRunner` makes the real one, tests make in-process ones. */
@@ -37,9 +37,10 @@ export interface PoolTask {
 export type PoolOutcome = RunOutcome | null;
 
 /**
- * One input of a batch: its outcome and its run time in the worker; null when abandoned; `again` when the batch ran
- * past the job's timeoutMs before it ended, so which input overran is not known: the runner was replaced, and the
- * input is to be queued again (the pool runs that job's inputs one at a time from then on, each timed on its own).
+ * One input of a batch: its outcome and its run time in the worker; null when abandoned; `again` when a batch of
+ * several ran past the job's timeoutMs before it ended, so which input overran is not known: the runner was replaced,
+ * and the input is to be queued again (the pool runs that job's inputs one at a time from then on, each timed on its
+ * own). A batch of one that overruns has that input's `timeout` outcome.
  */
 export type BatchOutcome = { outcome: RunOutcome; ms: number } | null | 'again';
 
@@ -84,7 +85,7 @@ interface Slot {
 
 const noReport: BatchOutcome = { outcome: { ok: false, code: 'work_error', message: 'the worker reported no outcome for this input' }, ms: 0 };
 
-const RUN_ERRORS: ReadonlySet<string> = new Set(['work_error', 'timeout', 'invalid_result', 'result_too_large']);
+const RUN_ERRORS: ReadonlySet<string> = new Set(RUN_ERROR_CODES);
 
 /**
  * One input's report as the worker sent it, parsed from `unknown`: job code runs in that worker's realm and can forge
@@ -105,10 +106,9 @@ export function parseReport(report: unknown, timeoutMs: number): BatchOutcome {
 }
 
 /** A single run's outcome from its batch of one. */
-function single(task: PoolTask, outcomes: BatchOutcome[]): PoolOutcome {
+function single(outcomes: BatchOutcome[]): PoolOutcome {
   const [first] = outcomes;
-  if (first === 'again') return timeoutOutcome(task.timeoutMs);
-  return first === null || first === undefined ? null : first.outcome;
+  return first === null || first === undefined || first === 'again' ? null : first.outcome;
 }
 
 export class WorkerPool {
@@ -150,7 +150,7 @@ export class WorkerPool {
 
   /** Runs one input on an idle runner (a batch of one), bounded by its timeoutMs; throws if none is idle (callers check `idle` first). */
   run(task: PoolTask): Promise<PoolOutcome> {
-    return this.runBatch([task]).then((outcomes) => single(task, outcomes));
+    return this.runBatch([task]).then(single);
   }
 
   /** Whether inputs of `jobId` may run in batches (none of its batches ran over time here). */
@@ -217,9 +217,11 @@ export class WorkerPool {
     // The budget covers starting the runner too, so a runner that never becomes ready cannot hold the run forever.
     timer = this.timers.setTimeout(() => {
       if (slot.run !== batch) return;
-      if (tasks.length > 1) this.unbatched.add(first.jobId);
       this.replace(slot);
-      finish(tasks.map(() => 'again'));
+      if (tasks.length > 1) {
+        this.unbatched.add(first.jobId);
+        finish(tasks.map(() => 'again'));
+      } else finish([{ outcome: timeoutOutcome(first.timeoutMs), ms: first.timeoutMs }]);
     }, first.timeoutMs);
     const execute = async (): Promise<BatchOutcome[] | null> => {
       if (posted) return posted;
